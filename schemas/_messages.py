@@ -1,0 +1,263 @@
+"""Message types of protocol version 1: one tagged union, tag field ``type``.
+
+Times travel in the signed header (see ``_envelope``), not here. New fields must get defaults,
+so that older and newer services keep reading each other's messages.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Annotated, Literal
+
+import msgspec
+
+from ._money import Money
+from ._terms import Terms, VendorTerms
+
+__all__ = [
+    "MESSAGE_TYPES",
+    "Accept",
+    "Bundle",
+    "Cancel",
+    "Countersignature",
+    "Decline",
+    "Disclosure",
+    "Intent",
+    "IntentKeys",
+    "Item",
+    "Message",
+    "Offer",
+    "OrderConfirmation",
+    "Rating",
+    "Receipt",
+    "Region",
+    "VendorKey",
+    "VendorProfile",
+    "Want",
+]
+
+UtcTime = Annotated[datetime, msgspec.Meta(tz=True, description="RFC 3339, UTC")]
+Id = Annotated[str, msgspec.Meta(pattern="^[0-9a-f]{32}$", description="128-bit random, hex")]
+KeyHex = Annotated[str, msgspec.Meta(pattern="^[0-9a-f]{64}$", description="32-byte key, hex")]
+Digest = Annotated[str, msgspec.Meta(pattern="^[0-9a-f]{64}$", description="SHA-256, hex")]
+Category = Annotated[
+    str,
+    msgspec.Meta(
+        pattern="^[a-z0-9-]{1,32}(/[a-z0-9-]{1,32}){0,4}$",
+        description="Category path such as outdoor/tents",
+    ),
+]
+Text = Annotated[str, msgspec.Meta(max_length=200)]
+LongText = Annotated[str, msgspec.Meta(max_length=2000)]
+AttrKey = Annotated[str, msgspec.Meta(max_length=40)]
+Attributes = Annotated[dict[AttrKey, Text], msgspec.Meta(max_length=32)]
+Quantity = Annotated[int, msgspec.Meta(ge=1, le=1_000_000)]
+Subject = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_\-.]{1,200}$")]
+
+
+class _Base(msgspec.Struct, frozen=True, forbid_unknown_fields=False, tag_field="type"):
+    pass
+
+
+class Want(msgspec.Struct, frozen=True, forbid_unknown_fields=False):
+    description: Text
+    attributes: Attributes = {}
+
+
+class Region(msgspec.Struct, frozen=True, forbid_unknown_fields=False):
+    """A coarse delivery region: a country and at most a postcode prefix, never an address."""
+
+    country: Annotated[str, msgspec.Meta(pattern="^[A-Z]{2}$")]
+    postcode_prefix: Annotated[str, msgspec.Meta(pattern="^[A-Z0-9]{0,3}$")] = ""
+
+
+class IntentKeys(msgspec.Struct, frozen=True, forbid_unknown_fields=False):
+    """Fresh per intent. ``sign``: Ed25519 key that signed the intent and will sign the
+    acceptance. ``seal``: X25519 key that offers and confirmations are sealed to."""
+
+    sign: KeyHex
+    seal: KeyHex
+
+
+class Intent(_Base, tag="intent"):
+    """A purchase intent, broadcast to every vendor of its category."""
+
+    id: Id
+    category: Category
+    want: Want
+    quantity: Quantity
+    max_price: Money  # the most the person will pay in total
+    wanted_by: date
+    region: Region
+    terms: Terms
+    keys: IntentKeys
+    reply_subject: Subject
+
+
+class Item(msgspec.Struct, frozen=True, forbid_unknown_fields=False):
+    sku: Annotated[str, msgspec.Meta(max_length=64)]
+    title: Text
+    attributes: Attributes = {}
+
+
+class VendorKey(msgspec.Struct, frozen=True, forbid_unknown_fields=False):
+    """A vendor's signing key (Ed25519) and sealing key (X25519) with a validity window."""
+
+    sign: KeyHex
+    seal: KeyHex
+    not_before: UtcTime
+    not_after: UtcTime
+
+
+class VendorProfile(_Base, tag="vendor_profile"):
+    """Who a vendor is: signed by its identity key, whose hex is ``vendor_id``."""
+
+    vendor_id: KeyHex
+    name: Text
+    keys: Annotated[list[VendorKey], msgspec.Meta(min_length=1, max_length=8)]
+    categories: Annotated[list[Category], msgspec.Meta(max_length=64)]
+    terms: VendorTerms
+    revoked: Annotated[list[KeyHex], msgspec.Meta(max_length=64)] = []
+
+
+class Offer(_Base, tag="offer"):
+    """A binding offer: the vendor honours it until the header's ``expires``."""
+
+    id: Id
+    intent_id: Id
+    vendor_id: KeyHex
+    item: Item
+    quantity: Quantity
+    unit_price: Money
+    total_price: Money
+    delivery_by: date
+    terms: VendorTerms
+    evidence: Annotated[list[Digest], msgspec.Meta(max_length=16)] = []
+
+
+class Disclosure(msgspec.Struct, frozen=True, forbid_unknown_fields=False, omit_defaults=True):
+    """Only what fulfilment needs, sealed to the chosen vendor alone."""
+
+    name: Text = ""
+    address: Annotated[list[Text], msgspec.Meta(max_length=6)] = []
+    postcode: Annotated[str, msgspec.Meta(max_length=16)] = ""
+    country: Annotated[str, msgspec.Meta(pattern="^([A-Z]{2})?$")] = ""
+    email: Text = ""
+    phone: Annotated[str, msgspec.Meta(max_length=32)] = ""
+
+
+class Accept(_Base, tag="accept"):
+    """The person takes an offer. Signed by the intent's key; sealed to the vendor."""
+
+    id: Id
+    intent_id: Id
+    offer_id: Id
+    vendor_id: KeyHex
+    intent_hash: Digest  # SHA-256 of the intent's signed bytes
+    offer_hash: Digest  # SHA-256 of the offer's signed bytes
+    payment_method: Annotated[str, msgspec.Meta(max_length=40)]
+    disclosure: Disclosure
+    reply_subject: Subject
+
+
+class Decline(_Base, tag="decline"):
+    id: Id
+    intent_id: Id
+    offer_id: Id
+    vendor_id: KeyHex
+    reason: Text = ""
+
+
+class OrderConfirmation(_Base, tag="order_confirmation"):
+    """The vendor's answer to an acceptance. ``confirmed`` comes with a signed receipt."""
+
+    order_id: Id
+    intent_id: Id
+    offer_id: Id
+    vendor_id: KeyHex
+    status: Literal["confirmed", "rejected"]
+    reason: Text = ""
+
+
+class Receipt(_Base, tag="receipt"):
+    """Binds intent, offer and acceptance by hash. Signed by the vendor, countersigned by the
+    person (see :class:`Countersignature`); both keep both."""
+
+    id: Id
+    order_id: Id
+    intent_id: Id
+    offer_id: Id
+    vendor_id: KeyHex
+    intent_hash: Digest
+    offer_hash: Digest
+    accept_hash: Digest
+    item: Item
+    quantity: Quantity
+    total_price: Money
+    delivery_by: date
+    payment_method: Annotated[str, msgspec.Meta(max_length=40)]
+
+
+class Countersignature(_Base, tag="countersignature"):
+    """The person's signature on a vendor's receipt: signed by the intent's key."""
+
+    receipt_id: Id
+    receipt_hash: Digest  # SHA-256 of the receipt's signed bytes
+    intent_id: Id
+    vendor_id: KeyHex
+
+
+class Cancel(_Base, tag="cancel"):
+    order_id: Id
+    intent_id: Id
+    offer_id: Id
+    vendor_id: KeyHex
+    by: Literal["person", "vendor"]
+    reason: Text = ""
+
+
+class Rating(_Base, tag="rating"):
+    """The person's rating of a completed order, bound to its receipt."""
+
+    receipt_hash: Digest
+    vendor_id: KeyHex
+    score: Annotated[int, msgspec.Meta(ge=1, le=5)]
+    outcome: Literal["delivered", "late", "not_delivered", "not_as_described", "returned"]
+    comment: LongText = ""
+
+
+class Bundle(msgspec.Struct, frozen=True):
+    """Frames that travel together inside one sealed box (an offer with its vendor's profile;
+    a confirmation with its receipt; an acceptance with the intent and offer it binds)."""
+
+    frames: Annotated[list[bytes], msgspec.Meta(min_length=1, max_length=4)]
+
+
+Message = (
+    Intent
+    | Offer
+    | VendorProfile
+    | Accept
+    | Decline
+    | OrderConfirmation
+    | Receipt
+    | Countersignature
+    | Cancel
+    | Rating
+)
+
+MESSAGE_TYPES: dict[str, type[_Base]] = {
+    cls.__struct_config__.tag: cls  # type: ignore[misc]
+    for cls in (
+        Intent,
+        Offer,
+        VendorProfile,
+        Accept,
+        Decline,
+        OrderConfirmation,
+        Receipt,
+        Countersignature,
+        Cancel,
+        Rating,
+    )
+}

@@ -1,0 +1,66 @@
+"""Money as integer minor units plus an ISO 4217 currency code."""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal, InvalidOperation
+from typing import Annotated
+
+import msgspec
+
+__all__ = ["CURRENCY_EXPONENTS", "Money", "parse_money"]
+
+# Minor-unit exponents for the currencies the project knows. Unknown codes are refused
+# rather than guessed, since a wrong exponent is a hundredfold price error.
+CURRENCY_EXPONENTS: dict[str, int] = {
+    "AUD": 2, "BRL": 2, "CAD": 2, "CHF": 2, "CNY": 2, "CZK": 2, "DKK": 2, "EUR": 2,
+    "GBP": 2, "HUF": 2, "INR": 2, "JPY": 0, "KRW": 0, "MXN": 2, "NOK": 2, "NZD": 2,
+    "PLN": 2, "SEK": 2, "SGD": 2, "USD": 2, "ZAR": 2, "BHD": 3, "KWD": 3,
+}  # fmt: skip
+
+Currency = Annotated[str, msgspec.Meta(pattern="^[A-Z]{3}$", description="ISO 4217 code")]
+MinorUnits = Annotated[int, msgspec.Meta(ge=0, le=10**15, description="Amount in minor units")]
+
+
+class Money(msgspec.Struct, frozen=True, forbid_unknown_fields=False):
+    """An amount in minor units (cents for EUR) and its currency."""
+
+    amount: MinorUnits
+    currency: Currency
+
+    def __str__(self) -> str:
+        exp = CURRENCY_EXPONENTS.get(self.currency, 2)
+        if exp == 0:
+            return f"{self.amount} {self.currency}"
+        whole, frac = divmod(self.amount, 10**exp)
+        return f"{whole}.{frac:0{exp}d} {self.currency}"
+
+
+_MONEY_RE = re.compile(r"^\s*(?:([A-Za-z]{3})\s*)?([0-9]+(?:\.[0-9]+)?)\s*([A-Za-z]{3})?\s*$")
+
+
+def parse_money(text: str) -> Money:
+    """Parse ``150EUR``, ``150.50 EUR`` or ``EUR 150`` into :class:`Money`.
+
+    Raises ``ValueError`` whose message says what was expected and what arrived.
+    """
+    m = _MONEY_RE.match(text)
+    if not m or bool(m.group(1)) == bool(m.group(3)):
+        raise ValueError(
+            f"expected an amount with a currency such as '150EUR' or '19.99 USD', got {text!r}"
+        )
+    currency = (m.group(1) or m.group(3) or "").upper()
+    if currency not in CURRENCY_EXPONENTS:
+        known = ", ".join(sorted(CURRENCY_EXPONENTS))
+        raise ValueError(f"expected a known ISO 4217 currency ({known}), got {currency!r}")
+    exp = CURRENCY_EXPONENTS[currency]
+    try:
+        value = Decimal(m.group(2))
+    except InvalidOperation:  # pragma: no cover - the regex admits only digits
+        raise ValueError(f"expected a decimal amount, got {m.group(2)!r}") from None
+    minor = value * (10**exp)
+    if minor != minor.to_integral_value():
+        raise ValueError(
+            f"expected at most {exp} decimal places for {currency}, got {m.group(2)!r}"
+        )
+    return Money(int(minor), currency)
