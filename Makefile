@@ -10,8 +10,8 @@ ARGS   ?=
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "make: $(PYTHON) not found; install Python 3.11 or run 'make PYTHON=python3 ...'"; exit 2; }
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
+	$(BIN)/python -m pip install -qq --upgrade pip
+	$(BIN)/python -m pip install -qq -e '.[dev,bench]'
 	@touch $(STAMP)
 
 demo: $(STAMP)
@@ -32,7 +32,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/run_bench.py $(ARGS)
 
 schemas: $(STAMP)
-	$(BIN)/python -m schemas.export
+	$(BIN)/python tools/export_contract.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache bench-results.json bench-results.png

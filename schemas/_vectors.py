@@ -1,0 +1,156 @@
+"""Test vectors for implementers in other languages (pure: returns data, writes nothing).
+
+Every vector is deterministic: fixed seeds, fixed nonces, fixed times. Each names the
+context a receiver needs to reproduce the verdict: the type it expects, the time, the audience,
+the keys it knows (``"self"``: the key named in the frame is its own credential), revoked keys,
+and ``replay_of``: the vector it has already accepted.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import msgspec
+from nacl.signing import SigningKey
+
+from ._envelope import PROTOCOL, sign
+from ._messages import Intent, IntentKeys, Item, Offer, Region, VendorKey, VendorProfile, Want
+from ._money import Money
+from ._roster import ROSTER
+from ._terms import VendorTerms
+
+__all__ = ["VECTOR_NOW", "test_vectors"]
+
+VECTOR_NOW = datetime(2026, 11, 1, 12, 0, 0, tzinfo=UTC)
+_INTENT_ID = "11" * 16
+_OTHER_INTENT_ID = "22" * 16
+_OFFER_ID = "33" * 16
+
+
+def _key(n: int) -> SigningKey:
+    return SigningKey(bytes([n]) * 32)
+
+
+def _hex(k: SigningKey) -> str:
+    return bytes(k.verify_key).hex()
+
+
+_PERSON, _VENDOR, _STRANGER = _key(1), _key(2), _key(3)
+_TERMS = VendorTerms(30, True, True, True, 30, 24, ["card", "sepa"], "es", ["nostalking"])
+
+
+def _intent() -> Intent:
+    return Intent(
+        id=_INTENT_ID,
+        category="outdoor/tents",
+        want=Want("2-person tent", {"colour": "green"}),
+        quantity=1,
+        max_price=Money(15000, "EUR"),
+        wanted_by=date(2026, 12, 10),
+        region=Region("ES", "28"),
+        terms=ROSTER["nostalking"].terms,
+        keys=IntentKeys(sign=_hex(_PERSON), seal="44" * 32),
+        reply_subject="ic.v1.reply." + "55" * 16,
+    )
+
+
+def _offer(vendor: SigningKey = _VENDOR) -> Offer:
+    return Offer(
+        id=_OFFER_ID,
+        intent_id=_INTENT_ID,
+        vendor_id=_hex(_key(9)),
+        item=Item("TENT-2P", "Two-person dome tent", {"colour": "green"}),
+        quantity=1,
+        unit_price=Money(12900, "EUR"),
+        total_price=Money(12900, "EUR"),
+        delivery_by=date(2026, 12, 1),
+        terms=_TERMS,
+    )
+
+
+def _raw(key: SigningKey, tag: str, body: bytes, proto: str = PROTOCOL) -> bytes:
+    signed = f"{proto} {tag} {_hex(key)}\n".encode() + body
+    return key.sign(signed).signature + signed
+
+
+def _body(hdr: dict[str, Any], msg: bytes) -> bytes:
+    return b'{"hdr":' + msgspec.json.encode(hdr) + b',"msg":' + msg + b"}"
+
+
+def test_vectors() -> dict[str, dict[str, Any]]:
+    now = VECTOR_NOW
+    t = timedelta
+    vendor_hdr = dict(intent=_INTENT_ID, vendor=_hex(_key(9)))
+
+    def offer_frame(key: SigningKey = _VENDOR, created: datetime = now, life: timedelta = t(hours=1), nonce: str = "aa" * 16, intent: str = _INTENT_ID) -> bytes:  # noqa: E501
+        return sign(_offer(), key, created=created, expires=created + life, nonce=nonce, intent=intent, vendor=vendor_hdr["vendor"])  # noqa: E501
+
+    hdr = {"created": "2026-11-01T12:00:00Z", "expires": "2026-11-01T13:00:00Z", "nonce": "bb" * 16, **vendor_hdr}  # noqa: E501
+    offer_json = msgspec.json.encode(_offer())
+    vendor_keys = [_hex(_VENDOR)]
+    offer_ctx = {"expect": "offer", "audience": vendor_hdr, "keys": vendor_keys}
+    profile = VendorProfile(
+        vendor_id=_hex(_key(9)), name="Example Outdoor", categories=["outdoor"], terms=_TERMS,
+        keys=[VendorKey(_hex(_VENDOR), "66" * 32, now - t(days=1), now + t(days=364))],
+    )  # fmt: skip
+
+    cases: list[tuple[str, str, bytes, str | None, dict[str, Any]]] = [
+        ("valid_intent", "A self-signed intent.",
+         sign(_intent(), _PERSON, created=now, expires=now + t(minutes=5), nonce="cc" * 16, intent=_INTENT_ID),  # noqa: E501
+         None, {"expect": "intent", "audience": {"intent": _INTENT_ID}, "keys": "self"}),
+        ("valid_offer", "An offer signed by a key the receiver knows for this vendor.",
+         offer_frame(), None, offer_ctx),
+        ("valid_vendor_profile", "A vendor profile signed by the vendor's identity key.",
+         sign(profile, _key(9), created=now, expires=now + t(days=365), nonce="dd" * 16, vendor=_hex(_key(9))),  # noqa: E501
+         None, {"expect": "vendor_profile", "audience": {"vendor": _hex(_key(9))}, "keys": "self"}),
+        ("bad_signature", "A valid offer whose signature has one bit flipped.",
+         bytes([offer_frame()[0] ^ 1]) + offer_frame()[1:], "bad_signature", offer_ctx),
+        ("tampered_byte", "A valid offer with one byte of the signed JSON changed (price 12900 -> 02900).",  # noqa: E501
+         offer_frame().replace(b"12900", b"02900", 1), "bad_signature", offer_ctx),
+        ("unknown_signer", "An offer signed by a key the receiver does not know for this vendor.",
+         offer_frame(_STRANGER), "unknown_signer", offer_ctx),
+        ("revoked_signer", "An offer signed by a revoked key.",
+         offer_frame(), "revoked_signer", {**offer_ctx, "revoked": vendor_keys}),
+        ("expired", "An offer that expired an hour before `now` (clock skew is 30 s).",
+         offer_frame(created=now - t(hours=2)), "expired", offer_ctx),
+        ("not_yet_valid", "An offer created ten minutes after `now`.",
+         offer_frame(created=now + t(minutes=10)), "not_yet_valid", offer_ctx),
+        ("replayed", "The valid_offer frame again: same signer, same nonce.",
+         offer_frame(), "replayed", {**offer_ctx, "replay_of": "valid_offer"}),
+        ("rebound_intent", "A good offer for intent 2222... received for intent 1111....",
+         offer_frame(intent=_OTHER_INTENT_ID, nonce="ab" * 16), "rebound", offer_ctx),
+        ("rebound_type", "A good offer frame presented where an acceptance is expected.",
+         offer_frame(nonce="ac" * 16), "rebound", {**offer_ctx, "expect": "accept"}),
+        ("oversized", "A frame over the 32 KiB limit; refused before any parsing.",
+         _raw(_VENDOR, "offer", _body(hdr, offer_json) + b" " * 33000), "oversized", offer_ctx),
+        ("malformed_utf8", "A signed document with invalid UTF-8 inside a string.",
+         _raw(_VENDOR, "offer", _body(hdr, offer_json.replace(b"Two-person", b"Two-\xffperson"))), "malformed", offer_ctx),  # noqa: E501
+        ("malformed_duplicate_key", "A signed document in which `total_price` appears twice.",
+         _raw(_VENDOR, "offer", _body(hdr, offer_json[:-1] + b',"total_price":{"amount":100,"currency":"EUR"}}')), "malformed", offer_ctx),  # noqa: E501
+        ("malformed_nan", "A signed document with NaN where a number belongs.",
+         _raw(_VENDOR, "offer", _body(hdr, offer_json.replace(b'"quantity":1', b'"quantity":NaN'))), "malformed", offer_ctx),  # noqa: E501
+        ("malformed_truncated", "A signed document cut short.",
+         _raw(_VENDOR, "offer", _body(hdr, offer_json)[:-40]), "malformed", offer_ctx),
+        ("unsupported_version", "A frame whose tag line says intentcast/2.",
+         _raw(_VENDOR, "offer", _body(hdr, offer_json), proto="intentcast/2"), "unsupported_version", offer_ctx),  # noqa: E501
+    ]  # fmt: skip
+    out: dict[str, dict[str, Any]] = {}
+    for name, description, wire, error, ctx in cases:
+        out[name] = {
+            "description": description,
+            "public_key": wire[64:][wire[64:].index(b"\n") - 64 : wire[64:].index(b"\n")].decode(),
+            "signed_bytes": wire[64:].hex(),
+            "signature": wire[:64].hex(),
+            "valid": error is None,
+            "error": error,
+            "context": {
+                "now": now.isoformat().replace("+00:00", "Z"),
+                "audience": ctx.get("audience"),
+                "expect": ctx["expect"],
+                "keys": ctx["keys"],
+                "revoked": ctx.get("revoked", []),
+                "replay_of": ctx.get("replay_of"),
+            },
+        }
+    return out

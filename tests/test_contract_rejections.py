@@ -1,0 +1,208 @@
+"""Each rejection class has a test that builds the bad message and asserts the typed error."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import msgspec
+import pytest
+from nacl.signing import SigningKey
+
+import schemas as s
+from tests.factories import NOW, intent_for_test, offer_for_test, vendor_for_test
+
+KEY = SigningKey(b"\x05" * 32)
+MSG = s.Decline(id="ab" * 16, intent_id="cd" * 16, offer_id="ef" * 16, vendor_id="01" * 32)
+
+
+def frame(**kw: object) -> bytes:
+    args: dict[str, object] = dict(created=NOW, expires=NOW + timedelta(minutes=5), intent="cd" * 16)
+    args.update(kw)
+    return s.sign(MSG, KEY, **args)  # type: ignore[arg-type]
+
+
+def raw(tagline: bytes, body: bytes, key: SigningKey = KEY) -> bytes:
+    signed = tagline + b"\n" + body
+    return key.sign(signed).signature + signed
+
+
+def body_of(wire: bytes) -> bytes:
+    return wire[64:].split(b"\n", 1)[1]
+
+
+def tagline(key: SigningKey = KEY, tag: str = "decline") -> bytes:
+    return f"intentcast/1 {tag} {s.kid_of(key)}".encode()
+
+
+def check(wire: bytes, **kw: object) -> s.Verified[s.Decline]:
+    args: dict[str, object] = dict(key=s.self_signed, now=NOW)
+    args.update(kw)
+    return s.verify(wire, s.Decline, **args)  # type: ignore[arg-type]
+
+
+def test_bad_signature_is_refused_and_says_which_key() -> None:
+    """A flipped signature bit gives BadSignature naming the key's prefix."""
+    wire = frame()
+    with pytest.raises(s.BadSignature) as e:
+        check(bytes([wire[0] ^ 0x80]) + wire[1:])
+    assert s.kid_of(KEY)[:16] in str(e.value)
+
+
+def test_unknown_signer_is_refused() -> None:
+    """A key that is not in the receiver's ring gives UnknownSigner."""
+    ring = s.KeyRing("vendor")
+    with pytest.raises(s.UnknownSigner):
+        check(frame(), key=ring)
+
+
+def test_revoked_and_out_of_window_signers_are_refused() -> None:
+    """A revoked key, or one used outside its validity window, gives RevokedSigner."""
+    ring = s.KeyRing("vendor")
+    ring.add(s.kid_of(KEY), NOW - timedelta(days=1), NOW + timedelta(days=1))
+    assert check(frame(), key=ring).kid == s.kid_of(KEY)
+    ring.revoked.add(s.kid_of(KEY))
+    with pytest.raises(s.RevokedSigner):
+        check(frame(), key=ring)
+    late = s.KeyRing("vendor")
+    late.add(s.kid_of(KEY), NOW + timedelta(days=1), NOW + timedelta(days=2))
+    with pytest.raises(s.RevokedSigner):
+        check(frame(), key=late)
+
+
+def test_expired_and_not_yet_valid_respect_the_clock_skew() -> None:
+    """Within 30 s of skew passes; beyond it gives Expired or NotYetValid."""
+    wire = frame()
+    check(wire, now=NOW + timedelta(minutes=5, seconds=29))
+    with pytest.raises(s.Expired) as e:
+        check(wire, now=NOW + timedelta(minutes=6))
+    assert "expires after" in e.value.expected and e.value.where.endswith("hdr.expires")
+    check(wire, now=NOW - timedelta(seconds=29))
+    with pytest.raises(s.NotYetValid):
+        check(wire, now=NOW - timedelta(minutes=1))
+
+
+def test_replay_of_the_same_nonce_is_refused() -> None:
+    """The second delivery of one frame gives Replayed; a fresh frame passes."""
+    cache = s.ReplayCache()
+    wire = frame()
+    check(wire, replay=cache)
+    with pytest.raises(s.Replayed):
+        check(wire, replay=cache)
+    check(frame(), replay=cache)
+
+
+def test_replay_cache_is_bounded_and_forgetting_never_admits_a_replay() -> None:
+    """A full cache evicts the earliest-expiring entry and refuses anything expiring by then."""
+    cache = s.ReplayCache(capacity=3)
+    wires = [frame(expires=NOW + timedelta(minutes=i + 1)) for i in range(5)]
+    for w in wires:
+        check(w, replay=cache)
+    assert len(cache) == 3
+    for w in wires:
+        with pytest.raises(s.Replayed):
+            check(w, replay=cache)
+
+
+def test_rebound_type_intent_and_vendor_are_refused() -> None:
+    """A good signature on the wrong type, intent or vendor gives Rebound."""
+    with pytest.raises(s.Rebound):
+        s.verify(frame(), s.Offer, key=s.self_signed, now=NOW)
+    with pytest.raises(s.Rebound):
+        check(frame(), audience=s.Audience(intent="ff" * 16))
+    with pytest.raises(s.Rebound):
+        check(frame(vendor="02" * 32), audience=s.Audience(vendor="01" * 32))
+
+
+def test_vendor_answering_under_another_vendors_profile_is_refused() -> None:
+    """An offer signed by vendor X but carrying vendor Y's profile names no key of Y."""
+    person, honest, rogue = intent_for_test(), vendor_for_test("Y"), vendor_for_test("X")
+    borrowed = s.VendorSigner(rogue.identity, rogue.signing, rogue.seal, honest.profile_wire, honest.profile)  # noqa: E501
+    sealed = offer_for_test(person, borrowed)
+    with pytest.raises(s.UnknownSigner):
+        s.open_offer(sealed, intent=person.intent, secrets=person.secrets, now=NOW, replay=None, profiles=s.ProfileCache())  # noqa: E501
+
+
+def test_oversized_frames_and_boxes_are_refused_before_parsing() -> None:
+    """Anything over the limits gives Oversized without touching the bytes."""
+    with pytest.raises(s.Oversized):
+        check(b"\x00" * (s.MAX_FRAME_BYTES + 1))
+    with pytest.raises(s.Oversized):
+        s.unseal(intent_for_test().secrets.seal, b"\x00" * (s.MAX_SEALED_BYTES + 1))
+
+
+@pytest.mark.parametrize(
+    ("mutate", "what"),
+    [
+        (lambda b: b.replace(b'"reason"', b'"re\xffason"'), "invalid UTF-8"),
+        (lambda b: b[:-1] + b',"offer_id":"' + b"00" * 16 + b'"}}', "duplicate key"),
+        (lambda b: b.replace(b'"type":"decline"', b'"type":"decline","n":NaN'), "NaN"),
+        (lambda b: b[:-10], "truncation"),
+        (lambda b: b.replace(b'"type":"decline"', b'"type":"rating"'), "a body of another type"),
+        (lambda b: b.replace(b'"nonce":"', b'"nonce":"zz'), "a schema violation"),
+        (lambda b: b.replace(b"\\u003a", b"").replace(b'"type"', b'"\\u003a":1,"type"'), "escaped colon"),  # noqa: E501
+    ],
+)
+def test_malformed_documents_with_valid_signatures_are_refused(mutate, what: str) -> None:  # type: ignore[no-untyped-def]
+    """A correctly signed but malformed document gives Malformed ({what})."""
+    wire = raw(tagline(), mutate(body_of(frame())))
+    with pytest.raises(s.Malformed):
+        check(wire)
+
+
+@pytest.mark.parametrize(
+    "line",
+    [b"intentcast/1 decline", b"hello", b"intentcast/1 nosuchtype " + b"a" * 64, b"intentcast/1 decline XYZ"],  # noqa: E501
+)
+def test_malformed_tag_lines_are_refused(line: bytes) -> None:
+    """A tag line that is not `intentcast/1 <type> <64 hex>` gives Malformed."""
+    with pytest.raises(s.Malformed):
+        check(raw(line, body_of(frame())))
+
+
+def test_unknown_protocol_version_is_refused_as_unsupported() -> None:
+    """`intentcast/2` gives UnsupportedVersion, a kind of Malformed."""
+    wire = raw(b"intentcast/2 decline " + s.kid_of(KEY).encode(), body_of(frame()))
+    with pytest.raises(s.UnsupportedVersion):
+        check(wire)
+
+
+def test_lifetime_beyond_the_types_limit_is_refused() -> None:
+    """A decline that claims to bind for a year gives Malformed."""
+    with pytest.raises(s.Malformed):
+        check(frame(expires=NOW + timedelta(days=365)))
+
+
+def test_errors_say_expected_got_and_where() -> None:
+    """Every error carries the three parts in its message, msgspec style."""
+    with pytest.raises(s.Rebound) as e:
+        check(frame(), audience=s.Audience(intent="ff" * 16))
+    text = str(e.value)
+    assert text.startswith("rebound: expected intent ffff")
+    assert "got intent cdcd" in text and "at `$.hdr.intent`" in text
+
+
+def test_intent_signed_by_a_key_other_than_its_own_is_rebound() -> None:
+    """An intent re-signed by a stranger (to hijack its replies) is refused."""
+    cast = intent_for_test()
+    forged = s.sign(cast.intent, KEY, created=NOW, expires=NOW + timedelta(minutes=1), intent=cast.intent.id)  # noqa: E501
+    with pytest.raises(s.Rebound):
+        s.open_intent(forged, now=NOW, replay=None)
+
+
+def test_unsealing_garbage_is_malformed_not_a_crash() -> None:
+    """A box that does not open, or a bundle of the wrong shape, gives Malformed."""
+    cast = intent_for_test()
+    with pytest.raises(s.Malformed):
+        s.unseal(cast.secrets.seal, b"garbage")
+    with pytest.raises(s.Malformed):
+        s.unpack(msgspec.json.encode({"frames": []}), 2)
+    with pytest.raises(s.Malformed):
+        s.unpack(b"{", 2)
+
+
+def test_expired_offer_never_opens() -> None:
+    """An offer whose validity has passed is Expired at the agent."""
+    person, vendor = intent_for_test(), vendor_for_test()
+    sealed = offer_for_test(person, vendor, ttl=timedelta(minutes=1))
+    with pytest.raises(s.Expired):
+        s.open_offer(sealed, intent=person.intent, secrets=person.secrets, now=NOW + timedelta(minutes=2), replay=None, profiles=s.ProfileCache())  # noqa: E501
