@@ -56,6 +56,7 @@ from ._flows import (
     open_intent,
     open_offer,
     open_offer_bundle,
+    seal_key_for,
 )
 from ._keys import IntentSecrets, KeyRing
 from ._messages import (
@@ -92,6 +93,7 @@ from ._subjects import (
     vendor_intent_subscriptions,
     vendor_subject,
 )
+from ._taxonomy import CATEGORIES, check_category
 from ._terms import (
     BoolClause,
     ClauseResult,
@@ -110,6 +112,7 @@ __all__ = [
     "BadSignature",
     "BoolClause",
     "Bundle",
+    "CATEGORIES",
     "CLOCK_SKEW",
     "CURRENCY_EXPONENTS",
     "Cancel",
@@ -168,6 +171,7 @@ __all__ = [
     "Want",
     "cast_intent",
     "category_of",
+    "check_category",
     "check_times",
     "countersign",
     "digest",
@@ -191,6 +195,7 @@ __all__ = [
     "parse_money",
     "profile_subject",
     "seal",
+    "seal_key_for",
     "self_signed",
     "sign",
     "split_frame",

@@ -70,6 +70,7 @@ __all__ = [
     "open_intent",
     "open_offer",
     "open_offer_bundle",
+    "seal_key_for",
 ]
 
 
@@ -208,7 +209,8 @@ def open_offer(
     )
 
 
-def _seal_key_for(profile: VendorProfile, kid: str) -> str:
+def seal_key_for(profile: VendorProfile, kid: str) -> str:
+    """The sealing key listed beside signing key ``kid`` in a vendor's profile."""
     for k in profile.keys:
         if k.sign == kid:
             return k.seal
@@ -244,7 +246,7 @@ def make_accept(
         accept, secrets.sign, created=now, expires=now + ttl, intent=intent.id, vendor=o.msg.vendor_id
     )
     mine = verify(wire, Accept, key=self_signed, now=None)
-    sealed = seal(_seal_key_for(offer.profile.msg, o.kid), pack(wire, intent_wire, o.wire))
+    sealed = seal(seal_key_for(offer.profile.msg, o.kid), pack(wire, intent_wire, o.wire))
     return mine, sealed
 
 

@@ -1,0 +1,26 @@
+"""The personal agent: works for the person, not the seller. Casts intents with the person's
+terms, verifies and ranks offers, accepts one, and keeps the receipts on the person's disk."""
+
+from ._home import AgentConfig, Home, HomeError
+from ._ranking import Dropped, Ranked, rank_offers
+from ._session import AcceptError, AcceptResult, Collected, accept_offer, cast_and_collect
+from ._store import AgentStore
+from ._trust import BetaTrust, TrustScore, TrustScorer
+
+__all__ = [
+    "AcceptError",
+    "AcceptResult",
+    "AgentConfig",
+    "AgentStore",
+    "BetaTrust",
+    "Collected",
+    "Dropped",
+    "Home",
+    "HomeError",
+    "Ranked",
+    "TrustScore",
+    "TrustScorer",
+    "accept_offer",
+    "cast_and_collect",
+    "rank_offers",
+]

@@ -1,0 +1,330 @@
+"""``intentcast``: your own agent. Tell the market what you want, on your terms."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import re
+import sys
+import tomllib
+from collections.abc import Sequence
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any, NoReturn
+
+import msgspec
+
+import schemas
+from runtime import Bus, NatsServerNotFound, bus_url, configure_logging
+
+from ._export import export_all
+from ._home import AgentConfig, Home, HomeError
+from ._render import render_accept, render_history, render_ranked, render_receipts
+from ._session import AcceptError, accept_offer, cast_and_collect
+from ._store import AgentStore
+from ._trust import BetaTrust, rating_evidence
+
+__all__ = ["main"]
+
+EXAMPLES = {
+    "init": "  intentcast init --name 'Ada Lovelace' --region ES-28",
+    "want": (
+        "  intentcast want '2-person tent' --category outdoor/tents --max-price 150EUR \\\n"
+        "      --by 2026-12-10 --region ES-28 --terms nostalking --wait 3s\n"
+        "  intentcast want --from intent.toml --json"
+    ),
+    "accept": "  intentcast accept 3f9a12c4            # the first characters of an offer id",
+    "receipts": "  intentcast receipts --json",
+    "history": "  intentcast history",
+    "export": "  intentcast export --out my-intentcast.json",
+    "rate": "  intentcast rate 7c01e2aa --score 5 --outcome delivered",
+    "bus": "  intentcast bus                     # share one embedded bus on this machine",
+    "web": "  intentcast web --port 8765          # then open http://127.0.0.1:8765/",
+}
+
+
+class UsageError(Exception):
+    """Bad input from the person: one line, exit 2, no traceback."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        print(f"{self.prog}: error: {message} (see `{self.prog} --help`)", file=sys.stderr)
+        sys.exit(2)
+
+
+def _duration(text: str) -> float:
+    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*(ms|s|m)?\s*", text)
+    if not m:
+        raise argparse.ArgumentTypeError(f"expected a duration such as 3s, 500ms or 1m, got {text!r}")  # noqa: E501
+    v = float(m.group(1))
+    return {"ms": v / 1000, "m": v * 60}.get(m.group(2) or "s", v)
+
+
+def _parser() -> _Parser:
+    ap = _Parser(
+        prog="intentcast",
+        description="Your own agent: cast a purchase intent with your terms; sellers come to you.",
+        epilog="examples:\n" + "\n".join(EXAMPLES.values()),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    ap.add_argument("--home", type=Path, help="agent home (default: $INTENTCAST_HOME or your user data dir)")  # noqa: E501
+    ap.add_argument("-v", "--verbose", action="store_true", help="log events to stderr")
+    sub = ap.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser)
+
+    def cmd(name: str, helptext: str) -> argparse.ArgumentParser:
+        return sub.add_parser(name, help=helptext, description=helptext, epilog="example:\n" + EXAMPLES[name], formatter_class=argparse.RawDescriptionHelpFormatter)  # noqa: E501
+
+    p = cmd("init", "create your agent home: config, terms, store")
+    p.add_argument("--name", default="", help="your name, disclosed only to vendors you accept")
+    p.add_argument("--region", default="", help="default delivery region, e.g. ES-28")
+
+    p = cmd("want", "cast a purchase intent and rank the offers that come back")
+    p.add_argument("description", nargs="?", help="what you want, in a few words")
+    p.add_argument("--from", dest="from_file", type=Path, help="read the intent from a TOML or JSON file")  # noqa: E501
+    p.add_argument("--category", help="category path, e.g. outdoor/tents")
+    p.add_argument("--max-price", help="the most you will pay in total, e.g. 150EUR")
+    p.add_argument("--by", help="wanted-by date, YYYY-MM-DD")
+    p.add_argument("--region", help="country and postcode prefix, e.g. ES-28")
+    p.add_argument("--quantity", type=int, default=None, help="how many (default 1)")
+    p.add_argument("--terms", help=f"a standard agreement: {', '.join(sorted(schemas.ROSTER))}, or none")  # noqa: E501
+    p.add_argument("--attr", action="append", default=[], metavar="KEY=VALUE", help="a wanted attribute, repeatable")  # noqa: E501
+    p.add_argument("--wait", type=_duration, default=3.0, help="how long to collect offers (default 3s)")  # noqa: E501
+    p.add_argument("--expect", type=int, help="stop early once this many offers arrived")
+    p.add_argument("--bus", help="NATS URL(s); default: config, $INTENTCAST_BUS, or the embedded bus")  # noqa: E501
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+
+    p = cmd("accept", "accept an offer: sealed to that vendor alone, ends in a signed receipt")
+    p.add_argument("offer", help="offer id (or its first characters)")
+    p.add_argument("--pay", help="payment method (default: the first one the vendor accepts)")
+    p.add_argument("--timeout", type=_duration, default=5.0, help="per-try wait for the vendor")
+    p.add_argument("--bus", help="NATS URL(s)")
+    p.add_argument("--json", action="store_true")
+
+    p = cmd("receipts", "list your receipts, re-verifying every signature")
+    p.add_argument("--json", action="store_true")
+    p = cmd("history", "your intents, their offers, and what was dropped")
+    p.add_argument("--json", action="store_true")
+    p = cmd("export", "everything your agent holds, as JSON")
+    p.add_argument("--out", type=Path, help="file to write (default: stdout)")
+    p.add_argument("--include-keys", action="store_true", help="include per-intent private keys")
+    p = cmd("rate", "rate a completed order; it feeds your trust in that vendor")
+    p.add_argument("receipt", help="receipt id (or its first characters)")
+    p.add_argument("--score", type=int, required=True, choices=range(1, 6), metavar="1-5")
+    p.add_argument("--outcome", default="delivered", choices=["delivered", "late", "not_delivered", "not_as_described", "returned"])  # noqa: E501
+    p = cmd("bus", "run an embedded NATS bus that every intentcast command on this machine will use")  # noqa: E501
+    p.add_argument("--port", type=int, default=4222)
+    p = cmd("web", "a local web page over your history and receipts")
+    p.add_argument("--port", type=int, default=8765)
+    return ap
+
+
+# --- want ------------------------------------------------------------------------------------
+
+
+def _region(text: str) -> schemas.Region:
+    m = re.fullmatch(r"([A-Za-z]{2})(?:-([A-Za-z0-9]{1,3}))?", text.strip())
+    if not m:
+        raise UsageError(f"--region: expected a country code and optional postcode prefix such as ES-28, got {text!r}")  # noqa: E501
+    return schemas.Region(m.group(1).upper(), (m.group(2) or "").upper())
+
+
+def _intent_fields(args: argparse.Namespace, cfg: AgentConfig, today: date) -> dict[str, Any]:
+    spec: dict[str, Any] = {}
+    if args.from_file:
+        try:
+            text = args.from_file.read_text()
+            spec = json.loads(text) if args.from_file.suffix == ".json" else tomllib.loads(text)
+        except FileNotFoundError:
+            raise UsageError(f"--from: no file {args.from_file}") from None
+        except (ValueError, tomllib.TOMLDecodeError) as exc:
+            raise UsageError(f"--from: {args.from_file} is not valid {args.from_file.suffix[1:].upper() or 'TOML'}: {exc}") from None  # noqa: E501
+
+    def pick(flag: str, key: str) -> Any:
+        v = getattr(args, flag)
+        return v if v is not None else spec.get(key)
+
+    description = pick("description", "description")
+    if not description:
+        raise UsageError("say what you want, e.g. intentcast want '2-person tent' --category outdoor/tents ...")  # noqa: E501
+    category = pick("category", "category")
+    if not category:
+        raise UsageError("--category is required, e.g. --category outdoor/tents")
+    try:
+        category = schemas.check_category(str(category))
+    except ValueError as exc:
+        raise UsageError(f"--category: {exc}") from None
+    price = pick("max_price", "max_price")
+    if not price:
+        raise UsageError("--max-price is required, with a currency, e.g. --max-price 150EUR")
+    try:
+        max_price = schemas.parse_money(str(price))
+    except ValueError as exc:
+        raise UsageError(f"--max-price: {exc}") from None
+    by = pick("by", "by")
+    if not by:
+        raise UsageError("--by is required: the date you need it by, e.g. --by 2026-12-10")
+    try:
+        wanted_by = by if isinstance(by, date) else date.fromisoformat(str(by))
+    except ValueError:
+        raise UsageError(f"--by: expected a date as YYYY-MM-DD, got {by!r}") from None
+    if wanted_by <= today:
+        raise UsageError(f"--by: expected a date after today ({today}), got {wanted_by}; pick a future date")  # noqa: E501
+    region_text = pick("region", "region") or cfg.region
+    if not region_text:
+        raise UsageError("--region is required (or set region in your config), e.g. --region ES-28")
+    quantity = int(pick("quantity", "quantity") or 1)
+    if not 1 <= quantity <= 1_000_000:
+        raise UsageError(f"--quantity: expected 1 to 1000000, got {quantity}")
+    agreement = pick("terms", "terms") or cfg.agreement
+    if agreement == "none":
+        agreement = None
+    if agreement is not None and agreement not in schemas.ROSTER:
+        raise UsageError(f"--terms: expected one of {', '.join(sorted(schemas.ROSTER))} or none, got {agreement!r}")  # noqa: E501
+    attrs = dict(spec.get("attributes") or {})
+    for a in args.attr:
+        k, sep, v = a.partition("=")
+        if not sep or not k:
+            raise UsageError(f"--attr: expected KEY=VALUE such as colour=green, got {a!r}")
+        attrs[k] = v
+    terms = schemas.Terms(agreement=agreement)
+    if spec.get("terms_clauses"):
+        terms = msgspec.convert({**spec["terms_clauses"], "agreement": agreement}, schemas.Terms)
+    return dict(
+        category=category, want=schemas.Want(str(description)[:200], attrs), quantity=quantity,
+        max_price=max_price, wanted_by=wanted_by, region=_region(str(region_text)),
+        terms=schemas.expand_terms(terms),
+    )  # fmt: skip
+
+
+async def _want(args: argparse.Namespace, home: Home, cfg: AgentConfig) -> int:
+    now = datetime.now(UTC)
+    fields = _intent_fields(args, cfg, now.date())
+    ttl = timedelta(seconds=max(60.0, args.wait * 4))
+    cast = schemas.cast_intent(**fields, now=now, ttl=ttl)
+    with AgentStore(home.db_path) as store:
+        trust = BetaTrust(store, cfg.trust)
+        async with bus_url(args.bus or cfg.bus_url, store_dir=home.path / "jetstream") as url:
+            async with Bus(url, name="agent", reconnect_forever=False) as bus:
+                if not args.json:
+                    print(f"Casting intent {cast.intent.id[:8]} to {cast.intent.category} for {args.wait:g}s ...", file=sys.stderr)  # noqa: E501
+                got = await cast_and_collect(bus.nc, cast, window=args.wait, store=store, trust=trust, policy=cfg.trust, weights=cfg.ranking, expect=args.expect)  # noqa: E501
+    print(render_ranked(got, show=cfg.ranking.show, as_json=args.json))
+    return 0
+
+
+# --- accept ----------------------------------------------------------------------------------
+
+
+def _disclosure(cfg: AgentConfig) -> schemas.Disclosure:
+    p = cfg.person
+    fields = {k: getattr(p, k) for k in ("name", "address", "postcode", "country", "email", "phone") if k in cfg.disclose}  # noqa: E501
+    return schemas.Disclosure(**fields)
+
+
+async def _accept(args: argparse.Namespace, home: Home, cfg: AgentConfig) -> int:
+    with AgentStore(home.db_path) as store:
+        rows = store.find_offer(args.offer)
+        pay = args.pay
+        if pay is None and len(rows) == 1:
+            offered = schemas.unpack(rows[0]["bundle"], 2)[1]
+            vterms = schemas.verify(offered, schemas.Offer, key=schemas.self_signed, now=None).msg.terms  # noqa: E501
+            mine = cfg.person.payment_methods
+            pay = next((m for m in mine if m in vterms.payment_methods), vterms.payment_methods[0] if vterms.payment_methods else "card")  # noqa: E501
+        async with bus_url(args.bus or cfg.bus_url, store_dir=home.path / "jetstream") as url:
+            async with Bus(url, name="agent", reconnect_forever=False) as bus:
+                try:
+                    res = await accept_offer(bus.nc, store, args.offer, disclosure=_disclosure(cfg), payment_method=pay or "card", timeout=args.timeout)  # noqa: E501
+                except AcceptError as exc:
+                    raise UsageError(str(exc)) from None
+    print(render_accept(res, as_json=args.json))
+    return 0 if res.status == "confirmed" else 1
+
+
+# --- the rest --------------------------------------------------------------------------------
+
+
+def _rate(args: argparse.Namespace, home: Home) -> int:
+    with AgentStore(home.db_path) as store:
+        rows = [r for r in store.rows("receipts") if r["receipt_id"].startswith(args.receipt.lower())]
+        if len(rows) != 1:
+            raise UsageError(f"expected one receipt starting {args.receipt!r}, found {len(rows)}; see `intentcast receipts`")  # noqa: E501
+        r = rows[0]
+        pos, neg = rating_evidence(args.score, args.outcome)
+        store.add_outcome(vendor_id=r["vendor_id"], kind="rating", positive=pos, negative=neg, at=datetime.now(UTC), ref=r["receipt_id"])  # noqa: E501
+        t = BetaTrust(store, home.config().trust).score(r["vendor_id"], datetime.now(UTC))
+    print(f"rated {r['vendor_name']} {args.score}/5 ({args.outcome}); trust is now {t.describe()}")
+    return 0
+
+
+async def _bus(args: argparse.Namespace) -> int:
+    from runtime import EmbeddedServer, default_data_dir, embedded_bus_file
+
+    f = embedded_bus_file()
+    async with EmbeddedServer(default_data_dir() / "jetstream", port=args.port) as server:
+        f.parent.mkdir(parents=True, exist_ok=True)
+        import os
+
+        f.write_text(json.dumps({"url": server.url, "pid": os.getpid()}))
+        print(f"embedded bus on {server.url}; intentcast and intentcast-vendor on this machine will use it. Ctrl-C stops it.")  # noqa: E501
+        try:
+            await asyncio.Event().wait()
+        finally:
+            f.unlink(missing_ok=True)
+    return 0
+
+
+def _run(args: argparse.Namespace) -> int:
+    home = Home(args.home)
+    if args.command == "init":
+        home.init(name=args.name, region=args.region)
+        with AgentStore(home.db_path):
+            pass
+        print(f"created your agent home at {home.path}\n  config: {home.config_path} (your terms, trust policy, what you disclose)\n  next:   intentcast want '2-person tent' --category outdoor/tents --max-price 150EUR --by 2026-12-10")  # noqa: E501
+        return 0
+    if args.command == "bus":
+        return asyncio.run(_bus(args))
+    cfg = home.config()
+    if args.command == "want":
+        return asyncio.run(_want(args, home, cfg))
+    if args.command == "accept":
+        return asyncio.run(_accept(args, home, cfg))
+    if args.command == "rate":
+        return _rate(args, home)
+    if args.command == "web":
+        from ._web import serve
+
+        return asyncio.run(serve(home, args.port))
+    with AgentStore(home.db_path) as store:
+        if args.command == "receipts":
+            print(render_receipts(store, as_json=args.json))
+        elif args.command == "history":
+            print(render_history(store, as_json=args.json))
+        elif args.command == "export":
+            text = json.dumps(export_all(store, home, include_keys=args.include_keys), indent=2)
+            if args.out:
+                args.out.write_text(text + "\n")
+                print(f"wrote {args.out}", file=sys.stderr)
+            else:
+                print(text)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    configure_logging(json=False, level="info" if args.verbose else "error")
+    try:
+        return _run(args)
+    except (UsageError, HomeError, NatsServerNotFound) as exc:
+        print(f"intentcast: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    except OSError as exc:
+        print(f"intentcast: error: {exc}; is the bus reachable? (--bus, $INTENTCAST_BUS)", file=sys.stderr)  # noqa: E501
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,107 @@
+"""From verified offers to a short ranked list with reasons, and a list of what was dropped.
+
+Must-have terms, the budget, the quantity, the deadline and the trust threshold filter;
+price, delivery, preferred terms and trust score what is left."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+
+import schemas
+
+from ._home import RankingWeights, TrustPolicy
+from ._trust import TrustScore, TrustScorer
+
+__all__ = ["Dropped", "Ranked", "rank_offers"]
+
+
+@dataclass(frozen=True)
+class Ranked:
+    opened: schemas.OpenedOffer
+    score: float
+    trust: TrustScore
+    reasons: list[str] = field(default_factory=list)
+
+    @property
+    def offer(self) -> schemas.Offer:
+        return self.opened.offer.msg
+
+    @property
+    def vendor_name(self) -> str:
+        return self.opened.profile.msg.name
+
+
+@dataclass(frozen=True)
+class Dropped:
+    reason: str  # a stable code: unverified:<error>, breach, over_budget, untrusted...
+    detail: str
+    vendor_id: str | None = None
+    vendor_name: str | None = None
+
+
+def _filter(intent: schemas.Intent, person: schemas.Terms, o: schemas.OpenedOffer) -> tuple[Dropped | None, schemas.TermsMatch]:  # noqa: E501
+    offer, profile = o.offer.msg, o.profile.msg
+    match = schemas.match_terms(person, offer.terms)
+
+    def drop(reason: str, detail: str) -> tuple[Dropped, schemas.TermsMatch]:
+        return Dropped(reason, detail, profile.vendor_id, profile.name), match
+
+    if match.breaches:
+        return drop("breach", "breaks must-have terms: " + "; ".join(f"{b.clause} ({b.reason})" for b in match.breaches))  # noqa: E501
+    if offer.total_price.currency != intent.max_price.currency:
+        return drop("currency", f"priced in {offer.total_price.currency}, you asked in {intent.max_price.currency}")  # noqa: E501
+    if offer.total_price.amount > intent.max_price.amount:
+        return drop("over_budget", f"{offer.total_price} is over your limit of {intent.max_price}")
+    if offer.quantity != intent.quantity:
+        return drop("wrong_quantity", f"offers {offer.quantity}, you want {intent.quantity}")
+    if offer.unit_price.amount * offer.quantity < offer.total_price.amount:
+        return drop("inconsistent", f"total {offer.total_price} exceeds {offer.quantity} x {offer.unit_price}")  # noqa: E501
+    if offer.delivery_by > intent.wanted_by:
+        return drop("too_late", f"arrives {offer.delivery_by}, after your deadline {intent.wanted_by}")  # noqa: E501
+    return None, match
+
+
+def rank_offers(
+    intent: schemas.Intent,
+    offers: list[schemas.OpenedOffer],
+    *,
+    trust: TrustScorer,
+    policy: TrustPolicy,
+    weights: RankingWeights,
+    now: datetime,
+) -> tuple[list[Ranked], list[Dropped]]:
+    person = schemas.expand_terms(intent.terms)
+    ranked: list[Ranked] = []
+    dropped: list[Dropped] = []
+    today: date = now.date()
+    window = max(1, (intent.wanted_by - today).days)
+    for o in offers:
+        miss, match = _filter(intent, person, o)
+        if miss is not None:
+            dropped.append(miss)
+            continue
+        offer, profile = o.offer.msg, o.profile.msg
+        t = trust.score(profile.vendor_id, now)
+        if t.value < policy.threshold:
+            dropped.append(Dropped("untrusted", f"trust {t.value:.2f} is below your threshold {policy.threshold:.2f}", profile.vendor_id, profile.name))  # noqa: E501
+            continue
+        saving = 1 - offer.total_price.amount / max(1, intent.max_price.amount)
+        early = (intent.wanted_by - offer.delivery_by).days
+        score = (
+            weights.price * saving
+            + weights.delivery * min(1.0, max(0.0, early / window))
+            + weights.terms * match.preference_score
+            + weights.trust * t.value
+        )
+        prefs = [r for r in match.results if not r.must]
+        reasons = [
+            f"{offer.total_price}, {round(saving * 100)}% under your limit",
+            f"arrives {offer.delivery_by} ({early} days before your deadline)",
+            "meets every must-have term"
+            + (f"; {sum(r.met for r in prefs)}/{len(prefs)} preferences" if prefs else ""),
+            f"trust {t.describe()}",
+        ]
+        ranked.append(Ranked(o, score, t, reasons))
+    ranked.sort(key=lambda r: (-r.score, r.offer.total_price.amount, r.offer.id))
+    return ranked, dropped

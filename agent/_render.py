@@ -1,0 +1,164 @@
+"""What the person reads: ranked offers with reasons, what was dropped and why, receipts."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from typing import Any
+
+import schemas
+
+from ._session import AcceptResult, Collected
+from ._store import AgentStore
+
+__all__ = ["render_accept", "render_history", "render_ranked", "render_receipts"]
+
+_DROP_WORDS = {
+    "breach": "in breach of your must-have terms",
+    "over_budget": "over your budget",
+    "untrusted": "below your trust threshold",
+    "too_late": "arrives after your deadline",
+    "duplicate": "duplicate",
+    "currency": "wrong currency",
+    "wrong_quantity": "wrong quantity",
+    "inconsistent": "inconsistent prices",
+}
+
+
+def _drop_label(reason: str) -> str:
+    if reason.startswith("unverified:"):
+        return f"unverified ({reason.split(':', 1)[1].replace('_', ' ')})"
+    return _DROP_WORDS.get(reason, reason)
+
+
+def _table(rows: list[list[str]], head: list[str]) -> str:
+    widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
+    fmt = "  ".join(f"{{:<{w}}}" for w in widths)
+    lines = [fmt.format(*head), fmt.format(*("-" * w for w in widths))]
+    lines += [fmt.format(*r) for r in rows]
+    return "\n".join(lines)
+
+
+def render_ranked(got: Collected, *, show: int, as_json: bool) -> str:
+    intent = got.cast.intent
+    if as_json:
+        return json.dumps({
+            "intent": intent.id,
+            "offers": [
+                {"rank": i + 1, "offer": r.offer.id, "vendor": r.vendor_name, "vendor_id": r.offer.vendor_id,  # noqa: E501
+                 "item": r.offer.item.title, "total": str(r.offer.total_price),
+                 "total_minor": r.offer.total_price.amount, "currency": r.offer.total_price.currency,
+                 "delivery_by": r.offer.delivery_by.isoformat(), "trust": round(r.trust.value, 3),
+                 "new_vendor": r.trust.new, "score": round(r.score, 4), "reasons": r.reasons}
+                for i, r in enumerate(got.ranked)
+            ],
+            "no_responders": got.no_responders,
+            "dropped": [{"reason": d.reason, "vendor": d.vendor_name, "vendor_id": d.vendor_id, "detail": d.detail} for d in got.dropped],  # noqa: E501
+        }, indent=2)  # fmt: skip
+    out = [f'Offers for "{intent.want.description}" (intent {intent.id[:8]}, up to {intent.max_price}, by {intent.wanted_by}):']  # noqa: E501
+    if got.ranked:
+        rows = [
+            [str(i + 1), r.offer.id[:8], r.vendor_name[:24], str(r.offer.total_price), str(r.offer.delivery_by), r.trust.describe()]  # noqa: E501
+            for i, r in enumerate(got.ranked[:show])
+        ]
+        out.append(_table(rows, ["#", "offer", "vendor", "total", "arrives", "trust"]))
+        out.append("")
+        out.append("Why this order:")
+        for i, r in enumerate(got.ranked[:show]):
+            out.append(f"  {i + 1}. {r.vendor_name}: {r.offer.item.title}; " + "; ".join(r.reasons))
+        if len(got.ranked) > show:
+            out.append(f"  ({len(got.ranked) - show} more; `intentcast history` lists all)")
+        out.append("")
+        out.append(f"Accept one with: intentcast accept {got.ranked[0].offer.id[:8]}")
+    elif got.no_responders:
+        out.append(f"  No vendor on this bus serves {intent.category} right now. Check --bus (or $INTENTCAST_BUS) names the shared bus.")  # noqa: E501
+    else:
+        out.append("  No acceptable offers arrived. Try a longer --wait, a higher --max-price, or a later --by.")  # noqa: E501
+    if got.dropped:
+        out.append("")
+        counts = Counter(_drop_label(d.reason) for d in got.dropped)
+        out.append("Dropped (never shown as offers): " + ", ".join(f"{n} {k}" for k, n in counts.items()))  # noqa: E501
+        for d in got.dropped:
+            who = d.vendor_name or "unknown sender"
+            out.append(f"  - {who}: {_drop_label(d.reason)}: {d.detail}")
+    return "\n".join(out)
+
+
+def render_accept(res: AcceptResult, *, as_json: bool) -> str:
+    if as_json:
+        r = res.receipt
+        return json.dumps({
+            "status": res.status, "reason": res.reason, "vendor": res.vendor_name,
+            "repeated": res.repeated, "vendor_acknowledged": res.vendor_acknowledged,
+            "receipt": None if r is None else {
+                "id": r.msg.id, "order_id": r.msg.order_id, "item": r.msg.item.title,
+                "quantity": r.msg.quantity, "total": str(r.msg.total_price),
+                "delivery_by": r.msg.delivery_by.isoformat(), "hash": r.digest,
+            },
+        }, indent=2)  # fmt: skip
+    if res.status != "confirmed" or res.receipt is None:
+        return f"{res.vendor_name} declined the order: {res.reason or 'no reason given'}. Pick another offer from `intentcast history`."  # noqa: E501
+    r = res.receipt.msg
+    lines = [
+        ("Already accepted; your receipt:" if res.repeated else f"Order confirmed by {res.vendor_name}. Receipt:"),  # noqa: E501
+        f"  receipt   {r.id}",
+        f"  order     {r.order_id}",
+        f"  item      {r.item.title} (sku {r.item.sku}) x {r.quantity}",
+        f"  total     {r.total_price}, paid by {r.payment_method}",
+        f"  arrives   by {r.delivery_by}",
+        f"  binds     intent {r.intent_hash[:12]}…, offer {r.offer_hash[:12]}…, acceptance {r.accept_hash[:12]}…",  # noqa: E501
+        f"  signed    by {res.vendor_name} and by you; "
+        + ("the vendor holds your countersignature." if res.vendor_acknowledged else "the vendor has not yet confirmed it holds your countersignature."),  # noqa: E501
+    ]
+    return "\n".join(lines)
+
+
+def _receipt_rows(store: AgentStore) -> list[dict[str, Any]]:
+    out = []
+    for row in store.rows("receipts", "created"):
+        try:
+            r = schemas.verify(row["receipt_wire"], schemas.Receipt, key=schemas.self_signed, now=None)  # noqa: E501
+            cs = schemas.verify(row["countersignature_wire"], schemas.Countersignature, key=schemas.self_signed, now=None)  # noqa: E501
+            ok = cs.msg.receipt_hash == r.digest and r.msg.vendor_id == row["vendor_id"]
+        except schemas.ProtocolError:
+            ok = False
+        out.append({"receipt": row["receipt_id"], "order": row["order_id"], "vendor": row["vendor_name"], "item": r.msg.item.title if ok else "?", "total": str(r.msg.total_price) if ok else "?", "created": row["created"], "signatures_verify": ok, "vendor_acknowledged": bool(row["vendor_acknowledged"])})  # noqa: E501
+    return out
+
+
+def render_receipts(store: AgentStore, *, as_json: bool) -> str:
+    rows = _receipt_rows(store)
+    if as_json:
+        return json.dumps(rows, indent=2)
+    if not rows:
+        return "No receipts yet. Accept an offer with `intentcast accept OFFER`."
+    return _table(
+        [[r["receipt"][:8], r["vendor"][:24], r["item"][:30], r["total"], r["created"][:10], "yes" if r["signatures_verify"] else "NO"] for r in rows],  # noqa: E501
+        ["receipt", "vendor", "item", "total", "date", "verifies"],
+    )
+
+
+def render_history(store: AgentStore, *, as_json: bool) -> str:
+    intents = store.rows("intents", "created")
+    offers = store.rows("offers", "rank")
+    drops = store.rows("drops")
+    if as_json:
+        return json.dumps([
+            {"intent": i["id"], "created": i["created"], "category": i["category"], "description": i["description"],  # noqa: E501
+             "offers": [{"offer": o["id"], "vendor": o["vendor_name"], "total_minor": o["total_amount"], "currency": o["currency"], "rank": o["rank"], "reasons": json.loads(o["reasons"])} for o in offers if o["intent_id"] == i["id"]],  # noqa: E501
+             "dropped": [{"reason": d["reason"], "vendor": d["vendor_name"], "detail": d["detail"]} for d in drops if d["intent_id"] == i["id"]]}  # noqa: E501
+            for i in intents
+        ], indent=2)  # fmt: skip
+    if not intents:
+        return "No intents yet. Cast one with `intentcast want ...`."
+    out = []
+    for i in intents:
+        mine = [o for o in offers if o["intent_id"] == i["id"]]
+        out.append(f"{i['created'][:16]}  intent {i['id'][:8]}  {i['category']}: {i['description']}")
+        for o in sorted(mine, key=lambda o: (o["rank"] is None, o["rank"] or 0)):
+            rank = f"#{o['rank']}" if o["rank"] else "  -"
+            out.append(f"    {rank:>3} offer {o['id'][:8]}  {o['vendor_name'][:24]:<24} {o['total_amount'] / 100:>9.2f} {o['currency']}")  # noqa: E501
+        n = sum(1 for d in drops if d["intent_id"] == i["id"])
+        if n:
+            out.append(f"        {n} dropped")
+    return "\n".join(out)

@@ -1,0 +1,211 @@
+"""The agent's conversations on the bus: cast an intent and collect offers; accept one."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+import structlog
+from nats.aio.client import Client
+from nats.aio.msg import Msg
+from nats.errors import NoRespondersError
+from nats.errors import TimeoutError as NatsTimeout
+
+import schemas
+
+from ._ranking import Dropped, Ranked, rank_offers
+from ._store import AgentStore
+from ._trust import TrustScorer
+
+__all__ = ["AcceptError", "AcceptResult", "Collected", "accept_offer", "cast_and_collect"]
+
+log = structlog.get_logger("intentcast.agent")
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class Collected:
+    cast: schemas.CastIntent
+    offers: list[schemas.OpenedOffer] = field(default_factory=list)
+    dropped: list[Dropped] = field(default_factory=list)
+    ranked: list[Ranked] = field(default_factory=list)
+    no_responders: bool = False
+
+
+class _OfferInbox:
+    """Verifies each reply as it arrives; only verified offers are kept."""
+
+    def __init__(self, cast: schemas.CastIntent, clock: Callable[[], datetime], expect: int | None) -> None:  # noqa: E501
+        self.cast, self.clock, self.expect = cast, clock, expect
+        self.replay = schemas.ReplayCache()
+        self.profiles = schemas.ProfileCache()
+        self.offers: list[schemas.OpenedOffer] = []
+        self.dropped: list[Dropped] = []
+        self.seen: set[tuple[str, str]] = set()
+        self.enough = asyncio.Event()
+        self.no_responders = False
+
+    async def on_msg(self, msg: Msg) -> None:
+        if not msg.data and msg.headers and msg.headers.get("Status") == "503":
+            self.no_responders = True  # the server says nobody serves this category right now
+            log.info("intent.no_responders", intent=self.cast.intent.id)
+            return
+        try:
+            o = schemas.open_offer(msg.data, intent=self.cast.intent, secrets=self.cast.secrets, now=self.clock(), replay=self.replay, profiles=self.profiles)  # noqa: E501
+        except schemas.ProtocolError as err:
+            self.dropped.append(Dropped(f"unverified:{err.code}", str(err)))
+            log.warning("offer.dropped", reason=err.code, error=str(err), intent=self.cast.intent.id)
+            return
+        key = (o.offer.msg.vendor_id, o.offer.msg.id)
+        if key in self.seen or any(x.offer.msg.vendor_id == key[0] for x in self.offers):
+            p = o.profile.msg
+            self.dropped.append(Dropped("duplicate", "a second offer from this vendor for one intent", p.vendor_id, p.name))  # noqa: E501
+            return
+        self.seen.add(key)
+        self.offers.append(o)
+        if self.expect is not None and len(self.offers) >= self.expect:
+            self.enough.set()
+
+
+async def cast_and_collect(
+    nc: Client,
+    cast: schemas.CastIntent,
+    *,
+    window: float,
+    store: AgentStore,
+    trust: TrustScorer,
+    policy: object,
+    weights: object,
+    expect: int | None = None,
+    clock: Callable[[], datetime] = utcnow,
+) -> Collected:
+    """Store the intent (with its keys), broadcast it, collect and verify replies until the
+    window closes (or ``expect`` offers arrived), then rank. Everything lands in the store."""
+    intent = cast.intent
+    sign_seed, seal_secret = cast.secrets.to_hex()
+    store.add_intent(id=intent.id, created=cast.created, expires=cast.expires, category=intent.category, description=intent.want.description, wire=cast.wire, sign_seed=sign_seed, seal_secret=seal_secret)  # noqa: E501
+    inbox = _OfferInbox(cast, clock, expect)
+    sub = await nc.subscribe(intent.reply_subject, cb=inbox.on_msg, pending_msgs_limit=10_000)
+    try:
+        await nc.publish(cast.subject, cast.wire, reply=intent.reply_subject)
+        await nc.flush()
+        log.info("intent.cast", intent=intent.id, category=intent.category, window=window)
+        try:
+            await asyncio.wait_for(inbox.enough.wait(), window)
+        except TimeoutError:
+            pass
+    finally:
+        await sub.unsubscribe()
+    now = clock()
+    ranked, dropped = rank_offers(intent, inbox.offers, trust=trust, policy=policy, weights=weights, now=now)  # type: ignore[arg-type]  # noqa: E501
+    rank_of = {r.offer.id: i + 1 for i, r in enumerate(ranked)}
+    score_of = {r.offer.id: (r.score, r.reasons) for r in ranked}
+    for o in inbox.offers:
+        m, p = o.offer.msg, o.profile.msg
+        score, reasons = score_of.get(m.id, (0.0, []))
+        store.add_offer(id=m.id, intent_id=intent.id, vendor_id=p.vendor_id, vendor_name=p.name, bundle=o.bundle, total_amount=m.total_price.amount, currency=m.total_price.currency, delivery_by=m.delivery_by.isoformat(), expires=o.offer.header.expires.isoformat(), rank=rank_of.get(m.id), score=score, reasons=reasons, received=now.isoformat())  # noqa: E501
+    all_dropped = inbox.dropped + dropped
+    for d in all_dropped:
+        store.add_drop(intent_id=intent.id, vendor_id=d.vendor_id, vendor_name=d.vendor_name, reason=d.reason, detail=d.detail, received=now)  # noqa: E501
+    log.info("intent.ranked", intent=intent.id, offers=len(ranked), dropped=len(all_dropped))
+    return Collected(cast, inbox.offers, all_dropped, ranked, inbox.no_responders)
+
+
+class AcceptError(Exception):
+    """Acceptance could not complete; the message says why and what to do."""
+
+
+@dataclass(frozen=True)
+class AcceptResult:
+    status: str  # confirmed | rejected
+    reason: str
+    receipt: schemas.Verified[schemas.Receipt] | None
+    vendor_name: str
+    vendor_acknowledged: bool
+    repeated: bool
+
+
+async def accept_offer(
+    nc: Client,
+    store: AgentStore,
+    offer_id: str,
+    *,
+    disclosure: schemas.Disclosure,
+    payment_method: str,
+    timeout: float = 5.0,
+    attempts: int = 3,
+    clock: Callable[[], datetime] = utcnow,
+) -> AcceptResult:
+    """Accept one stored offer. Safe to repeat: the same acceptance (same bytes) is re-sent,
+    and the vendor answers a repeated acceptance with the order it already made."""
+    rows = store.find_offer(offer_id)
+    if not rows:
+        raise AcceptError(f"no offer {offer_id!r} in your history; run `intentcast history` to see offers")  # noqa: E501
+    if len(rows) > 1:
+        raise AcceptError(f"{offer_id!r} matches {len(rows)} offers; type more of the id")
+    row = rows[0]
+    done = store.receipt_for_offer(row["id"])
+    if done is not None:
+        r = schemas.verify(done["receipt_wire"], schemas.Receipt, key=schemas.self_signed, now=None)
+        return AcceptResult("confirmed", "", r, row["vendor_name"], bool(done["vendor_acknowledged"]), True)  # noqa: E501
+    irow = store.intent(row["intent_id"])
+    assert irow is not None
+    secrets = schemas.IntentSecrets.from_hex(irow["sign_seed"], irow["seal_secret"])
+    intent = schemas.verify(irow["wire"], schemas.Intent, key=schemas.self_signed, now=None).msg
+    now = clock()
+    try:
+        opened = schemas.open_offer_bundle(row["bundle"], intent=intent, now=now, replay=None, profiles=schemas.ProfileCache())  # noqa: E501
+    except schemas.Expired as err:
+        raise AcceptError(f"offer {row['id'][:8]} expired ({err.got}); cast the intent again with `intentcast want`") from None  # noqa: E501
+    prior = store.accept(row["id"])
+    if prior is None:
+        accept, sealed = schemas.make_accept(intent_wire=irow["wire"], intent=intent, secrets=secrets, offer=opened, disclosure=disclosure, payment_method=payment_method, now=now)  # noqa: E501
+        store.add_accept(offer_id=row["id"], intent_id=intent.id, vendor_id=opened.profile.msg.vendor_id, accept_wire=accept.wire, sealed=sealed, created=now)  # noqa: E501
+    else:
+        accept = schemas.verify(prior["accept_wire"], schemas.Accept, key=schemas.self_signed, now=None)  # noqa: E501
+        sealed = prior["sealed"]
+    vendor = opened.profile.msg
+    subject = schemas.vendor_subject(vendor.vendor_id, "order")
+    reply = None
+    for attempt in range(1, attempts + 1):
+        try:
+            reply = await nc.request(subject, sealed, timeout=timeout)
+            break
+        except (NatsTimeout, NoRespondersError) as exc:
+            log.warning("accept.retry", offer=row["id"], attempt=attempt, error=type(exc).__name__)
+            if attempt == attempts:
+                raise AcceptError(f"{vendor.name} did not answer after {attempts} tries; your acceptance is saved, run the same `intentcast accept` again later") from None  # noqa: E501
+            # NoResponders comes back at once while a vendor restarts: give it a moment.
+            await asyncio.sleep(min(2.0, 0.2 * attempt))
+    assert reply is not None
+    ring = schemas.KeyRing.from_profile(vendor)
+    try:
+        conf = schemas.open_confirmation(reply.data, secrets=secrets, accept=accept, ring=ring, now=clock(), replay=None)  # noqa: E501
+    except schemas.ProtocolError as err:
+        log.warning("confirmation.rejected", code=err.code, error=str(err))
+        raise AcceptError(f"the answer from {vendor.name} did not verify ({err.code}); nothing was stored as an order") from None  # noqa: E501
+    c = conf.confirmation.msg
+    if conf.receipt is None:
+        store.set_accept_status(row["id"], "rejected")
+        store.add_outcome(vendor_id=vendor.vendor_id, kind="rejected", positive=0.0, negative=0.5, at=clock(), ref=c.order_id)  # noqa: E501
+        return AcceptResult("rejected", c.reason, None, vendor.name, False, False)
+    cs_wire, cs_sealed = schemas.countersign(conf.receipt, secrets, schemas.seal_key_for(vendor, conf.receipt.kid), clock())  # noqa: E501
+    store.add_receipt(receipt_id=conf.receipt.msg.id, order_id=c.order_id, intent_id=intent.id, offer_id=row["id"], vendor_id=vendor.vendor_id, vendor_name=vendor.name, receipt_wire=conf.receipt.wire, confirmation_wire=conf.confirmation.wire, countersignature_wire=cs_wire, created=clock().isoformat())  # noqa: E501
+    store.add_outcome(vendor_id=vendor.vendor_id, kind="receipt", positive=1.0, negative=0.0, at=clock(), ref=conf.receipt.msg.id)  # noqa: E501
+    acknowledged = False
+    try:
+        ack = await nc.request(schemas.vendor_subject(vendor.vendor_id, "receipt"), cs_sealed, timeout=timeout)  # noqa: E501
+        acknowledged = bool(json.loads(ack.data).get("stored"))
+    except (NatsTimeout, NoRespondersError, ValueError) as exc:
+        log.warning("countersignature.unacknowledged", receipt=conf.receipt.msg.id, error=type(exc).__name__)  # noqa: E501
+    if acknowledged:
+        store.mark_acknowledged(conf.receipt.msg.id)
+    return AcceptResult("confirmed", "", conf.receipt, vendor.name, acknowledged, prior is not None)
+
+

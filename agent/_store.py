@@ -1,0 +1,133 @@
+"""The person's store: intents with their private keys, verified offers, what was dropped and
+why, acceptances, receipts and outcomes. Exact signed bytes are kept so that every receipt
+verifies again years later."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from runtime import open_db
+
+__all__ = ["AgentStore"]
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS intents (
+    id TEXT PRIMARY KEY, created TEXT NOT NULL, expires TEXT NOT NULL, category TEXT NOT NULL,
+    description TEXT NOT NULL, wire BLOB NOT NULL, sign_seed TEXT NOT NULL, seal_secret TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS offers (
+    id TEXT PRIMARY KEY, intent_id TEXT NOT NULL REFERENCES intents(id), vendor_id TEXT NOT NULL,
+    vendor_name TEXT NOT NULL, bundle BLOB NOT NULL, total_amount INTEGER NOT NULL,
+    currency TEXT NOT NULL, delivery_by TEXT NOT NULL, expires TEXT NOT NULL, rank INTEGER,
+    score REAL NOT NULL, reasons TEXT NOT NULL, received TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS drops (
+    id INTEGER PRIMARY KEY, intent_id TEXT NOT NULL, vendor_id TEXT, vendor_name TEXT,
+    reason TEXT NOT NULL, detail TEXT NOT NULL, received TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS accepts (
+    offer_id TEXT PRIMARY KEY, intent_id TEXT NOT NULL, vendor_id TEXT NOT NULL,
+    accept_wire BLOB NOT NULL, sealed BLOB NOT NULL, created TEXT NOT NULL,
+    status TEXT NOT NULL  -- sent | confirmed | rejected
+);
+CREATE TABLE IF NOT EXISTS receipts (
+    receipt_id TEXT PRIMARY KEY, order_id TEXT NOT NULL, intent_id TEXT NOT NULL,
+    offer_id TEXT NOT NULL UNIQUE, vendor_id TEXT NOT NULL, vendor_name TEXT NOT NULL,
+    receipt_wire BLOB NOT NULL, confirmation_wire BLOB NOT NULL,
+    countersignature_wire BLOB NOT NULL, vendor_acknowledged INTEGER NOT NULL DEFAULT 0,
+    created TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS outcomes (
+    id INTEGER PRIMARY KEY, vendor_id TEXT NOT NULL, kind TEXT NOT NULL,
+    positive REAL NOT NULL, negative REAL NOT NULL, at TEXT NOT NULL, ref TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX IF NOT EXISTS outcomes_by_vendor ON outcomes(vendor_id);
+CREATE INDEX IF NOT EXISTS offers_by_intent ON offers(intent_id);
+"""
+
+
+class AgentStore:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.db = open_db(path, SCHEMA)
+
+    def close(self) -> None:
+        self.db.close()
+
+    def __enter__(self) -> AgentStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _one(self, sql: str, *args: object) -> sqlite3.Row | None:
+        r: sqlite3.Row | None = self.db.execute(sql, args).fetchone()
+        return r
+
+    def add_intent(self, *, id: str, created: datetime, expires: datetime, category: str, description: str, wire: bytes, sign_seed: str, seal_secret: str) -> None:  # noqa: E501
+        self.db.execute(
+            "INSERT INTO intents VALUES (?,?,?,?,?,?,?,?)",
+            (id, created.isoformat(), expires.isoformat(), category, description, wire, sign_seed, seal_secret),  # noqa: E501
+        )
+
+    def intent(self, intent_id: str) -> sqlite3.Row | None:
+        return self._one("SELECT * FROM intents WHERE id = ?", intent_id)
+
+    def add_offer(self, **row: Any) -> None:
+        row["reasons"] = json.dumps(row["reasons"])
+        cols = ", ".join(row)
+        self.db.execute(f"INSERT OR IGNORE INTO offers ({cols}) VALUES ({', '.join('?' * len(row))})", tuple(row.values()))  # noqa: E501
+
+    def add_drop(self, *, intent_id: str, vendor_id: str | None, vendor_name: str | None, reason: str, detail: str, received: datetime) -> None:  # noqa: E501
+        self.db.execute(
+            "INSERT INTO drops (intent_id, vendor_id, vendor_name, reason, detail, received) VALUES (?,?,?,?,?,?)",  # noqa: E501
+            (intent_id, vendor_id, vendor_name, reason, detail, received.isoformat()),
+        )
+
+    def find_offer(self, prefix: str) -> list[sqlite3.Row]:
+        """Offers whose id starts with ``prefix`` (people type the first 8 characters)."""
+        return list(self.db.execute("SELECT * FROM offers WHERE id LIKE ? || '%'", (prefix.lower(),)))
+
+    def accept(self, offer_id: str) -> sqlite3.Row | None:
+        return self._one("SELECT * FROM accepts WHERE offer_id = ?", offer_id)
+
+    def add_accept(self, *, offer_id: str, intent_id: str, vendor_id: str, accept_wire: bytes, sealed: bytes, created: datetime) -> None:  # noqa: E501
+        self.db.execute(
+            "INSERT INTO accepts VALUES (?,?,?,?,?,?, 'sent')",
+            (offer_id, intent_id, vendor_id, accept_wire, sealed, created.isoformat()),
+        )
+
+    def set_accept_status(self, offer_id: str, status: str) -> None:
+        self.db.execute("UPDATE accepts SET status = ? WHERE offer_id = ?", (status, offer_id))
+
+    def add_receipt(self, **row: Any) -> None:
+        """Receipt, confirmation and countersignature together, in one committed row, before
+        the countersignature is sent."""
+        cols = ", ".join(row)
+        with self.db:
+            self.db.execute("BEGIN")
+            self.db.execute(f"INSERT OR IGNORE INTO receipts ({cols}) VALUES ({', '.join('?' * len(row))})", tuple(row.values()))  # noqa: E501
+            self.db.execute("UPDATE accepts SET status = 'confirmed' WHERE offer_id = ?", (row["offer_id"],))  # noqa: E501
+
+    def receipt_for_offer(self, offer_id: str) -> sqlite3.Row | None:
+        return self._one("SELECT * FROM receipts WHERE offer_id = ?", offer_id)
+
+    def mark_acknowledged(self, receipt_id: str) -> None:
+        self.db.execute("UPDATE receipts SET vendor_acknowledged = 1 WHERE receipt_id = ?", (receipt_id,))  # noqa: E501
+
+    def add_outcome(self, *, vendor_id: str, kind: str, positive: float, negative: float, at: datetime, ref: str = "") -> None:  # noqa: E501
+        self.db.execute(
+            "INSERT INTO outcomes (vendor_id, kind, positive, negative, at, ref) VALUES (?,?,?,?,?,?)",
+            (vendor_id, kind, positive, negative, at.isoformat(), ref),
+        )
+
+    def outcomes(self, vendor_id: str) -> list[sqlite3.Row]:
+        return list(self.db.execute("SELECT * FROM outcomes WHERE vendor_id = ?", (vendor_id,)))
+
+    def rows(self, table: str, order: str = "rowid") -> list[sqlite3.Row]:
+        assert table in ("intents", "offers", "drops", "accepts", "receipts", "outcomes")
+        return list(self.db.execute(f"SELECT * FROM {table} ORDER BY {order}"))

@@ -1,0 +1,55 @@
+"""How far a vendor can be trusted, from the person's own evidence.
+
+The scorer is pluggable (:class:`TrustScorer`); the default is a beta reputation with
+forgetting: each outcome adds positive or negative evidence, weighted by
+``0.5 ** (age / half_life)``; the score is the mean of Beta(prior+ + pos, prior- + neg).
+A vendor with no evidence gets the prior's mean (1/3 by default) and is marked new.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+from ._home import TrustPolicy
+from ._store import AgentStore
+
+__all__ = ["BetaTrust", "TrustScore", "TrustScorer", "rating_evidence"]
+
+
+@dataclass(frozen=True)
+class TrustScore:
+    value: float
+    evidence: float  # weighted amount of evidence behind it
+    new: bool
+
+    def describe(self) -> str:
+        return f"{self.value:.2f} (new)" if self.new else f"{self.value:.2f}"
+
+
+class TrustScorer(Protocol):
+    def score(self, vendor_id: str, now: datetime) -> TrustScore: ...
+
+
+class BetaTrust:
+    def __init__(self, store: AgentStore, policy: TrustPolicy) -> None:
+        self.store, self.policy = store, policy
+
+    def score(self, vendor_id: str, now: datetime) -> TrustScore:
+        p = self.policy
+        pos = neg = 0.0
+        for row in self.store.outcomes(vendor_id):
+            age_days = max(0.0, (now - datetime.fromisoformat(row["at"])).total_seconds() / 86400)
+            w = 0.5 ** (age_days / p.half_life_days)
+            pos += w * row["positive"]
+            neg += w * row["negative"]
+        a, b = p.prior_positive + pos, p.prior_negative + neg
+        return TrustScore(a / (a + b), pos + neg, new=(pos + neg) == 0)
+
+
+def rating_evidence(score: int, outcome: str) -> tuple[float, float]:
+    """(positive, negative) evidence from a rating of 1-5 and its outcome."""
+    if outcome in ("not_delivered", "not_as_described"):
+        return 0.0, 1.0 + (5 - score) / 4
+    return (score - 1) / 4, (5 - score) / 4

@@ -1,0 +1,129 @@
+"""A hostile vendor for the demo and the tests. It speaks the real protocol, badly on purpose:
+
+- forged: signs an offer with its own key but presents an honest vendor's profile;
+- tampered: signs a good offer, then changes the price in the signed bytes;
+- expired: an offer whose validity ended an hour ago;
+- replayed: re-publishes every other vendor's sealed offer it overhears.
+
+The person's agent must show none of these, and count each as dropped with its reason.
+
+    python demo/rogue_vendor.py --bus nats://127.0.0.1:4222
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import signal
+import sys
+from datetime import UTC, date, datetime, timedelta
+
+import structlog
+from nacl.public import PrivateKey
+from nacl.signing import SigningKey
+from nats.aio.msg import Msg
+
+import schemas
+from runtime import Bus, configure_logging
+
+log = structlog.get_logger("intentcast.rogue")
+TERMS = schemas.VendorTerms(0, True, True, True, 365, 120, ["card"], "es", ["nostalking"])
+
+
+class Rogue:
+    def __init__(self, modes: set[str]) -> None:
+        now = datetime.now(UTC)
+        self.me = schemas.make_profile(
+            identity=SigningKey.generate(), signing=SigningKey.generate(), seal_key=PrivateKey.generate(),  # noqa: E501
+            name="Mirage Goods", categories=["outdoor"], terms=TERMS, now=now,
+        )  # fmt: skip
+        self.modes = modes
+        self.profiles: dict[str, bytes] = {}
+        self.replayed: set[str] = set()
+        self.sent: set[str] = set()
+        self.bus: Bus | None = None
+
+    async def publish(self, subject: str, data: bytes, kind: str) -> None:
+        assert self.bus is not None
+        self.sent.add(hashlib.sha256(data).hexdigest())
+        await self.bus.nc.publish(subject, data)
+        log.info("rogue.sent", kind=kind, subject=subject)
+
+    def offer(self, intent: schemas.Verified[schemas.Intent], signer: schemas.VendorSigner, now: datetime, ttl: timedelta) -> tuple[bytes, bytes]:  # noqa: E501
+        """(signed offer frame, its sealed bundle) at a tempting price."""
+        i = intent.msg
+        total = schemas.Money(max(1, i.max_price.amount // 2), i.max_price.currency)
+        offer, _ = schemas.make_offer(
+            intent=intent, signer=signer, item=schemas.Item("MIRAGE-1", "Incredible tent deal"),
+            quantity=i.quantity, unit_price=total, total_price=total,
+            delivery_by=min(i.wanted_by, date.today() + timedelta(days=1)), terms=TERMS, now=now, ttl=ttl,
+        )  # fmt: skip
+        frame = schemas.sign(offer, signer.signing, created=now, expires=now + ttl, intent=i.id, vendor=signer.vendor_id)  # noqa: E501
+        return frame, schemas.seal(i.keys.seal, schemas.pack(signer.profile_wire, frame))
+
+    async def on_profile(self, msg: Msg) -> None:
+        try:
+            p = schemas.ProfileCache().open(msg.data, None)
+        except schemas.ProtocolError:
+            return
+        if p.msg.vendor_id != self.me.vendor_id:
+            self.profiles[p.msg.vendor_id] = msg.data
+
+    async def on_intent(self, msg: Msg) -> None:
+        now = datetime.now(UTC)
+        try:
+            v = schemas.open_intent(msg.data, now=now, replay=None)
+        except schemas.ProtocolError:
+            return
+        reply = v.msg.reply_subject
+        if "forged" in self.modes and self.profiles:
+            victim_wire = next(iter(self.profiles.values()))
+            victim = schemas.ProfileCache().open(victim_wire, None).msg
+            borrowed = schemas.VendorSigner(self.me.identity, self.me.signing, self.me.seal, victim_wire, victim)  # noqa: E501
+            _, sealed = self.offer(v, borrowed, now, timedelta(hours=1))
+            await self.publish(reply, sealed, "forged")
+        if "tampered" in self.modes:
+            frame, _ = self.offer(v, self.me, now, timedelta(hours=1))
+            i = frame.index(b'"total_price":{"amount":') + 24
+            bad = frame[:i] + (b"1" if frame[i : i + 1] != b"1" else b"2") + frame[i + 1 :]
+            await self.publish(reply, schemas.seal(v.msg.keys.seal, schemas.pack(self.me.profile_wire, bad)), "tampered")  # noqa: E501
+        if "expired" in self.modes:
+            _, sealed = self.offer(v, self.me, now - timedelta(hours=2), timedelta(hours=1))
+            await self.publish(reply, sealed, "expired")
+
+    async def on_reply(self, msg: Msg) -> None:
+        h = hashlib.sha256(msg.data).hexdigest()
+        if "replayed" in self.modes and h not in self.sent and h not in self.replayed:
+            self.replayed.add(h)
+            await self.publish(msg.subject, msg.data, "replayed")
+
+
+async def run(url: str, modes: set[str]) -> None:
+    rogue = Rogue(modes)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    async with Bus(url, name="rogue") as bus:
+        rogue.bus = bus
+        await bus.nc.subscribe("ic.v1.profile.>", cb=rogue.on_profile)
+        await bus.nc.subscribe("ic.v1.intent.>", cb=rogue.on_intent)
+        await bus.nc.subscribe("ic.v1.reply.>", cb=rogue.on_reply)
+        await bus.nc.flush()
+        log.info("rogue.ready", vendor=rogue.me.vendor_id, modes=sorted(modes))
+        await stop.wait()
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)  # noqa: E501
+    ap.add_argument("--bus", required=True)
+    ap.add_argument("--modes", default="forged,tampered,expired,replayed")
+    args = ap.parse_args()
+    configure_logging(json=True)
+    asyncio.run(run(args.bus, set(args.modes.split(","))))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,31 @@
+"""What services share beside the contract: the bus connection, the embedded nats-server,
+logging, metrics and the durable SQLite opener. It knows nothing of agents or vendors."""
+
+from ._bus import Bus
+from ._embedded import EmbeddedServer, NatsServerNotFound, find_nats_server, pid_alive
+from ._http import HttpServer, Response
+from ._logging import configure_logging
+from ._metrics import Counter, Histogram, Registry
+from ._process import ServiceProcess
+from ._resolve import bus_url, default_data_dir, embedded_bus_file, running_embedded_bus
+from ._store import open_db
+
+__all__ = [
+    "Bus",
+    "Counter",
+    "EmbeddedServer",
+    "Histogram",
+    "HttpServer",
+    "NatsServerNotFound",
+    "Registry",
+    "Response",
+    "ServiceProcess",
+    "bus_url",
+    "configure_logging",
+    "default_data_dir",
+    "embedded_bus_file",
+    "find_nats_server",
+    "open_db",
+    "pid_alive",
+    "running_embedded_bus",
+]

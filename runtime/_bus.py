@@ -1,0 +1,132 @@
+"""A NATS connection with the callbacks nats-py only reports through turned into log events
+and counters (permission violations, slow consumers, disconnects, the final close)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from types import TracebackType
+from typing import Any
+
+import nats
+import structlog
+from nats.aio.client import Client
+from nats.errors import SlowConsumerError
+
+from ._metrics import Registry
+
+__all__ = ["Bus"]
+
+log = structlog.get_logger("intentcast.bus")
+
+
+def _error_kind(err: BaseException) -> str:
+    text = str(err).lower()
+    if "permissions violation" in text:
+        return "permission_violation"
+    if isinstance(err, SlowConsumerError):
+        return "slow_consumer"
+    if "maximum payload" in text:
+        return "max_payload"
+    return type(err).__name__
+
+
+class Bus:
+    """``async with Bus(url, name=...) as bus:`` then use ``bus.nc``.
+
+    ``reconnect_forever`` suits services; a one-shot command gives up sooner.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        name: str,
+        metrics: Registry | None = None,
+        reconnect_forever: bool = True,
+        connect_timeout: float = 5.0,
+        **options: Any,
+    ) -> None:
+        self.url = url
+        self.name = name
+        self.metrics = metrics or Registry()
+        self.reconnect_forever = reconnect_forever
+        self.connect_timeout = connect_timeout
+        self.options = options
+        self.state = "new"
+        self.errors = self.metrics.counter("bus_errors_total", "Errors reported by the NATS client")
+        self.events = self.metrics.counter("bus_events_total", "Connection events")
+        self.closed = asyncio.Event()
+        self.reconnected = asyncio.Event()
+        self._nc: Client | None = None
+
+    @property
+    def nc(self) -> Client:
+        if self._nc is None:
+            raise RuntimeError(f"expected a connected bus, it is {self.state}")
+        return self._nc
+
+    async def _on_error(self, err: Exception) -> None:
+        kind = _error_kind(err)
+        self.errors.inc(kind=kind)
+        log.warning("bus.error", kind=kind, error=str(err), client=self.name)
+
+    async def _on_disconnected(self) -> None:
+        self.events.inc(event="disconnected")
+        self.reconnected.clear()
+        log.warning("bus.disconnected", client=self.name)
+
+    async def _on_reconnected(self) -> None:
+        self.events.inc(event="reconnected")
+        self.reconnected.set()
+        url = self._nc.connected_url.netloc if self._nc and self._nc.connected_url else None
+        log.info("bus.reconnected", client=self.name, server=url)
+
+    async def _on_closed(self) -> None:
+        self.events.inc(event="closed")
+        self.state = "closed"
+        self.closed.set()
+        log.info("bus.closed", client=self.name)
+
+    async def connect(self) -> Bus:
+        servers = [u.strip() for u in self.url.split(",") if u.strip()]
+        opts: dict[str, Any] = dict(
+            servers=servers,
+            name=self.name,
+            connect_timeout=self.connect_timeout,
+            allow_reconnect=True,
+            max_reconnect_attempts=-1 if self.reconnect_forever else 5,
+            reconnect_time_wait=0.25,
+            error_cb=self._on_error,
+            disconnected_cb=self._on_disconnected,
+            reconnected_cb=self._on_reconnected,
+            closed_cb=self._on_closed,
+        )
+        opts.update(self.options)
+        self._nc = await nats.connect(**opts)
+        self.state = "connected"
+        log.info("bus.connected", client=self.name, server=self.url)
+        return self
+
+    async def close(self, timeout: float = 5.0) -> None:
+        if self._nc is None or self.state == "closed":
+            return
+        nc = self._nc
+        try:
+            if nc.is_connected:
+                await asyncio.wait_for(nc.drain(), timeout)
+        except (TimeoutError, nats.errors.Error, OSError) as exc:
+            log.warning("bus.drain_failed", client=self.name, error=str(exc))
+        finally:
+            if not nc.is_closed:
+                with contextlib.suppress(Exception):
+                    await nc.close()
+            self.state = "closed"
+
+    async def __aenter__(self) -> Bus:
+        return await self.connect()
+
+    async def __aexit__(
+        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await asyncio.shield(self.close())

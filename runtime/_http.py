@@ -1,0 +1,72 @@
+"""A very small HTTP/1.1 server on asyncio, for health, metrics and the agent's local page.
+Loopback by default; GET only; one response per connection."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable
+from types import TracebackType
+
+import structlog
+
+__all__ = ["HttpServer", "Response"]
+
+log = structlog.get_logger("intentcast.http")
+
+Response = tuple[int, str, bytes]  # status, content type, body
+Handler = Callable[[str], Awaitable[Response]]
+_REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed", 500: "Internal Server Error", 503: "Service Unavailable"}  # noqa: E501
+
+
+class HttpServer:
+    def __init__(self, routes: dict[str, Handler], host: str = "127.0.0.1", port: int = 0) -> None:
+        self.routes, self.host, self.port = routes, host, port
+        self._server: asyncio.Server | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        status, ctype, body = 400, "text/plain", b"bad request\n"
+        try:
+            line = await asyncio.wait_for(reader.readline(), 5)
+            while (h := await asyncio.wait_for(reader.readline(), 5)) not in (b"\r\n", b"\n", b""):
+                pass
+            parts = line.decode("latin-1").split()
+            if len(parts) == 3:
+                method, target = parts[0], parts[1]
+                path, _, query = target.partition("?")
+                handler = self.routes.get(path)
+                if method != "GET":
+                    status, ctype, body = 405, "text/plain", b"GET only\n"
+                elif handler is None:
+                    status, ctype, body = 404, "text/plain", b"not found\n"
+                else:
+                    status, ctype, body = await handler(query)
+        except (TimeoutError, ConnectionError, UnicodeDecodeError):
+            pass
+        except Exception:
+            log.exception("http.handler_failed")
+            status, ctype, body = 500, "text/plain", b"internal error\n"
+        head = (
+            f"HTTP/1.1 {status} {_REASONS.get(status, 'OK')}\r\nContent-Type: {ctype}\r\n"
+            f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+        )
+        with contextlib.suppress(ConnectionError):
+            writer.write(head.encode() + body)
+            await writer.drain()
+        writer.close()
+
+    async def __aenter__(self) -> HttpServer:
+        self._server = await asyncio.start_server(self._handle, self.host, self.port)
+        self.port = self._server.sockets[0].getsockname()[1]
+        return self
+
+    async def __aexit__(
+        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()

@@ -1,0 +1,33 @@
+"""structlog set-up shared by every command: events, not strings."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import structlog
+
+__all__ = ["configure_logging"]
+
+
+def configure_logging(*, json: bool = True, level: str = "info", stream: object = None) -> None:
+    """JSON lines for services (machines read them); a console form for people.
+
+    Logs go to stderr so that a command's own output on stdout stays clean for scripts.
+    """
+    lvl = logging.getLevelNamesMapping()[level.upper()]
+    renderer: structlog.typing.Processor = (
+        structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer(colors=False)
+    )
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            structlog.processors.format_exc_info,
+            renderer,
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(lvl),
+        logger_factory=structlog.PrintLoggerFactory(file=stream or sys.stderr),  # type: ignore[arg-type]
+        cache_logger_on_first_use=False,
+    )

@@ -1,0 +1,114 @@
+"""A service run as a child process, ready when it logs a given event (JSON log lines on
+stderr). For the demo, tests and benchmarks: wait on the event, never on a timer."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import threading
+from collections import deque
+from collections.abc import Sequence
+from pathlib import Path
+
+__all__ = ["ServiceProcess"]
+
+
+class ServiceProcess:
+    def __init__(self, args: Sequence[str], *, ready_event: str, name: str = "", env: dict[str, str] | None = None, cwd: Path | None = None) -> None:  # noqa: E501
+        self.args, self.ready_event, self.name = list(args), ready_event, name or args[0]
+        self.env = {**os.environ, **(env or {})}
+        self.cwd = cwd
+        self.events: deque[dict[str, object]] = deque(maxlen=10_000)
+        self.lines: deque[str] = deque(maxlen=200)
+        self._ready = threading.Event()
+        self._proc: subprocess.Popen[str] | None = None
+        self._reader: threading.Thread | None = None
+        self._cond = threading.Condition()
+
+    @property
+    def pid(self) -> int:
+        assert self._proc is not None
+        return self._proc.pid
+
+    @property
+    def returncode(self) -> int | None:
+        return None if self._proc is None else self._proc.poll()
+
+    def _read(self) -> None:
+        assert self._proc is not None and self._proc.stderr is not None
+        for line in self._proc.stderr:
+            self.lines.append(line.rstrip())
+            try:
+                ev = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(ev, dict):
+                with self._cond:
+                    self.events.append(ev)
+                    self._cond.notify_all()
+                if ev.get("event") == self.ready_event:
+                    self._ready.set()
+        with self._cond:
+            self._cond.notify_all()
+
+    def start(self, timeout: float = 20.0) -> ServiceProcess:
+        self._proc = subprocess.Popen(
+            self.args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+            text=True, env=self.env, cwd=self.cwd, start_new_session=True,
+        )  # fmt: skip
+        self._reader = threading.Thread(target=self._read, daemon=True, name=f"log:{self.name}")
+        self._reader.start()
+        if not self._ready.wait(timeout):
+            self.kill()
+            tail = "\n".join(self.lines)
+            raise RuntimeError(f"{self.name} did not log {self.ready_event!r} within {timeout}s:\n{tail}")  # noqa: E501
+        return self
+
+    def wait_for(self, event: str, timeout: float = 10.0, **match: object) -> dict[str, object]:
+        """Block until a log event named ``event`` (with the given fields) has been seen."""
+        def found() -> dict[str, object] | None:
+            for ev in self.events:
+                if ev.get("event") == event and all(ev.get(k) == v for k, v in match.items()):
+                    return ev
+            return None
+
+        with self._cond:
+            ok = self._cond.wait_for(lambda: found() is not None or self.returncode is not None, timeout)  # noqa: E501
+            ev = found()
+        if not ok or ev is None:
+            raise TimeoutError(f"{self.name}: no {event!r} {match or ''} within {timeout}s")
+        return ev
+
+    def count(self, event: str, **match: object) -> int:
+        with self._cond:
+            return sum(1 for ev in self.events if ev.get("event") == event and all(ev.get(k) == v for k, v in match.items()))  # noqa: E501
+
+    def signal(self, sig: int) -> None:
+        if self._proc is not None and self._proc.poll() is None:
+            os.kill(self._proc.pid, sig)
+
+    def kill(self) -> None:
+        self.signal(signal.SIGKILL)
+        if self._proc is not None:
+            self._proc.wait(10)
+
+    def stop(self, timeout: float = 10.0) -> int | None:
+        if self._proc is None:
+            return None
+        if self._proc.poll() is None:
+            self._proc.send_signal(signal.SIGTERM)
+            try:
+                self._proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.kill()
+        if self._reader is not None:
+            self._reader.join(timeout)
+        return self._proc.returncode
+
+    def __enter__(self) -> ServiceProcess:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

@@ -1,0 +1,23 @@
+"""The vendor adapter: deployed by a seller beside their catalog, it answers intents with
+signed offers and turns acceptances into orders and countersigned receipts."""
+
+from ._catalog import Catalog, CatalogItem, FileCatalog, SqliteCatalog, load_catalog
+from ._config import ConfigError, VendorConfig, load_config
+from ._pricing import Quote, quote
+from ._service import VendorAdapter
+from ._store import VendorStore
+
+__all__ = [
+    "Catalog",
+    "CatalogItem",
+    "ConfigError",
+    "FileCatalog",
+    "Quote",
+    "SqliteCatalog",
+    "VendorAdapter",
+    "VendorConfig",
+    "VendorStore",
+    "load_catalog",
+    "load_config",
+    "quote",
+]

@@ -1,0 +1,135 @@
+"""``intentcast-vendor``: run a vendor adapter beside your catalog."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import signal
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+import structlog
+
+import schemas
+from runtime import Bus, HttpServer, NatsServerNotFound, Registry, bus_url, configure_logging
+
+from ._catalog import load_catalog
+from ._config import ConfigError, VendorConfig, load_config
+from ._keys import load_or_create_keys
+from ._service import VendorAdapter
+from ._store import VendorStore
+
+__all__ = ["main"]
+
+log = structlog.get_logger("intentcast.vendor")
+
+EPILOG = """examples:
+  intentcast-vendor check --config vendor.toml
+  intentcast-vendor run --config vendor.toml
+  intentcast-vendor run --config vendor.toml --bus nats://bus.example.org:4222
+  INTENTCAST_BUS=nats://127.0.0.1:4222 intentcast-vendor run --config vendor.toml
+
+With no bus given (flag, INTENTCAST_BUS, or bus_url in the config) the adapter joins the
+embedded bus started by `intentcast bus` on this machine, or starts a private one.
+"""
+
+
+class _Usage(Exception):
+    pass
+
+
+def _parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(
+        prog="intentcast-vendor",
+        description="Answer purchase intents with signed offers from your catalog.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub = ap.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, helptext in (("run", "run the adapter until interrupted"), ("check", "validate the config and catalog, print a summary")):  # noqa: E501
+        p = sub.add_parser(name, help=helptext, epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)  # noqa: E501
+        p.add_argument("--config", "-c", type=Path, required=True, help="the vendor's TOML config file")  # noqa: E501
+        if name == "run":
+            p.add_argument("--bus", help="NATS URL(s), comma-separated")
+            p.add_argument("--log-format", choices=["json", "console"], default="json")
+            p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])  # noqa: E501
+    return ap
+
+
+def _signer(cfg: VendorConfig) -> schemas.VendorSigner:
+    identity, signing, seal = load_or_create_keys(cfg.keys_dir)
+    return schemas.make_profile(
+        identity=identity, signing=signing, seal_key=seal, name=cfg.name,
+        categories=cfg.categories, terms=cfg.terms.to_wire(), now=datetime.now(UTC),
+    )  # fmt: skip
+
+
+async def _run(cfg: VendorConfig, bus_flag: str | None) -> int:
+    catalog = load_catalog(cfg.catalog)
+    signer = _signer(cfg)
+    store = VendorStore(cfg.data_dir / "vendor.sqlite")
+    metrics = Registry()
+    adapter = VendorAdapter(cfg, catalog=catalog, store=store, signer=signer, metrics=metrics)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+
+    async def healthz(_: str) -> tuple[int, str, bytes]:
+        ok = adapter.bus is not None and adapter.bus.nc.is_connected
+        body = {"status": "ok" if ok else "degraded", "vendor_id": signer.vendor_id, "name": cfg.name,
+                "bus": "connected" if ok else "disconnected"}  # fmt: skip
+        return (200 if ok else 503), "application/json", json.dumps(body).encode()
+
+    async def metrics_page(_: str) -> tuple[int, str, bytes]:
+        return 200, "text/plain; version=0.0.4", metrics.render().encode()
+
+    try:
+        async with contextlib.AsyncExitStack() as stack:
+            url = await stack.enter_async_context(bus_url(bus_flag or cfg.bus_url, store_dir=cfg.data_dir / "jetstream"))  # noqa: E501
+            bus = await stack.enter_async_context(Bus(url, name=f"vendor:{cfg.name}", metrics=metrics))  # noqa: E501
+            if cfg.health_port is not None:
+                http = await stack.enter_async_context(HttpServer({"/healthz": healthz, "/metrics": metrics_page}, cfg.health_host, cfg.health_port))  # noqa: E501
+                log.info("vendor.health", url=http.url + "/healthz", metrics=http.url + "/metrics")
+            await adapter.run(bus, stop)
+    finally:
+        store.close()
+    log.info("vendor.stopped", vendor=signer.vendor_id)
+    return 0
+
+
+def _check(cfg: VendorConfig) -> int:
+    catalog = load_catalog(cfg.catalog)
+    n = len(getattr(catalog, "items", {}))
+    print(f"config ok: {cfg.name}")
+    print(f"  categories: {', '.join(cfg.categories)}")
+    print(f"  catalog:    {cfg.catalog.kind} {cfg.catalog.path or cfg.catalog.plugin} ({n} items)")
+    print(f"  terms:      keeps data {cfg.terms.data_retention_days} days, "
+          f"{'no tracking' if cfg.terms.no_tracking else 'TRACKS'}, "
+          f"{'no sharing' if cfg.terms.no_sharing else 'SHARES'}, "
+          f"{cfg.terms.return_days}-day returns, {cfg.terms.warranty_months}-month warranty")  # fmt: skip
+    print(f"  offers:     valid {cfg.offer_validity}, delivery in {cfg.delivery_days} days")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = _parser()
+    args = ap.parse_args(argv)
+    try:
+        cfg = load_config(args.config)
+        if args.command == "check":
+            return _check(cfg)
+        configure_logging(json=args.log_format == "json", level=args.log_level)
+        return asyncio.run(_run(cfg, args.bus))
+    except (ConfigError, NatsServerNotFound) as exc:
+        print(f"intentcast-vendor: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

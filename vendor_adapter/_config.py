@@ -1,0 +1,139 @@
+"""The vendor's config file (TOML), validated with pydantic: errors name the field, what was
+expected and what arrived."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+import schemas
+
+__all__ = ["CatalogConfig", "ConfigError", "PricingConfig", "VendorConfig", "load_config"]
+
+_DURATION = re.compile(r"^(\d+)\s*(s|m|h|d)$")
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
+
+
+def parse_duration(text: str) -> timedelta:
+    """``90s``, ``10m``, ``1h``, ``7d``."""
+    m = _DURATION.match(text.strip())
+    if not m:
+        raise ValueError(f"expected a duration such as '90s', '10m', '1h' or '7d', got {text!r}")
+    return timedelta(**{_UNITS[m.group(2)]: int(m.group(1))})
+
+
+class ConfigError(Exception):
+    """A config file that cannot be used; the message says what to fix."""
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class TermsConfig(_Model):
+    data_retention_days: Annotated[int, Field(ge=0, le=36500)]
+    no_tracking: bool
+    no_sharing: bool
+    contact_via_agent_only: bool
+    return_days: Annotated[int, Field(ge=0, le=3650)]
+    warranty_months: Annotated[int, Field(ge=0, le=1200)]
+    payment_methods: list[str]
+    jurisdiction: str
+    agreements: list[str] = []
+
+    def to_wire(self) -> schemas.VendorTerms:
+        return schemas.VendorTerms(**self.model_dump())
+
+
+class CatalogConfig(_Model):
+    kind: Literal["csv", "json", "sqlite", "plugin"]
+    path: Path | None = None
+    query: str = "SELECT sku, title, category, price, currency, stock, attributes, keywords FROM items"  # noqa: E501
+    plugin: str | None = None  # "package.module:factory" or an entry point name
+    options: dict[str, Any] = {}
+
+
+class DiscountTier(_Model):
+    min_quantity: Annotated[int, Field(ge=2)]
+    percent: Annotated[float, Field(gt=0, lt=100)]
+
+
+class PricingConfig(_Model):
+    quantity_discounts: list[DiscountTier] = []
+    floor_percent: Annotated[float, Field(gt=0, le=100)] = 100.0
+    meet_budget: bool = True  # come down toward the floor to meet the person's maximum
+
+
+class LimitsConfig(_Model):
+    intents_per_key_per_minute: Annotated[int, Field(ge=1)] = 5
+    intents_per_category_per_second: Annotated[int, Field(ge=1)] = 500
+
+
+class VendorConfig(_Model):
+    name: Annotated[str, Field(min_length=1, max_length=200)]
+    categories: Annotated[list[str], Field(min_length=1)]
+    keys_dir: Path = Path("keys")
+    data_dir: Path = Path("data")
+    bus_url: str | None = None
+    offer_validity: timedelta = timedelta(hours=1)
+    delivery_days: Annotated[int, Field(ge=0, le=365)] = 3
+    health_host: str = "127.0.0.1"
+    health_port: int | None = 0  # 0: any free port; None: no health endpoint
+    purge_interval: timedelta = timedelta(minutes=10)
+    # "honour": make no offer where the person's must-have terms cannot be met (and log why).
+    # "counter": offer on the vendor's own terms anyway; the person's agent will drop it.
+    terms_policy: Literal["honour", "counter"] = "honour"
+    terms: TermsConfig
+    catalog: CatalogConfig
+    pricing: PricingConfig = PricingConfig()
+    limits: LimitsConfig = LimitsConfig()
+
+    @field_validator("offer_validity", "purge_interval", mode="before")
+    @classmethod
+    def _duration(cls, v: object) -> object:
+        return parse_duration(v) if isinstance(v, str) else v
+
+    @field_validator("categories")
+    @classmethod
+    def _categories(cls, v: list[str]) -> list[str]:
+        for c in v:
+            if not re.fullmatch(r"[a-z0-9-]{1,32}(/[a-z0-9-]{1,32}){0,4}", c):
+                raise ValueError(f"expected a category path such as 'outdoor/tents', got {c!r}")
+        return v
+
+
+def load_config(path: Path) -> VendorConfig:
+    """Read and validate; relative paths resolve against the config file's folder."""
+    try:
+        raw = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(
+            f"config file {path} not found; create one (see vendor_adapter/README or "
+            "demo/vendors/*.toml for examples)"
+        ) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    try:
+        cfg = VendorConfig.model_validate(raw)
+    except ValidationError as exc:
+        lines = [
+            f"  {'.'.join(str(p) for p in e['loc'])}: {e['msg']} (got {e.get('input')!r})"
+            for e in exc.errors()
+        ]
+        raise ConfigError(f"{path}: {len(lines)} problem(s):\n" + "\n".join(lines)) from None
+    base = path.resolve().parent
+    catalog = cfg.catalog
+    if catalog.path is not None and not catalog.path.is_absolute():
+        catalog = catalog.model_copy(update={"path": base / catalog.path})
+    return cfg.model_copy(
+        update={
+            "keys_dir": cfg.keys_dir if cfg.keys_dir.is_absolute() else base / cfg.keys_dir,
+            "data_dir": cfg.data_dir if cfg.data_dir.is_absolute() else base / cfg.data_dir,
+            "catalog": catalog,
+        }
+    )

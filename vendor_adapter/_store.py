@@ -1,0 +1,137 @@
+"""The vendor's orders, on disk before anything is acknowledged, as the exact signed bytes."""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from runtime import open_db
+
+__all__ = ["OrderRow", "VendorStore"]
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS orders (
+    order_id      TEXT PRIMARY KEY,
+    offer_id      TEXT NOT NULL UNIQUE,
+    intent_id     TEXT NOT NULL,
+    intent_key    TEXT NOT NULL,
+    sku           TEXT NOT NULL,
+    quantity      INTEGER NOT NULL,
+    total_amount  INTEGER NOT NULL,
+    currency      TEXT NOT NULL,
+    status        TEXT NOT NULL,          -- confirmed | rejected | cancelled
+    reason        TEXT NOT NULL DEFAULT '',
+    created       TEXT NOT NULL,
+    intent_wire   BLOB NOT NULL,
+    offer_wire    BLOB NOT NULL,
+    accept_wire   BLOB NOT NULL,
+    confirmation_wire BLOB NOT NULL,
+    receipt_wire  BLOB,
+    receipt_id    TEXT,
+    receipt_hash  TEXT,
+    reply_sealed  BLOB NOT NULL,          -- the exact reply, re-sent on a repeated acceptance
+    countersignature_wire BLOB,
+    disclosure    TEXT,                   -- purged after purge_after
+    purge_after   TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS orders_by_intent_key ON orders(intent_key);
+CREATE INDEX IF NOT EXISTS orders_by_sku ON orders(sku, status);
+CREATE INDEX IF NOT EXISTS orders_by_purge ON orders(purge_after) WHERE disclosure IS NOT NULL;
+"""
+
+
+@dataclass(frozen=True)
+class OrderRow:
+    order_id: str
+    offer_id: str
+    status: str
+    reply_sealed: bytes
+    receipt_wire: bytes | None
+    countersignature_wire: bytes | None
+
+
+class VendorStore:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.db = open_db(path, SCHEMA)
+
+    def close(self) -> None:
+        self.db.close()
+
+    def by_offer(self, offer_id: str) -> OrderRow | None:
+        r = self.db.execute(
+            "SELECT order_id, offer_id, status, reply_sealed, receipt_wire, countersignature_wire"
+            " FROM orders WHERE offer_id = ?",
+            (offer_id,),
+        ).fetchone()
+        return OrderRow(*r) if r else None
+
+    def reserved(self, sku: str) -> int:
+        (n,) = self.db.execute(
+            "SELECT COALESCE(SUM(quantity), 0) FROM orders WHERE sku = ? AND status = 'confirmed'",
+            (sku,),
+        ).fetchone()
+        return int(n)
+
+    def has_intent_key(self, kid: str) -> bool:
+        return self.db.execute("SELECT 1 FROM orders WHERE intent_key = ? LIMIT 1", (kid,)).fetchone() is not None  # noqa: E501
+
+    def available(self, sku: str, stock: int) -> int:
+        return stock - self.reserved(sku)
+
+    def insert_order(self, row: dict[str, object], *, stock: int | None) -> bool:
+        """Check stock and insert in one immediate transaction, committed (synchronous=FULL)
+        before the caller replies. With ``stock``, a confirmed row that would oversell is
+        refused. False when an order for this offer already exists or stock ran out."""
+        cols = ", ".join(row)
+        marks = ", ".join("?" for _ in row)
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            if stock is not None and self.reserved(str(row["sku"])) + int(row["quantity"]) > stock:  # type: ignore[call-overload]
+                self.db.execute("ROLLBACK")
+                return False
+            self.db.execute(f"INSERT INTO orders ({cols}) VALUES ({marks})", tuple(row.values()))
+        except sqlite3.IntegrityError:
+            self.db.execute("ROLLBACK")
+            return False
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
+        return True
+
+    def add_countersignature(self, receipt_id: str, receipt_hash: str, wire: bytes) -> bool:
+        """Keep the person's countersignature beside the receipt it signs. False when no
+        receipt has that id and hash."""
+        cur = self.db.execute(
+            "UPDATE orders SET countersignature_wire = COALESCE(countersignature_wire, ?)"
+            " WHERE receipt_id = ? AND receipt_hash = ?",
+            (wire, receipt_id, receipt_hash),
+        )
+        return cur.rowcount == 1
+
+    def order_for_intent(self, intent_id: str, offer_id: str) -> str | None:
+        r = self.db.execute(
+            "SELECT order_id FROM orders WHERE intent_id = ? AND offer_id = ?", (intent_id, offer_id)
+        ).fetchone()
+        return str(r[0]) if r else None
+
+    def cancel(self, order_id: str, reason: str) -> bool:
+        cur = self.db.execute(
+            "UPDATE orders SET status = 'cancelled', reason = ? WHERE order_id = ? AND status = 'confirmed'",  # noqa: E501
+            (reason, order_id),
+        )
+        return cur.rowcount == 1
+
+    def purge(self, now: datetime) -> int:
+        """Forget disclosed personal details whose retention has passed."""
+        cur = self.db.execute(
+            "UPDATE orders SET disclosure = NULL WHERE disclosure IS NOT NULL AND purge_after <= ?",
+            (now.isoformat(),),
+        )
+        return cur.rowcount
+
+    def orders(self) -> list[sqlite3.Row]:
+        return list(self.db.execute("SELECT * FROM orders ORDER BY created"))
