@@ -52,6 +52,7 @@ class ServiceProcess:
                     self._ready.set()
         with self._cond:
             self._cond.notify_all()
+        self._ready.set()  # EOF: the process ended; start() tells the two apart
 
     def start(self, timeout: float = 20.0) -> ServiceProcess:
         self._proc = subprocess.Popen(
@@ -60,7 +61,7 @@ class ServiceProcess:
         )  # fmt: skip
         self._reader = threading.Thread(target=self._read, daemon=True, name=f"log:{self.name}")
         self._reader.start()
-        if not self._ready.wait(timeout):
+        if not self._ready.wait(timeout) or not any(e.get("event") == self.ready_event for e in self.events):  # noqa: E501
             self.kill()
             tail = "\n".join(self.lines)
             raise RuntimeError(f"{self.name} did not log {self.ready_event!r} within {timeout}s:\n{tail}")  # noqa: E501

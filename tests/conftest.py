@@ -1,0 +1,125 @@
+"""Shared fixtures: a real nats-server on a free loopback port that always shuts down, vendor
+adapters and agents as real subprocesses, and helpers to read their SQLite stores."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sqlite3
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from runtime import EmbeddedServer, ServiceProcess
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+DEMO = ROOT / "demo"
+
+
+@pytest.fixture
+def nats_server(tmp_path: Path) -> Iterator[EmbeddedServer]:
+    """A real nats-server with JetStream on a free loopback port."""
+    server = EmbeddedServer(tmp_path / "nats-store")
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def _shared_dir(tmp_path: Path) -> Path:
+    d = tmp_path / "market"
+    if not d.exists():
+        shutil.copytree(DEMO / "vendors", d / "vendors")
+        shutil.copytree(DEMO / "catalogs", d / "catalogs")
+    return d
+
+
+VendorFactory = Callable[..., ServiceProcess]
+
+
+@pytest.fixture
+def vendor(tmp_path: Path, nats_server: EmbeddedServer) -> Iterator[VendorFactory]:
+    """Start a demo vendor as a subprocess: ``vendor("sierra", replica="b", **overrides)``.
+
+    Replicas of one vendor share its keys and its store, as replicas on one host would."""
+    started: list[ServiceProcess] = []
+
+    def start(name: str, *, replica: str = "a", bus: str | None = None, **overrides: str) -> ServiceProcess:  # noqa: E501
+        """``overrides`` replace top-level settings: values are TOML, e.g. terms_policy='"honour"'."""
+        d = _shared_dir(tmp_path)
+        cfg = d / "vendors" / f"{name}-{replica}.toml"
+        lines = (d / "vendors" / f"{name}.toml").read_text().splitlines()
+        for key, value in overrides.items():
+            lines = [ln for ln in lines if not ln.startswith(f"{key} =")]
+            lines.insert(next(i for i, ln in enumerate(lines) if ln.startswith("[")), f"{key} = {value}")  # noqa: E501
+        cfg.write_text("\n".join(lines) + "\n")
+        p = ServiceProcess(
+            [str(BIN / "intentcast-vendor"), "run", "--config", str(cfg), "--bus", bus or nats_server.url],  # noqa: E501
+            ready_event="vendor.ready", name=f"{name}-{replica}",
+        ).start()
+        started.append(p)
+        return p
+
+    try:
+        yield start
+    finally:
+        for p in started:
+            p.stop()
+
+
+def vendor_db(tmp_path: Path, name: str) -> sqlite3.Connection:
+    db = sqlite3.connect(_shared_dir(tmp_path) / "vendors" / "data" / name / "vendor.sqlite")
+    db.row_factory = sqlite3.Row
+    return db
+
+
+def agent_db(home: Path) -> sqlite3.Connection:
+    db = sqlite3.connect(home / "agent.sqlite")
+    db.row_factory = sqlite3.Row
+    return db
+
+
+@pytest.fixture
+def rogue(nats_server: EmbeddedServer) -> Iterator[ServiceProcess]:
+    p = ServiceProcess([sys.executable, str(DEMO / "rogue_vendor.py"), "--bus", nats_server.url], ready_event="rogue.ready", name="rogue").start()  # noqa: E501
+    try:
+        yield p
+    finally:
+        p.stop()
+
+
+class Agent:
+    """The ``intentcast`` command, run as a person would, against one home and bus."""
+
+    def __init__(self, home: Path, bus: str) -> None:
+        self.home, self.bus = home, bus
+
+    def run(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+        env = {**os.environ, "INTENTCAST_BUS": self.bus}
+        return subprocess.run([str(BIN / "intentcast"), "--home", str(self.home), *args], text=True, capture_output=True, timeout=timeout, env=env)  # noqa: E501
+
+    def ok(self, *args: str) -> str:
+        cp = self.run(*args)
+        assert cp.returncode == 0, f"intentcast {' '.join(args)} -> {cp.returncode}\n{cp.stderr}"
+        return cp.stdout
+
+    def want(self, *extra: str, wait: str = "1500ms") -> dict[str, Any]:
+        by = (date.today() + timedelta(days=18)).isoformat()
+        out = self.ok("want", "2-person tent", "--category", "outdoor/tents", "--max-price", "150EUR", "--by", by, "--region", "ES-28", "--terms", "nostalking", "--wait", wait, "--json", *extra)  # noqa: E501
+        result: dict[str, Any] = json.loads(out)
+        return result
+
+
+@pytest.fixture
+def person(tmp_path: Path, nats_server: EmbeddedServer) -> Agent:
+    a = Agent(tmp_path / "person", nats_server.url)
+    a.ok("init", "--name", "Ada Lovelace", "--region", "ES-28")
+    return a

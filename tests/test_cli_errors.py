@@ -1,0 +1,81 @@
+"""Bad command-line input: one line that says what to do, exit code 2, no traceback."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import BIN, Agent
+
+WANT = ["want", "tent", "--category", "outdoor/tents", "--max-price", "150EUR", "--by", "2099-01-01", "--region", "ES-28", "--wait", "10ms"]  # noqa: E501
+
+
+def _replace(args: list[str], flag: str, value: str) -> list[str]:
+    out = list(args)
+    out[out.index(flag) + 1] = value
+    return out
+
+
+def _one_line_error(cp: subprocess.CompletedProcess[str]) -> str:
+    assert cp.returncode == 2, cp.stderr
+    assert "Traceback" not in cp.stderr
+    lines = cp.stderr.strip().splitlines()
+    assert len(lines) == 1, cp.stderr
+    return lines[0]
+
+
+@pytest.mark.parametrize(
+    ("flag", "value", "says"),
+    [
+        ("--max-price", "150", "expected an amount with a currency such as '150EUR'"),
+        ("--max-price", "150XYZ", "expected a known ISO 4217 currency"),
+        ("--by", "2020-01-01", "expected a date after today"),
+        ("--by", "next week", "expected a date as YYYY-MM-DD"),
+        ("--category", "outdoor/tentz", "did you mean outdoor/tents"),
+        ("--category", "weapons", "expected a known category"),
+        ("--region", "Madrid", "expected a country code"),
+        ("--wait", "soon", "expected a duration"),
+    ],
+)
+def test_bad_want_input_is_one_line_exit_2(person: Agent, flag: str, value: str, says: str) -> None:
+    """`intentcast want` with {flag} {value!r} explains itself in one line."""
+    line = _one_line_error(person.run(*_replace(WANT, flag, value)))
+    assert line.startswith("intentcast")
+    assert says in line
+
+
+def test_missing_home_says_to_run_init(tmp_path: Path) -> None:
+    """Without `intentcast init`, every command says to run it."""
+    cp = subprocess.run([str(BIN / "intentcast"), "--home", str(tmp_path / "nobody"), *WANT], capture_output=True, text=True)  # noqa: E501
+    assert "run `intentcast init` first" in _one_line_error(cp)
+
+
+def test_unknown_offer_says_where_to_look(person: Agent) -> None:
+    """Accepting an offer id that is not in the history points to `intentcast history`."""
+    assert "intentcast history" in _one_line_error(person.run("accept", "deadbeef"))
+
+
+def test_missing_vendor_config_is_one_line_exit_2(tmp_path: Path) -> None:
+    """`intentcast-vendor run` with no such config names the file and what to do."""
+    cp = subprocess.run([str(BIN / "intentcast-vendor"), "run", "--config", str(tmp_path / "nope.toml")], capture_output=True, text=True)  # noqa: E501
+    assert "not found" in _one_line_error(cp)
+
+
+def test_invalid_vendor_config_names_each_field(tmp_path: Path) -> None:
+    """A config with wrong values lists each field, what it expected and what arrived."""
+    cfg = tmp_path / "v.toml"
+    cfg.write_text('name = "X"\ncategories = ["Outdoor Stuff"]\noffer_validity = "soon"\n[catalog]\nkind = "csv"\n')  # noqa: E501
+    cp = subprocess.run([str(BIN / "intentcast-vendor"), "check", "--config", str(cfg)], capture_output=True, text=True)  # noqa: E501
+    assert cp.returncode == 2 and "Traceback" not in cp.stderr
+    for field in ("categories", "offer_validity", "terms"):
+        assert field in cp.stderr
+    assert "'soon'" in cp.stderr
+
+
+def test_help_texts_carry_examples() -> None:
+    """Every `--help` shows at least one example command."""
+    for cmd in (["intentcast", "--help"], ["intentcast", "want", "--help"], ["intentcast-vendor", "run", "--help"]):  # noqa: E501
+        out = subprocess.run([str(BIN / cmd[0]), *cmd[1:]], capture_output=True, text=True).stdout
+        assert "example" in out and cmd[0] + " " in out

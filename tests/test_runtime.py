@@ -1,0 +1,69 @@
+"""The shared runtime: the embedded server, bus events as logs and counters, metrics."""
+
+from __future__ import annotations
+
+import asyncio
+import urllib.request
+from pathlib import Path
+
+import pytest
+from structlog.testing import capture_logs
+
+from runtime import Bus, EmbeddedServer, HttpServer, Registry, running_embedded_bus
+
+
+async def test_embedded_server_starts_on_a_free_port_and_stops(tmp_path: Path) -> None:
+    """Two embedded servers get different ports; both stop and free them."""
+    async with EmbeddedServer(tmp_path / "a") as a, EmbeddedServer(tmp_path / "b") as b:
+        assert a.port != b.port and a.port > 0
+        async with Bus(a.url, name="t") as bus:
+            sub = await bus.nc.subscribe("x")
+            await bus.nc.publish("x", b"hi")
+            assert (await sub.next_msg(timeout=2)).data == b"hi"
+    assert a.state == b.state == "stopped"
+
+
+async def test_losing_the_server_is_logged_and_counted(tmp_path: Path) -> None:
+    """A killed server shows up as a `bus.disconnected` event and a counter, not silence."""
+    server = EmbeddedServer(tmp_path / "s").start()
+    metrics = Registry()
+    with capture_logs() as logs:
+        bus = await Bus(server.url, name="t", metrics=metrics).connect()
+        server.kill()
+        await asyncio.wait_for(_until(lambda: metrics.counter("bus_events_total", "").value(event="disconnected") == 1), 10)  # noqa: E501
+        await bus.close()
+    assert any(e["event"] == "bus.disconnected" and e["client"] == "t" for e in logs)
+
+
+async def _until(cond) -> None:  # type: ignore[no-untyped-def]
+    while not cond():
+        await asyncio.sleep(0.01)
+
+
+async def test_http_server_serves_routes_and_refuses_others() -> None:
+    """Health-style routes answer; unknown paths are 404; only GET is served."""
+    async def ok(_: str) -> tuple[int, str, bytes]:
+        return 200, "text/plain", b"fine"
+
+    async with HttpServer({"/healthz": ok}) as http:
+        body = await asyncio.to_thread(lambda: urllib.request.urlopen(http.url + "/healthz", timeout=5).read())  # noqa: E501
+        assert body == b"fine"
+        with pytest.raises(urllib.error.HTTPError) as e:
+            await asyncio.to_thread(lambda: urllib.request.urlopen(http.url + "/nope", timeout=5))
+        assert e.value.code == 404
+
+
+def test_metrics_render_in_prometheus_text() -> None:
+    """Counters with labels and histograms render in the exposition format."""
+    r = Registry()
+    r.counter("x_total", "things").inc(reason="a")
+    r.histogram("lat_seconds", "latency").observe(0.003)
+    text = r.render()
+    assert 'x_total{reason="a"} 1' in text
+    assert 'lat_seconds_bucket{le="0.005"} 1' in text and "lat_seconds_count 1" in text
+
+
+def test_no_embedded_bus_is_reported_when_none_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: E501
+    """Without `intentcast bus` running, commands do not pretend to find one."""
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path))
+    assert running_embedded_bus() is None
