@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import re
 import sys
 import tomllib
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any, NoReturn
@@ -57,7 +58,9 @@ class _Parser(argparse.ArgumentParser):
 def _duration(text: str) -> float:
     m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*(ms|s|m)?\s*", text)
     if not m:
-        raise argparse.ArgumentTypeError(f"expected a duration such as 3s, 500ms or 1m, got {text!r}")  # noqa: E501
+        raise argparse.ArgumentTypeError(
+            f"expected a duration such as 3s, 500ms or 1m, got {text!r}"
+        )
     v = float(m.group(1))
     return {"ms": v / 1000, "m": v * 60}.get(m.group(2) or "s", v)
 
@@ -69,12 +72,20 @@ def _parser() -> _Parser:
         epilog="examples:\n" + "\n".join(EXAMPLES.values()),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    ap.add_argument("--home", type=Path, help="agent home (default: $INTENTCAST_HOME or your user data dir)")  # noqa: E501
+    ap.add_argument(
+        "--home", type=Path, help="agent home (default: $INTENTCAST_HOME or your user data dir)"
+    )
     ap.add_argument("-v", "--verbose", action="store_true", help="log events to stderr")
     sub = ap.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser)
 
     def cmd(name: str, helptext: str) -> argparse.ArgumentParser:
-        return sub.add_parser(name, help=helptext, description=helptext, epilog="example:\n" + EXAMPLES[name], formatter_class=argparse.RawDescriptionHelpFormatter)  # noqa: E501
+        return sub.add_parser(
+            name,
+            help=helptext,
+            description=helptext,
+            epilog="example:\n" + EXAMPLES[name],
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
 
     p = cmd("init", "create your agent home: config, terms, store")
     p.add_argument("--name", default="", help="your name, disclosed only to vendors you accept")
@@ -82,17 +93,31 @@ def _parser() -> _Parser:
 
     p = cmd("want", "cast a purchase intent and rank the offers that come back")
     p.add_argument("description", nargs="?", help="what you want, in a few words")
-    p.add_argument("--from", dest="from_file", type=Path, help="read the intent from a TOML or JSON file")  # noqa: E501
+    p.add_argument(
+        "--from", dest="from_file", type=Path, help="read the intent from a TOML or JSON file"
+    )
     p.add_argument("--category", help="category path, e.g. outdoor/tents")
     p.add_argument("--max-price", help="the most you will pay in total, e.g. 150EUR")
     p.add_argument("--by", help="wanted-by date, YYYY-MM-DD")
     p.add_argument("--region", help="country and postcode prefix, e.g. ES-28")
     p.add_argument("--quantity", type=int, default=None, help="how many (default 1)")
-    p.add_argument("--terms", help=f"a standard agreement: {', '.join(sorted(schemas.ROSTER))}, or none")  # noqa: E501
-    p.add_argument("--attr", action="append", default=[], metavar="KEY=VALUE", help="a wanted attribute, repeatable")  # noqa: E501
-    p.add_argument("--wait", type=_duration, default=3.0, help="how long to collect offers (default 3s)")  # noqa: E501
+    p.add_argument(
+        "--terms", help=f"a standard agreement: {', '.join(sorted(schemas.ROSTER))}, or none"
+    )
+    p.add_argument(
+        "--attr",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a wanted attribute, repeatable",
+    )
+    p.add_argument(
+        "--wait", type=_duration, default=3.0, help="how long to collect offers (default 3s)"
+    )
     p.add_argument("--expect", type=int, help="stop early once this many offers arrived")
-    p.add_argument("--bus", help="NATS URL(s); default: config, $INTENTCAST_BUS, or the embedded bus")  # noqa: E501
+    p.add_argument(
+        "--bus", help="NATS URL(s); default: config, $INTENTCAST_BUS, or the embedded bus"
+    )
     p.add_argument("--json", action="store_true", help="machine-readable output")
 
     p = cmd("accept", "accept an offer: sealed to that vendor alone, ends in a signed receipt")
@@ -112,12 +137,27 @@ def _parser() -> _Parser:
     p = cmd("rate", "rate a completed order; it feeds your trust in that vendor")
     p.add_argument("receipt", help="receipt id (or its first characters)")
     p.add_argument("--score", type=int, required=True, choices=range(1, 6), metavar="1-5")
-    p.add_argument("--outcome", default="delivered", choices=["delivered", "late", "not_delivered", "not_as_described", "returned"])  # noqa: E501
-    p = cmd("bus", "run an embedded NATS bus that every intentcast command on this machine will use")  # noqa: E501
+    p.add_argument(
+        "--outcome",
+        default="delivered",
+        choices=["delivered", "late", "not_delivered", "not_as_described", "returned"],
+    )
+    p = cmd(
+        "bus", "run an embedded NATS bus that every intentcast command on this machine will use"
+    )
     p.add_argument("--port", type=int, default=4222)
     p = cmd("web", "a local web page over your history and receipts")
     p.add_argument("--port", type=int, default=8765)
     return ap
+
+
+@contextlib.asynccontextmanager
+async def _connected(args: argparse.Namespace, cfg: AgentConfig, home: Home) -> AsyncIterator[Bus]:
+    async with (
+        bus_url(args.bus or cfg.bus_url, store_dir=home.path / "jetstream") as url,
+        Bus(url, name="agent", reconnect_forever=False) as bus,
+    ):
+        yield bus
 
 
 # --- want ------------------------------------------------------------------------------------
@@ -126,7 +166,9 @@ def _parser() -> _Parser:
 def _region(text: str) -> schemas.Region:
     m = re.fullmatch(r"([A-Za-z]{2})(?:-([A-Za-z0-9]{1,3}))?", text.strip())
     if not m:
-        raise UsageError(f"--region: expected a country code and optional postcode prefix such as ES-28, got {text!r}")  # noqa: E501
+        raise UsageError(
+            f"--region: expected a country code and optional postcode prefix such as ES-28, got {text!r}"
+        )
     return schemas.Region(m.group(1).upper(), (m.group(2) or "").upper())
 
 
@@ -139,7 +181,9 @@ def _intent_fields(args: argparse.Namespace, cfg: AgentConfig, today: date) -> d
         except FileNotFoundError:
             raise UsageError(f"--from: no file {args.from_file}") from None
         except (ValueError, tomllib.TOMLDecodeError) as exc:
-            raise UsageError(f"--from: {args.from_file} is not valid {args.from_file.suffix[1:].upper() or 'TOML'}: {exc}") from None  # noqa: E501
+            raise UsageError(
+                f"--from: {args.from_file} is not valid {args.from_file.suffix[1:].upper() or 'TOML'}: {exc}"
+            ) from None
 
     def pick(flag: str, key: str) -> Any:
         v = getattr(args, flag)
@@ -147,7 +191,9 @@ def _intent_fields(args: argparse.Namespace, cfg: AgentConfig, today: date) -> d
 
     description = pick("description", "description")
     if not description:
-        raise UsageError("say what you want, e.g. intentcast want '2-person tent' --category outdoor/tents ...")  # noqa: E501
+        raise UsageError(
+            "say what you want, e.g. intentcast want '2-person tent' --category outdoor/tents ..."
+        )
     category = pick("category", "category")
     if not category:
         raise UsageError("--category is required, e.g. --category outdoor/tents")
@@ -170,7 +216,9 @@ def _intent_fields(args: argparse.Namespace, cfg: AgentConfig, today: date) -> d
     except ValueError:
         raise UsageError(f"--by: expected a date as YYYY-MM-DD, got {by!r}") from None
     if wanted_by <= today:
-        raise UsageError(f"--by: expected a date after today ({today}), got {wanted_by}; pick a future date")  # noqa: E501
+        raise UsageError(
+            f"--by: expected a date after today ({today}), got {wanted_by}; pick a future date"
+        )
     region_text = pick("region", "region") or cfg.region
     if not region_text:
         raise UsageError("--region is required (or set region in your config), e.g. --region ES-28")
@@ -181,7 +229,9 @@ def _intent_fields(args: argparse.Namespace, cfg: AgentConfig, today: date) -> d
     if agreement == "none":
         agreement = None
     if agreement is not None and agreement not in schemas.ROSTER:
-        raise UsageError(f"--terms: expected one of {', '.join(sorted(schemas.ROSTER))} or none, got {agreement!r}")  # noqa: E501
+        raise UsageError(
+            f"--terms: expected one of {', '.join(sorted(schemas.ROSTER))} or none, got {agreement!r}"
+        )
     attrs = dict(spec.get("attributes") or {})
     for a in args.attr:
         k, sep, v = a.partition("=")
@@ -205,11 +255,22 @@ async def _want(args: argparse.Namespace, home: Home, cfg: AgentConfig) -> int:
     cast = schemas.cast_intent(**fields, now=now, ttl=ttl)
     with AgentStore(home.db_path) as store:
         trust = BetaTrust(store, cfg.trust)
-        async with bus_url(args.bus or cfg.bus_url, store_dir=home.path / "jetstream") as url:
-            async with Bus(url, name="agent", reconnect_forever=False) as bus:
-                if not args.json:
-                    print(f"Casting intent {cast.intent.id[:8]} to {cast.intent.category} for {args.wait:g}s ...", file=sys.stderr)  # noqa: E501
-                got = await cast_and_collect(bus.nc, cast, window=args.wait, store=store, trust=trust, policy=cfg.trust, weights=cfg.ranking, expect=args.expect)  # noqa: E501
+        async with _connected(args, cfg, home) as bus:
+            if not args.json:
+                print(
+                    f"Casting intent {cast.intent.id[:8]} to {cast.intent.category} for {args.wait:g}s ...",
+                    file=sys.stderr,
+                )
+            got = await cast_and_collect(
+                bus.nc,
+                cast,
+                window=args.wait,
+                store=store,
+                trust=trust,
+                policy=cfg.trust,
+                weights=cfg.ranking,
+                expect=args.expect,
+            )
     print(render_ranked(got, show=cfg.ranking.show, as_json=args.json))
     return 0
 
@@ -219,7 +280,11 @@ async def _want(args: argparse.Namespace, home: Home, cfg: AgentConfig) -> int:
 
 def _disclosure(cfg: AgentConfig) -> schemas.Disclosure:
     p = cfg.person
-    fields = {k: getattr(p, k) for k in ("name", "address", "postcode", "country", "email", "phone") if k in cfg.disclose}  # noqa: E501
+    fields = {
+        k: getattr(p, k)
+        for k in ("name", "address", "postcode", "country", "email", "phone")
+        if k in cfg.disclose
+    }
     return schemas.Disclosure(**fields)
 
 
@@ -229,15 +294,26 @@ async def _accept(args: argparse.Namespace, home: Home, cfg: AgentConfig) -> int
         pay = args.pay
         if pay is None and len(rows) == 1:
             offered = schemas.unpack(rows[0]["bundle"], 2)[1]
-            vterms = schemas.verify(offered, schemas.Offer, key=schemas.self_signed, now=None).msg.terms  # noqa: E501
+            vterms = schemas.verify(
+                offered, schemas.Offer, key=schemas.self_signed, now=None
+            ).msg.terms
             mine = cfg.person.payment_methods
-            pay = next((m for m in mine if m in vterms.payment_methods), vterms.payment_methods[0] if vterms.payment_methods else "card")  # noqa: E501
-        async with bus_url(args.bus or cfg.bus_url, store_dir=home.path / "jetstream") as url:
-            async with Bus(url, name="agent", reconnect_forever=False) as bus:
-                try:
-                    res = await accept_offer(bus.nc, store, args.offer, disclosure=_disclosure(cfg), payment_method=pay or "card", timeout=args.timeout)  # noqa: E501
-                except AcceptError as exc:
-                    raise UsageError(str(exc)) from None
+            pay = next(
+                (m for m in mine if m in vterms.payment_methods),
+                vterms.payment_methods[0] if vterms.payment_methods else "card",
+            )
+        async with _connected(args, cfg, home) as bus:
+            try:
+                res = await accept_offer(
+                    bus.nc,
+                    store,
+                    args.offer,
+                    disclosure=_disclosure(cfg),
+                    payment_method=pay or "card",
+                    per_try_seconds=args.timeout,
+                )
+            except AcceptError as exc:
+                raise UsageError(str(exc)) from None
     print(render_accept(res, as_json=args.json))
     return 0 if res.status == "confirmed" else 1
 
@@ -247,12 +323,23 @@ async def _accept(args: argparse.Namespace, home: Home, cfg: AgentConfig) -> int
 
 def _rate(args: argparse.Namespace, home: Home) -> int:
     with AgentStore(home.db_path) as store:
-        rows = [r for r in store.rows("receipts") if r["receipt_id"].startswith(args.receipt.lower())]
+        rows = [
+            r for r in store.rows("receipts") if r["receipt_id"].startswith(args.receipt.lower())
+        ]
         if len(rows) != 1:
-            raise UsageError(f"expected one receipt starting {args.receipt!r}, found {len(rows)}; see `intentcast receipts`")  # noqa: E501
+            raise UsageError(
+                f"expected one receipt starting {args.receipt!r}, found {len(rows)}; see `intentcast receipts`"
+            )
         r = rows[0]
         pos, neg = rating_evidence(args.score, args.outcome)
-        store.add_outcome(vendor_id=r["vendor_id"], kind="rating", positive=pos, negative=neg, at=datetime.now(UTC), ref=r["receipt_id"])  # noqa: E501
+        store.add_outcome(
+            vendor_id=r["vendor_id"],
+            kind="rating",
+            positive=pos,
+            negative=neg,
+            at=datetime.now(UTC),
+            ref=r["receipt_id"],
+        )
         t = BetaTrust(store, home.config().trust).score(r["vendor_id"], datetime.now(UTC))
     print(f"rated {r['vendor_name']} {args.score}/5 ({args.outcome}); trust is now {t.describe()}")
     return 0
@@ -267,7 +354,9 @@ async def _bus(args: argparse.Namespace) -> int:
         import os
 
         f.write_text(json.dumps({"url": server.url, "pid": os.getpid()}))
-        print(f"embedded bus on {server.url}; intentcast and intentcast-vendor on this machine will use it. Ctrl-C stops it.")  # noqa: E501
+        print(
+            f"embedded bus on {server.url}; intentcast and intentcast-vendor on this machine will use it. Ctrl-C stops it."
+        )
         try:
             await asyncio.Event().wait()
         finally:
@@ -281,7 +370,9 @@ def _run(args: argparse.Namespace) -> int:
         home.init(name=args.name, region=args.region)
         with AgentStore(home.db_path):
             pass
-        print(f"created your agent home at {home.path}\n  config: {home.config_path} (your terms, trust policy, what you disclose)\n  next:   intentcast want '2-person tent' --category outdoor/tents --max-price 150EUR --by 2026-12-10")  # noqa: E501
+        print(
+            f"created your agent home at {home.path}\n  config: {home.config_path} (your terms, trust policy, what you disclose)\n  next:   intentcast want '2-person tent' --category outdoor/tents --max-price 150EUR --by 2026-12-10"
+        )
         return 0
     if args.command == "bus":
         return asyncio.run(_bus(args))
@@ -322,7 +413,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     except OSError as exc:
-        print(f"intentcast: error: {exc}; is the bus reachable? (--bus, $INTENTCAST_BUS)", file=sys.stderr)  # noqa: E501
+        print(
+            f"intentcast: error: {exc}; is the bus reachable? (--bus, $INTENTCAST_BUS)",
+            file=sys.stderr,
+        )
         return 1
 
 

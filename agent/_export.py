@@ -13,7 +13,7 @@ __all__ = ["export_all"]
 
 def _row(row: Any, include_keys: bool) -> dict[str, Any]:
     out: dict[str, Any] = {}
-    for k in row.keys():
+    for k in row:
         v = row[k]
         if k in ("sign_seed", "seal_secret") and not include_keys:
             continue
@@ -30,5 +30,8 @@ def export_all(store: AgentStore, home: Home, *, include_keys: bool = False) -> 
     return {
         "format": "intentcast-export/1",
         "config": home.config().model_dump(mode="json"),
-        **{t: [_row(r, include_keys) for r in store.rows(t)] for t in ("intents", "offers", "drops", "accepts", "receipts", "outcomes")},  # noqa: E501
+        **{
+            t: [_row(r, include_keys) for r in store.rows(t)]
+            for t in ("intents", "offers", "drops", "accepts", "receipts", "outcomes")
+        },
     }

@@ -103,13 +103,17 @@ class Home:
         self.path.mkdir(parents=True, exist_ok=True, mode=0o700)
         country = region.split("-")[0] if region else ""
         self.config_path.write_text(
-            DEFAULT_CONFIG.format(name=name, region=region, country=country, roster=", ".join(sorted(schemas.ROSTER)))  # noqa: E501
+            DEFAULT_CONFIG.format(
+                name=name, region=region, country=country, roster=", ".join(sorted(schemas.ROSTER))
+            )
         )
         os.chmod(self.config_path, 0o600)
 
     def config(self) -> AgentConfig:
         if not self.exists():
-            raise HomeError(f"no agent home at {self.path}; run `intentcast init` first (or pass --home DIR)")  # noqa: E501
+            raise HomeError(
+                f"no agent home at {self.path}; run `intentcast init` first (or pass --home DIR)"
+            )
         try:
             raw = tomllib.loads(self.config_path.read_text())
             cfg = AgentConfig.model_validate(raw)
@@ -118,7 +122,11 @@ class Home:
         except ValidationError as exc:
             e = exc.errors()[0]
             where = ".".join(str(p) for p in e["loc"])
-            raise HomeError(f"{self.config_path}: {where}: {e['msg']} (got {e.get('input')!r})") from None  # noqa: E501
+            raise HomeError(
+                f"{self.config_path}: {where}: {e['msg']} (got {e.get('input')!r})"
+            ) from None
         if cfg.agreement is not None and cfg.agreement not in schemas.ROSTER:
-            raise HomeError(f"{self.config_path}: agreement: expected one of {', '.join(sorted(schemas.ROSTER))}, got {cfg.agreement!r}")  # noqa: E501
+            raise HomeError(
+                f"{self.config_path}: agreement: expected one of {', '.join(sorted(schemas.ROSTER))}, got {cfg.agreement!r}"
+            )
         return cfg

@@ -40,7 +40,9 @@ class Dropped:
     vendor_name: str | None = None
 
 
-def _filter(intent: schemas.Intent, person: schemas.Terms, o: schemas.OpenedOffer) -> tuple[Dropped | None, schemas.TermsMatch]:  # noqa: E501
+def _filter(
+    intent: schemas.Intent, person: schemas.Terms, o: schemas.OpenedOffer
+) -> tuple[Dropped | None, schemas.TermsMatch]:
     offer, profile = o.offer.msg, o.profile.msg
     match = schemas.match_terms(person, offer.terms)
 
@@ -48,17 +50,29 @@ def _filter(intent: schemas.Intent, person: schemas.Terms, o: schemas.OpenedOffe
         return Dropped(reason, detail, profile.vendor_id, profile.name), match
 
     if match.breaches:
-        return drop("breach", "breaks must-have terms: " + "; ".join(f"{b.clause} ({b.reason})" for b in match.breaches))  # noqa: E501
+        return drop(
+            "breach",
+            "breaks must-have terms: "
+            + "; ".join(f"{b.clause} ({b.reason})" for b in match.breaches),
+        )
     if offer.total_price.currency != intent.max_price.currency:
-        return drop("currency", f"priced in {offer.total_price.currency}, you asked in {intent.max_price.currency}")  # noqa: E501
+        return drop(
+            "currency",
+            f"priced in {offer.total_price.currency}, you asked in {intent.max_price.currency}",
+        )
     if offer.total_price.amount > intent.max_price.amount:
         return drop("over_budget", f"{offer.total_price} is over your limit of {intent.max_price}")
     if offer.quantity != intent.quantity:
         return drop("wrong_quantity", f"offers {offer.quantity}, you want {intent.quantity}")
     if offer.unit_price.amount * offer.quantity < offer.total_price.amount:
-        return drop("inconsistent", f"total {offer.total_price} exceeds {offer.quantity} x {offer.unit_price}")  # noqa: E501
+        return drop(
+            "inconsistent",
+            f"total {offer.total_price} exceeds {offer.quantity} x {offer.unit_price}",
+        )
     if offer.delivery_by > intent.wanted_by:
-        return drop("too_late", f"arrives {offer.delivery_by}, after your deadline {intent.wanted_by}")  # noqa: E501
+        return drop(
+            "too_late", f"arrives {offer.delivery_by}, after your deadline {intent.wanted_by}"
+        )
     return None, match
 
 
@@ -84,7 +98,14 @@ def rank_offers(
         offer, profile = o.offer.msg, o.profile.msg
         t = trust.score(profile.vendor_id, now)
         if t.value < policy.threshold:
-            dropped.append(Dropped("untrusted", f"trust {t.value:.2f} is below your threshold {policy.threshold:.2f}", profile.vendor_id, profile.name))  # noqa: E501
+            dropped.append(
+                Dropped(
+                    "untrusted",
+                    f"trust {t.value:.2f} is below your threshold {policy.threshold:.2f}",
+                    profile.vendor_id,
+                    profile.name,
+                )
+            )
             continue
         saving = 1 - offer.total_price.amount / max(1, intent.max_price.amount)
         early = (intent.wanted_by - offer.delivery_by).days

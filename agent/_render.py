@@ -45,7 +45,7 @@ def render_ranked(got: Collected, *, show: int, as_json: bool) -> str:
         return json.dumps({
             "intent": intent.id,
             "offers": [
-                {"rank": i + 1, "offer": r.offer.id, "vendor": r.vendor_name, "vendor_id": r.offer.vendor_id,  # noqa: E501
+                {"rank": i + 1, "offer": r.offer.id, "vendor": r.vendor_name, "vendor_id": r.offer.vendor_id,
                  "item": r.offer.item.title, "total": str(r.offer.total_price),
                  "total_minor": r.offer.total_price.amount, "currency": r.offer.total_price.currency,
                  "delivery_by": r.offer.delivery_by.isoformat(), "trust": round(r.trust.value, 3),
@@ -53,12 +53,21 @@ def render_ranked(got: Collected, *, show: int, as_json: bool) -> str:
                 for i, r in enumerate(got.ranked)
             ],
             "no_responders": got.no_responders,
-            "dropped": [{"reason": d.reason, "vendor": d.vendor_name, "vendor_id": d.vendor_id, "detail": d.detail} for d in got.dropped],  # noqa: E501
+            "dropped": [{"reason": d.reason, "vendor": d.vendor_name, "vendor_id": d.vendor_id, "detail": d.detail} for d in got.dropped],
         }, indent=2)  # fmt: skip
-    out = [f'Offers for "{intent.want.description}" (intent {intent.id[:8]}, up to {intent.max_price}, by {intent.wanted_by}):']  # noqa: E501
+    out = [
+        f'Offers for "{intent.want.description}" (intent {intent.id[:8]}, up to {intent.max_price}, by {intent.wanted_by}):'
+    ]
     if got.ranked:
         rows = [
-            [str(i + 1), r.offer.id[:8], r.vendor_name[:24], str(r.offer.total_price), str(r.offer.delivery_by), r.trust.describe()]  # noqa: E501
+            [
+                str(i + 1),
+                r.offer.id[:8],
+                r.vendor_name[:24],
+                str(r.offer.total_price),
+                str(r.offer.delivery_by),
+                r.trust.describe(),
+            ]
             for i, r in enumerate(got.ranked[:show])
         ]
         out.append(_table(rows, ["#", "offer", "vendor", "total", "arrives", "trust"]))
@@ -71,13 +80,19 @@ def render_ranked(got: Collected, *, show: int, as_json: bool) -> str:
         out.append("")
         out.append(f"Accept one with: intentcast accept {got.ranked[0].offer.id[:8]}")
     elif got.no_responders:
-        out.append(f"  No vendor on this bus serves {intent.category} right now. Check --bus (or $INTENTCAST_BUS) names the shared bus.")  # noqa: E501
+        out.append(
+            f"  No vendor on this bus serves {intent.category} right now. Check --bus (or $INTENTCAST_BUS) names the shared bus."
+        )
     else:
-        out.append("  No acceptable offers arrived. Try a longer --wait, a higher --max-price, or a later --by.")  # noqa: E501
+        out.append(
+            "  No acceptable offers arrived. Try a longer --wait, a higher --max-price, or a later --by."
+        )
     if got.dropped:
         out.append("")
         counts = Counter(_drop_label(d.reason) for d in got.dropped)
-        out.append("Dropped (never shown as offers): " + ", ".join(f"{n} {k}" for k, n in counts.items()))  # noqa: E501
+        out.append(
+            "Dropped (never shown as offers): " + ", ".join(f"{n} {k}" for k, n in counts.items())
+        )
         for d in got.dropped:
             who = d.vendor_name or "unknown sender"
             out.append(f"  - {who}: {_drop_label(d.reason)}: {d.detail}")
@@ -97,18 +112,26 @@ def render_accept(res: AcceptResult, *, as_json: bool) -> str:
             },
         }, indent=2)  # fmt: skip
     if res.status != "confirmed" or res.receipt is None:
-        return f"{res.vendor_name} declined the order: {res.reason or 'no reason given'}. Pick another offer from `intentcast history`."  # noqa: E501
-    r = res.receipt.msg
+        return f"{res.vendor_name} declined the order: {res.reason or 'no reason given'}. Pick another offer from `intentcast history`."
+    rm = res.receipt.msg
     lines = [
-        ("Already accepted; your receipt:" if res.repeated else f"Order confirmed by {res.vendor_name}. Receipt:"),  # noqa: E501
-        f"  receipt   {r.id}",
-        f"  order     {r.order_id}",
-        f"  item      {r.item.title} (sku {r.item.sku}) x {r.quantity}",
-        f"  total     {r.total_price}, paid by {r.payment_method}",
-        f"  arrives   by {r.delivery_by}",
-        f"  binds     intent {r.intent_hash[:12]}…, offer {r.offer_hash[:12]}…, acceptance {r.accept_hash[:12]}…",  # noqa: E501
+        (
+            "Already accepted; your receipt:"
+            if res.repeated
+            else f"Order confirmed by {res.vendor_name}. Receipt:"
+        ),
+        f"  receipt   {rm.id}",
+        f"  order     {rm.order_id}",
+        f"  item      {rm.item.title} (sku {rm.item.sku}) x {rm.quantity}",
+        f"  total     {rm.total_price}, paid by {rm.payment_method}",
+        f"  arrives   by {rm.delivery_by}",
+        f"  binds     intent {rm.intent_hash[:12]}…, offer {rm.offer_hash[:12]}…, acceptance {rm.accept_hash[:12]}…",
         f"  signed    by {res.vendor_name} and by you; "
-        + ("the vendor holds your countersignature." if res.vendor_acknowledged else "the vendor has not yet confirmed it holds your countersignature."),  # noqa: E501
+        + (
+            "the vendor holds your countersignature."
+            if res.vendor_acknowledged
+            else "the vendor has not yet confirmed it holds your countersignature."
+        ),
     ]
     return "\n".join(lines)
 
@@ -117,12 +140,30 @@ def _receipt_rows(store: AgentStore) -> list[dict[str, Any]]:
     out = []
     for row in store.rows("receipts", "created"):
         try:
-            r = schemas.verify(row["receipt_wire"], schemas.Receipt, key=schemas.self_signed, now=None)  # noqa: E501
-            cs = schemas.verify(row["countersignature_wire"], schemas.Countersignature, key=schemas.self_signed, now=None)  # noqa: E501
+            r = schemas.verify(
+                row["receipt_wire"], schemas.Receipt, key=schemas.self_signed, now=None
+            )
+            cs = schemas.verify(
+                row["countersignature_wire"],
+                schemas.Countersignature,
+                key=schemas.self_signed,
+                now=None,
+            )
             ok = cs.msg.receipt_hash == r.digest and r.msg.vendor_id == row["vendor_id"]
         except schemas.ProtocolError:
             ok = False
-        out.append({"receipt": row["receipt_id"], "order": row["order_id"], "vendor": row["vendor_name"], "item": r.msg.item.title if ok else "?", "total": str(r.msg.total_price) if ok else "?", "created": row["created"], "signatures_verify": ok, "vendor_acknowledged": bool(row["vendor_acknowledged"])})  # noqa: E501
+        out.append(
+            {
+                "receipt": row["receipt_id"],
+                "order": row["order_id"],
+                "vendor": row["vendor_name"],
+                "item": r.msg.item.title if ok else "?",
+                "total": str(r.msg.total_price) if ok else "?",
+                "created": row["created"],
+                "signatures_verify": ok,
+                "vendor_acknowledged": bool(row["vendor_acknowledged"]),
+            }
+        )
     return out
 
 
@@ -133,7 +174,17 @@ def render_receipts(store: AgentStore, *, as_json: bool) -> str:
     if not rows:
         return "No receipts yet. Accept an offer with `intentcast accept OFFER`."
     return _table(
-        [[r["receipt"][:8], r["vendor"][:24], r["item"][:30], r["total"], r["created"][:10], "yes" if r["signatures_verify"] else "NO"] for r in rows],  # noqa: E501
+        [
+            [
+                r["receipt"][:8],
+                r["vendor"][:24],
+                r["item"][:30],
+                r["total"],
+                r["created"][:10],
+                "yes" if r["signatures_verify"] else "NO",
+            ]
+            for r in rows
+        ],
         ["receipt", "vendor", "item", "total", "date", "verifies"],
     )
 
@@ -144,9 +195,9 @@ def render_history(store: AgentStore, *, as_json: bool) -> str:
     drops = store.rows("drops")
     if as_json:
         return json.dumps([
-            {"intent": i["id"], "created": i["created"], "category": i["category"], "description": i["description"],  # noqa: E501
-             "offers": [{"offer": o["id"], "vendor": o["vendor_name"], "total_minor": o["total_amount"], "currency": o["currency"], "rank": o["rank"], "reasons": json.loads(o["reasons"])} for o in offers if o["intent_id"] == i["id"]],  # noqa: E501
-             "dropped": [{"reason": d["reason"], "vendor": d["vendor_name"], "detail": d["detail"]} for d in drops if d["intent_id"] == i["id"]]}  # noqa: E501
+            {"intent": i["id"], "created": i["created"], "category": i["category"], "description": i["description"],
+             "offers": [{"offer": o["id"], "vendor": o["vendor_name"], "total_minor": o["total_amount"], "currency": o["currency"], "rank": o["rank"], "reasons": json.loads(o["reasons"])} for o in offers if o["intent_id"] == i["id"]],
+             "dropped": [{"reason": d["reason"], "vendor": d["vendor_name"], "detail": d["detail"]} for d in drops if d["intent_id"] == i["id"]]}
             for i in intents
         ], indent=2)  # fmt: skip
     if not intents:
@@ -154,10 +205,14 @@ def render_history(store: AgentStore, *, as_json: bool) -> str:
     out = []
     for i in intents:
         mine = [o for o in offers if o["intent_id"] == i["id"]]
-        out.append(f"{i['created'][:16]}  intent {i['id'][:8]}  {i['category']}: {i['description']}")
+        out.append(
+            f"{i['created'][:16]}  intent {i['id'][:8]}  {i['category']}: {i['description']}"
+        )
         for o in sorted(mine, key=lambda o: (o["rank"] is None, o["rank"] or 0)):
             rank = f"#{o['rank']}" if o["rank"] else "  -"
-            out.append(f"    {rank:>3} offer {o['id'][:8]}  {o['vendor_name'][:24]:<24} {o['total_amount'] / 100:>9.2f} {o['currency']}")  # noqa: E501
+            out.append(
+                f"    {rank:>3} offer {o['id'][:8]}  {o['vendor_name'][:24]:<24} {o['total_amount'] / 100:>9.2f} {o['currency']}"
+            )
         n = sum(1 for d in drops if d["intent_id"] == i["id"])
         if n:
             out.append(f"        {n} dropped")

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import structlog
 from nats.aio.client import Client
@@ -16,6 +17,7 @@ from nats.errors import TimeoutError as NatsTimeout
 
 import schemas
 
+from ._home import RankingWeights, TrustPolicy
 from ._ranking import Dropped, Ranked, rank_offers
 from ._store import AgentStore
 from ._trust import TrustScorer
@@ -41,7 +43,9 @@ class Collected:
 class _OfferInbox:
     """Verifies each reply as it arrives; only verified offers are kept."""
 
-    def __init__(self, cast: schemas.CastIntent, clock: Callable[[], datetime], expect: int | None) -> None:  # noqa: E501
+    def __init__(
+        self, cast: schemas.CastIntent, clock: Callable[[], datetime], expect: int | None
+    ) -> None:
         self.cast, self.clock, self.expect = cast, clock, expect
         self.replay = schemas.ReplayCache()
         self.profiles = schemas.ProfileCache()
@@ -57,15 +61,31 @@ class _OfferInbox:
             log.info("intent.no_responders", intent=self.cast.intent.id)
             return
         try:
-            o = schemas.open_offer(msg.data, intent=self.cast.intent, secrets=self.cast.secrets, now=self.clock(), replay=self.replay, profiles=self.profiles)  # noqa: E501
+            o = schemas.open_offer(
+                msg.data,
+                intent=self.cast.intent,
+                secrets=self.cast.secrets,
+                now=self.clock(),
+                replay=self.replay,
+                profiles=self.profiles,
+            )
         except schemas.ProtocolError as err:
             self.dropped.append(Dropped(f"unverified:{err.code}", str(err)))
-            log.warning("offer.dropped", reason=err.code, error=str(err), intent=self.cast.intent.id)
+            log.warning(
+                "offer.dropped", reason=err.code, error=str(err), intent=self.cast.intent.id
+            )
             return
         key = (o.offer.msg.vendor_id, o.offer.msg.id)
         if key in self.seen or any(x.offer.msg.vendor_id == key[0] for x in self.offers):
             p = o.profile.msg
-            self.dropped.append(Dropped("duplicate", "a second offer from this vendor for one intent", p.vendor_id, p.name))  # noqa: E501
+            self.dropped.append(
+                Dropped(
+                    "duplicate",
+                    "a second offer from this vendor for one intent",
+                    p.vendor_id,
+                    p.name,
+                )
+            )
             return
         self.seen.add(key)
         self.offers.append(o)
@@ -80,8 +100,8 @@ async def cast_and_collect(
     window: float,
     store: AgentStore,
     trust: TrustScorer,
-    policy: object,
-    weights: object,
+    policy: TrustPolicy,
+    weights: RankingWeights,
     expect: int | None = None,
     clock: Callable[[], datetime] = utcnow,
 ) -> Collected:
@@ -89,30 +109,60 @@ async def cast_and_collect(
     window closes (or ``expect`` offers arrived), then rank. Everything lands in the store."""
     intent = cast.intent
     sign_seed, seal_secret = cast.secrets.to_hex()
-    store.add_intent(id=intent.id, created=cast.created, expires=cast.expires, category=intent.category, description=intent.want.description, wire=cast.wire, sign_seed=sign_seed, seal_secret=seal_secret)  # noqa: E501
+    store.add_intent(
+        id=intent.id,
+        created=cast.created,
+        expires=cast.expires,
+        category=intent.category,
+        description=intent.want.description,
+        wire=cast.wire,
+        sign_seed=sign_seed,
+        seal_secret=seal_secret,
+    )
     inbox = _OfferInbox(cast, clock, expect)
     sub = await nc.subscribe(intent.reply_subject, cb=inbox.on_msg, pending_msgs_limit=10_000)
     try:
         await nc.publish(cast.subject, cast.wire, reply=intent.reply_subject)
         await nc.flush()
         log.info("intent.cast", intent=intent.id, category=intent.category, window=window)
-        try:
+        with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(inbox.enough.wait(), window)
-        except TimeoutError:
-            pass
     finally:
         await sub.unsubscribe()
     now = clock()
-    ranked, dropped = rank_offers(intent, inbox.offers, trust=trust, policy=policy, weights=weights, now=now)  # type: ignore[arg-type]  # noqa: E501
+    ranked, dropped = rank_offers(
+        intent, inbox.offers, trust=trust, policy=policy, weights=weights, now=now
+    )
     rank_of = {r.offer.id: i + 1 for i, r in enumerate(ranked)}
     score_of = {r.offer.id: (r.score, r.reasons) for r in ranked}
     for o in inbox.offers:
         m, p = o.offer.msg, o.profile.msg
         score, reasons = score_of.get(m.id, (0.0, []))
-        store.add_offer(id=m.id, intent_id=intent.id, vendor_id=p.vendor_id, vendor_name=p.name, bundle=o.bundle, total_amount=m.total_price.amount, currency=m.total_price.currency, delivery_by=m.delivery_by.isoformat(), expires=o.offer.header.expires.isoformat(), rank=rank_of.get(m.id), score=score, reasons=reasons, received=now.isoformat())  # noqa: E501
+        store.add_offer(
+            id=m.id,
+            intent_id=intent.id,
+            vendor_id=p.vendor_id,
+            vendor_name=p.name,
+            bundle=o.bundle,
+            total_amount=m.total_price.amount,
+            currency=m.total_price.currency,
+            delivery_by=m.delivery_by.isoformat(),
+            expires=o.offer.header.expires.isoformat(),
+            rank=rank_of.get(m.id),
+            score=score,
+            reasons=reasons,
+            received=now.isoformat(),
+        )
     all_dropped = inbox.dropped + dropped
     for d in all_dropped:
-        store.add_drop(intent_id=intent.id, vendor_id=d.vendor_id, vendor_name=d.vendor_name, reason=d.reason, detail=d.detail, received=now)  # noqa: E501
+        store.add_drop(
+            intent_id=intent.id,
+            vendor_id=d.vendor_id,
+            vendor_name=d.vendor_name,
+            reason=d.reason,
+            detail=d.detail,
+            received=now,
+        )
     log.info("intent.ranked", intent=intent.id, offers=len(ranked), dropped=len(all_dropped))
     return Collected(cast, inbox.offers, all_dropped, ranked, inbox.no_responders)
 
@@ -138,7 +188,7 @@ async def accept_offer(
     *,
     disclosure: schemas.Disclosure,
     payment_method: str,
-    timeout: float = 5.0,
+    per_try_seconds: float = 5.0,
     attempts: int = 3,
     clock: Callable[[], datetime] = utcnow,
 ) -> AcceptResult:
@@ -146,66 +196,126 @@ async def accept_offer(
     and the vendor answers a repeated acceptance with the order it already made."""
     rows = store.find_offer(offer_id)
     if not rows:
-        raise AcceptError(f"no offer {offer_id!r} in your history; run `intentcast history` to see offers")  # noqa: E501
+        raise AcceptError(
+            f"no offer {offer_id!r} in your history; run `intentcast history` to see offers"
+        )
     if len(rows) > 1:
         raise AcceptError(f"{offer_id!r} matches {len(rows)} offers; type more of the id")
     row = rows[0]
     done = store.receipt_for_offer(row["id"])
     if done is not None:
         r = schemas.verify(done["receipt_wire"], schemas.Receipt, key=schemas.self_signed, now=None)
-        return AcceptResult("confirmed", "", r, row["vendor_name"], bool(done["vendor_acknowledged"]), True)  # noqa: E501
+        return AcceptResult(
+            "confirmed", "", r, row["vendor_name"], bool(done["vendor_acknowledged"]), True
+        )
     irow = store.intent(row["intent_id"])
     assert irow is not None
     secrets = schemas.IntentSecrets.from_hex(irow["sign_seed"], irow["seal_secret"])
     intent = schemas.verify(irow["wire"], schemas.Intent, key=schemas.self_signed, now=None).msg
     now = clock()
     try:
-        opened = schemas.open_offer_bundle(row["bundle"], intent=intent, now=now, replay=None, profiles=schemas.ProfileCache())  # noqa: E501
+        opened = schemas.open_offer_bundle(
+            row["bundle"], intent=intent, now=now, replay=None, profiles=schemas.ProfileCache()
+        )
     except schemas.Expired as err:
-        raise AcceptError(f"offer {row['id'][:8]} expired ({err.got}); cast the intent again with `intentcast want`") from None  # noqa: E501
+        raise AcceptError(
+            f"offer {row['id'][:8]} expired ({err.got}); cast the intent again with `intentcast want`"
+        ) from None
     prior = store.accept(row["id"])
     if prior is None:
-        accept, sealed = schemas.make_accept(intent_wire=irow["wire"], intent=intent, secrets=secrets, offer=opened, disclosure=disclosure, payment_method=payment_method, now=now)  # noqa: E501
-        store.add_accept(offer_id=row["id"], intent_id=intent.id, vendor_id=opened.profile.msg.vendor_id, accept_wire=accept.wire, sealed=sealed, created=now)  # noqa: E501
+        accept, sealed = schemas.make_accept(
+            intent_wire=irow["wire"],
+            intent=intent,
+            secrets=secrets,
+            offer=opened,
+            disclosure=disclosure,
+            payment_method=payment_method,
+            now=now,
+        )
+        store.add_accept(
+            offer_id=row["id"],
+            intent_id=intent.id,
+            vendor_id=opened.profile.msg.vendor_id,
+            accept_wire=accept.wire,
+            sealed=sealed,
+            created=now,
+        )
     else:
-        accept = schemas.verify(prior["accept_wire"], schemas.Accept, key=schemas.self_signed, now=None)  # noqa: E501
+        accept = schemas.verify(
+            prior["accept_wire"], schemas.Accept, key=schemas.self_signed, now=None
+        )
         sealed = prior["sealed"]
     vendor = opened.profile.msg
     subject = schemas.vendor_subject(vendor.vendor_id, "order")
     reply = None
     for attempt in range(1, attempts + 1):
         try:
-            reply = await nc.request(subject, sealed, timeout=timeout)
+            reply = await nc.request(subject, sealed, timeout=per_try_seconds)
             break
         except (NatsTimeout, NoRespondersError) as exc:
             log.warning("accept.retry", offer=row["id"], attempt=attempt, error=type(exc).__name__)
             if attempt == attempts:
-                raise AcceptError(f"{vendor.name} did not answer after {attempts} tries; your acceptance is saved, run the same `intentcast accept` again later") from None  # noqa: E501
+                raise AcceptError(
+                    f"{vendor.name} did not answer after {attempts} tries; your acceptance is saved, run the same `intentcast accept` again later"
+                ) from None
             # NoResponders comes back at once while a vendor restarts: give it a moment.
             await asyncio.sleep(min(2.0, 0.2 * attempt))
     assert reply is not None
     ring = schemas.KeyRing.from_profile(vendor)
     try:
-        conf = schemas.open_confirmation(reply.data, secrets=secrets, accept=accept, ring=ring, now=clock(), replay=None)  # noqa: E501
+        conf = schemas.open_confirmation(
+            reply.data, secrets=secrets, accept=accept, ring=ring, now=clock(), replay=None
+        )
     except schemas.ProtocolError as err:
         log.warning("confirmation.rejected", code=err.code, error=str(err))
-        raise AcceptError(f"the answer from {vendor.name} did not verify ({err.code}); nothing was stored as an order") from None  # noqa: E501
+        raise AcceptError(
+            f"the answer from {vendor.name} did not verify ({err.code}); nothing was stored as an order"
+        ) from None
     c = conf.confirmation.msg
     if conf.receipt is None:
         store.set_accept_status(row["id"], "rejected")
-        store.add_outcome(vendor_id=vendor.vendor_id, kind="rejected", positive=0.0, negative=0.5, at=clock(), ref=c.order_id)  # noqa: E501
+        store.add_outcome(
+            vendor_id=vendor.vendor_id,
+            kind="rejected",
+            positive=0.0,
+            negative=0.5,
+            at=clock(),
+            ref=c.order_id,
+        )
         return AcceptResult("rejected", c.reason, None, vendor.name, False, False)
-    cs_wire, cs_sealed = schemas.countersign(conf.receipt, secrets, schemas.seal_key_for(vendor, conf.receipt.kid), clock())  # noqa: E501
-    store.add_receipt(receipt_id=conf.receipt.msg.id, order_id=c.order_id, intent_id=intent.id, offer_id=row["id"], vendor_id=vendor.vendor_id, vendor_name=vendor.name, receipt_wire=conf.receipt.wire, confirmation_wire=conf.confirmation.wire, countersignature_wire=cs_wire, created=clock().isoformat())  # noqa: E501
-    store.add_outcome(vendor_id=vendor.vendor_id, kind="receipt", positive=1.0, negative=0.0, at=clock(), ref=conf.receipt.msg.id)  # noqa: E501
+    cs_wire, cs_sealed = schemas.countersign(
+        conf.receipt, secrets, schemas.seal_key_for(vendor, conf.receipt.kid), clock()
+    )
+    store.add_receipt(
+        receipt_id=conf.receipt.msg.id,
+        order_id=c.order_id,
+        intent_id=intent.id,
+        offer_id=row["id"],
+        vendor_id=vendor.vendor_id,
+        vendor_name=vendor.name,
+        receipt_wire=conf.receipt.wire,
+        confirmation_wire=conf.confirmation.wire,
+        countersignature_wire=cs_wire,
+        created=clock().isoformat(),
+    )
+    store.add_outcome(
+        vendor_id=vendor.vendor_id,
+        kind="receipt",
+        positive=1.0,
+        negative=0.0,
+        at=clock(),
+        ref=conf.receipt.msg.id,
+    )
     acknowledged = False
     try:
-        ack = await nc.request(schemas.vendor_subject(vendor.vendor_id, "receipt"), cs_sealed, timeout=timeout)  # noqa: E501
+        ack = await nc.request(
+            schemas.vendor_subject(vendor.vendor_id, "receipt"), cs_sealed, timeout=per_try_seconds
+        )
         acknowledged = bool(json.loads(ack.data).get("stored"))
     except (NatsTimeout, NoRespondersError, ValueError) as exc:
-        log.warning("countersignature.unacknowledged", receipt=conf.receipt.msg.id, error=type(exc).__name__)  # noqa: E501
+        log.warning(
+            "countersignature.unacknowledged", receipt=conf.receipt.msg.id, error=type(exc).__name__
+        )
     if acknowledged:
         store.mark_acknowledged(conf.receipt.msg.id)
     return AcceptResult("confirmed", "", conf.receipt, vendor.name, acknowledged, prior is not None)
-
-

@@ -68,10 +68,30 @@ class AgentStore:
         r: sqlite3.Row | None = self.db.execute(sql, args).fetchone()
         return r
 
-    def add_intent(self, *, id: str, created: datetime, expires: datetime, category: str, description: str, wire: bytes, sign_seed: str, seal_secret: str) -> None:  # noqa: E501
+    def add_intent(
+        self,
+        *,
+        id: str,
+        created: datetime,
+        expires: datetime,
+        category: str,
+        description: str,
+        wire: bytes,
+        sign_seed: str,
+        seal_secret: str,
+    ) -> None:
         self.db.execute(
             "INSERT INTO intents VALUES (?,?,?,?,?,?,?,?)",
-            (id, created.isoformat(), expires.isoformat(), category, description, wire, sign_seed, seal_secret),  # noqa: E501
+            (
+                id,
+                created.isoformat(),
+                expires.isoformat(),
+                category,
+                description,
+                wire,
+                sign_seed,
+                seal_secret,
+            ),
         )
 
     def intent(self, intent_id: str) -> sqlite3.Row | None:
@@ -80,22 +100,45 @@ class AgentStore:
     def add_offer(self, **row: Any) -> None:
         row["reasons"] = json.dumps(row["reasons"])
         cols = ", ".join(row)
-        self.db.execute(f"INSERT OR IGNORE INTO offers ({cols}) VALUES ({', '.join('?' * len(row))})", tuple(row.values()))  # noqa: E501
-
-    def add_drop(self, *, intent_id: str, vendor_id: str | None, vendor_name: str | None, reason: str, detail: str, received: datetime) -> None:  # noqa: E501
         self.db.execute(
-            "INSERT INTO drops (intent_id, vendor_id, vendor_name, reason, detail, received) VALUES (?,?,?,?,?,?)",  # noqa: E501
+            f"INSERT OR IGNORE INTO offers ({cols}) VALUES ({', '.join('?' * len(row))})",
+            tuple(row.values()),
+        )
+
+    def add_drop(
+        self,
+        *,
+        intent_id: str,
+        vendor_id: str | None,
+        vendor_name: str | None,
+        reason: str,
+        detail: str,
+        received: datetime,
+    ) -> None:
+        self.db.execute(
+            "INSERT INTO drops (intent_id, vendor_id, vendor_name, reason, detail, received) VALUES (?,?,?,?,?,?)",
             (intent_id, vendor_id, vendor_name, reason, detail, received.isoformat()),
         )
 
     def find_offer(self, prefix: str) -> list[sqlite3.Row]:
         """Offers whose id starts with ``prefix`` (people type the first 8 characters)."""
-        return list(self.db.execute("SELECT * FROM offers WHERE id LIKE ? || '%'", (prefix.lower(),)))
+        return list(
+            self.db.execute("SELECT * FROM offers WHERE id LIKE ? || '%'", (prefix.lower(),))
+        )
 
     def accept(self, offer_id: str) -> sqlite3.Row | None:
         return self._one("SELECT * FROM accepts WHERE offer_id = ?", offer_id)
 
-    def add_accept(self, *, offer_id: str, intent_id: str, vendor_id: str, accept_wire: bytes, sealed: bytes, created: datetime) -> None:  # noqa: E501
+    def add_accept(
+        self,
+        *,
+        offer_id: str,
+        intent_id: str,
+        vendor_id: str,
+        accept_wire: bytes,
+        sealed: bytes,
+        created: datetime,
+    ) -> None:
         self.db.execute(
             "INSERT INTO accepts VALUES (?,?,?,?,?,?, 'sent')",
             (offer_id, intent_id, vendor_id, accept_wire, sealed, created.isoformat()),
@@ -110,16 +153,32 @@ class AgentStore:
         cols = ", ".join(row)
         with self.db:
             self.db.execute("BEGIN")
-            self.db.execute(f"INSERT OR IGNORE INTO receipts ({cols}) VALUES ({', '.join('?' * len(row))})", tuple(row.values()))  # noqa: E501
-            self.db.execute("UPDATE accepts SET status = 'confirmed' WHERE offer_id = ?", (row["offer_id"],))  # noqa: E501
+            self.db.execute(
+                f"INSERT OR IGNORE INTO receipts ({cols}) VALUES ({', '.join('?' * len(row))})",
+                tuple(row.values()),
+            )
+            self.db.execute(
+                "UPDATE accepts SET status = 'confirmed' WHERE offer_id = ?", (row["offer_id"],)
+            )
 
     def receipt_for_offer(self, offer_id: str) -> sqlite3.Row | None:
         return self._one("SELECT * FROM receipts WHERE offer_id = ?", offer_id)
 
     def mark_acknowledged(self, receipt_id: str) -> None:
-        self.db.execute("UPDATE receipts SET vendor_acknowledged = 1 WHERE receipt_id = ?", (receipt_id,))  # noqa: E501
+        self.db.execute(
+            "UPDATE receipts SET vendor_acknowledged = 1 WHERE receipt_id = ?", (receipt_id,)
+        )
 
-    def add_outcome(self, *, vendor_id: str, kind: str, positive: float, negative: float, at: datetime, ref: str = "") -> None:  # noqa: E501
+    def add_outcome(
+        self,
+        *,
+        vendor_id: str,
+        kind: str,
+        positive: float,
+        negative: float,
+        at: datetime,
+        ref: str = "",
+    ) -> None:
         self.db.execute(
             "INSERT INTO outcomes (vendor_id, kind, positive, negative, at, ref) VALUES (?,?,?,?,?,?)",
             (vendor_id, kind, positive, negative, at.isoformat(), ref),

@@ -17,20 +17,28 @@ __all__ = ["page", "serve"]
 
 _STYLE = """body{font:15px/1.45 system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;color:#222}
 table{border-collapse:collapse;width:100%;margin:.5rem 0 1.5rem}td,th{padding:.3rem .6rem;border-bottom:1px solid #ddd;text-align:left}
-th{background:#f4f4f4}.ok{color:#176b2c}.bad{color:#a4161a}.muted{color:#777}h2{margin-top:2rem}"""  # noqa: E501
+th{background:#f4f4f4}.ok{color:#176b2c}.bad{color:#a4161a}.muted{color:#777}h2{margin-top:2rem}"""
 
 
 def page(store: AgentStore) -> str:
     e = html.escape
-    parts = [f"<!doctype html><meta charset=utf-8><title>intentcast: your agent</title><style>{_STYLE}</style>",  # noqa: E501
-             "<h1>Your intentcast agent</h1><p class=muted>Everything here is on your own disk. Nothing on this page was sent anywhere.</p>"]  # noqa: E501
+    parts = [
+        f"<!doctype html><meta charset=utf-8><title>intentcast: your agent</title><style>{_STYLE}</style>",
+        "<h1>Your intentcast agent</h1><p class=muted>Everything here is on your own disk. Nothing on this page was sent anywhere.</p>",
+    ]
     receipts = _receipt_rows(store)
     parts.append("<h2>Receipts</h2>")
     if receipts:
         parts.append("<table><tr><th>receipt<th>vendor<th>item<th>total<th>date<th>signatures")
         for r in receipts:
-            ok = '<span class=ok>verify</span>' if r["signatures_verify"] else '<span class=bad>DO NOT VERIFY</span>'  # noqa: E501
-            parts.append(f"<tr><td><code>{e(r['receipt'][:8])}</code><td>{e(r['vendor'])}<td>{e(r['item'])}<td>{e(r['total'])}<td>{e(r['created'][:10])}<td>{ok}")  # noqa: E501
+            ok = (
+                "<span class=ok>verify</span>"
+                if r["signatures_verify"]
+                else "<span class=bad>DO NOT VERIFY</span>"
+            )
+            parts.append(
+                f"<tr><td><code>{e(r['receipt'][:8])}</code><td>{e(r['vendor'])}<td>{e(r['item'])}<td>{e(r['total'])}<td>{e(r['created'][:10])}<td>{ok}"
+            )
         parts.append("</table>")
     else:
         parts.append("<p class=muted>No receipts yet.</p>")
@@ -38,17 +46,31 @@ def page(store: AgentStore) -> str:
     offers = store.rows("offers", "rank")
     drops = store.rows("drops")
     for i in reversed(store.rows("intents", "created")):
-        parts.append(f"<h3>{e(i['description'])} <span class=muted>({e(i['category'])}, {e(i['created'][:16])})</span></h3>")  # noqa: E501
-        mine = sorted((o for o in offers if o["intent_id"] == i["id"]), key=lambda o: (o["rank"] is None, o["rank"] or 0))  # noqa: E501
+        parts.append(
+            f"<h3>{e(i['description'])} <span class=muted>({e(i['category'])}, {e(i['created'][:16])})</span></h3>"
+        )
+        mine = sorted(
+            (o for o in offers if o["intent_id"] == i["id"]),
+            key=lambda o: (o["rank"] is None, o["rank"] or 0),
+        )
         if mine:
             parts.append("<table><tr><th>#<th>offer<th>vendor<th>total<th>why")
             for o in mine:
                 why = "; ".join(json.loads(o["reasons"]))
-                parts.append(f"<tr><td>{o['rank'] or '-'}<td><code>{e(o['id'][:8])}</code><td>{e(o['vendor_name'])}<td>{o['total_amount'] / 100:.2f} {e(o['currency'])}<td>{e(why)}")  # noqa: E501
+                parts.append(
+                    f"<tr><td>{o['rank'] or '-'}<td><code>{e(o['id'][:8])}</code><td>{e(o['vendor_name'])}<td>{o['total_amount'] / 100:.2f} {e(o['currency'])}<td>{e(why)}"
+                )
             parts.append("</table>")
         dropped = [d for d in drops if d["intent_id"] == i["id"]]
         if dropped:
-            parts.append("<p>Dropped:</p><ul>" + "".join(f"<li>{e(d['vendor_name'] or 'unknown sender')}: {e(d['reason'])}: <span class=muted>{e(d['detail'])}</span>" for d in dropped) + "</ul>")  # noqa: E501
+            parts.append(
+                "<p>Dropped:</p><ul>"
+                + "".join(
+                    f"<li>{e(d['vendor_name'] or 'unknown sender')}: {e(d['reason'])}: <span class=muted>{e(d['detail'])}</span>"
+                    for d in dropped
+                )
+                + "</ul>"
+            )
     return "".join(parts)
 
 

@@ -35,7 +35,7 @@ class Rogue:
     def __init__(self, modes: set[str]) -> None:
         now = datetime.now(UTC)
         self.me = schemas.make_profile(
-            identity=SigningKey.generate(), signing=SigningKey.generate(), seal_key=PrivateKey.generate(),  # noqa: E501
+            identity=SigningKey.generate(), signing=SigningKey.generate(), seal_key=PrivateKey.generate(),
             name="Mirage Goods", categories=["outdoor"], terms=TERMS, now=now,
         )  # fmt: skip
         self.modes = modes
@@ -50,7 +50,13 @@ class Rogue:
         await self.bus.nc.publish(subject, data)
         log.info("rogue.sent", kind=kind, subject=subject)
 
-    def offer(self, intent: schemas.Verified[schemas.Intent], signer: schemas.VendorSigner, now: datetime, ttl: timedelta) -> tuple[bytes, bytes]:  # noqa: E501
+    def offer(
+        self,
+        intent: schemas.Verified[schemas.Intent],
+        signer: schemas.VendorSigner,
+        now: datetime,
+        ttl: timedelta,
+    ) -> tuple[bytes, bytes]:
         """(signed offer frame, its sealed bundle) at a tempting price."""
         i = intent.msg
         total = schemas.Money(max(1, i.max_price.amount // 2), i.max_price.currency)
@@ -59,7 +65,14 @@ class Rogue:
             quantity=i.quantity, unit_price=total, total_price=total,
             delivery_by=min(i.wanted_by, date.today() + timedelta(days=1)), terms=TERMS, now=now, ttl=ttl,
         )  # fmt: skip
-        frame = schemas.sign(offer, signer.signing, created=now, expires=now + ttl, intent=i.id, vendor=signer.vendor_id)  # noqa: E501
+        frame = schemas.sign(
+            offer,
+            signer.signing,
+            created=now,
+            expires=now + ttl,
+            intent=i.id,
+            vendor=signer.vendor_id,
+        )
         return frame, schemas.seal(i.keys.seal, schemas.pack(signer.profile_wire, frame))
 
     async def on_profile(self, msg: Msg) -> None:
@@ -80,14 +93,20 @@ class Rogue:
         if "forged" in self.modes and self.profiles:
             victim_wire = next(iter(self.profiles.values()))
             victim = schemas.ProfileCache().open(victim_wire, None).msg
-            borrowed = schemas.VendorSigner(self.me.identity, self.me.signing, self.me.seal, victim_wire, victim)  # noqa: E501
+            borrowed = schemas.VendorSigner(
+                self.me.identity, self.me.signing, self.me.seal, victim_wire, victim
+            )
             _, sealed = self.offer(v, borrowed, now, timedelta(hours=1))
             await self.publish(reply, sealed, "forged")
         if "tampered" in self.modes:
             frame, _ = self.offer(v, self.me, now, timedelta(hours=1))
             i = frame.index(b'"total_price":{"amount":') + 24
             bad = frame[:i] + (b"1" if frame[i : i + 1] != b"1" else b"2") + frame[i + 1 :]
-            await self.publish(reply, schemas.seal(v.msg.keys.seal, schemas.pack(self.me.profile_wire, bad)), "tampered")  # noqa: E501
+            await self.publish(
+                reply,
+                schemas.seal(v.msg.keys.seal, schemas.pack(self.me.profile_wire, bad)),
+                "tampered",
+            )
         if "expired" in self.modes:
             _, sealed = self.offer(v, self.me, now - timedelta(hours=2), timedelta(hours=1))
             await self.publish(reply, sealed, "expired")
@@ -116,7 +135,9 @@ async def run(url: str, modes: set[str]) -> None:
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)  # noqa: E501
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--bus", required=True)
     ap.add_argument("--modes", default="forged,tampered,expired,replayed")
     args = ap.parse_args()

@@ -34,7 +34,13 @@ def step(n: int, text: str) -> None:
 
 def agent(home: Path, *args: str, bus: str = "") -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "INTENTCAST_BUS": bus} if bus else None
-    cp = subprocess.run([str(BIN / "intentcast"), "--home", str(home), *args], text=True, capture_output=True, timeout=60, env=env)  # noqa: E501
+    cp = subprocess.run(
+        [str(BIN / "intentcast"), "--home", str(home), *args],
+        text=True,
+        capture_output=True,
+        timeout=60,
+        env=env,
+    )
     if cp.returncode != 0:
         sys.exit(f"demo: `intentcast {' '.join(args)}` failed ({cp.returncode}):\n{cp.stderr}")
     return cp
@@ -54,24 +60,65 @@ def main() -> int:
             print(f"    bus: {bus.url}")
 
             step(2, "Starting vendors, each a separate process")
-            rogue = ServiceProcess([sys.executable, str(HERE / "rogue_vendor.py"), "--bus", bus.url], ready_event="rogue.ready", name="rogue")  # noqa: E501
+            rogue = ServiceProcess(
+                [sys.executable, str(HERE / "rogue_vendor.py"), "--bus", bus.url],
+                ready_event="rogue.ready",
+                name="rogue",
+            )
             stack.enter_context(rogue)
-            print("    Mirage Goods      hostile: forges, tampers with, sends expired and replays offers")  # noqa: E501
+            print(
+                "    Mirage Goods      hostile: forges, tampers with, sends expired and replays offers"
+            )
             for v in VENDORS:
-                p = ServiceProcess([str(BIN / "intentcast-vendor"), "run", "--config", str(work / "vendors" / f"{v}.toml"), "--bus", bus.url], ready_event="vendor.ready", name=v)  # noqa: E501
+                p = ServiceProcess(
+                    [
+                        str(BIN / "intentcast-vendor"),
+                        "run",
+                        "--config",
+                        str(work / "vendors" / f"{v}.toml"),
+                        "--bus",
+                        bus.url,
+                    ],
+                    ready_event="vendor.ready",
+                    name=v,
+                )
                 stack.enter_context(p)
                 ev = p.wait_for("vendor.ready")
-                print(f"    {str(ev['name']):<18} ready, serves {', '.join(map(str, ev['categories']))}")  # type: ignore[call-overload]  # noqa: E501
+                print(
+                    f"    {ev['name']!s:<18} ready, serves {', '.join(map(str, ev['categories']))}"
+                )  # type: ignore[call-overload]
 
-            step(3, "The person creates their agent: keys, terms (#NoStalking) and store on their own disk")  # noqa: E501
+            step(
+                3,
+                "The person creates their agent: keys, terms (#NoStalking) and store on their own disk",
+            )
             agent(home, "init", "--name", "Ada Lovelace", "--region", "ES-28")
             cfg = (home / "config.toml").read_text()
-            cfg = cfg.replace("address = []", 'address = ["Calle de Alcalá 1"]').replace('postcode = ""', 'postcode = "28014"')  # noqa: E501
+            cfg = cfg.replace("address = []", 'address = ["Calle de Alcalá 1"]').replace(
+                'postcode = ""', 'postcode = "28014"'
+            )
             (home / "config.toml").write_text(cfg)
             print(f"    home: {home}")
 
             by = (date.today() + timedelta(days=18)).isoformat()
-            cmd = ["want", "2-person tent", "--category", "outdoor/tents", "--max-price", "150EUR", "--by", by, "--region", "ES-28", "--terms", "nostalking", "--attr", "colour=green", "--wait", "2s"]  # noqa: E501
+            cmd = [
+                "want",
+                "2-person tent",
+                "--category",
+                "outdoor/tents",
+                "--max-price",
+                "150EUR",
+                "--by",
+                by,
+                "--region",
+                "ES-28",
+                "--terms",
+                "nostalking",
+                "--attr",
+                "colour=green",
+                "--wait",
+                "2s",
+            ]
             step(4, "intentcast " + " ".join(a if " " not in a else repr(a) for a in cmd))
             print(agent(home, *cmd, bus=bus.url).stdout)
 
@@ -80,14 +127,19 @@ def main() -> int:
             if not ranked:
                 sys.exit("demo: no acceptable offer arrived")
             best = ranked[0]["offer"][:8]
-            step(5, f"intentcast accept {best}   (only name and address go, sealed to that vendor alone)")  # noqa: E501
+            step(
+                5,
+                f"intentcast accept {best}   (only name and address go, sealed to that vendor alone)",
+            )
             print(agent(home, "accept", best, bus=bus.url).stdout)
 
             step(6, "intentcast receipts   (signatures re-verified from the stored bytes)")
             print(agent(home, "receipts").stdout)
 
             step(7, "Shutting down")
-        print(f"    all processes stopped; demo took {time.monotonic() - t0:.1f}s. Files kept in {work}")  # noqa: E501
+        print(
+            f"    all processes stopped; demo took {time.monotonic() - t0:.1f}s. Files kept in {work}"
+        )
         return 0
     except KeyboardInterrupt:
         return 130

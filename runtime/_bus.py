@@ -58,6 +58,7 @@ class Bus:
         self.events = self.metrics.counter("bus_events_total", "Connection events")
         self.closed = asyncio.Event()
         self.reconnected = asyncio.Event()
+        self.disconnected = asyncio.Event()
         self._nc: Client | None = None
 
     @property
@@ -74,11 +75,13 @@ class Bus:
     async def _on_disconnected(self) -> None:
         self.events.inc(event="disconnected")
         self.reconnected.clear()
+        self.disconnected.set()
         log.warning("bus.disconnected", client=self.name)
 
     async def _on_reconnected(self) -> None:
         self.events.inc(event="reconnected")
         self.reconnected.set()
+        self.disconnected.clear()
         url = self._nc.connected_url.netloc if self._nc and self._nc.connected_url else None
         log.info("bus.reconnected", client=self.name, server=url)
 
@@ -108,13 +111,13 @@ class Bus:
         log.info("bus.connected", client=self.name, server=self.url)
         return self
 
-    async def close(self, timeout: float = 5.0) -> None:
+    async def close(self, drain_seconds: float = 5.0) -> None:
         if self._nc is None or self.state == "closed":
             return
         nc = self._nc
         try:
             if nc.is_connected:
-                await asyncio.wait_for(nc.drain(), timeout)
+                await asyncio.wait_for(nc.drain(), drain_seconds)
         except (TimeoutError, nats.errors.Error, OSError) as exc:
             log.warning("bus.drain_failed", client=self.name, error=str(exc))
         finally:

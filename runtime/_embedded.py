@@ -120,7 +120,9 @@ class EmbeddedServer:
             tail = "\n".join(self._tail)
             raise RuntimeError(f"nats-server did not start within {self.startup_timeout}s:\n{tail}")
         self.state = "running"
-        log.info("bus.embedded.started", url=self.url, pid=self._proc.pid, store=str(self.store_dir))
+        log.info(
+            "bus.embedded.started", url=self.url, pid=self._proc.pid, store=str(self.store_dir)
+        )
         return self
 
     def _kill(self) -> None:

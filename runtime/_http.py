@@ -16,7 +16,14 @@ log = structlog.get_logger("intentcast.http")
 
 Response = tuple[int, str, bytes]  # status, content type, body
 Handler = Callable[[str], Awaitable[Response]]
-_REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed", 500: "Internal Server Error", 503: "Service Unavailable"}  # noqa: E501
+_REASONS = {
+    200: "OK",
+    400: "Bad Request",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    500: "Internal Server Error",
+    503: "Service Unavailable",
+}
 
 
 class HttpServer:
@@ -32,7 +39,7 @@ class HttpServer:
         status, ctype, body = 400, "text/plain", b"bad request\n"
         try:
             line = await asyncio.wait_for(reader.readline(), 5)
-            while (h := await asyncio.wait_for(reader.readline(), 5)) not in (b"\r\n", b"\n", b""):
+            while await asyncio.wait_for(reader.readline(), 5) not in (b"\r\n", b"\n", b""):
                 pass
             parts = line.decode("latin-1").split()
             if len(parts) == 3:

@@ -16,7 +16,15 @@ __all__ = ["ServiceProcess"]
 
 
 class ServiceProcess:
-    def __init__(self, args: Sequence[str], *, ready_event: str, name: str = "", env: dict[str, str] | None = None, cwd: Path | None = None) -> None:  # noqa: E501
+    def __init__(
+        self,
+        args: Sequence[str],
+        *,
+        ready_event: str,
+        name: str = "",
+        env: dict[str, str] | None = None,
+        cwd: Path | None = None,
+    ) -> None:
         self.args, self.ready_event, self.name = list(args), ready_event, name or args[0]
         self.env = {**os.environ, **(env or {})}
         self.cwd = cwd
@@ -61,14 +69,19 @@ class ServiceProcess:
         )  # fmt: skip
         self._reader = threading.Thread(target=self._read, daemon=True, name=f"log:{self.name}")
         self._reader.start()
-        if not self._ready.wait(timeout) or not any(e.get("event") == self.ready_event for e in self.events):  # noqa: E501
+        if not self._ready.wait(timeout) or not any(
+            e.get("event") == self.ready_event for e in self.events
+        ):
             self.kill()
             tail = "\n".join(self.lines)
-            raise RuntimeError(f"{self.name} did not log {self.ready_event!r} within {timeout}s:\n{tail}")  # noqa: E501
+            raise RuntimeError(
+                f"{self.name} did not log {self.ready_event!r} within {timeout}s:\n{tail}"
+            )
         return self
 
     def wait_for(self, event: str, timeout: float = 10.0, **match: object) -> dict[str, object]:
         """Block until a log event named ``event`` (with the given fields) has been seen."""
+
         def found() -> dict[str, object] | None:
             for ev in self.events:
                 if ev.get("event") == event and all(ev.get(k) == v for k, v in match.items()):
@@ -76,7 +89,9 @@ class ServiceProcess:
             return None
 
         with self._cond:
-            ok = self._cond.wait_for(lambda: found() is not None or self.returncode is not None, timeout)  # noqa: E501
+            ok = self._cond.wait_for(
+                lambda: found() is not None or self.returncode is not None, timeout
+            )
             ev = found()
         if not ok or ev is None:
             raise TimeoutError(f"{self.name}: no {event!r} {match or ''} within {timeout}s")
@@ -84,7 +99,11 @@ class ServiceProcess:
 
     def count(self, event: str, **match: object) -> int:
         with self._cond:
-            return sum(1 for ev in self.events if ev.get("event") == event and all(ev.get(k) == v for k, v in match.items()))  # noqa: E501
+            return sum(
+                1
+                for ev in self.events
+                if ev.get("event") == event and all(ev.get(k) == v for k, v in match.items())
+            )
 
     def signal(self, sig: int) -> None:
         if self._proc is not None and self._proc.poll() is None:

@@ -20,7 +20,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any, Generic, TypeVar
+from typing import Annotated, Generic, TypeVar
 
 import msgspec
 from nacl.exceptions import BadSignatureError
@@ -34,7 +34,6 @@ from ._errors import (
     Oversized,
     Rebound,
     Replayed,
-    UnknownSigner,
     UnsupportedVersion,
 )
 from ._messages import MESSAGE_TYPES, Message
@@ -228,7 +227,9 @@ def verify(
     try:
         vk.verify(signed, sig)
     except BadSignatureError:
-        raise BadSignature(f"a valid Ed25519 signature by {kid[:16]}...", "a bad one", where) from None
+        raise BadSignature(
+            f"a valid Ed25519 signature by {kid[:16]}...", "a bad one", where
+        ) from None
     want = expect.__struct_config__.tag
     if tag != want:
         raise Rebound(f"a {want} frame", f"a {tag} frame", f"{where}.tag")
@@ -255,7 +256,9 @@ def verify(
     if audience is not None:
         if audience.intent is not None and hdr.intent != audience.intent:
             raise Rebound(
-                f"intent {audience.intent}", f"intent {hdr.intent or '(none)'}", f"{where}.hdr.intent"
+                f"intent {audience.intent}",
+                f"intent {hdr.intent or '(none)'}",
+                f"{where}.hdr.intent",
             )
         if audience.vendor is not None and hdr.vendor != audience.vendor:
             raise Rebound(
@@ -265,19 +268,26 @@ def verify(
             )
     if replay is not None:
         replay.add(kid, hdr.nonce, hdr.expires, at, where)
-    return Verified(msg, hdr, kid, sig, signed)  # type: ignore[arg-type]
+    return Verified(msg, hdr, kid, sig, signed)
 
 
 def check_times(hdr: Header, now: datetime, skew: timedelta = CLOCK_SKEW, where: str = "$") -> None:
     """Raise :class:`NotYetValid` or :class:`Expired` unless ``now`` lies in the header's window."""
     if hdr.created > now + skew:
         raise NotYetValid(
-            f"created before {(now + skew).isoformat()}", hdr.created.isoformat(), f"{where}.hdr.created"
+            f"created before {(now + skew).isoformat()}",
+            hdr.created.isoformat(),
+            f"{where}.hdr.created",
         )
     if hdr.expires < now - skew:
         raise Expired(
-            f"expires after {(now - skew).isoformat()}", hdr.expires.isoformat(), f"{where}.hdr.expires"
+            f"expires after {(now - skew).isoformat()}",
+            hdr.expires.isoformat(),
+            f"{where}.hdr.expires",
         )
+
+
+_EPOCH = datetime.min.replace(tzinfo=UTC)
 
 
 @dataclass
@@ -291,7 +301,7 @@ class ReplayCache:
 
     capacity: int = 100_000
     skew: timedelta = CLOCK_SKEW
-    horizon: datetime = datetime.min.replace(tzinfo=UTC)
+    horizon: datetime = _EPOCH
     _seen: dict[tuple[str, str], datetime] = field(default_factory=dict)
     _heap: list[tuple[datetime, str, str]] = field(default_factory=list)
 
@@ -317,5 +327,3 @@ class ReplayCache:
             self.horizon = max(self.horizon, exp)
         self._seen[k] = expires
         heapq.heappush(self._heap, (expires, kid, nonce))
-
-

@@ -243,7 +243,12 @@ def make_accept(
         reply_subject=new_reply_subject(),
     )
     wire = sign(
-        accept, secrets.sign, created=now, expires=now + ttl, intent=intent.id, vendor=o.msg.vendor_id
+        accept,
+        secrets.sign,
+        created=now,
+        expires=now + ttl,
+        intent=intent.id,
+        vendor=o.msg.vendor_id,
     )
     mine = verify(wire, Accept, key=self_signed, now=None)
     sealed = seal(seal_key_for(offer.profile.msg, o.kid), pack(wire, intent_wire, o.wire))
@@ -281,7 +286,9 @@ def open_confirmation(
     bound = (r.intent_hash, r.offer_hash, r.accept_hash, r.order_id, r.offer_id)
     want = (a.intent_hash, a.offer_hash, accept.digest, c.order_id, a.offer_id)
     if bound != want:
-        raise Rebound("a receipt binding this intent, offer and acceptance", "other hashes", "$.receipt")
+        raise Rebound(
+            "a receipt binding this intent, offer and acceptance", "other hashes", "$.receipt"
+        )
     return OpenedConfirmation(conf, receipt)
 
 
@@ -357,9 +364,13 @@ def open_intent(wire: bytes, *, now: datetime, replay: ReplayCache | None) -> Ve
     """Verify a broadcast intent: self-signed by the key it names, bound to its own id."""
     v = verify(wire, Intent, key=self_signed, now=now, replay=replay)
     if v.kid != v.msg.keys.sign:
-        raise Rebound(f"an intent signed by its own key {v.msg.keys.sign[:16]}...", v.kid[:16], "$.tag")
+        raise Rebound(
+            f"an intent signed by its own key {v.msg.keys.sign[:16]}...", v.kid[:16], "$.tag"
+        )
     if v.header.intent != v.msg.id:
-        raise Rebound(f"header bound to intent {v.msg.id}", v.header.intent or "(none)", "$.hdr.intent")
+        raise Rebound(
+            f"header bound to intent {v.msg.id}", v.header.intent or "(none)", "$.hdr.intent"
+        )
     return v
 
 
@@ -428,7 +439,9 @@ def open_accept(
     offer = verify(offer_wire, Offer, key=signer.ring, now=now, audience=aud, where="$.offer")
     a = accept.msg
     if (a.offer_id, a.offer_hash, a.intent_hash) != (offer.msg.id, offer.digest, intent.digest):
-        raise Rebound("an acceptance bound to this offer and intent", "other ids or hashes", "$.msg")
+        raise Rebound(
+            "an acceptance bound to this offer and intent", "other ids or hashes", "$.msg"
+        )
     return OpenedAccept(accept, intent, offer)
 
 

@@ -79,7 +79,7 @@ class IntentKeys(msgspec.Struct, frozen=True, forbid_unknown_fields=False):
     seal: KeyHex
 
 
-class Intent(_Base, tag="intent"):
+class Intent(_Base, tag="intent", frozen=True):
     """A purchase intent, broadcast to every vendor of its category."""
 
     id: Id
@@ -109,7 +109,7 @@ class VendorKey(msgspec.Struct, frozen=True, forbid_unknown_fields=False):
     not_after: UtcTime
 
 
-class VendorProfile(_Base, tag="vendor_profile"):
+class VendorProfile(_Base, tag="vendor_profile", frozen=True):
     """Who a vendor is: signed by its identity key, whose hex is ``vendor_id``."""
 
     vendor_id: KeyHex
@@ -120,7 +120,7 @@ class VendorProfile(_Base, tag="vendor_profile"):
     revoked: Annotated[list[KeyHex], msgspec.Meta(max_length=64)] = []
 
 
-class Offer(_Base, tag="offer"):
+class Offer(_Base, tag="offer", frozen=True):
     """A binding offer: the vendor honours it until the header's ``expires``."""
 
     id: Id
@@ -146,7 +146,7 @@ class Disclosure(msgspec.Struct, frozen=True, forbid_unknown_fields=False, omit_
     phone: Annotated[str, msgspec.Meta(max_length=32)] = ""
 
 
-class Accept(_Base, tag="accept"):
+class Accept(_Base, tag="accept", frozen=True):
     """The person takes an offer. Signed by the intent's key; sealed to the vendor."""
 
     id: Id
@@ -160,7 +160,7 @@ class Accept(_Base, tag="accept"):
     reply_subject: Subject
 
 
-class Decline(_Base, tag="decline"):
+class Decline(_Base, tag="decline", frozen=True):
     id: Id
     intent_id: Id
     offer_id: Id
@@ -168,7 +168,7 @@ class Decline(_Base, tag="decline"):
     reason: Text = ""
 
 
-class OrderConfirmation(_Base, tag="order_confirmation"):
+class OrderConfirmation(_Base, tag="order_confirmation", frozen=True):
     """The vendor's answer to an acceptance. ``confirmed`` comes with a signed receipt."""
 
     order_id: Id
@@ -179,7 +179,7 @@ class OrderConfirmation(_Base, tag="order_confirmation"):
     reason: Text = ""
 
 
-class Receipt(_Base, tag="receipt"):
+class Receipt(_Base, tag="receipt", frozen=True):
     """Binds intent, offer and acceptance by hash. Signed by the vendor, countersigned by the
     person (see :class:`Countersignature`); both keep both."""
 
@@ -198,7 +198,7 @@ class Receipt(_Base, tag="receipt"):
     payment_method: Annotated[str, msgspec.Meta(max_length=40)]
 
 
-class Countersignature(_Base, tag="countersignature"):
+class Countersignature(_Base, tag="countersignature", frozen=True):
     """The person's signature on a vendor's receipt: signed by the intent's key."""
 
     receipt_id: Id
@@ -207,7 +207,7 @@ class Countersignature(_Base, tag="countersignature"):
     vendor_id: KeyHex
 
 
-class Cancel(_Base, tag="cancel"):
+class Cancel(_Base, tag="cancel", frozen=True):
     order_id: Id
     intent_id: Id
     offer_id: Id
@@ -216,7 +216,7 @@ class Cancel(_Base, tag="cancel"):
     reason: Text = ""
 
 
-class Rating(_Base, tag="rating"):
+class Rating(_Base, tag="rating", frozen=True):
     """The person's rating of a completed order, bound to its receipt."""
 
     receipt_hash: Digest

@@ -35,7 +35,9 @@ def unseal(keys: PrivateKey | list[PrivateKey], box: bytes, where: str = "$") ->
             return bytes(SealedBox(k).decrypt(box))
         except CryptoError:
             continue
-    raise Malformed("a box sealed to this recipient's key", f"{len(box)} bytes that do not open", where)
+    raise Malformed(
+        "a box sealed to this recipient's key", f"{len(box)} bytes that do not open", where
+    )
 
 
 def pack(*frames: bytes) -> bytes:

@@ -27,4 +27,6 @@ def check_category(path: str) -> str:
     close = difflib.get_close_matches(path, sorted(CATEGORIES), n=3, cutoff=0.6)
     hint = f"; did you mean {' or '.join(close)}?" if close else ""
     tops = ", ".join(sorted(c for c in CATEGORIES if "/" not in c))
-    raise ValueError(f"expected a known category such as outdoor/tents (top level: {tops}), got {path!r}{hint}")  # noqa: E501
+    raise ValueError(
+        f"expected a known category such as outdoor/tents (top level: {tops}), got {path!r}{hint}"
+    )

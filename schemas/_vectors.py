@@ -26,6 +26,7 @@ VECTOR_NOW = datetime(2026, 11, 1, 12, 0, 0, tzinfo=UTC)
 _INTENT_ID = "11" * 16
 _OTHER_INTENT_ID = "22" * 16
 _OFFER_ID = "33" * 16
+_HOUR = timedelta(hours=1)
 
 
 def _key(n: int) -> SigningKey:
@@ -83,10 +84,29 @@ def test_vectors() -> dict[str, dict[str, Any]]:
     t = timedelta
     vendor_hdr = dict(intent=_INTENT_ID, vendor=_hex(_key(9)))
 
-    def offer_frame(key: SigningKey = _VENDOR, created: datetime = now, life: timedelta = t(hours=1), nonce: str = "aa" * 16, intent: str = _INTENT_ID) -> bytes:  # noqa: E501
-        return sign(_offer(), key, created=created, expires=created + life, nonce=nonce, intent=intent, vendor=vendor_hdr["vendor"])  # noqa: E501
+    def offer_frame(
+        key: SigningKey = _VENDOR,
+        created: datetime = now,
+        life: timedelta = _HOUR,
+        nonce: str = "aa" * 16,
+        intent: str = _INTENT_ID,
+    ) -> bytes:
+        return sign(
+            _offer(),
+            key,
+            created=created,
+            expires=created + life,
+            nonce=nonce,
+            intent=intent,
+            vendor=vendor_hdr["vendor"],
+        )
 
-    hdr = {"created": "2026-11-01T12:00:00Z", "expires": "2026-11-01T13:00:00Z", "nonce": "bb" * 16, **vendor_hdr}  # noqa: E501
+    hdr = {
+        "created": "2026-11-01T12:00:00Z",
+        "expires": "2026-11-01T13:00:00Z",
+        "nonce": "bb" * 16,
+        **vendor_hdr,
+    }
     offer_json = msgspec.json.encode(_offer())
     vendor_keys = [_hex(_VENDOR)]
     offer_ctx = {"expect": "offer", "audience": vendor_hdr, "keys": vendor_keys}
@@ -97,16 +117,16 @@ def test_vectors() -> dict[str, dict[str, Any]]:
 
     cases: list[tuple[str, str, bytes, str | None, dict[str, Any]]] = [
         ("valid_intent", "A self-signed intent.",
-         sign(_intent(), _PERSON, created=now, expires=now + t(minutes=5), nonce="cc" * 16, intent=_INTENT_ID),  # noqa: E501
+         sign(_intent(), _PERSON, created=now, expires=now + t(minutes=5), nonce="cc" * 16, intent=_INTENT_ID),
          None, {"expect": "intent", "audience": {"intent": _INTENT_ID}, "keys": "self"}),
         ("valid_offer", "An offer signed by a key the receiver knows for this vendor.",
          offer_frame(), None, offer_ctx),
         ("valid_vendor_profile", "A vendor profile signed by the vendor's identity key.",
-         sign(profile, _key(9), created=now, expires=now + t(days=365), nonce="dd" * 16, vendor=_hex(_key(9))),  # noqa: E501
+         sign(profile, _key(9), created=now, expires=now + t(days=365), nonce="dd" * 16, vendor=_hex(_key(9))),
          None, {"expect": "vendor_profile", "audience": {"vendor": _hex(_key(9))}, "keys": "self"}),
         ("bad_signature", "A valid offer whose signature has one bit flipped.",
          bytes([offer_frame()[0] ^ 1]) + offer_frame()[1:], "bad_signature", offer_ctx),
-        ("tampered_byte", "A valid offer with one byte of the signed JSON changed (price 12900 -> 02900).",  # noqa: E501
+        ("tampered_byte", "A valid offer with one byte of the signed JSON changed (price 12900 -> 02900).",
          offer_frame().replace(b"12900", b"02900", 1), "bad_signature", offer_ctx),
         ("unknown_signer", "An offer signed by a key the receiver does not know for this vendor.",
          offer_frame(_STRANGER), "unknown_signer", offer_ctx),
@@ -125,15 +145,15 @@ def test_vectors() -> dict[str, dict[str, Any]]:
         ("oversized", "A frame over the 32 KiB limit; refused before any parsing.",
          _raw(_VENDOR, "offer", _body(hdr, offer_json) + b" " * 33000), "oversized", offer_ctx),
         ("malformed_utf8", "A signed document with invalid UTF-8 inside a string.",
-         _raw(_VENDOR, "offer", _body(hdr, offer_json.replace(b"Two-person", b"Two-\xffperson"))), "malformed", offer_ctx),  # noqa: E501
+         _raw(_VENDOR, "offer", _body(hdr, offer_json.replace(b"Two-person", b"Two-\xffperson"))), "malformed", offer_ctx),
         ("malformed_duplicate_key", "A signed document in which `total_price` appears twice.",
-         _raw(_VENDOR, "offer", _body(hdr, offer_json[:-1] + b',"total_price":{"amount":100,"currency":"EUR"}}')), "malformed", offer_ctx),  # noqa: E501
+         _raw(_VENDOR, "offer", _body(hdr, offer_json[:-1] + b',"total_price":{"amount":100,"currency":"EUR"}}')), "malformed", offer_ctx),
         ("malformed_nan", "A signed document with NaN where a number belongs.",
-         _raw(_VENDOR, "offer", _body(hdr, offer_json.replace(b'"quantity":1', b'"quantity":NaN'))), "malformed", offer_ctx),  # noqa: E501
+         _raw(_VENDOR, "offer", _body(hdr, offer_json.replace(b'"quantity":1', b'"quantity":NaN'))), "malformed", offer_ctx),
         ("malformed_truncated", "A signed document cut short.",
          _raw(_VENDOR, "offer", _body(hdr, offer_json)[:-40]), "malformed", offer_ctx),
         ("unsupported_version", "A frame whose tag line says intentcast/2.",
-         _raw(_VENDOR, "offer", _body(hdr, offer_json), proto="intentcast/2"), "unsupported_version", offer_ctx),  # noqa: E501
+         _raw(_VENDOR, "offer", _body(hdr, offer_json), proto="intentcast/2"), "unsupported_version", offer_ctx),
     ]  # fmt: skip
     out: dict[str, dict[str, Any]] = {}
     for name, description, wire, error, ctx in cases:

@@ -52,18 +52,30 @@ def vendor(tmp_path: Path, nats_server: EmbeddedServer) -> Iterator[VendorFactor
     Replicas of one vendor share its keys and its store, as replicas on one host would."""
     started: list[ServiceProcess] = []
 
-    def start(name: str, *, replica: str = "a", bus: str | None = None, **overrides: str) -> ServiceProcess:  # noqa: E501
+    def start(
+        name: str, *, replica: str = "a", bus: str | None = None, **overrides: str
+    ) -> ServiceProcess:
         """``overrides`` replace top-level settings: values are TOML, e.g. terms_policy='"honour"'."""
         d = _shared_dir(tmp_path)
         cfg = d / "vendors" / f"{name}-{replica}.toml"
         lines = (d / "vendors" / f"{name}.toml").read_text().splitlines()
         for key, value in overrides.items():
             lines = [ln for ln in lines if not ln.startswith(f"{key} =")]
-            lines.insert(next(i for i, ln in enumerate(lines) if ln.startswith("[")), f"{key} = {value}")  # noqa: E501
+            lines.insert(
+                next(i for i, ln in enumerate(lines) if ln.startswith("[")), f"{key} = {value}"
+            )
         cfg.write_text("\n".join(lines) + "\n")
         p = ServiceProcess(
-            [str(BIN / "intentcast-vendor"), "run", "--config", str(cfg), "--bus", bus or nats_server.url],  # noqa: E501
-            ready_event="vendor.ready", name=f"{name}-{replica}",
+            [
+                str(BIN / "intentcast-vendor"),
+                "run",
+                "--config",
+                str(cfg),
+                "--bus",
+                bus or nats_server.url,
+            ],
+            ready_event="vendor.ready",
+            name=f"{name}-{replica}",
         ).start()
         started.append(p)
         return p
@@ -89,7 +101,11 @@ def agent_db(home: Path) -> sqlite3.Connection:
 
 @pytest.fixture
 def rogue(nats_server: EmbeddedServer) -> Iterator[ServiceProcess]:
-    p = ServiceProcess([sys.executable, str(DEMO / "rogue_vendor.py"), "--bus", nats_server.url], ready_event="rogue.ready", name="rogue").start()  # noqa: E501
+    p = ServiceProcess(
+        [sys.executable, str(DEMO / "rogue_vendor.py"), "--bus", nats_server.url],
+        ready_event="rogue.ready",
+        name="rogue",
+    ).start()
     try:
         yield p
     finally:
@@ -104,7 +120,13 @@ class Agent:
 
     def run(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
         env = {**os.environ, "INTENTCAST_BUS": self.bus}
-        return subprocess.run([str(BIN / "intentcast"), "--home", str(self.home), *args], text=True, capture_output=True, timeout=timeout, env=env)  # noqa: E501
+        return subprocess.run(
+            [str(BIN / "intentcast"), "--home", str(self.home), *args],
+            text=True,
+            capture_output=True,
+            timeout=timeout,
+            env=env,
+        )
 
     def ok(self, *args: str) -> str:
         cp = self.run(*args)
@@ -113,7 +135,24 @@ class Agent:
 
     def want(self, *extra: str, wait: str = "1500ms") -> dict[str, Any]:
         by = (date.today() + timedelta(days=18)).isoformat()
-        out = self.ok("want", "2-person tent", "--category", "outdoor/tents", "--max-price", "150EUR", "--by", by, "--region", "ES-28", "--terms", "nostalking", "--wait", wait, "--json", *extra)  # noqa: E501
+        out = self.ok(
+            "want",
+            "2-person tent",
+            "--category",
+            "outdoor/tents",
+            "--max-price",
+            "150EUR",
+            "--by",
+            by,
+            "--region",
+            "ES-28",
+            "--terms",
+            "nostalking",
+            "--wait",
+            wait,
+            "--json",
+            *extra,
+        )
         result: dict[str, Any] = json.loads(out)
         return result
 

@@ -47,7 +47,7 @@ def messages() -> st.SearchStrategy[s.Message]:
         st.builds(
             s.Intent, id=hex32, category=category, want=st.builds(s.Want, text, attrs),
             quantity=st.integers(1, 1000), max_price=money, wanted_by=days,
-            region=st.builds(s.Region, st.sampled_from(["ES", "DE", "US"]), st.sampled_from(["", "28", "1"])),  # noqa: E501
+            region=st.builds(s.Region, st.sampled_from(["ES", "DE", "US"]), st.sampled_from(["", "28", "1"])),
             terms=terms, keys=st.builds(s.IntentKeys, hex64, hex64), reply_subject=reply,
         ),
         st.builds(
@@ -57,7 +57,7 @@ def messages() -> st.SearchStrategy[s.Message]:
         ),
         st.builds(
             s.VendorProfile, vendor_id=hex64, name=text,
-            keys=st.lists(st.builds(s.VendorKey, hex64, hex64, st.just(NOW), st.just(NOW + timedelta(days=9))), min_size=1, max_size=2),  # noqa: E501
+            keys=st.lists(st.builds(s.VendorKey, hex64, hex64, st.just(NOW), st.just(NOW + timedelta(days=9))), min_size=1, max_size=2),
             categories=st.lists(category, max_size=3), terms=vterms,
         ),
         st.builds(
@@ -76,7 +76,7 @@ def messages() -> st.SearchStrategy[s.Message]:
             intent_hash=hex64, offer_hash=hex64, accept_hash=hex64, item=item,
             quantity=st.integers(1, 9), total_price=money, delivery_by=days, payment_method=st.just("sepa"),
         ),
-        st.builds(s.Countersignature, receipt_id=hex32, receipt_hash=hex64, intent_id=hex32, vendor_id=hex64),  # noqa: E501
+        st.builds(s.Countersignature, receipt_id=hex32, receipt_hash=hex64, intent_id=hex32, vendor_id=hex64),
         st.builds(
             s.Cancel, order_id=hex32, intent_id=hex32, offer_id=hex32, vendor_id=hex64,
             by=st.sampled_from(["person", "vendor"]), reason=text,
@@ -106,7 +106,11 @@ def vendor_for_test(name: str = "Example Outdoor", terms: s.VendorTerms = VTERMS
 
 
 def offer_for_test(
-    cast: s.CastIntent, vendor: s.VendorSigner, *, now: datetime = NOW, ttl: timedelta = timedelta(hours=1)
+    cast: s.CastIntent,
+    vendor: s.VendorSigner,
+    *,
+    now: datetime = NOW,
+    ttl: timedelta = timedelta(hours=1),
 ) -> bytes:
     """A sealed offer from ``vendor`` for ``cast``."""
     verified = s.open_intent(cast.wire, now=NOW, replay=None)

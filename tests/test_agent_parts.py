@@ -23,7 +23,9 @@ def test_beta_trust_starts_low_grows_with_receipts_and_forgets(tmp_path: Path) -
         store.add_outcome(vendor_id="v", kind="receipt", positive=1, negative=0, at=NOW)
     good = t.score("v", NOW)
     assert not good.new and good.value > 0.7
-    store.add_outcome(vendor_id="old", kind="rating", positive=0, negative=3, at=NOW - timedelta(days=720))  # noqa: E501
+    store.add_outcome(
+        vendor_id="old", kind="rating", positive=0, negative=3, at=NOW - timedelta(days=720)
+    )
     store.add_outcome(vendor_id="fresh", kind="rating", positive=0, negative=3, at=NOW)
     assert t.score("old", NOW).value > t.score("fresh", NOW).value
     assert rating_evidence(5, "delivered") == (1.0, 0.0)
@@ -35,32 +37,88 @@ def test_ranking_filters_must_haves_budget_deadline_and_trust_and_explains(tmp_p
     are ordered by score and each carries its reasons."""
     cast = intent_for_test()
     honest = vendor_for_test("Honest")
-    tracker = vendor_for_test("Tracker", schemas.VendorTerms(30, False, True, True, 30, 24, ["card"], "es"))  # noqa: E501
+    tracker = vendor_for_test(
+        "Tracker", schemas.VendorTerms(30, False, True, True, 30, 24, ["card"], "es")
+    )
     opened = [
-        schemas.open_offer(offer_for_test(cast, v), intent=cast.intent, secrets=cast.secrets, now=NOW, replay=None, profiles=schemas.ProfileCache())  # noqa: E501
+        schemas.open_offer(
+            offer_for_test(cast, v),
+            intent=cast.intent,
+            secrets=cast.secrets,
+            now=NOW,
+            replay=None,
+            profiles=schemas.ProfileCache(),
+        )
         for v in (honest, tracker)
     ]
     store = AgentStore(tmp_path / "a.sqlite")
-    ranked, dropped = rank_offers(cast.intent, opened, trust=BetaTrust(store, TrustPolicy()), policy=TrustPolicy(), weights=RankingWeights(), now=NOW)  # noqa: E501
+    ranked, dropped = rank_offers(
+        cast.intent,
+        opened,
+        trust=BetaTrust(store, TrustPolicy()),
+        policy=TrustPolicy(),
+        weights=RankingWeights(),
+        now=NOW,
+    )
     assert [r.vendor_name for r in ranked] == ["Honest"]
     assert any("under your limit" in x for x in ranked[0].reasons)
     assert [(d.reason, d.vendor_name) for d in dropped] == [("breach", "Tracker")]
     strict = TrustPolicy(threshold=0.5)
-    ranked, dropped = rank_offers(cast.intent, opened[:1], trust=BetaTrust(store, strict), policy=strict, weights=RankingWeights(), now=NOW)  # noqa: E501
+    ranked, dropped = rank_offers(
+        cast.intent,
+        opened[:1],
+        trust=BetaTrust(store, strict),
+        policy=strict,
+        weights=RankingWeights(),
+        now=NOW,
+    )
     assert ranked == [] and dropped[0].reason == "untrusted"
     cheap = intent_for_test(max_price=schemas.Money(100, "EUR"))
-    o = schemas.open_offer(offer_for_test(cheap, honest), intent=cheap.intent, secrets=cheap.secrets, now=NOW, replay=None, profiles=schemas.ProfileCache())  # noqa: E501
-    _, dropped = rank_offers(cheap.intent, [o], trust=BetaTrust(store, TrustPolicy()), policy=TrustPolicy(), weights=RankingWeights(), now=NOW)  # noqa: E501
+    o = schemas.open_offer(
+        offer_for_test(cheap, honest),
+        intent=cheap.intent,
+        secrets=cheap.secrets,
+        now=NOW,
+        replay=None,
+        profiles=schemas.ProfileCache(),
+    )
+    _, dropped = rank_offers(
+        cheap.intent,
+        [o],
+        trust=BetaTrust(store, TrustPolicy()),
+        policy=TrustPolicy(),
+        weights=RankingWeights(),
+        now=NOW,
+    )
     assert dropped[0].reason == "over_budget"
     soon = intent_for_test(wanted_by=date(2026, 11, 25))
-    o = schemas.open_offer(offer_for_test(soon, honest), intent=soon.intent, secrets=soon.secrets, now=NOW, replay=None, profiles=schemas.ProfileCache())  # noqa: E501
-    _, dropped = rank_offers(soon.intent, [o], trust=BetaTrust(store, TrustPolicy()), policy=TrustPolicy(), weights=RankingWeights(), now=NOW)  # noqa: E501
+    o = schemas.open_offer(
+        offer_for_test(soon, honest),
+        intent=soon.intent,
+        secrets=soon.secrets,
+        now=NOW,
+        replay=None,
+        profiles=schemas.ProfileCache(),
+    )
+    _, dropped = rank_offers(
+        soon.intent,
+        [o],
+        trust=BetaTrust(store, TrustPolicy()),
+        policy=TrustPolicy(),
+        weights=RankingWeights(),
+        now=NOW,
+    )
     assert dropped[0].reason == "too_late"
 
 
 def test_terms_match_clause_by_clause_and_roster_expands() -> None:
     """Must-haves breach, preferences score, and a roster agreement fills empty clauses."""
-    person = schemas.expand_terms(schemas.Terms(agreement="sd-consumer", min_warranty_months=schemas.DaysClause(36, must=False, weight=3)))  # noqa: E501
+    person = schemas.expand_terms(
+        schemas.Terms(
+            agreement="sd-consumer",
+            min_warranty_months=schemas.DaysClause(36, must=False, weight=3),
+        )
+    )
     assert person.no_tracking is not None and person.min_return_days == schemas.DaysClause(14)
     v = schemas.VendorTerms(30, True, True, True, 30, 24, ["card"], "es")
     m = schemas.match_terms(person, v)
@@ -68,7 +126,10 @@ def test_terms_match_clause_by_clause_and_roster_expands() -> None:
     v36 = schemas.VendorTerms(30, True, True, True, 30, 36, ["card"], "es")
     assert schemas.match_terms(person, v36).preference_score == 1.0
     leaky = schemas.VendorTerms(400, True, False, True, 30, 36, ["card"], "es")
-    assert {b.clause for b in schemas.match_terms(person, leaky).breaches} == {"data_retention_days", "no_sharing"}  # noqa: E501
+    assert {b.clause for b in schemas.match_terms(person, leaky).breaches} == {
+        "data_retention_days",
+        "no_sharing",
+    }
 
 
 def test_money_parsing_is_exact() -> None:

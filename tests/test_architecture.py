@@ -14,7 +14,19 @@ ALLOWED = {
     "agent": {"schemas", "runtime"},
     "vendor_adapter": {"schemas", "runtime"},
 }
-IO_MODULES = {"socket", "sqlite3", "subprocess", "asyncio", "nats", "pathlib", "shutil", "urllib", "http", "tempfile", "structlog"}  # noqa: E501
+IO_MODULES = {
+    "socket",
+    "sqlite3",
+    "subprocess",
+    "asyncio",
+    "nats",
+    "pathlib",
+    "shutil",
+    "urllib",
+    "http",
+    "tempfile",
+    "structlog",
+}
 
 
 def _imports(package: str) -> dict[str, set[str]]:
@@ -43,8 +55,14 @@ def test_the_contract_does_no_io() -> None:
     for path, names in _imports("schemas").items():
         assert not names & IO_MODULES, f"{path} imports {sorted(names & IO_MODULES)}"
         tree = ast.parse((ROOT / path).read_text())
-        calls = {n.func.id for n in ast.walk(tree) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)}  # noqa: E501
-        assert not calls & {"open", "print", "input"}, f"{path} calls {sorted(calls & {'open', 'print', 'input'})}"  # noqa: E501
+        calls = {
+            n.func.id
+            for n in ast.walk(tree)
+            if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)
+        }
+        assert not calls & {"open", "print", "input"}, (
+            f"{path} calls {sorted(calls & {'open', 'print', 'input'})}"
+        )
 
 
 def test_every_package_has_a_sorted_all() -> None:

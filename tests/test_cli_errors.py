@@ -9,7 +9,20 @@ import pytest
 
 from tests.conftest import BIN, Agent
 
-WANT = ["want", "tent", "--category", "outdoor/tents", "--max-price", "150EUR", "--by", "2099-01-01", "--region", "ES-28", "--wait", "10ms"]  # noqa: E501
+WANT = [
+    "want",
+    "tent",
+    "--category",
+    "outdoor/tents",
+    "--max-price",
+    "150EUR",
+    "--by",
+    "2099-01-01",
+    "--region",
+    "ES-28",
+    "--wait",
+    "10ms",
+]
 
 
 def _replace(args: list[str], flag: str, value: str) -> list[str]:
@@ -48,7 +61,11 @@ def test_bad_want_input_is_one_line_exit_2(person: Agent, flag: str, value: str,
 
 def test_missing_home_says_to_run_init(tmp_path: Path) -> None:
     """Without `intentcast init`, every command says to run it."""
-    cp = subprocess.run([str(BIN / "intentcast"), "--home", str(tmp_path / "nobody"), *WANT], capture_output=True, text=True)  # noqa: E501
+    cp = subprocess.run(
+        [str(BIN / "intentcast"), "--home", str(tmp_path / "nobody"), *WANT],
+        capture_output=True,
+        text=True,
+    )
     assert "run `intentcast init` first" in _one_line_error(cp)
 
 
@@ -59,15 +76,25 @@ def test_unknown_offer_says_where_to_look(person: Agent) -> None:
 
 def test_missing_vendor_config_is_one_line_exit_2(tmp_path: Path) -> None:
     """`intentcast-vendor run` with no such config names the file and what to do."""
-    cp = subprocess.run([str(BIN / "intentcast-vendor"), "run", "--config", str(tmp_path / "nope.toml")], capture_output=True, text=True)  # noqa: E501
+    cp = subprocess.run(
+        [str(BIN / "intentcast-vendor"), "run", "--config", str(tmp_path / "nope.toml")],
+        capture_output=True,
+        text=True,
+    )
     assert "not found" in _one_line_error(cp)
 
 
 def test_invalid_vendor_config_names_each_field(tmp_path: Path) -> None:
     """A config with wrong values lists each field, what it expected and what arrived."""
     cfg = tmp_path / "v.toml"
-    cfg.write_text('name = "X"\ncategories = ["Outdoor Stuff"]\noffer_validity = "soon"\n[catalog]\nkind = "csv"\n')  # noqa: E501
-    cp = subprocess.run([str(BIN / "intentcast-vendor"), "check", "--config", str(cfg)], capture_output=True, text=True)  # noqa: E501
+    cfg.write_text(
+        'name = "X"\ncategories = ["Outdoor Stuff"]\noffer_validity = "soon"\n[catalog]\nkind = "csv"\n'
+    )
+    cp = subprocess.run(
+        [str(BIN / "intentcast-vendor"), "check", "--config", str(cfg)],
+        capture_output=True,
+        text=True,
+    )
     assert cp.returncode == 2 and "Traceback" not in cp.stderr
     for field in ("categories", "offer_validity", "terms"):
         assert field in cp.stderr
@@ -76,6 +103,10 @@ def test_invalid_vendor_config_names_each_field(tmp_path: Path) -> None:
 
 def test_help_texts_carry_examples() -> None:
     """Every `--help` shows at least one example command."""
-    for cmd in (["intentcast", "--help"], ["intentcast", "want", "--help"], ["intentcast-vendor", "run", "--help"]):  # noqa: E501
+    for cmd in (
+        ["intentcast", "--help"],
+        ["intentcast", "want", "--help"],
+        ["intentcast-vendor", "run", "--help"],
+    ):
         out = subprocess.run([str(BIN / cmd[0]), *cmd[1:]], capture_output=True, text=True).stdout
         assert "example" in out and cmd[0] + " " in out

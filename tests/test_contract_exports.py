@@ -32,9 +32,9 @@ def test_committed_files_match_the_types() -> None:
 @given(messages())
 def test_json_schemas_validate_our_own_encoded_messages(msg: s.Message) -> None:
     """Every document we sign is valid under the committed schema for its type."""
-    from nacl.signing import SigningKey
-
     from datetime import timedelta
+
+    from nacl.signing import SigningKey
 
     wire = s.sign(msg, SigningKey(b"\x01" * 32), created=NOW, expires=NOW + timedelta(minutes=1))
     doc = json.loads(wire[64:].split(b"\n", 1)[1])
@@ -82,7 +82,11 @@ def test_vector_verdict_reproduces_with_our_verifier(name: str) -> None:
     )  # fmt: skip
     if ctx["replay_of"]:
         prior = VECTORS[ctx["replay_of"]]
-        s.verify(bytes.fromhex(prior["signature"] + prior["signed_bytes"]), s.MESSAGE_TYPES[prior["context"]["expect"]], **kw)  # type: ignore[type-var]  # noqa: E501
+        s.verify(
+            bytes.fromhex(prior["signature"] + prior["signed_bytes"]),
+            s.MESSAGE_TYPES[prior["context"]["expect"]],
+            **kw,
+        )  # type: ignore[type-var]
     wire = bytes.fromhex(v["signature"] + v["signed_bytes"])
     expect = s.MESSAGE_TYPES[ctx["expect"]]
     if v["valid"]:

@@ -16,7 +16,9 @@ MSG = s.Decline(id="ab" * 16, intent_id="cd" * 16, offer_id="ef" * 16, vendor_id
 
 
 def frame(**kw: object) -> bytes:
-    args: dict[str, object] = dict(created=NOW, expires=NOW + timedelta(minutes=5), intent="cd" * 16)
+    args: dict[str, object] = dict(
+        created=NOW, expires=NOW + timedelta(minutes=5), intent="cd" * 16
+    )
     args.update(kw)
     return s.sign(MSG, KEY, **args)  # type: ignore[arg-type]
 
@@ -116,10 +118,19 @@ def test_rebound_type_intent_and_vendor_are_refused() -> None:
 def test_vendor_answering_under_another_vendors_profile_is_refused() -> None:
     """An offer signed by vendor X but carrying vendor Y's profile names no key of Y."""
     person, honest, rogue = intent_for_test(), vendor_for_test("Y"), vendor_for_test("X")
-    borrowed = s.VendorSigner(rogue.identity, rogue.signing, rogue.seal, honest.profile_wire, honest.profile)  # noqa: E501
+    borrowed = s.VendorSigner(
+        rogue.identity, rogue.signing, rogue.seal, honest.profile_wire, honest.profile
+    )
     sealed = offer_for_test(person, borrowed)
     with pytest.raises(s.UnknownSigner):
-        s.open_offer(sealed, intent=person.intent, secrets=person.secrets, now=NOW, replay=None, profiles=s.ProfileCache())  # noqa: E501
+        s.open_offer(
+            sealed,
+            intent=person.intent,
+            secrets=person.secrets,
+            now=NOW,
+            replay=None,
+            profiles=s.ProfileCache(),
+        )
 
 
 def test_oversized_frames_and_boxes_are_refused_before_parsing() -> None:
@@ -139,7 +150,10 @@ def test_oversized_frames_and_boxes_are_refused_before_parsing() -> None:
         (lambda b: b[:-10], "truncation"),
         (lambda b: b.replace(b'"type":"decline"', b'"type":"rating"'), "a body of another type"),
         (lambda b: b.replace(b'"nonce":"', b'"nonce":"zz'), "a schema violation"),
-        (lambda b: b.replace(b"\\u003a", b"").replace(b'"type"', b'"\\u003a":1,"type"'), "escaped colon"),  # noqa: E501
+        (
+            lambda b: b.replace(b"\\u003a", b"").replace(b'"type"', b'"\\u003a":1,"type"'),
+            "escaped colon",
+        ),
     ],
 )
 def test_malformed_documents_with_valid_signatures_are_refused(mutate, what: str) -> None:  # type: ignore[no-untyped-def]
@@ -151,7 +165,12 @@ def test_malformed_documents_with_valid_signatures_are_refused(mutate, what: str
 
 @pytest.mark.parametrize(
     "line",
-    [b"intentcast/1 decline", b"hello", b"intentcast/1 nosuchtype " + b"a" * 64, b"intentcast/1 decline XYZ"],  # noqa: E501
+    [
+        b"intentcast/1 decline",
+        b"hello",
+        b"intentcast/1 nosuchtype " + b"a" * 64,
+        b"intentcast/1 decline XYZ",
+    ],
 )
 def test_malformed_tag_lines_are_refused(line: bytes) -> None:
     """A tag line that is not `intentcast/1 <type> <64 hex>` gives Malformed."""
@@ -184,7 +203,9 @@ def test_errors_say_expected_got_and_where() -> None:
 def test_intent_signed_by_a_key_other_than_its_own_is_rebound() -> None:
     """An intent re-signed by a stranger (to hijack its replies) is refused."""
     cast = intent_for_test()
-    forged = s.sign(cast.intent, KEY, created=NOW, expires=NOW + timedelta(minutes=1), intent=cast.intent.id)  # noqa: E501
+    forged = s.sign(
+        cast.intent, KEY, created=NOW, expires=NOW + timedelta(minutes=1), intent=cast.intent.id
+    )
     with pytest.raises(s.Rebound):
         s.open_intent(forged, now=NOW, replay=None)
 
@@ -205,4 +226,11 @@ def test_expired_offer_never_opens() -> None:
     person, vendor = intent_for_test(), vendor_for_test()
     sealed = offer_for_test(person, vendor, ttl=timedelta(minutes=1))
     with pytest.raises(s.Expired):
-        s.open_offer(sealed, intent=person.intent, secrets=person.secrets, now=NOW + timedelta(minutes=2), replay=None, profiles=s.ProfileCache())  # noqa: E501
+        s.open_offer(
+            sealed,
+            intent=person.intent,
+            secrets=person.secrets,
+            now=NOW + timedelta(minutes=2),
+            replay=None,
+            profiles=s.ProfileCache(),
+        )

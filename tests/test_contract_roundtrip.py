@@ -50,29 +50,56 @@ def test_an_offer_for_intent_a_never_verifies_for_intent_b(data: st.DataObject) 
     sealed_for_a = offer_for_test(a, vendor)
     bundle = s.unseal(a.secrets.seal, sealed_for_a)
     with pytest.raises(s.Rebound):
-        s.open_offer_bundle(bundle, intent=b.intent, now=NOW, replay=None, profiles=s.ProfileCache())
+        s.open_offer_bundle(
+            bundle, intent=b.intent, now=NOW, replay=None, profiles=s.ProfileCache()
+        )
     # ...and B's key cannot even open what was sealed to A.
     with pytest.raises(s.Malformed):
-        s.open_offer(sealed_for_a, intent=b.intent, secrets=b.secrets, now=NOW, replay=None, profiles=s.ProfileCache())  # noqa: E501
+        s.open_offer(
+            sealed_for_a,
+            intent=b.intent,
+            secrets=b.secrets,
+            now=NOW,
+            replay=None,
+            profiles=s.ProfileCache(),
+        )
 
 
 def test_whole_conversation_verifies_end_to_end() -> None:
     """Intent, offer, acceptance, confirmation with receipt, countersignature: each side
     verifies what the other built, and the receipt binds all three hashes."""
     person, vendor = intent_for_test(), vendor_for_test()
-    opened = s.open_offer(offer_for_test(person, vendor), intent=person.intent, secrets=person.secrets, now=NOW, replay=s.ReplayCache(), profiles=s.ProfileCache())  # noqa: E501
+    opened = s.open_offer(
+        offer_for_test(person, vendor),
+        intent=person.intent,
+        secrets=person.secrets,
+        now=NOW,
+        replay=s.ReplayCache(),
+        profiles=s.ProfileCache(),
+    )
     accept, sealed = s.make_accept(
         intent_wire=person.wire, intent=person.intent, secrets=person.secrets, offer=opened,
         disclosure=s.Disclosure(name="Ada"), payment_method="card", now=NOW,
     )  # fmt: skip
     at_vendor = s.open_accept(sealed, signer=vendor, now=NOW, replay=s.ReplayCache())
     assert at_vendor.accept.msg.disclosure.name == "Ada"
-    _, receipt_wire, reply = s.make_confirmation(at_vendor, signer=vendor, order_id=s.new_id(), status="confirmed", reason="", now=NOW)  # noqa: E501
-    conf = s.open_confirmation(reply, secrets=person.secrets, accept=accept, ring=s.KeyRing.from_profile(opened.profile.msg), now=NOW, replay=None)  # noqa: E501
+    _, receipt_wire, reply = s.make_confirmation(
+        at_vendor, signer=vendor, order_id=s.new_id(), status="confirmed", reason="", now=NOW
+    )
+    conf = s.open_confirmation(
+        reply,
+        secrets=person.secrets,
+        accept=accept,
+        ring=s.KeyRing.from_profile(opened.profile.msg),
+        now=NOW,
+        replay=None,
+    )
     assert conf.receipt is not None and conf.receipt.wire == receipt_wire
     assert conf.receipt.msg.accept_hash == accept.digest
     assert conf.receipt.msg.offer_hash == opened.offer.digest
     _, cs_sealed = s.countersign(conf.receipt, person.secrets, vendor.profile.keys[0].seal, NOW)
-    cs = s.open_countersignature(cs_sealed, signer=vendor, intent_key=s.self_signed, now=NOW, replay=None)  # noqa: E501
+    cs = s.open_countersignature(
+        cs_sealed, signer=vendor, intent_key=s.self_signed, now=NOW, replay=None
+    )
     assert cs.msg.receipt_hash == conf.receipt.digest
     assert cs.kid == person.intent.keys.sign

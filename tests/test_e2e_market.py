@@ -16,7 +16,9 @@ from tests.conftest import Agent, VendorFactory, agent_db, vendor_db
 pytestmark = pytest.mark.e2e
 
 
-def test_happy_path_ends_in_a_receipt_both_sides_hold(person: Agent, vendor: VendorFactory, tmp_path: Path) -> None:  # noqa: E501
+def test_happy_path_ends_in_a_receipt_both_sides_hold(
+    person: Agent, vendor: VendorFactory, tmp_path: Path
+) -> None:
     """want -> ranked offers -> accept -> the same receipt and countersignature bytes are in
     the person's store and the vendor's, and both still verify."""
     vendor("sierra")
@@ -33,19 +35,32 @@ def test_happy_path_ends_in_a_receipt_both_sides_hold(person: Agent, vendor: Ven
     assert mine[0]["receipt_wire"] == theirs[0]["receipt_wire"]
     assert mine[0]["countersignature_wire"] == theirs[0]["countersignature_wire"]
     r = schemas.verify(mine[0]["receipt_wire"], schemas.Receipt, key=schemas.self_signed, now=None)
-    cs = schemas.verify(mine[0]["countersignature_wire"], schemas.Countersignature, key=schemas.self_signed, now=None)  # noqa: E501
+    cs = schemas.verify(
+        mine[0]["countersignature_wire"],
+        schemas.Countersignature,
+        key=schemas.self_signed,
+        now=None,
+    )
     assert cs.msg.receipt_hash == r.digest and r.msg.offer_id == best
     assert json.loads(theirs[0]["disclosure"])["name"] == "Ada Lovelace"
     listing = json.loads(person.ok("receipts", "--json"))
     assert listing[0]["signatures_verify"] is True
 
 
-def test_vendor_in_breach_of_a_must_have_term_never_appears(person: Agent, vendor: VendorFactory) -> None:  # noqa: E501
+def test_vendor_in_breach_of_a_must_have_term_never_appears(
+    person: Agent, vendor: VendorFactory
+) -> None:
     """A vendor that tracks and shares is dropped for breach when it offers anyway, and an
     honouring adapter makes no offer at all and logs why."""
     vendor("sierra")
     counter = vendor("hoarder")
-    honour = vendor("hoarder", replica="honour", terms_policy='"honour"', keys_dir='"keys/hoarder2"', data_dir='"data/hoarder2"')  # noqa: E501
+    honour = vendor(
+        "hoarder",
+        replica="honour",
+        terms_policy='"honour"',
+        keys_dir='"keys/hoarder2"',
+        data_dir='"data/hoarder2"',
+    )
     got = person.want("--wait", "1500ms")
     assert {o["vendor"] for o in got["offers"]} == {"Sierra Outfitters"}
     breach = [d for d in got["dropped"] if d["reason"] == "breach"]
@@ -56,20 +71,29 @@ def test_vendor_in_breach_of_a_must_have_term_never_appears(person: Agent, vendo
     assert counter.count("offer.sent") == 1
 
 
-def test_forged_tampered_expired_and_replayed_offers_never_appear(person: Agent, vendor: VendorFactory, rogue: ServiceProcess) -> None:  # noqa: E501
+def test_forged_tampered_expired_and_replayed_offers_never_appear(
+    person: Agent, vendor: VendorFactory, rogue: ServiceProcess
+) -> None:
     """Every hostile offer is dropped with its reason; only honest vendors are ranked."""
     vendor("sierra")
     got = person.want()
     assert [o["vendor"] for o in got["offers"]] == ["Sierra Outfitters"]
     reasons = sorted(d["reason"] for d in got["dropped"])
-    assert reasons == ["unverified:bad_signature", "unverified:expired", "unverified:replayed", "unverified:unknown_signer"]  # noqa: E501
+    assert reasons == [
+        "unverified:bad_signature",
+        "unverified:expired",
+        "unverified:replayed",
+        "unverified:unknown_signer",
+    ]
     stored = {r["reason"] for r in agent_db(person.home).execute("SELECT reason FROM drops")}
     assert stored == set(reasons)
     offers = agent_db(person.home).execute("SELECT vendor_name FROM offers").fetchall()
     assert [o[0] for o in offers] == ["Sierra Outfitters"]
 
 
-def test_two_replicas_of_one_vendor_make_one_offer_per_intent(person: Agent, vendor: VendorFactory) -> None:  # noqa: E501
+def test_two_replicas_of_one_vendor_make_one_offer_per_intent(
+    person: Agent, vendor: VendorFactory
+) -> None:
     """Replicas in one queue group answer each intent once between them."""
     a = vendor("sierra", replica="a")
     b = vendor("sierra", replica="b")
@@ -79,7 +103,9 @@ def test_two_replicas_of_one_vendor_make_one_offer_per_intent(person: Agent, ven
     assert a.count("offer.sent") + b.count("offer.sent") == 3
 
 
-def test_second_accept_of_the_same_offer_makes_no_second_order(person: Agent, vendor: VendorFactory, tmp_path: Path) -> None:  # noqa: E501
+def test_second_accept_of_the_same_offer_makes_no_second_order(
+    person: Agent, vendor: VendorFactory, tmp_path: Path
+) -> None:
     """Accepting twice returns the same receipt; the vendor holds one order. Even when the
     person's store forgot the receipt, the re-sent acceptance gets the stored order back."""
     v = vendor("sierra")
@@ -96,7 +122,9 @@ def test_second_accept_of_the_same_offer_makes_no_second_order(person: Agent, ve
     assert v.count("order.repeat") == 1
 
 
-def test_vendor_killed_after_acknowledging_loses_no_order(person: Agent, vendor: VendorFactory, tmp_path: Path) -> None:  # noqa: E501
+def test_vendor_killed_after_acknowledging_loses_no_order(
+    person: Agent, vendor: VendorFactory, tmp_path: Path
+) -> None:
     """SIGKILL right after the confirmation: the order and its exact receipt are on disk,
     and a restarted vendor answers the repeated acceptance with that same order."""
     v = vendor("sierra")
@@ -104,10 +132,16 @@ def test_vendor_killed_after_acknowledging_loses_no_order(person: Agent, vendor:
     receipts = [json.loads(person.ok("accept", o, "--json"))["receipt"] for o in offers]
     v.signal(signal.SIGKILL)
     v.stop()
-    rows = vendor_db(tmp_path, "sierra").execute("SELECT offer_id, receipt_wire FROM orders").fetchall()  # noqa: E501
+    rows = (
+        vendor_db(tmp_path, "sierra")
+        .execute("SELECT offer_id, receipt_wire FROM orders")
+        .fetchall()
+    )
     assert {r["offer_id"] for r in rows} == set(offers)
     for r in rows:
-        assert schemas.verify(r["receipt_wire"], schemas.Receipt, key=schemas.self_signed, now=None).digest in {x["hash"] for x in receipts}  # noqa: E501
+        assert schemas.verify(
+            r["receipt_wire"], schemas.Receipt, key=schemas.self_signed, now=None
+        ).digest in {x["hash"] for x in receipts}
     vendor("sierra", replica="restarted")
     db = agent_db(person.home)
     db.execute("DELETE FROM receipts")
@@ -117,14 +151,24 @@ def test_vendor_killed_after_acknowledging_loses_no_order(person: Agent, vendor:
     assert vendor_db(tmp_path, "sierra").execute("SELECT COUNT(*) FROM orders").fetchone()[0] == 3
 
 
-def test_out_of_stock_at_acceptance_is_a_signed_rejection(person: Agent, vendor: VendorFactory, tmp_path: Path) -> None:  # noqa: E501
+def test_out_of_stock_at_acceptance_is_a_signed_rejection(
+    person: Agent, vendor: VendorFactory, tmp_path: Path
+) -> None:
     """When stock ran out between offer and acceptance, the vendor signs a rejection; the
     person is told, nothing is ordered, and the vendor's trust takes a small hit."""
     vendor("cumbre")
-    offers = [person.want("--expect", "1", "--quantity", "3", "--max-price", "500EUR")["offers"][0]["offer"] for _ in range(2)]
+    offers = [
+        person.want("--expect", "1", "--quantity", "3", "--max-price", "500EUR")["offers"][0][
+            "offer"
+        ]
+        for _ in range(2)
+    ]
     assert json.loads(person.ok("accept", offers[0], "--json"))["status"] == "confirmed"
     cp = person.run("accept", offers[1], "--json")
     assert cp.returncode == 1
     out = json.loads(cp.stdout)
     assert out["status"] == "rejected" and out["reason"] == "out_of_stock"
-    assert agent_db(person.home).execute("SELECT kind FROM outcomes ORDER BY id").fetchall()[-1][0] == "rejected"  # noqa: E501
+    assert (
+        agent_db(person.home).execute("SELECT kind FROM outcomes ORDER BY id").fetchall()[-1][0]
+        == "rejected"
+    )

@@ -13,7 +13,9 @@ from tests.conftest import Agent
 HEX = re.compile(rb"[0-9a-f]{32,}")
 
 
-async def test_two_intents_by_one_person_share_no_key_id_token_or_header(person: Agent, nats_server: EmbeddedServer) -> None:  # noqa: E501
+async def test_two_intents_by_one_person_share_no_key_id_token_or_header(
+    person: Agent, nats_server: EmbeddedServer
+) -> None:
     """A `>` subscriber captures everything two `want` runs put on the bus: the intents
     share no key, id, nonce or reply token, carry no headers, and their subjects differ only
     in the random reply token (the category subject is the category, by design)."""

@@ -25,7 +25,9 @@ from vendor_adapter._config import CatalogConfig, PricingConfig
 from vendor_adapter._ratelimit import RateLimiter
 
 ITEM = CatalogItem("T1", "Two-person tent", "outdoor/tents", 10000, "EUR", 9)
-RULES = PricingConfig.model_validate({"quantity_discounts": [{"min_quantity": 2, "percent": 10}], "floor_percent": 80})  # noqa: E501
+RULES = PricingConfig.model_validate(
+    {"quantity_discounts": [{"min_quantity": 2, "percent": 10}], "floor_percent": 80}
+)
 
 
 def test_pricing_applies_discounts_floor_and_budget() -> None:
@@ -43,22 +45,50 @@ def test_pricing_applies_discounts_floor_and_budget() -> None:
 def test_csv_json_and_sqlite_catalogs_find_the_same_items(tmp_path: Path) -> None:
     """The three built-in connectors read the same rows the same way."""
     csv = tmp_path / "c.csv"
-    csv.write_text("sku,title,category,price,currency,stock,attributes,keywords\nT1,Green Tent,outdoor/tents,99.50,EUR,3,colour=green,\"tent,2-person\"\n")  # noqa: E501
+    csv.write_text(
+        'sku,title,category,price,currency,stock,attributes,keywords\nT1,Green Tent,outdoor/tents,99.50,EUR,3,colour=green,"tent,2-person"\n'
+    )
     js = tmp_path / "c.json"
-    js.write_text(json.dumps([{"sku": "T1", "title": "Green Tent", "category": "outdoor/tents", "price": "99.50", "currency": "EUR", "stock": 3, "attributes": {"colour": "green"}, "keywords": ["tent", "2-person"]}]))  # noqa: E501
+    js.write_text(
+        json.dumps(
+            [
+                {
+                    "sku": "T1",
+                    "title": "Green Tent",
+                    "category": "outdoor/tents",
+                    "price": "99.50",
+                    "currency": "EUR",
+                    "stock": 3,
+                    "attributes": {"colour": "green"},
+                    "keywords": ["tent", "2-person"],
+                }
+            ]
+        )
+    )
     db = tmp_path / "c.sqlite"
     con = sqlite3.connect(db)
-    con.execute("CREATE TABLE items (sku, title, category, price, currency, stock, attributes, keywords)")  # noqa: E501
-    con.execute("INSERT INTO items VALUES ('T1','Green Tent','outdoor/tents',9950,'EUR',3,'{\"colour\":\"green\"}','tent,2-person')")  # noqa: E501
+    con.execute(
+        "CREATE TABLE items (sku, title, category, price, currency, stock, attributes, keywords)"
+    )
+    con.execute(
+        "INSERT INTO items VALUES ('T1','Green Tent','outdoor/tents',9950,'EUR',3,'{\"colour\":\"green\"}','tent,2-person')"
+    )
     con.commit()
     con.close()
     want = schemas.Want("2-person tent", {"colour": "green"})
     import asyncio
 
-    for cat in (FileCatalog(csv), FileCatalog(js), SqliteCatalog(db, CatalogConfig(kind="sqlite").query)):  # noqa: E501
+    for cat in (
+        FileCatalog(csv),
+        FileCatalog(js),
+        SqliteCatalog(db, CatalogConfig(kind="sqlite").query),
+    ):
         found = asyncio.run(cat.search("outdoor/tents", want, 1))
         assert [(i.sku, i.price, i.attributes["colour"]) for i in found] == [("T1", 9950, "green")]
-        assert asyncio.run(cat.search("outdoor/tents", schemas.Want("tent", {"colour": "red"}), 1)) == []  # noqa: E501
+        assert (
+            asyncio.run(cat.search("outdoor/tents", schemas.Want("tent", {"colour": "red"}), 1))
+            == []
+        )
         assert asyncio.run(cat.search("electronics", want, 1)) == []
 
 
@@ -75,7 +105,11 @@ class _Shop:
 
 def test_plugin_catalog_loads_by_dotted_path_and_bad_plugins_say_why() -> None:
     """A vendor's own backend plugs in as `module:factory`; a wrong one is a ConfigError."""
-    cat = load_catalog(CatalogConfig(kind="plugin", plugin="tests.test_vendor_parts:_Shop", options={"title": "Shop tent"}))  # noqa: E501
+    cat = load_catalog(
+        CatalogConfig(
+            kind="plugin", plugin="tests.test_vendor_parts:_Shop", options={"title": "Shop tent"}
+        )
+    )
     assert cat.items["X"].title == "Shop tent"  # type: ignore[attr-defined]
     with pytest.raises(ConfigError, match="could not be loaded"):
         load_catalog(CatalogConfig(kind="plugin", plugin="tests.nope:factory"))
@@ -91,7 +125,25 @@ def test_demo_configs_validate() -> None:
 
 
 def _row(offer: str, sku: str = "T1", qty: int = 1) -> dict[str, object]:
-    return dict(order_id=offer, offer_id=offer, intent_id="i", intent_key="k", sku=sku, quantity=qty, total_amount=1, currency="EUR", status="confirmed", created=NOW.isoformat(), intent_wire=b"", offer_wire=b"", accept_wire=b"", confirmation_wire=b"", reply_sealed=b"r", disclosure='{"name":"A"}', purge_after=(NOW + timedelta(days=1)).isoformat())  # noqa: E501
+    return dict(
+        order_id=offer,
+        offer_id=offer,
+        intent_id="i",
+        intent_key="k",
+        sku=sku,
+        quantity=qty,
+        total_amount=1,
+        currency="EUR",
+        status="confirmed",
+        created=NOW.isoformat(),
+        intent_wire=b"",
+        offer_wire=b"",
+        accept_wire=b"",
+        confirmation_wire=b"",
+        reply_sealed=b"r",
+        disclosure='{"name":"A"}',
+        purge_after=(NOW + timedelta(days=1)).isoformat(),
+    )
 
 
 def test_store_refuses_overselling_and_duplicates_then_purges_disclosures(tmp_path: Path) -> None:

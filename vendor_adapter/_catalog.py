@@ -64,8 +64,8 @@ def relevance(item: CatalogItem, want: schemas.Want) -> float:
     """Share of the wanted words found in the item's title and keywords; 0 when any wanted
     attribute the item also has differs."""
     for k, v in want.attributes.items():
-        have = item.attributes.get(k)
-        if have is not None and have.lower() != v.lower():
+        theirs = item.attributes.get(k)
+        if theirs is not None and theirs.lower() != v.lower():
             return 0.0
     wanted = _words(want.description)
     if not wanted:
@@ -137,10 +137,16 @@ class FileCatalog(_InMemory):
             return
         text = self.path.read_text()
         try:
-            rows = json.loads(text) if self.path.suffix == ".json" else list(csv.DictReader(text.splitlines()))  # noqa: E501
+            rows = (
+                json.loads(text)
+                if self.path.suffix == ".json"
+                else list(csv.DictReader(text.splitlines()))
+            )
             self.items = {i.sku: i for i in map(_item, rows)}
         except (KeyError, ValueError, TypeError) as exc:
-            raise ConfigError(f"catalog {self.path}: expected rows with sku, title, category, price, currency, stock; {exc}") from None  # noqa: E501
+            raise ConfigError(
+                f"catalog {self.path}: expected rows with sku, title, category, price, currency, stock; {exc}"
+            ) from None
         self._mtime = mtime
 
     async def search(self, category: str, want: schemas.Want, quantity: int) -> list[CatalogItem]:
@@ -193,9 +199,13 @@ def load_catalog(cfg: CatalogConfig) -> Catalog:
     else:
         eps = importlib.metadata.entry_points(group="intentcast.catalogs", name=cfg.plugin)
         if not eps:
-            raise ConfigError(f"no catalog plugin named {cfg.plugin!r} in entry point group intentcast.catalogs")  # noqa: E501
+            raise ConfigError(
+                f"no catalog plugin named {cfg.plugin!r} in entry point group intentcast.catalogs"
+            )
         factory = next(iter(eps)).load()
     catalog = factory(cfg.options)
     if not isinstance(catalog, Catalog):
-        raise ConfigError(f"catalog plugin {cfg.plugin!r} returned {type(catalog).__name__}, which lacks search() and get()")  # noqa: E501
+        raise ConfigError(
+            f"catalog plugin {cfg.plugin!r} returned {type(catalog).__name__}, which lacks search() and get()"
+        )
     return catalog

@@ -49,13 +49,22 @@ def _parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     sub = ap.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for name, helptext in (("run", "run the adapter until interrupted"), ("check", "validate the config and catalog, print a summary")):  # noqa: E501
-        p = sub.add_parser(name, help=helptext, epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)  # noqa: E501
-        p.add_argument("--config", "-c", type=Path, required=True, help="the vendor's TOML config file")  # noqa: E501
+    for name, helptext in (
+        ("run", "run the adapter until interrupted"),
+        ("check", "validate the config and catalog, print a summary"),
+    ):
+        p = sub.add_parser(
+            name, help=helptext, epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter
+        )
+        p.add_argument(
+            "--config", "-c", type=Path, required=True, help="the vendor's TOML config file"
+        )
         if name == "run":
             p.add_argument("--bus", help="NATS URL(s), comma-separated")
             p.add_argument("--log-format", choices=["json", "console"], default="json")
-            p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])  # noqa: E501
+            p.add_argument(
+                "--log-level", default="info", choices=["debug", "info", "warning", "error"]
+            )
     return ap
 
 
@@ -89,10 +98,20 @@ async def _run(cfg: VendorConfig, bus_flag: str | None) -> int:
 
     try:
         async with contextlib.AsyncExitStack() as stack:
-            url = await stack.enter_async_context(bus_url(bus_flag or cfg.bus_url, store_dir=cfg.data_dir / "jetstream"))  # noqa: E501
-            bus = await stack.enter_async_context(Bus(url, name=f"vendor:{cfg.name}", metrics=metrics))  # noqa: E501
+            url = await stack.enter_async_context(
+                bus_url(bus_flag or cfg.bus_url, store_dir=cfg.data_dir / "jetstream")
+            )
+            bus = await stack.enter_async_context(
+                Bus(url, name=f"vendor:{cfg.name}", metrics=metrics)
+            )
             if cfg.health_port is not None:
-                http = await stack.enter_async_context(HttpServer({"/healthz": healthz, "/metrics": metrics_page}, cfg.health_host, cfg.health_port))  # noqa: E501
+                http = await stack.enter_async_context(
+                    HttpServer(
+                        {"/healthz": healthz, "/metrics": metrics_page},
+                        cfg.health_host,
+                        cfg.health_port,
+                    )
+                )
                 log.info("vendor.health", url=http.url + "/healthz", metrics=http.url + "/metrics")
             await adapter.run(bus, stop)
     finally:

@@ -53,7 +53,9 @@ class TermsConfig(_Model):
 class CatalogConfig(_Model):
     kind: Literal["csv", "json", "sqlite", "plugin"]
     path: Path | None = None
-    query: str = "SELECT sku, title, category, price, currency, stock, attributes, keywords FROM items"  # noqa: E501
+    query: str = (
+        "SELECT sku, title, category, price, currency, stock, attributes, keywords FROM items"
+    )
     plugin: str | None = None  # "package.module:factory" or an entry point name
     options: dict[str, Any] = {}
 

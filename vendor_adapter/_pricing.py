@@ -19,7 +19,9 @@ class Quote:
 
 def quote(item: CatalogItem, quantity: int, budget: int, rules: PricingConfig) -> Quote | None:
     """The price to offer, or ``None`` when even the floor is above the person's budget."""
-    pct = max((t.percent for t in rules.quantity_discounts if quantity >= t.min_quantity), default=0.0)
+    pct = max(
+        (t.percent for t in rules.quantity_discounts if quantity >= t.min_quantity), default=0.0
+    )
     unit = round(item.price * (100 - pct) / 100)
     floor_unit = round(item.price * rules.floor_percent / 100)
     note = f"{pct:g}% quantity discount" if pct else "list price"

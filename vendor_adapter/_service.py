@@ -4,6 +4,7 @@ takes acceptances into orders on disk, and keeps countersigned receipts."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 from collections.abc import Callable
@@ -60,10 +61,16 @@ class VendorAdapter:
         self.metrics = m = metrics or Registry()
         self.intents_seen = m.counter("vendor_intents_seen_total", "Intents received")
         self.offers_made = m.counter("vendor_offers_made_total", "Offers signed and sent")
-        self.declines = m.counter("vendor_declines_total", "Intents answered with no offer, by reason")  # noqa: E501
-        self.rejected = m.counter("vendor_rejected_total", "Messages refused by verification, by kind and reason")  # noqa: E501
+        self.declines = m.counter(
+            "vendor_declines_total", "Intents answered with no offer, by reason"
+        )
+        self.rejected = m.counter(
+            "vendor_rejected_total", "Messages refused by verification, by kind and reason"
+        )
         self.orders = m.counter("vendor_orders_total", "Acceptances handled, by outcome")
-        self.latency = m.histogram("vendor_intent_seconds", "Time from intent received to offer sent")  # noqa: E501
+        self.latency = m.histogram(
+            "vendor_intent_seconds", "Time from intent received to offer sent"
+        )
         self.intent_replay = schemas.ReplayCache()
         self.accept_replay = schemas.ReplayCache()
         self.receipt_replay = schemas.ReplayCache()
@@ -97,7 +104,11 @@ class VendorAdapter:
             v = schemas.open_intent(msg.data, now=now, replay=self.intent_replay)
             intent = v.msg
             if schemas.intent_subject(intent.category) != msg.subject:
-                raise schemas.Rebound(f"an intent for {schemas.category_of(msg.subject)}", f"one for {intent.category}", "$.msg.category")  # noqa: E501
+                raise schemas.Rebound(
+                    f"an intent for {schemas.category_of(msg.subject)}",
+                    f"one for {intent.category}",
+                    "$.msg.category",
+                )
             if msg.reply and msg.reply != intent.reply_subject:
                 raise schemas.Rebound(f"reply subject {intent.reply_subject}", msg.reply, "reply")
         except schemas.ProtocolError as err:
@@ -123,7 +134,13 @@ class VendorAdapter:
         await self.bus.nc.publish(intent.reply_subject, sealed)
         self.offers_made.inc()
         self.latency.observe(time.perf_counter() - t0)
-        log.info("offer.sent", intent=intent.id, sku=choice.item.sku, total=choice.quote.total, note=choice.quote.note)  # noqa: E501
+        log.info(
+            "offer.sent",
+            intent=intent.id,
+            sku=choice.item.sku,
+            total=choice.quote.total,
+            note=choice.quote.note,
+        )
 
     async def _choose(self, intent: schemas.Intent, now: datetime) -> _Choice | str:
         """The best item to offer, or the reason there is none."""
@@ -164,11 +181,13 @@ class VendorAdapter:
         except schemas.ProtocolError as err:
             self._reject("accept", err)
             return
-        a, offer = opened.accept.msg, opened.offer.msg
+        a = opened.accept.msg
         existing = self.store.by_offer(a.offer_id)
         if existing is None:
             try:
-                self.accept_replay.add(opened.accept.kid, opened.accept.header.nonce, opened.accept.header.expires, now)  # noqa: E501
+                self.accept_replay.add(
+                    opened.accept.kid, opened.accept.header.nonce, opened.accept.header.expires, now
+                )
             except schemas.Replayed as err:
                 self._reject("accept", err)
                 return
@@ -198,7 +217,7 @@ class VendorAdapter:
                 intent_wire=opened.intent.wire, offer_wire=opened.offer.wire,
                 accept_wire=opened.accept.wire, confirmation_wire=conf, receipt_wire=receipt,
                 receipt_id=None, receipt_hash=None, reply_sealed=sealed,
-                disclosure=msgspec.json.encode(a.disclosure).decode() if status == "confirmed" else None,  # noqa: E501
+                disclosure=msgspec.json.encode(a.disclosure).decode() if status == "confirmed" else None,
                 purge_after=(now + timedelta(days=keep)).isoformat(),
             )  # fmt: skip
             if receipt is not None:
@@ -206,7 +225,9 @@ class VendorAdapter:
                 row.update(receipt_id=r.msg.id, receipt_hash=r.digest)
             if self.store.insert_order(row, stock=stock if status == "confirmed" else None):
                 self.orders.inc(outcome=status)
-                log.info("order.stored", order=order_id, offer=a.offer_id, status=status, reason=reason)  # noqa: E501
+                log.info(
+                    "order.stored", order=order_id, offer=a.offer_id, status=status, reason=reason
+                )
                 break
             prior = self.store.by_offer(a.offer_id)
             if prior is not None:  # another replica took the same acceptance first
@@ -221,11 +242,19 @@ class VendorAdapter:
 
         def intent_key(kid: str, at: datetime) -> VerifyKey:
             if not self.store.has_intent_key(kid):
-                raise schemas.UnknownSigner("the intent key of one of our orders", kid[:16], "$.tag")  # noqa: E501
+                raise schemas.UnknownSigner(
+                    "the intent key of one of our orders", kid[:16], "$.tag"
+                )
             return VerifyKey(bytes.fromhex(kid))
 
         try:
-            cs = schemas.open_countersignature(msg.data, signer=self.signer, intent_key=intent_key, now=now, replay=self.receipt_replay)  # noqa: E501
+            cs = schemas.open_countersignature(
+                msg.data,
+                signer=self.signer,
+                intent_key=intent_key,
+                now=now,
+                replay=self.receipt_replay,
+            )
         except schemas.ProtocolError as err:
             self._reject("countersignature", err)
             return
@@ -241,19 +270,38 @@ class VendorAdapter:
             log.info("disclosure.purged", orders=n)
         return n
 
-    async def run(self, bus: Bus, stop: asyncio.Event, *, on_ready: Callable[[], None] | None = None) -> None:  # noqa: E501
+    async def run(
+        self, bus: Bus, stop: asyncio.Event, *, on_ready: Callable[[], None] | None = None
+    ) -> None:
         self.bus = bus
         nc = bus.nc
         queue = f"vendor-{self.vendor_id[:16]}"
         subs = []
         for cat in self.cfg.categories:
             for subject in schemas.vendor_intent_subscriptions(cat):
-                subs.append(await nc.subscribe(subject, queue=queue, cb=self.on_intent, pending_msgs_limit=20_000))  # noqa: E501
-        subs.append(await nc.subscribe(schemas.vendor_subject(self.vendor_id, "order"), queue=queue, cb=self.on_order))  # noqa: E501
-        subs.append(await nc.subscribe(schemas.vendor_subject(self.vendor_id, "receipt"), queue=queue, cb=self.on_receipt))  # noqa: E501
+                subs.append(
+                    await nc.subscribe(
+                        subject, queue=queue, cb=self.on_intent, pending_msgs_limit=20_000
+                    )
+                )
+        subs.append(
+            await nc.subscribe(
+                schemas.vendor_subject(self.vendor_id, "order"), queue=queue, cb=self.on_order
+            )
+        )
+        subs.append(
+            await nc.subscribe(
+                schemas.vendor_subject(self.vendor_id, "receipt"), queue=queue, cb=self.on_receipt
+            )
+        )
         await nc.publish(schemas.profile_subject(self.vendor_id), self.signer.profile_wire)
         await nc.flush(timeout=5)
-        log.info("vendor.ready", vendor=self.vendor_id, name=self.cfg.name, categories=self.cfg.categories)  # noqa: E501
+        log.info(
+            "vendor.ready",
+            vendor=self.vendor_id,
+            name=self.cfg.name,
+            categories=self.cfg.categories,
+        )
         if on_ready:
             on_ready()
         async with asyncio.TaskGroup() as tg:
@@ -266,7 +314,5 @@ class VendorAdapter:
         interval = self.cfg.purge_interval.total_seconds()
         while not stop.is_set():
             await self.purge_once()
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), interval)
-            except TimeoutError:
-                pass

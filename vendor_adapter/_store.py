@@ -76,7 +76,10 @@ class VendorStore:
         return int(n)
 
     def has_intent_key(self, kid: str) -> bool:
-        return self.db.execute("SELECT 1 FROM orders WHERE intent_key = ? LIMIT 1", (kid,)).fetchone() is not None  # noqa: E501
+        return (
+            self.db.execute("SELECT 1 FROM orders WHERE intent_key = ? LIMIT 1", (kid,)).fetchone()
+            is not None
+        )
 
     def available(self, sku: str, stock: int) -> int:
         return stock - self.reserved(sku)
@@ -114,13 +117,14 @@ class VendorStore:
 
     def order_for_intent(self, intent_id: str, offer_id: str) -> str | None:
         r = self.db.execute(
-            "SELECT order_id FROM orders WHERE intent_id = ? AND offer_id = ?", (intent_id, offer_id)
+            "SELECT order_id FROM orders WHERE intent_id = ? AND offer_id = ?",
+            (intent_id, offer_id),
         ).fetchone()
         return str(r[0]) if r else None
 
     def cancel(self, order_id: str, reason: str) -> bool:
         cur = self.db.execute(
-            "UPDATE orders SET status = 'cancelled', reason = ? WHERE order_id = ? AND status = 'confirmed'",  # noqa: E501
+            "UPDATE orders SET status = 'cancelled', reason = ? WHERE order_id = ? AND status = 'confirmed'",
             (reason, order_id),
         )
         return cur.rowcount == 1
