@@ -71,5 +71,7 @@ def test_every_package_has_a_sorted_all() -> None:
 
     for package in OURS:
         mod = importlib.import_module(package)
-        assert mod.__all__ == sorted(mod.__all__), package
+        # Constants, then classes, then functions, each alphabetical: ruff's RUF022 order.
+        kind = lambda n: (0 if n.isupper() else 1 if n[0].isupper() else 2, n)  # noqa: E731
+        assert mod.__all__ == sorted(mod.__all__, key=kind), package
         assert all(hasattr(mod, n) for n in mod.__all__), package
