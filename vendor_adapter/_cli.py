@@ -104,7 +104,7 @@ async def _run(cfg: VendorConfig, bus_flag: str | None) -> int:
             bus = await stack.enter_async_context(
                 Bus(url, name=f"vendor:{cfg.name}", metrics=metrics)
             )
-            if cfg.health_port is not None:
+            if cfg.health_port >= 0:
                 http = await stack.enter_async_context(
                     HttpServer(
                         {"/healthz": healthz, "/metrics": metrics_page},

@@ -85,7 +85,7 @@ class VendorConfig(_Model):
     offer_validity: timedelta = timedelta(hours=1)
     delivery_days: Annotated[int, Field(ge=0, le=365)] = 3
     health_host: str = "127.0.0.1"
-    health_port: int | None = 0  # 0: any free port; None: no health endpoint
+    health_port: int = 0  # 0: any free port; -1: no health endpoint
     purge_interval: timedelta = timedelta(minutes=10)
     # "honour": make no offer where the person's must-have terms cannot be met (and log why).
     # "counter": offer on the vendor's own terms anyway; the person's agent will drop it.
