@@ -90,13 +90,16 @@ def rank_offers(
     dropped: list[Dropped] = []
     today: date = now.date()
     window = max(1, (intent.wanted_by - today).days)
+    scores: dict[str, TrustScore] = {}  # one look-up per vendor per ranking
     for o in offers:
         miss, match = _filter(intent, person, o)
         if miss is not None:
             dropped.append(miss)
             continue
         offer, profile = o.offer.msg, o.profile.msg
-        t = trust.score(profile.vendor_id, now)
+        t = scores.get(profile.vendor_id) or scores.setdefault(
+            profile.vendor_id, trust.score(profile.vendor_id, now)
+        )
         if t.value < policy.threshold:
             dropped.append(
                 Dropped(

@@ -4,8 +4,10 @@ verifies again years later."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -54,6 +56,7 @@ class AgentStore:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.db = open_db(path, SCHEMA)
+        self.outcomes_changed = 0  # bumped on every new outcome, so readers can cache
 
     def close(self) -> None:
         self.db.close()
@@ -63,6 +66,17 @@ class AgentStore:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[None]:
+        """One committed (and fsynced) transaction for many writes."""
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
 
     def _one(self, sql: str, *args: object) -> sqlite3.Row | None:
         r: sqlite3.Row | None = self.db.execute(sql, args).fetchone()
@@ -151,8 +165,7 @@ class AgentStore:
         """Receipt, confirmation and countersignature together, in one committed row, before
         the countersignature is sent."""
         cols = ", ".join(row)
-        with self.db:
-            self.db.execute("BEGIN")
+        with self.transaction():
             self.db.execute(
                 f"INSERT OR IGNORE INTO receipts ({cols}) VALUES ({', '.join('?' * len(row))})",
                 tuple(row.values()),
@@ -183,9 +196,13 @@ class AgentStore:
             "INSERT INTO outcomes (vendor_id, kind, positive, negative, at, ref) VALUES (?,?,?,?,?,?)",
             (vendor_id, kind, positive, negative, at.isoformat(), ref),
         )
+        self.outcomes_changed += 1
 
     def outcomes(self, vendor_id: str) -> list[sqlite3.Row]:
         return list(self.db.execute("SELECT * FROM outcomes WHERE vendor_id = ?", (vendor_id,)))
+
+    def all_outcomes(self) -> list[sqlite3.Row]:
+        return list(self.db.execute("SELECT * FROM outcomes"))
 
     def rows(self, table: str, order: str = "rowid") -> list[sqlite3.Row]:
         assert table in ("intents", "offers", "drops", "accepts", "receipts", "outcomes")

@@ -35,15 +35,28 @@ class TrustScorer(Protocol):
 class BetaTrust:
     def __init__(self, store: AgentStore, policy: TrustPolicy) -> None:
         self.store, self.policy = store, policy
+        self._seen = -1
+        self._by_vendor: dict[str, list[tuple[datetime, float, float]]] = {}
+
+    def _evidence(self, vendor_id: str) -> list[tuple[datetime, float, float]]:
+        # A person's outcomes are few (one per order or rating): read them all once, again
+        # only when the store records a new one.
+        if self._seen != self.store.outcomes_changed:
+            self._by_vendor = {}
+            for r in self.store.all_outcomes():
+                ev = (datetime.fromisoformat(r["at"]), r["positive"], r["negative"])
+                self._by_vendor.setdefault(r["vendor_id"], []).append(ev)
+            self._seen = self.store.outcomes_changed
+        return self._by_vendor.get(vendor_id, [])
 
     def score(self, vendor_id: str, now: datetime) -> TrustScore:
         p = self.policy
         pos = neg = 0.0
-        for row in self.store.outcomes(vendor_id):
-            age_days = max(0.0, (now - datetime.fromisoformat(row["at"])).total_seconds() / 86400)
+        for at, positive, negative in self._evidence(vendor_id):
+            age_days = max(0.0, (now - at).total_seconds() / 86400)
             w = 0.5 ** (age_days / p.half_life_days)
-            pos += w * row["positive"]
-            neg += w * row["negative"]
+            pos += w * positive
+            neg += w * negative
         a, b = p.prior_positive + pos, p.prior_negative + neg
         return TrustScore(a / (a + b), pos + neg, new=(pos + neg) == 0)
 

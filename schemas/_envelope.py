@@ -37,7 +37,7 @@ from ._errors import (
     UnsupportedVersion,
 )
 from ._messages import MESSAGE_TYPES, Message
-from ._strict_json import check_no_duplicate_keys
+from ._strict_json import decode_strict
 
 __all__ = [
     "CLOCK_SKEW",
@@ -100,7 +100,6 @@ class _Document(msgspec.Struct, frozen=True, forbid_unknown_fields=False):
     msg: Message
 
 
-_doc_decoder = msgspec.json.Decoder(_Document)
 _encoder = msgspec.json.Encoder()
 
 
@@ -234,13 +233,11 @@ def verify(
     if tag != want:
         raise Rebound(f"a {want} frame", f"a {tag} frame", f"{where}.tag")
     body = signed[signed.index(b"\n") + 1 :]
-    check_no_duplicate_keys(body, where)
+    tree = decode_strict(body, where)
     try:
-        doc = _doc_decoder.decode(body)
+        doc = msgspec.convert(tree, _Document)
     except msgspec.ValidationError as exc:
         raise Malformed("a valid intentcast/1 document", str(exc), where) from None
-    except msgspec.DecodeError as exc:  # pragma: no cover - already caught by the strict check
-        raise Malformed("a JSON document", str(exc), where) from None
     msg, hdr = doc.msg, doc.hdr
     if type(msg) is not expect:
         got = type(msg).__struct_config__.tag

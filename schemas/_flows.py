@@ -10,6 +10,7 @@ Every ``open_*`` verifies before it trusts and raises a :class:`ProtocolError` s
 from __future__ import annotations
 
 import os
+import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -130,10 +131,12 @@ class ProfileCache:
     def __init__(self, capacity: int = 10_000) -> None:
         self.capacity = capacity
         self._cache: OrderedDict[str, Verified[VendorProfile]] = OrderedDict()
+        self._lock = threading.Lock()  # offers may be verified on several threads
 
     def open(self, wire: bytes, now: datetime | None, where: str = "$") -> Verified[VendorProfile]:
         key = digest(wire)
-        hit = self._cache.get(key)
+        with self._lock:
+            hit = self._cache.get(key)
         if hit is None:
             hit = verify(wire, VendorProfile, key=self_signed, now=None, where=where)
             if hit.msg.vendor_id != hit.kid:
@@ -142,11 +145,14 @@ class ProfileCache:
                     f"one signed by {hit.kid[:16]}...",
                     where,
                 )
-            self._cache[key] = hit
-            if len(self._cache) > self.capacity:
-                self._cache.popitem(last=False)
+            with self._lock:
+                self._cache[key] = hit
+                if len(self._cache) > self.capacity:
+                    self._cache.popitem(last=False)
         else:
-            self._cache.move_to_end(key)
+            with self._lock:
+                if key in self._cache:
+                    self._cache.move_to_end(key)
         if now is not None:
             check_times(hit.header, now, where=where)
         return hit

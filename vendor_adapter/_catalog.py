@@ -8,11 +8,13 @@ the factory receives the ``[catalog.options]`` table. See ``vendor_adapter/READM
 from __future__ import annotations
 
 import csv
+import functools
 import importlib
 import importlib.metadata
 import json
 import re
 import sqlite3
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
@@ -21,7 +23,7 @@ import schemas
 
 from ._config import CatalogConfig, ConfigError
 
-__all__ = ["Catalog", "CatalogItem", "FileCatalog", "SqliteCatalog", "load_catalog", "relevance"]
+__all__ = ["Catalog", "CatalogItem", "FileCatalog", "SqliteCatalog", "load_catalog"]
 
 _WORD = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
 _STOP = {"a", "an", "the", "for", "with", "and", "or", "of", "to", "in", "on"}
@@ -43,39 +45,22 @@ class CatalogItem:
 @runtime_checkable
 class Catalog(Protocol):
     async def search(self, category: str, want: schemas.Want, quantity: int) -> list[CatalogItem]:
-        """Items of ``category`` (or below it) that may satisfy ``want``; stock is checked by
-        the adapter."""
+        """Items of ``category`` (or below it) that may satisfy ``want``, best match first;
+        the adapter checks currency and stock and offers the first it can price."""
         ...
 
     async def get(self, sku: str) -> CatalogItem | None: ...
 
 
-def _words(text: str) -> set[str]:
+@functools.lru_cache(maxsize=65536)
+def _words(text: str) -> frozenset[str]:
     out = set()
     for w in _WORD.findall(text.lower()):
         if w in _STOP:
             continue
         out.add(w)
         out.add(w[:-1] if w.endswith("s") and len(w) > 3 else w)
-    return out
-
-
-def relevance(item: CatalogItem, want: schemas.Want) -> float:
-    """Share of the wanted words found in the item's title and keywords; 0 when any wanted
-    attribute the item also has differs."""
-    for k, v in want.attributes.items():
-        theirs = item.attributes.get(k)
-        if theirs is not None and theirs.lower() != v.lower():
-            return 0.0
-    wanted = _words(want.description)
-    if not wanted:
-        return 1.0
-    have = _words(item.title) | _words(" ".join(item.keywords))
-    return len(wanted & have) / len(wanted)
-
-
-def _in_category(item_category: str, wanted: str) -> bool:
-    return item_category == wanted or item_category.startswith(wanted + "/")
+    return frozenset(out)
 
 
 def _item(row: dict[str, Any]) -> CatalogItem:
@@ -104,14 +89,42 @@ def _item(row: dict[str, Any]) -> CatalogItem:
     )  # fmt: skip
 
 
+_Entry = tuple[CatalogItem, frozenset[str], dict[str, str]]
+
+
 class _InMemory:
+    """Items held in memory, indexed by category; each item's words and lower-cased
+    attributes are computed once, at load."""
+
     items: dict[str, CatalogItem]
+    _by_category: dict[str, list[_Entry]] | None = None
+
+    def _index(self) -> dict[str, list[_Entry]]:
+        if self._by_category is None:
+            idx: dict[str, list[_Entry]] = {}
+            for i in self.items.values():
+                words = _words(i.title + " " + " ".join(i.keywords))
+                attrs = {k: v.lower() for k, v in i.attributes.items()}
+                parts = i.category.split("/")
+                for n in range(1, len(parts) + 1):  # an item is found under every ancestor
+                    idx.setdefault("/".join(parts[:n]), []).append((i, words, attrs))
+            self._by_category = idx
+        return self._by_category
 
     async def search(self, category: str, want: schemas.Want, quantity: int) -> list[CatalogItem]:
-        return [
-            i for i in self.items.values()
-            if _in_category(i.category, category) and relevance(i, want) > 0
-        ]  # fmt: skip
+        """Matches in ``category`` or below, best first (share of wanted words, then price).
+        An item that has a wanted attribute with another value does not match."""
+        wanted = _words(want.description)
+        asked = [(k, v.lower()) for k, v in want.attributes.items()]
+        scored = []
+        for item, words, attrs in self._index().get(category, ()):
+            if asked and any(attrs.get(k, v) != v for k, v in asked):
+                continue
+            score = len(wanted & words) / len(wanted) if wanted else 1.0
+            if score > 0:
+                scored.append((-score, item.price, item.sku, item))
+        scored.sort(key=lambda s: s[:3])
+        return [s[3] for s in scored]
 
     async def get(self, sku: str) -> CatalogItem | None:
         return self.items.get(sku)
@@ -143,6 +156,7 @@ class FileCatalog(_InMemory):
                 else list(csv.DictReader(text.splitlines()))
             )
             self.items = {i.sku: i for i in map(_item, rows)}
+            self._by_category = None
         except (KeyError, ValueError, TypeError) as exc:
             raise ConfigError(
                 f"catalog {self.path}: expected rows with sku, title, category, price, currency, stock; {exc}"
@@ -157,18 +171,24 @@ class FileCatalog(_InMemory):
 class SqliteCatalog(_InMemory):
     """Items from a SQLite database via a query that returns the catalog columns."""
 
-    def __init__(self, path: Path, query: str) -> None:
-        self.path, self.query = path, query
+    def __init__(self, path: Path, query: str, refresh_seconds: float = 30.0) -> None:
+        self.path, self.query, self.refresh_seconds = path, query, refresh_seconds
         self.items = {}
+        self._loaded_at = float("-inf")
         self._refresh()
 
     def _refresh(self) -> None:
+        now = time.monotonic()
+        if now - self._loaded_at < self.refresh_seconds:
+            return
+        self._loaded_at = now
         if not self.path.exists():
             raise ConfigError(f"catalog database {self.path} not found")
         db = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True)
         db.row_factory = sqlite3.Row
         try:
             self.items = {i.sku: i for i in (_item(dict(r)) for r in db.execute(self.query))}
+            self._by_category = None
         except sqlite3.Error as exc:
             raise ConfigError(f"catalog query failed on {self.path}: {exc}") from None
         finally:
@@ -187,7 +207,7 @@ def load_catalog(cfg: CatalogConfig) -> Catalog:
     if cfg.kind == "sqlite":
         if cfg.path is None:
             raise ConfigError("catalog.kind = 'sqlite' needs catalog.path")
-        return SqliteCatalog(cfg.path, cfg.query)
+        return SqliteCatalog(cfg.path, cfg.query, float(cfg.options.get("refresh_seconds", 30.0)))
     if not cfg.plugin:
         raise ConfigError("catalog.kind = 'plugin' needs catalog.plugin = 'package.module:factory'")
     if ":" in cfg.plugin:

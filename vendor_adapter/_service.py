@@ -19,7 +19,7 @@ from nats.aio.msg import Msg
 import schemas
 from runtime import Bus, Registry
 
-from ._catalog import Catalog, CatalogItem, relevance
+from ._catalog import Catalog, CatalogItem
 from ._config import VendorConfig
 from ._pricing import Quote, quote
 from ._ratelimit import RateLimiter
@@ -149,28 +149,25 @@ class VendorAdapter:
         if breaches and self.cfg.terms_policy == "honour":
             return "breach:" + ",".join(b.clause for b in breaches)
         items = await self.catalog.search(intent.category, intent.want, intent.quantity)
-        if not items:
-            return "no_match"
-        items = [i for i in items if i.currency == intent.max_price.currency]
-        if not items:
-            return "currency"
-        items = [i for i in items if self.store.available(i.sku, i.stock) >= intent.quantity]
-        if not items:
-            return "out_of_stock"
-        best: _Choice | None = None
-        reason = "over_budget"
-        for item in sorted(items, key=lambda i: (-relevance(i, intent.want), i.price)):
+        reason = "no_match"
+        for item in items:  # best matches first: offer the first that can be sold
+            if item.currency != intent.max_price.currency:
+                reason = "currency" if reason == "no_match" else reason
+                continue
+            if self.store.available(item.sku, item.stock) < intent.quantity:
+                reason = "out_of_stock" if reason in ("no_match", "currency") else reason
+                continue
             q = quote(item, intent.quantity, intent.max_price.amount, self.cfg.pricing)
             if q is None:
+                reason = "over_budget"
                 continue
             days = item.delivery_days if item.delivery_days is not None else self.cfg.delivery_days
             by = now.date() + timedelta(days=days)
             if by > intent.wanted_by:
                 reason = "too_late"
                 continue
-            best = _Choice(item, q, by)
-            break
-        return best if best is not None else reason
+            return _Choice(item, q, by)
+        return reason
 
     # --- acceptances -> orders -----------------------------------------------------------
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+import time
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -56,6 +57,9 @@ class VendorStore:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.db = open_db(path, SCHEMA)
+        self.snapshot_seconds = 0.5
+        self._snapshot: dict[str, int] = {}
+        self._snapshot_at = float("-inf")
 
     def close(self) -> None:
         self.db.close()
@@ -82,7 +86,17 @@ class VendorStore:
         )
 
     def available(self, sku: str, stock: int) -> int:
-        return stock - self.reserved(sku)
+        """Stock not yet promised, from a snapshot at most ``snapshot_seconds`` old: good
+        enough to decide whether to offer; acceptance re-checks inside its transaction."""
+        now = time.monotonic()
+        if now - self._snapshot_at > self.snapshot_seconds:
+            self._snapshot = dict(
+                self.db.execute(
+                    "SELECT sku, SUM(quantity) FROM orders WHERE status = 'confirmed' GROUP BY sku"
+                ).fetchall()
+            )
+            self._snapshot_at = now
+        return stock - int(self._snapshot.get(sku, 0))
 
     def insert_order(self, row: dict[str, object], *, stock: int | None) -> bool:
         """Check stock and insert in one immediate transaction, committed (synchronous=FULL)
@@ -103,6 +117,7 @@ class VendorStore:
             self.db.execute("ROLLBACK")
             raise
         self.db.execute("COMMIT")
+        self._snapshot_at = float("-inf")
         return True
 
     def add_countersignature(self, receipt_id: str, receipt_hash: str, wire: bytes) -> bool:

@@ -1,0 +1,606 @@
+"""`make bench`: what intentcast costs, as ratios to floors measured in the same run.
+
+Floors: raw PyNaCl Ed25519 sign and verify, raw sealed box, a bare NATS request round trip, and
+a bare signed fan-out (nats-py plus sign and verify, no product logic). Every figure is reported
+as value / floor, because absolute times on shared machines are noise.
+
+Writes bench-results.json (a list of {name, value, unit, floor, ratio, target}) and
+bench-results.png (latency and CPU against vendors and against intents per second).
+
+    make bench                  # everything (about two minutes on 2 cores)
+    make bench ARGS=--quick     # fewer repeats, no 200-vendor round trip
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+import tracemalloc
+from collections.abc import Awaitable, Callable
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from nacl.public import PrivateKey, SealedBox  # noqa: E402
+from nacl.signing import SigningKey, VerifyKey  # noqa: E402
+
+import schemas  # noqa: E402
+from agent import AgentStore, BetaTrust, cast_and_collect, rank_offers  # noqa: E402
+from agent._home import RankingWeights, TrustPolicy  # noqa: E402
+from runtime import Bus, EmbeddedServer, ServiceProcess, configure_logging  # noqa: E402
+from vendor_adapter import FileCatalog, VendorAdapter, VendorStore  # noqa: E402
+from vendor_adapter._config import VendorConfig  # noqa: E402
+
+RECORDS: list[dict[str, Any]] = []
+NOW = datetime.now(UTC)
+VTERMS = schemas.VendorTerms(30, True, True, True, 30, 24, ["card"], "es", ["nostalking"])
+
+
+def record(
+    name: str, value: float, unit: str, floor: float, target: float | None = None, note: str = ""
+) -> None:
+    ratio = value / floor if floor else float("nan")
+    RECORDS.append(
+        {
+            "name": name,
+            "value": value,
+            "unit": unit,
+            "floor": floor,
+            "ratio": ratio,
+            "target": target,
+            "note": note,
+        }
+    )
+    flag = "" if target is None else ("  ok" if ratio <= target else "  OVER TARGET")
+    print(
+        f"  {name:<28} {value:>12.2f} {unit:<8} floor {floor:>10.2f}  ratio {ratio:>6.2f}"
+        + (f"  (target {target})" if target else "")
+        + flag,
+        flush=True,
+    )
+
+
+def per_call_us(fn: Callable[[], object], n: int, repeat: int = 5) -> float:
+    """Median over ``repeat`` runs of the mean time of ``n`` calls, in microseconds."""
+    runs = []
+    for _ in range(repeat):
+        gc.disable()
+        t = time.perf_counter()
+        for _ in range(n):
+            fn()
+        runs.append((time.perf_counter() - t) / n * 1e6)
+        gc.enable()
+    return statistics.median(runs)
+
+
+def per_item_us(fns: list[Callable[[], object]]) -> float:
+    """Mean time per call over distinct prepared calls (each may run once), in microseconds."""
+    gc.disable()
+    t = time.perf_counter()
+    for f in fns:
+        f()
+    gc.enable()
+    return (time.perf_counter() - t) / len(fns) * 1e6
+
+
+def vendor_signer(name: str = "Bench Outdoor") -> schemas.VendorSigner:
+    return schemas.make_profile(
+        identity=SigningKey.generate(),
+        signing=SigningKey.generate(),
+        seal_key=PrivateKey.generate(),
+        name=name,
+        categories=["outdoor"],
+        terms=VTERMS,
+        now=NOW,
+    )
+
+
+def cast() -> schemas.CastIntent:
+    return schemas.cast_intent(
+        category="outdoor/tents", want=schemas.Want("2-person tent", {"colour": "green"}), quantity=1,
+        max_price=schemas.Money(15000, "EUR"), wanted_by=date.today() + timedelta(days=20),
+        region=schemas.Region("ES", "28"), terms=schemas.expand_terms(schemas.Terms(agreement="nostalking")),
+        now=NOW, ttl=timedelta(minutes=10),
+    )  # fmt: skip
+
+
+def make_offer(c: schemas.CastIntent, v: schemas.VendorSigner) -> tuple[bytes, bytes]:
+    vi = schemas.open_intent(c.wire, now=NOW, replay=None)
+    _, sealed = schemas.make_offer(
+        intent=vi,
+        signer=v,
+        item=schemas.Item("T-2P", "Two-person dome tent", {"colour": "green"}),
+        quantity=1,
+        unit_price=schemas.Money(12900, "EUR"),
+        total_price=schemas.Money(12900, "EUR"),
+        delivery_by=date.today() + timedelta(days=4),
+        terms=VTERMS,
+        now=NOW,
+        ttl=timedelta(hours=1),
+    )
+    frame = schemas.unpack(schemas.unseal(c.secrets.seal, sealed), 2)[1]
+    return frame, sealed
+
+
+def vendor_config(tmp: Path, catalog: Path) -> VendorConfig:
+    return VendorConfig.model_validate({
+        "name": "Bench Outdoor", "categories": ["outdoor/tents"], "keys_dir": str(tmp / "k"),
+        "data_dir": str(tmp / "d"), "health_port": -1,
+        "limits": {"intents_per_key_per_minute": 1000, "intents_per_category_per_second": 1_000_000},
+        "terms": {k: getattr(VTERMS, k) for k in VTERMS.__struct_fields__},
+        "catalog": {"kind": "csv", "path": str(catalog)},
+    })  # fmt: skip
+
+
+def write_catalog(tmp: Path) -> Path:
+    p = tmp / "catalog.csv"
+    rows = ["sku,title,category,price,currency,stock,attributes,keywords"]
+    rows += [
+        f'T{i},Two-person dome tent {i},outdoor/tents,{100 + i}.00,EUR,1000000,colour=green,"tent,2-person"'
+        for i in range(50)
+    ]
+    p.write_text("\n".join(rows) + "\n")
+    return p
+
+
+# --- micro: the contract and per-message costs ------------------------------------------------
+
+
+async def micro(tmp: Path, quick: bool) -> dict[str, float]:
+    print("Per message (microseconds):")
+    n = 300 if quick else 1500
+    sk = SigningKey.generate()
+    c = cast()
+    v = vendor_signer()
+    frame, sealed = make_offer(c, v)
+    signed = frame[64:]
+    vk = sk.verify_key
+    raw_sig = sk.sign(signed).signature
+    raw_sign = per_call_us(lambda: sk.sign(signed), n)
+    raw_verify = per_call_us(lambda: vk.verify(signed, raw_sig), n)
+    pk = PrivateKey.generate()
+    box = SealedBox(pk.public_key)
+    bundle = schemas.pack(v.profile_wire, frame)
+    ct = box.encrypt(bundle)
+    opener = SealedBox(pk)
+    raw_seal = per_call_us(lambda: box.encrypt(bundle), n)
+    raw_unseal = per_call_us(lambda: opener.decrypt(ct), n)
+    offer_msg = schemas.verify(frame, schemas.Offer, key=schemas.self_signed, now=None).msg
+    ring = v.ring
+    aud = schemas.Audience(intent=c.intent.id, vendor=v.vendor_id)
+    record(
+        "contract_sign_offer",
+        per_call_us(
+            lambda: schemas.sign(
+                offer_msg,
+                v.signing,
+                created=NOW,
+                expires=NOW + timedelta(hours=1),
+                intent=c.intent.id,
+                vendor=v.vendor_id,
+            ),
+            n,
+        ),
+        "us",
+        raw_sign,
+    )
+    record(
+        "contract_verify_decode_offer",
+        per_call_us(
+            lambda: schemas.verify(frame, schemas.Offer, key=ring, now=NOW, audience=aud), n
+        ),
+        "us",
+        raw_verify,
+        1.2,
+    )
+    record(
+        "contract_seal_offer",
+        per_call_us(
+            lambda: schemas.seal(c.intent.keys.seal, schemas.pack(v.profile_wire, frame)), n
+        ),
+        "us",
+        raw_seal,
+    )
+    record(
+        "contract_unseal_offer",
+        per_call_us(lambda: schemas.unpack(schemas.unseal(c.secrets.seal, sealed), 2), n),
+        "us",
+        raw_unseal,
+    )
+
+    # agent_per_offer: unseal, verify profile (cached) and offer, decode, match terms and score.
+    offers = [make_offer(c, v)[1] for _ in range(n)]
+    store = AgentStore(tmp / "agent-micro.sqlite")
+    trust = BetaTrust(store, TrustPolicy())
+    replay, profiles = schemas.ReplayCache(), schemas.ProfileCache()
+
+    policy, weights = TrustPolicy(), RankingWeights()
+
+    def agent_step(s: bytes) -> Callable[[], object]:
+        def go() -> object:
+            o = schemas.open_offer(
+                s, intent=c.intent, secrets=c.secrets, now=NOW, replay=replay, profiles=profiles
+            )
+            return rank_offers(c.intent, [o], trust=trust, policy=policy, weights=weights, now=NOW)
+
+        return go
+
+    agent_us = per_item_us([agent_step(s) for s in offers])
+    record(
+        "agent_per_offer",
+        agent_us,
+        "us",
+        raw_verify,
+        1.3,
+        "includes unsealing (X25519) and a trust look-up in SQLite",
+    )
+    record(
+        "agent_per_offer_vs_verify_unseal",
+        agent_us,
+        "us",
+        raw_verify + raw_unseal,
+        1.3,
+        "floor: raw verify + raw unseal",
+    )
+
+    # vendor_per_intent: verify and decode the intent, choose and price, sign and seal.
+    cfg = vendor_config(tmp / "vmicro", write_catalog(tmp))
+    vstore = VendorStore(tmp / "vendor-micro.sqlite")
+    adapter = VendorAdapter(cfg, catalog=FileCatalog(cfg.catalog.path), store=vstore, signer=v)  # type: ignore[arg-type]
+    intents = [cast() for _ in range(n)]
+    ireplay = schemas.ReplayCache()
+
+    async def vendor_step(ci: schemas.CastIntent) -> None:
+        vi = schemas.open_intent(ci.wire, now=NOW, replay=ireplay)
+        ch = await adapter._choose(vi.msg, NOW)
+        assert not isinstance(ch, str), ch
+        schemas.make_offer(
+            intent=vi,
+            signer=v,
+            item=schemas.Item(ch.item.sku, ch.item.title, ch.item.attributes),
+            quantity=1,
+            unit_price=schemas.Money(ch.quote.unit, "EUR"),
+            total_price=schemas.Money(ch.quote.total, "EUR"),
+            delivery_by=ch.delivery_by,
+            terms=VTERMS,
+            now=NOW,
+            ttl=timedelta(hours=1),
+        )
+
+    gc.disable()
+    t = time.perf_counter()
+    for ci in intents:
+        await vendor_step(ci)
+    vendor_us = (time.perf_counter() - t) / len(intents) * 1e6
+    gc.enable()
+    record(
+        "vendor_per_intent",
+        vendor_us,
+        "us",
+        raw_sign + raw_verify,
+        1.5,
+        "includes sealing (X25519) and the catalog search",
+    )
+    record(
+        "vendor_per_intent_vs_sign_verify_seal",
+        vendor_us,
+        "us",
+        raw_sign + raw_verify + raw_seal,
+        1.5,
+        "floor: raw sign + verify + seal",
+    )
+    return {
+        "raw_sign": raw_sign,
+        "raw_verify": raw_verify,
+        "raw_seal": raw_seal,
+        "raw_unseal": raw_unseal,
+    }
+
+
+# --- macro: over a real nats-server -----------------------------------------------------------
+
+
+async def timed(fn: Callable[[], Awaitable[object]], repeat: int) -> tuple[float, float]:
+    """(median wall ms, median CPU ms of this process: the agent) over ``repeat`` runs."""
+    walls, cpus = [], []
+    for _ in range(repeat):
+        c0, t0 = time.process_time(), time.perf_counter()
+        await fn()
+        walls.append((time.perf_counter() - t0) * 1e3)
+        cpus.append((time.process_time() - c0) * 1e3)
+    return statistics.median(walls), statistics.median(cpus)
+
+
+def farm(url: str, n: int, mode: str) -> ServiceProcess:
+    return ServiceProcess(
+        [
+            sys.executable,
+            str(ROOT / "bench" / "vendor_farm.py"),
+            "--bus",
+            url,
+            "-n",
+            str(n),
+            "--mode",
+            mode,
+        ],
+        ready_event="farm.ready",
+        name=f"farm-{mode}-{n}",
+    )
+
+
+async def bare_fanout(url: str, n: int, repeat: int) -> tuple[float, float]:
+    """Floor: publish a signed intent; n bare responders (in another process) verify it and
+    sign a reply; the requester verifies all n. nats-py plus Ed25519, nothing else."""
+    me = SigningKey.generate()
+    payload = os.urandom(900)
+    with farm(url, n, "floor"):
+        async with Bus(url, name="floor-requester") as req:
+
+            async def one() -> None:
+                inbox = req.nc.new_inbox()
+                got = 0
+                done = asyncio.Event()
+
+                async def on_reply(msg: Any) -> None:
+                    nonlocal got
+                    VerifyKey(msg.data[:32]).verify(msg.data[32:])
+                    got += 1
+                    if got == n:
+                        done.set()
+
+                sub = await req.nc.subscribe(inbox, cb=on_reply)
+                await req.nc.publish(
+                    "floor.intent", bytes(me.verify_key) + me.sign(payload), reply=inbox
+                )
+                await asyncio.wait_for(done.wait(), 30)
+                await sub.unsubscribe()
+
+            await one()
+            return await timed(one, repeat)
+
+
+async def product_round_trip(url: str, tmp: Path, n: int, repeat: int) -> tuple[float, float]:
+    """From a signed intent to the ranked list, with n vendor adapters in another process."""
+    with farm(url, n, "product"):
+        store = AgentStore(tmp / f"agent-{n}.sqlite")
+        trust = BetaTrust(store, TrustPolicy())
+        policy, weights = TrustPolicy(), RankingWeights()
+        async with Bus(url, name="agent") as agent_bus:
+
+            async def one() -> None:
+                got = await cast_and_collect(
+                    agent_bus.nc,
+                    cast(),
+                    window=30,
+                    store=store,
+                    trust=trust,
+                    policy=policy,
+                    weights=weights,
+                    expect=n,
+                )
+                assert len(got.ranked) == n, (len(got.ranked), got.dropped[:2])
+
+            await one()
+            return await timed(one, repeat)
+
+
+async def bare_rtt(url: str, repeat: int) -> float:
+    async with Bus(url, name="rtt") as bus:
+
+        async def echo(msg: Any) -> None:
+            await msg.respond(msg.data)
+
+        await bus.nc.subscribe("rtt", cb=echo)
+        payload = os.urandom(1000)
+        for _ in range(50):
+            await bus.nc.request("rtt", payload, timeout=5)
+        samples = []
+        for _ in range(repeat):
+            t = time.perf_counter()
+            await bus.nc.request("rtt", payload, timeout=5)
+            samples.append((time.perf_counter() - t) * 1e3)
+    return statistics.median(samples)
+
+
+async def sustained(url: str, tmp: Path, catalog: Path, total: int, concurrency: int) -> float:
+    """Intents per second that one agent and one vendor adapter complete together."""
+    stop = asyncio.Event()
+    cfg = vendor_config(tmp / "sustained", catalog)
+    a = VendorAdapter(
+        cfg,
+        catalog=FileCatalog(catalog),
+        store=VendorStore(tmp / "sustained.sqlite"),
+        signer=vendor_signer(),
+    )
+    async with (
+        asyncio.TaskGroup() as tg,
+        Bus(url, name="vendor-s") as vbus,
+        Bus(url, name="agent-s") as abus,
+    ):
+        ready = asyncio.Event()
+        tg.create_task(a.run(vbus, stop, on_ready=ready.set))
+        await asyncio.wait_for(ready.wait(), 10)
+        store = AgentStore(tmp / "agent-sustained.sqlite")
+        trust = BetaTrust(store, TrustPolicy())
+        sem = asyncio.Semaphore(concurrency)
+
+        async def one() -> None:
+            async with sem:
+                got = await cast_and_collect(
+                    abus.nc,
+                    cast(),
+                    window=30,
+                    store=store,
+                    trust=trust,
+                    policy=TrustPolicy(),
+                    weights=RankingWeights(),
+                    expect=1,
+                )
+                assert got.ranked
+
+        t = time.perf_counter()
+        async with asyncio.TaskGroup() as inner:
+            for _ in range(total):
+                inner.create_task(one())
+        rate = total / (time.perf_counter() - t)
+        stop.set()
+    return rate
+
+
+def memory(catalog: Path) -> tuple[float, float]:
+    """Bytes per open intent (the agent's cast with keys and inbox state) and per vendor
+    answering (a verified offer with its profile held until ranking)."""
+    tracemalloc.start()
+    base = tracemalloc.take_snapshot()
+    held = [cast() for _ in range(500)]
+    per_intent = sum(
+        s.size_diff for s in tracemalloc.take_snapshot().compare_to(base, "filename")
+    ) / len(held)
+    c = held[0]
+    profiles = schemas.ProfileCache()
+    vendors = [vendor_signer(f"V{i}") for i in range(300)]
+    sealed = [make_offer(c, v)[1] for v in vendors]
+    base = tracemalloc.take_snapshot()
+    opened = [
+        schemas.open_offer(
+            s, intent=c.intent, secrets=c.secrets, now=NOW, replay=None, profiles=profiles
+        )
+        for s in sealed
+    ]
+    per_vendor = sum(
+        s.size_diff for s in tracemalloc.take_snapshot().compare_to(base, "filename")
+    ) / len(opened)
+    tracemalloc.stop()
+    return per_intent, per_vendor
+
+
+def plot(
+    series: dict[int, dict[str, float]], load: list[tuple[float, float, float]], out: Path
+) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    ns = sorted(series)
+    fig, ax = plt.subplots(1, 3, figsize=(15, 4.4))
+    ax[0].plot(
+        ns, [series[n]["product_ms"] for n in ns], "o-", label="intentcast: intent to ranked list"
+    )
+    ax[0].plot(ns, [series[n]["floor_ms"] for n in ns], "s--", label="floor: bare signed fan-out")
+    ax[0].set(
+        xlabel="vendors answering", ylabel="wall time, ms (median)", title="Latency against vendors"
+    )
+    ax[1].plot(ns, [series[n]["product_cpu"] for n in ns], "o-", label="intentcast")
+    ax[1].plot(ns, [series[n]["floor_cpu"] for n in ns], "s--", label="floor")
+    ax[1].set(
+        xlabel="vendors answering",
+        ylabel="CPU time per intent, ms",
+        title="CPU against vendors (all in one process)",
+    )
+    ax[2].plot([x[0] for x in load], [x[1] for x in load], "o-", label="achieved intents/s")
+    ax2 = ax[2].twinx()
+    ax2.plot([x[0] for x in load], [x[2] for x in load], "^:", color="tab:red", label="CPU %")
+    ax2.set_ylabel("CPU, % of one core", color="tab:red")
+    ax[2].set(
+        xlabel="intents in flight",
+        ylabel="intents per second",
+        title="One agent + one vendor adapter",
+    )
+    for a in ax:
+        a.grid(alpha=0.3)
+        a.legend(loc="upper left", fontsize=8)
+    for a in ax[:2]:
+        a.set_xscale("log")
+    fig.tight_layout()
+    fig.savefig(out, dpi=110)
+
+
+async def main_async(quick: bool) -> None:
+    with tempfile.TemporaryDirectory(prefix="intentcast-bench-") as d:
+        tmp = Path(d)
+        floors = await micro(tmp, quick)
+        catalog = write_catalog(tmp)
+        print("Over a real nats-server (milliseconds):")
+        async with EmbeddedServer(tmp / "nats") as server:
+            rtt = await bare_rtt(server.url, 200 if quick else 1000)
+            record("bare_nats_round_trip", rtt, "ms", rtt, None, "the floor for request/reply")
+            series: dict[int, dict[str, float]] = {}
+            for n in [1, 10, 50] if quick else [1, 10, 50, 200]:
+                repeat = 5 if quick else (30 if n <= 10 else 15 if n <= 50 else 5)
+                fw, fc = await bare_fanout(server.url, n, repeat)
+                pw, pc = await product_round_trip(server.url, tmp, n, repeat)
+                series[n] = {"product_ms": pw, "floor_ms": fw, "product_cpu": pc, "floor_cpu": fc}
+                record(
+                    f"round_trip_{n}",
+                    pw,
+                    "ms",
+                    fw,
+                    1.5,
+                    "floor: bare signed fan-out; vendors in one other process",
+                )  # noqa: E501
+                record(
+                    f"round_trip_{n}_agent_cpu",
+                    pc,
+                    "ms",
+                    fc,
+                    None,
+                    "CPU of the agent's process per intent",
+                )  # noqa: E501
+            load = []
+            for conc in [1, 8] if quick else [1, 4, 16, 64]:
+                c0, t0 = time.process_time(), time.perf_counter()
+                rate = await sustained(server.url, tmp, catalog, 60 if quick else 300, conc)
+                cpu = (time.process_time() - c0) / (time.perf_counter() - t0) * 100
+                load.append((float(conc), rate, cpu))
+            best = max(load, key=lambda x: x[1])
+            record(
+                "sustained_intents_per_s",
+                best[1],
+                "1/s",
+                1000 / rtt,
+                None,
+                f"best at {best[0]:.0f} in flight; floor: bare round trips per second",
+            )
+        mi, mv = memory(catalog)
+        record("memory_per_open_intent", mi / 1024, "KiB", 1, None, "tracemalloc, agent side")
+        record(
+            "memory_per_vendor_offer",
+            mv / 1024,
+            "KiB",
+            1,
+            None,
+            "a verified offer and its profile, agent side",
+        )
+        out = ROOT / "bench-results.json"
+        out.write_text(json.dumps(RECORDS, indent=2) + "\n")
+        plot(series, load, ROOT / "bench-results.png")
+        print(f"\nwrote {out} and {ROOT / 'bench-results.png'}")
+        print(
+            f"floors this run: sign {floors['raw_sign']:.1f} us, verify {floors['raw_verify']:.1f} us, seal {floors['raw_seal']:.1f} us, unseal {floors['raw_unseal']:.1f} us, NATS round trip {rtt:.3f} ms"
+        )
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument("--quick", action="store_true", help="fewer repeats; skip 200 vendors")
+    args = ap.parse_args()
+    configure_logging(json=True, level="error")
+    asyncio.run(main_async(args.quick))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
