@@ -548,7 +548,7 @@ async def main_async(quick: bool) -> None:
                     fw,
                     1.5,
                     "floor: bare signed fan-out; vendors in one other process",
-                )  # noqa: E501
+                )
                 record(
                     f"round_trip_{n}_agent_cpu",
                     pc,
@@ -556,7 +556,7 @@ async def main_async(quick: bool) -> None:
                     fc,
                     None,
                     "CPU of the agent's process per intent",
-                )  # noqa: E501
+                )
             load = []
             for conc in [1, 8] if quick else [1, 4, 16, 64]:
                 c0, t0 = time.process_time(), time.perf_counter()
