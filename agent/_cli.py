@@ -155,7 +155,7 @@ def _parser() -> _Parser:
 async def _connected(args: argparse.Namespace, cfg: AgentConfig, home: Home) -> AsyncIterator[Bus]:
     async with (
         bus_url(args.bus or cfg.bus_url, store_dir=home.path / "jetstream") as url,
-        Bus(url, name="agent", reconnect_forever=False) as bus,
+        Bus(url, name="agent", reconnect_forever=False, inbox_prefix=schemas.REPLY_ROOT) as bus,
     ):
         yield bus
 

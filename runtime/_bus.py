@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import ssl
+from pathlib import Path
 from types import TracebackType
 from typing import Any
 
@@ -18,6 +21,8 @@ from ._metrics import Registry
 __all__ = ["Bus"]
 
 log = structlog.get_logger("intentcast.bus")
+SEED_ENV = "INTENTCAST_BUS_SEED"  # path to an nkey seed file: the credential for a secured bus
+CA_ENV = "INTENTCAST_BUS_CA"  # path to the CA certificate that signed the bus's TLS certificate
 
 
 def _error_kind(err: BaseException) -> str:
@@ -45,6 +50,8 @@ class Bus:
         metrics: Registry | None = None,
         reconnect_forever: bool = True,
         connect_timeout: float = 5.0,
+        nkey_seed: Path | None = None,
+        tls_ca: Path | None = None,
         **options: Any,
     ) -> None:
         self.url = url
@@ -53,6 +60,10 @@ class Bus:
         self.reconnect_forever = reconnect_forever
         self.connect_timeout = connect_timeout
         self.options = options
+        seed = nkey_seed or os.environ.get(SEED_ENV)
+        ca = tls_ca or os.environ.get(CA_ENV)
+        self.nkey_seed = Path(seed) if seed else None
+        self.tls_ca = Path(ca) if ca else None
         self.state = "new"
         self.errors = self.metrics.counter("bus_errors_total", "Errors reported by the NATS client")
         self.events = self.metrics.counter("bus_events_total", "Connection events")
@@ -76,7 +87,10 @@ class Bus:
         self.events.inc(event="disconnected")
         self.reconnected.clear()
         self.disconnected.set()
-        log.warning("bus.disconnected", client=self.name)
+        if self.state == "closing":
+            log.info("bus.disconnected", client=self.name, reason="closing")
+        else:
+            log.warning("bus.disconnected", client=self.name)
 
     async def _on_reconnected(self) -> None:
         self.events.inc(event="reconnected")
@@ -105,6 +119,15 @@ class Bus:
             reconnected_cb=self._on_reconnected,
             closed_cb=self._on_closed,
         )
+        if self.nkey_seed is not None:
+            if not self.nkey_seed.exists():
+                raise FileNotFoundError(
+                    f"nkey seed file {self.nkey_seed} not found (set by --bus-seed or ${SEED_ENV})"
+                )
+            opts["nkeys_seed"] = str(self.nkey_seed)
+        if self.tls_ca is not None:
+            ctx = ssl.create_default_context(cafile=str(self.tls_ca))
+            opts["tls"] = ctx
         opts.update(self.options)
         self._nc = await nats.connect(**opts)
         self.state = "connected"
@@ -115,6 +138,7 @@ class Bus:
         if self._nc is None or self.state == "closed":
             return
         nc = self._nc
+        self.state = "closing"
         try:
             if nc.is_connected:
                 await asyncio.wait_for(nc.drain(), drain_seconds)

@@ -28,6 +28,7 @@ log = structlog.get_logger("intentcast.vendor")
 
 EPILOG = """examples:
   intentcast-vendor check --config vendor.toml
+  intentcast-vendor id --config vendor.toml      # the id to grant bus permissions to
   intentcast-vendor run --config vendor.toml
   intentcast-vendor run --config vendor.toml --bus nats://bus.example.org:4222
   INTENTCAST_BUS=nats://127.0.0.1:4222 intentcast-vendor run --config vendor.toml
@@ -52,6 +53,7 @@ def _parser() -> argparse.ArgumentParser:
     for name, helptext in (
         ("run", "run the adapter until interrupted"),
         ("check", "validate the config and catalog, print a summary"),
+        ("id", "print the vendor id (creating keys on first use), for bus permissions"),
     ):
         p = sub.add_parser(
             name, help=helptext, epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -102,7 +104,13 @@ async def _run(cfg: VendorConfig, bus_flag: str | None) -> int:
                 bus_url(bus_flag or cfg.bus_url, store_dir=cfg.data_dir / "jetstream")
             )
             bus = await stack.enter_async_context(
-                Bus(url, name=f"vendor:{cfg.name}", metrics=metrics)
+                Bus(
+                    url,
+                    name=f"vendor:{cfg.name}",
+                    metrics=metrics,
+                    nkey_seed=cfg.bus_nkey_seed,
+                    tls_ca=cfg.bus_tls_ca,
+                )
             )
             if cfg.health_port >= 0:
                 http = await stack.enter_async_context(
@@ -137,10 +145,15 @@ def _check(cfg: VendorConfig) -> int:
 def main(argv: list[str] | None = None) -> int:
     ap = _parser()
     args = ap.parse_args(argv)
+    configure_logging(json=False, level="warning")  # stdout stays for the command's output
     try:
         cfg = load_config(args.config)
         if args.command == "check":
             return _check(cfg)
+        if args.command == "id":
+            identity, _, _ = load_or_create_keys(cfg.keys_dir)
+            print(bytes(identity.verify_key).hex())
+            return 0
         configure_logging(json=args.log_format == "json", level=args.log_level)
         return asyncio.run(_run(cfg, args.bus))
     except (ConfigError, NatsServerNotFound) as exc:

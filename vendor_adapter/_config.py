@@ -82,6 +82,8 @@ class VendorConfig(_Model):
     keys_dir: Path = Path("keys")
     data_dir: Path = Path("data")
     bus_url: str | None = None
+    bus_nkey_seed: Path | None = None  # credential for a secured bus (or $INTENTCAST_BUS_SEED)
+    bus_tls_ca: Path | None = None  # CA of the bus's TLS certificate (or $INTENTCAST_BUS_CA)
     offer_validity: timedelta = timedelta(hours=1)
     delivery_days: Annotated[int, Field(ge=0, le=365)] = 3
     health_host: str = "127.0.0.1"
@@ -135,6 +137,8 @@ def load_config(path: Path) -> VendorConfig:
     return cfg.model_copy(
         update={
             "keys_dir": cfg.keys_dir if cfg.keys_dir.is_absolute() else base / cfg.keys_dir,
+            "bus_nkey_seed": None if cfg.bus_nkey_seed is None else base / cfg.bus_nkey_seed,
+            "bus_tls_ca": None if cfg.bus_tls_ca is None else base / cfg.bus_tls_ca,
             "data_dir": cfg.data_dir if cfg.data_dir.is_absolute() else base / cfg.data_dir,
             "catalog": catalog,
         }
