@@ -90,11 +90,11 @@ class LocalCluster:
         asyncio.run(self.wait_meshed())
         return self
 
-    async def wait_meshed(self, timeout: float = 20.0) -> None:
+    async def wait_meshed(self, seconds: float = 20.0) -> None:
         """Until a message published on each node reaches a subscriber on every other node:
         routes are up and interest has spread. Each try waits on delivery, with a timeout."""
         seed = self.dir / "secrets" / "ops.nk"
-        async with asyncio.timeout(timeout):
+        async with asyncio.timeout(seconds):
             for src in self.servers:
                 for dst in self.servers:
                     if src == dst:

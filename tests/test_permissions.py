@@ -135,7 +135,7 @@ async def test_person_cannot_publish_offers_or_listen_to_vendor_endpoints(
 async def test_no_credential_no_connection(secured: tuple[str, Path]) -> None:
     """Without an nkey the secured server refuses the connection outright."""
     url, _ = secured
-    with pytest.raises(Exception, match="(?i)authorization"):
+    with pytest.raises(Exception, match=r"(?i)authorization"):
         async with Bus(
             url, name="anon", reconnect_forever=False, connect_timeout=2, allow_reconnect=False
         ):
