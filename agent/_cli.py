@@ -148,6 +148,9 @@ def _parser() -> _Parser:
     p.add_argument("--port", type=int, default=4222)
     p = cmd("web", "a local web page over your history and receipts")
     p.add_argument("--port", type=int, default=8765)
+    p.add_argument(
+        "--host", default="127.0.0.1", help="address to bind (default: this machine only)"
+    )
     return ap
 
 
@@ -386,7 +389,7 @@ def _run(args: argparse.Namespace) -> int:
     if args.command == "web":
         from ._web import serve
 
-        return asyncio.run(serve(home, args.port))
+        return asyncio.run(serve(home, args.port, args.host))
     with AgentStore(home.db_path) as store:
         if args.command == "receipts":
             print(render_receipts(store, as_json=args.json))

@@ -1,5 +1,5 @@
 """``intentcast web``: a read-only local page over the person's history and receipts.
-Bound to 127.0.0.1 only."""
+Bound to 127.0.0.1 unless told otherwise (a container binds 0.0.0.0 inside its own network)."""
 
 from __future__ import annotations
 
@@ -74,14 +74,17 @@ def page(store: AgentStore) -> str:
     return "".join(parts)
 
 
-async def serve(home: Home, port: int) -> int:
+async def serve(home: Home, port: int, host: str = "127.0.0.1") -> int:
     home.config()
 
     async def index(_: str) -> tuple[int, str, bytes]:
         with AgentStore(home.db_path) as store:
             return 200, "text/html; charset=utf-8", page(store).encode()
 
-    async with HttpServer({"/": index}, "127.0.0.1", port) as http:
-        print(f"your agent's page: {http.url}/  (Ctrl-C stops it)")
+    async def healthz(_: str) -> tuple[int, str, bytes]:
+        return 200, "text/plain", b"ok\n"
+
+    async with HttpServer({"/": index, "/healthz": healthz}, host, port) as http:
+        print(f"your agent's page: {http.url}/  (Ctrl-C stops it)", flush=True)
         await asyncio.Event().wait()
     return 0
