@@ -40,7 +40,7 @@ def _with_test_ca(d: Path) -> Path:
         ["bash", str(d / "tls" / "make-test-ca.sh"), str(d / "tls" / "out")],
         check=True,
         capture_output=True,
-    )  # noqa: E501
+    )
     tls = d / "tls" / "tls.conf"
     tls.write_text(tls.read_text().replace("/etc/nats/tls", str(d / "tls" / "out")))
     return d
@@ -48,14 +48,8 @@ def _with_test_ca(d: Path) -> Path:
 
 def test_every_nats_config_passes_nats_server_t(tmp_path: Path) -> None:
     """Each server config is valid with generated credentials and a throwaway TLS CA."""
-    d = prepare(tmp_path, persons=["app"], vendors={"sierra": ("ab" * 32, ["outdoor/tents"])})
-    subprocess.run(
-        ["bash", str(d / "tls" / "make-test-ca.sh"), str(d / "tls" / "out")],
-        check=True,
-        capture_output=True,
-    )
-    tls = d / "tls" / "tls.conf"
-    tls.write_text(tls.read_text().replace("/etc/nats/tls", str(d / "tls" / "out")))
+    vendors = {"sierra": ("ab" * 32, ["outdoor/tents"])}
+    d = _with_test_ca(prepare(tmp_path, persons=["app"], vendors=vendors))
     env = {**os.environ, "INTENTCAST_LEAF_SEED": (d / "secrets" / "sierra.nk").read_text().strip()}
     for conf in NATS_CONFIGS:
         cp = subprocess.run(
@@ -235,25 +229,18 @@ def test_tls_config_serves_tls_with_the_test_ca(tmp_path: Path) -> None:
     TLS with its nkey."""
     from runtime import Bus
 
-    d = prepare(tmp_path, persons=["app"], vendors={})
-    subprocess.run(
-        ["bash", str(d / "tls" / "make-test-ca.sh"), str(d / "tls" / "out")],
-        check=True,
-        capture_output=True,
-    )
-    tls = d / "tls" / "tls.conf"
-    tls.write_text(tls.read_text().replace("/etc/nats/tls", str(d / "tls" / "out")))
+    d = _with_test_ca(prepare(tmp_path, persons=["app"], vendors={}))
     conf = d / "tls" / "single-tls.conf"
     port = free_port()
     conf.write_text(conf.read_text().replace("listen: 0.0.0.0:4222", f"listen: 127.0.0.1:{port}"))
     server = EmbeddedServer(config_file=conf).start()
+
+    async def connect() -> bool:
+        seed, ca = d / "secrets" / "app.nk", d / "tls" / "out" / "ca.pem"
+        async with Bus(f"tls://localhost:{port}", name="tls", nkey_seed=seed, tls_ca=ca) as bus:
+            return bool(bus.nc.is_connected)
+
     try:
-        async with Bus(
-            f"tls://localhost:{port}",
-            name="tls-client",
-            nkey_seed=d / "secrets" / "app.nk",
-            tls_ca=d / "tls" / "out" / "ca.pem",
-        ) as bus:
-            assert bus.nc.is_connected
+        assert asyncio.run(connect())
     finally:
         server.stop()
