@@ -3,7 +3,15 @@ terms, verifies and ranks offers, accepts one, and keeps the receipts on the per
 
 from ._home import AgentConfig, Home, HomeError
 from ._ranking import Dropped, Ranked, rank_offers
-from ._session import AcceptError, AcceptResult, Collected, accept_offer, cast_and_collect
+from ._session import (
+    AcceptError,
+    AcceptResult,
+    Collected,
+    accept_offer,
+    cast_and_collect,
+    deliver_countersignature,
+    sync_receipts,
+)
 from ._store import AgentStore
 from ._trust import BetaTrust, TrustScore, TrustScorer
 
@@ -22,5 +30,7 @@ __all__ = [
     "TrustScorer",
     "accept_offer",
     "cast_and_collect",
+    "deliver_countersignature",
     "rank_offers",
+    "sync_receipts",
 ]

@@ -22,7 +22,7 @@ from runtime import Bus, NatsServerNotFound, bus_url, configure_logging
 from ._export import export_all
 from ._home import AgentConfig, Home, HomeError
 from ._render import render_accept, render_history, render_ranked, render_receipts
-from ._session import AcceptError, accept_offer, cast_and_collect
+from ._session import AcceptError, accept_offer, cast_and_collect, sync_receipts
 from ._store import AgentStore
 from ._trust import BetaTrust, rating_evidence
 
@@ -40,6 +40,7 @@ EXAMPLES = {
     "history": "  intentcast history",
     "export": "  intentcast export --out my-intentcast.json",
     "rate": "  intentcast rate 7c01e2aa --score 5 --outcome delivered",
+    "sync": "  intentcast sync                    # after an outage: deliver pending countersignatures",
     "bus": "  intentcast bus                     # share one embedded bus on this machine",
     "web": "  intentcast web --port 8765          # then open http://127.0.0.1:8765/",
 }
@@ -142,6 +143,8 @@ def _parser() -> _Parser:
         default="delivered",
         choices=["delivered", "late", "not_delivered", "not_as_described", "returned"],
     )
+    p = cmd("sync", "re-send countersignatures that vendors have not yet acknowledged")
+    p.add_argument("--bus", help="NATS URL(s)")
     p = cmd(
         "bus", "run an embedded NATS bus that every intentcast command on this machine will use"
     )
@@ -321,6 +324,14 @@ async def _accept(args: argparse.Namespace, home: Home, cfg: AgentConfig) -> int
     return 0 if res.status == "confirmed" else 1
 
 
+async def _sync(args: argparse.Namespace, home: Home, cfg: AgentConfig) -> int:
+    with AgentStore(home.db_path) as store:
+        async with _connected(args, cfg, home) as bus:
+            sent, acked = await sync_receipts(bus.nc, store)
+    print(f"{acked} of {sent} pending countersignatures acknowledged by their vendors")
+    return 0 if acked == sent else 1
+
+
 # --- the rest --------------------------------------------------------------------------------
 
 
@@ -384,6 +395,8 @@ def _run(args: argparse.Namespace) -> int:
         return asyncio.run(_want(args, home, cfg))
     if args.command == "accept":
         return asyncio.run(_accept(args, home, cfg))
+    if args.command == "sync":
+        return asyncio.run(_sync(args, home, cfg))
     if args.command == "rate":
         return _rate(args, home)
     if args.command == "web":

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -16,13 +17,22 @@ from nats.errors import NoRespondersError
 from nats.errors import TimeoutError as NatsTimeout
 
 import schemas
+from runtime import failpoint
 
 from ._home import RankingWeights, TrustPolicy
 from ._ranking import Dropped, Ranked, rank_offers
 from ._store import AgentStore
 from ._trust import TrustScorer
 
-__all__ = ["AcceptError", "AcceptResult", "Collected", "accept_offer", "cast_and_collect"]
+__all__ = [
+    "AcceptError",
+    "AcceptResult",
+    "Collected",
+    "accept_offer",
+    "cast_and_collect",
+    "deliver_countersignature",
+    "sync_receipts",
+]
 
 log = structlog.get_logger("intentcast.agent")
 # Verified vendor profiles, shared by every intent this process casts: a profile travels with
@@ -205,9 +215,10 @@ async def accept_offer(
     done = store.receipt_for_offer(row["id"])
     if done is not None:
         r = schemas.verify(done["receipt_wire"], schemas.Receipt, key=schemas.self_signed, now=None)
-        return AcceptResult(
-            "confirmed", "", r, row["vendor_name"], bool(done["vendor_acknowledged"]), True
+        acked = bool(done["vendor_acknowledged"]) or await deliver_countersignature(
+            nc, store, done, per_try_seconds
         )
+        return AcceptResult("confirmed", "", r, row["vendor_name"], acked, True)
     irow = store.intent(row["intent_id"])
     assert irow is not None
     secrets = schemas.IntentSecrets.from_hex(irow["sign_seed"], irow["seal_secret"])
@@ -240,6 +251,7 @@ async def accept_offer(
             sealed=sealed,
             created=now,
         )
+        failpoint("agent.accept.stored")
     else:
         accept = schemas.verify(
             prior["accept_wire"], schemas.Accept, key=schemas.self_signed, now=None
@@ -261,6 +273,7 @@ async def accept_offer(
             # NoResponders comes back at once while a vendor restarts: give it a moment.
             await asyncio.sleep(min(2.0, 0.2 * attempt))
     assert reply is not None
+    failpoint("agent.reply.received")
     ring = schemas.KeyRing.from_profile(vendor)
     try:
         conf = schemas.open_confirmation(
@@ -283,7 +296,7 @@ async def accept_offer(
             ref=c.order_id,
         )
         return AcceptResult("rejected", c.reason, None, vendor.name, False, False)
-    cs_wire, cs_sealed = schemas.countersign(
+    cs_wire, _ = schemas.countersign(
         conf.receipt, secrets, schemas.seal_key_for(vendor, conf.receipt.kid), clock()
     )
     store.add_receipt(
@@ -297,25 +310,52 @@ async def accept_offer(
         confirmation_wire=conf.confirmation.wire,
         countersignature_wire=cs_wire,
         created=clock().isoformat(),
+        outcome_at=clock(),
     )
-    store.add_outcome(
-        vendor_id=vendor.vendor_id,
-        kind="receipt",
-        positive=1.0,
-        negative=0.0,
-        at=clock(),
-        ref=conf.receipt.msg.id,
+    failpoint("agent.receipt.stored")
+    stored = store.receipt_for_offer(row["id"])
+    assert stored is not None
+    acknowledged = await deliver_countersignature(nc, store, stored, per_try_seconds)
+    return AcceptResult("confirmed", "", conf.receipt, vendor.name, acknowledged, prior is not None)
+
+
+async def deliver_countersignature(
+    nc: Client, store: AgentStore, receipt: sqlite3.Row, per_try_seconds: float = 5.0
+) -> bool:
+    """Send the stored countersignature to the vendor (sealed afresh) and record its
+    acknowledgement. Safe to repeat: the vendor answers a copy it already keeps."""
+    offer = store.find_offer(receipt["offer_id"])[0]
+    profile_wire = schemas.unpack(offer["bundle"], 2)[0]
+    profile = schemas.verify(profile_wire, schemas.VendorProfile, key=schemas.self_signed, now=None)
+    signer = schemas.verify(
+        receipt["receipt_wire"], schemas.Receipt, key=schemas.self_signed, now=None
     )
-    acknowledged = False
+    sealed = schemas.seal(
+        schemas.seal_key_for(profile.msg, signer.kid),
+        schemas.pack(receipt["countersignature_wire"]),
+    )
+    subject = schemas.vendor_subject(profile.msg.vendor_id, "receipt")
     try:
-        ack = await nc.request(
-            schemas.vendor_subject(vendor.vendor_id, "receipt"), cs_sealed, timeout=per_try_seconds
-        )
-        acknowledged = bool(json.loads(ack.data).get("stored"))
+        ack = await nc.request(subject, sealed, timeout=per_try_seconds)
+        stored = bool(json.loads(ack.data).get("stored"))
     except (NatsTimeout, NoRespondersError, ValueError) as exc:
         log.warning(
-            "countersignature.unacknowledged", receipt=conf.receipt.msg.id, error=type(exc).__name__
+            "countersignature.unacknowledged",
+            receipt=receipt["receipt_id"],
+            error=type(exc).__name__,
         )
-    if acknowledged:
-        store.mark_acknowledged(conf.receipt.msg.id)
-    return AcceptResult("confirmed", "", conf.receipt, vendor.name, acknowledged, prior is not None)
+        return False
+    if stored:
+        store.mark_acknowledged(receipt["receipt_id"])
+    return stored
+
+
+async def sync_receipts(
+    nc: Client, store: AgentStore, per_try_seconds: float = 5.0
+) -> tuple[int, int]:
+    """Re-send every countersignature a vendor has not acknowledged: (sent, acknowledged)."""
+    pending = [r for r in store.rows("receipts", "created") if not r["vendor_acknowledged"]]
+    acked = 0
+    for r in pending:
+        acked += await deliver_countersignature(nc, store, r, per_try_seconds)
+    return len(pending), acked

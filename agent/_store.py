@@ -161,11 +161,17 @@ class AgentStore:
     def set_accept_status(self, offer_id: str, status: str) -> None:
         self.db.execute("UPDATE accepts SET status = ? WHERE offer_id = ?", (status, offer_id))
 
-    def add_receipt(self, **row: Any) -> None:
+    def add_receipt(self, *, outcome_at: datetime, **row: Any) -> None:
         """Receipt, confirmation and countersignature together, in one committed row, before
-        the countersignature is sent."""
+        the countersignature is sent; the receipt counts as positive evidence for trust."""
         cols = ", ".join(row)
         with self.transaction():
+            self.db.execute(
+                "INSERT INTO outcomes (vendor_id, kind, positive, negative, at, ref)"
+                " VALUES (?, 'receipt', 1.0, 0.0, ?, ?)",
+                (row["vendor_id"], outcome_at.isoformat(), row["receipt_id"]),
+            )
+            self.outcomes_changed += 1
             self.db.execute(
                 f"INSERT OR IGNORE INTO receipts ({cols}) VALUES ({', '.join('?' * len(row))})",
                 tuple(row.values()),

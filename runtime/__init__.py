@@ -3,6 +3,7 @@ logging, metrics and the durable SQLite opener. It knows nothing of agents or ve
 
 from ._bus import Bus
 from ._embedded import EmbeddedServer, NatsServerNotFound, find_nats_server, pid_alive
+from ._faults import FAILPOINTS_ENV, failpoint
 from ._http import HttpServer, Response
 from ._logging import configure_logging
 from ._metrics import Counter, Histogram, Registry
@@ -11,6 +12,7 @@ from ._resolve import bus_url, default_data_dir, embedded_bus_file, running_embe
 from ._store import open_db
 
 __all__ = [
+    "FAILPOINTS_ENV",
     "Bus",
     "Counter",
     "EmbeddedServer",
@@ -24,6 +26,7 @@ __all__ = [
     "configure_logging",
     "default_data_dir",
     "embedded_bus_file",
+    "failpoint",
     "find_nats_server",
     "open_db",
     "pid_alive",

@@ -4,11 +4,13 @@ loopback port, started and stopped by us when the user names no bus URL."""
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 from collections import deque
 from pathlib import Path
@@ -73,6 +75,7 @@ class EmbeddedServer:
         self._tail: deque[str] = deque(maxlen=40)
         self._reader: threading.Thread | None = None
         self._log_lines: list[str] = []
+        self._generated: Path | None = None
         self._log_cond = threading.Condition()
 
     @property
@@ -90,11 +93,21 @@ class EmbeddedServer:
         binary = find_nats_server()
         if self.config_file is not None:
             return [binary, "-c", str(self.config_file)]
-        args = [binary, "-a", self.host, "-p", str(self.port), "-n", self.name]
+        # Written out so the embedded bus has the same limits as deploy/nats/dev.conf.
+        lines = [
+            f"server_name: {json.dumps(self.name)}",
+            f"listen: {json.dumps(f'{self.host}:{self.port}')}",
+            f"max_payload: {self.max_payload}",
+        ]
         if self.jetstream:
             assert self.store_dir is not None, "JetStream needs a store directory"
-            args += ["-js", "-sd", str(self.store_dir)]
-        return args
+            store = json.dumps(str(self.store_dir))
+            lines.append(f"jetstream {{ store_dir: {store}, sync_interval: always }}")
+        fd, path = tempfile.mkstemp(prefix="intentcast-nats-", suffix=".conf")
+        with os.fdopen(fd, "w") as f:
+            f.write("\n".join(lines) + "\n")
+        self._generated = Path(path)
+        return [binary, "-c", path]
 
     def _read(self) -> None:
         assert self._proc is not None and self._proc.stderr is not None
@@ -153,6 +166,8 @@ class EmbeddedServer:
                 self._kill()
         if self._reader is not None:
             self._reader.join(timeout)
+        if self._generated is not None:
+            self._generated.unlink(missing_ok=True)
         self.state = "stopped"
         log.info("bus.embedded.stopped", port=self.port)
 

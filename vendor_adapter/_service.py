@@ -17,7 +17,7 @@ from nacl.signing import VerifyKey
 from nats.aio.msg import Msg
 
 import schemas
-from runtime import Bus, Registry
+from runtime import Bus, Registry, failpoint
 
 from ._catalog import Catalog, CatalogItem
 from ._config import VendorConfig
@@ -172,6 +172,7 @@ class VendorAdapter:
     # --- acceptances -> orders -----------------------------------------------------------
 
     async def on_order(self, msg: Msg) -> None:
+        failpoint("vendor.accept.received")
         now = self.clock()
         try:
             opened = schemas.open_accept(msg.data, signer=self.signer, now=now, replay=None)
@@ -189,6 +190,7 @@ class VendorAdapter:
                 self._reject("accept", err)
                 return
             existing = await self._take_order(opened, now)
+            failpoint("vendor.order.committed")
         else:
             self.orders.inc(outcome="repeat")
             log.info("order.repeat", order=existing.order_id, offer=a.offer_id)
@@ -246,16 +248,18 @@ class VendorAdapter:
 
         try:
             cs = schemas.open_countersignature(
-                msg.data,
-                signer=self.signer,
-                intent_key=intent_key,
-                now=now,
-                replay=self.receipt_replay,
+                msg.data, signer=self.signer, intent_key=intent_key, now=now, replay=None
             )
+            # A person re-sending a countersignature we already keep gets the same answer;
+            # anything else must be fresh.
+            if not self.store.has_countersignature(cs.wire):
+                self.receipt_replay.add(cs.kid, cs.header.nonce, cs.header.expires, now)
         except schemas.ProtocolError as err:
             self._reject("countersignature", err)
             return
+        failpoint("vendor.receipt.received")
         stored = self.store.add_countersignature(cs.msg.receipt_id, cs.msg.receipt_hash, cs.wire)
+        failpoint("vendor.receipt.stored")
         log.info("receipt.countersigned", receipt=cs.msg.receipt_id, stored=stored)
         await msg.respond(json.dumps({"stored": stored}).encode())
 

@@ -130,6 +130,10 @@ class VendorStore:
         )
         return cur.rowcount == 1
 
+    def has_countersignature(self, wire: bytes) -> bool:
+        q = "SELECT 1 FROM orders WHERE countersignature_wire = ? LIMIT 1"
+        return self.db.execute(q, (wire,)).fetchone() is not None
+
     def order_for_intent(self, intent_id: str, offer_id: str) -> str | None:
         r = self.db.execute(
             "SELECT order_id FROM orders WHERE intent_id = ? AND offer_id = ?",
