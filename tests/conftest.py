@@ -53,7 +53,12 @@ def vendor(tmp_path: Path, nats_server: EmbeddedServer) -> Iterator[VendorFactor
     started: list[ServiceProcess] = []
 
     def start(
-        name: str, *, replica: str = "a", bus: str | None = None, **overrides: str
+        name: str,
+        *,
+        replica: str = "a",
+        bus: str | None = None,
+        env: dict[str, str] | None = None,
+        **overrides: str,
     ) -> ServiceProcess:
         """``overrides`` replace top-level settings: values are TOML, e.g. terms_policy='"honour"'."""
         d = _shared_dir(tmp_path)
@@ -76,6 +81,7 @@ def vendor(tmp_path: Path, nats_server: EmbeddedServer) -> Iterator[VendorFactor
             ],
             ready_event="vendor.ready",
             name=f"{name}-{replica}",
+            env=env,
         ).start()
         started.append(p)
         return p
@@ -118,8 +124,10 @@ class Agent:
     def __init__(self, home: Path, bus: str) -> None:
         self.home, self.bus = home, bus
 
-    def run(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-        env = {**os.environ, "INTENTCAST_BUS": self.bus}
+    def run(
+        self, *args: str, timeout: float = 60, env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        env = {**os.environ, "INTENTCAST_BUS": self.bus, **(env or {})}
         return subprocess.run(
             [str(BIN / "intentcast"), "--home", str(self.home), *args],
             text=True,
