@@ -224,77 +224,77 @@ async def accept_offer(
     secrets = schemas.IntentSecrets.from_hex(irow["sign_seed"], irow["seal_secret"])
     intent = schemas.verify(irow["wire"], schemas.Intent, key=schemas.self_signed, now=None).msg
     now = clock()
+    prior = store.accept(row["id"])
     try:
+        # Once an acceptance went out, an order may exist whatever the offer's expiry says.
         opened = schemas.open_offer_bundle(
-            row["bundle"], intent=intent, now=now, replay=None, profiles=schemas.ProfileCache()
+            row["bundle"],
+            intent=intent,
+            now=None if prior is not None else now,
+            replay=None,
+            profiles=schemas.ProfileCache(),
         )
     except schemas.Expired as err:
         raise AcceptError(
             f"offer {row['id'][:8]} expired ({err.got}); cast the intent again with `intentcast want`"
         ) from None
-    prior = store.accept(row["id"])
-    if prior is None:
-        accept, sealed = schemas.make_accept(
-            intent_wire=irow["wire"],
-            intent=intent,
-            secrets=secrets,
-            offer=opened,
-            disclosure=disclosure,
-            payment_method=payment_method,
-            now=now,
-        )
-        store.add_accept(
-            offer_id=row["id"],
-            intent_id=intent.id,
-            vendor_id=opened.profile.msg.vendor_id,
-            accept_wire=accept.wire,
-            sealed=sealed,
-            created=now,
-        )
-        failpoint("agent.accept.stored")
-    else:
-        accept = schemas.verify(
-            prior["accept_wire"], schemas.Accept, key=schemas.self_signed, now=None
-        )
-        sealed = prior["sealed"]
     vendor = opened.profile.msg
-    subject = schemas.vendor_subject(vendor.vendor_id, "order")
-    reply = None
-    for attempt in range(1, attempts + 1):
-        try:
-            reply = await nc.request(subject, sealed, timeout=per_try_seconds)
-            break
-        except (NatsTimeout, NoRespondersError) as exc:
-            log.warning("accept.retry", offer=row["id"], attempt=attempt, error=type(exc).__name__)
-            if attempt == attempts:
-                raise AcceptError(
-                    f"{vendor.name} did not answer after {attempts} tries; your acceptance is saved, run the same `intentcast accept` again later"
-                ) from None
-            # NoResponders comes back at once while a vendor restarts: give it a moment.
-            await asyncio.sleep(min(2.0, 0.2 * attempt))
-    assert reply is not None
-    failpoint("agent.reply.received")
     ring = schemas.KeyRing.from_profile(vendor)
-    try:
-        conf = schemas.open_confirmation(
-            reply.data, secrets=secrets, accept=accept, ring=ring, now=clock(), replay=None
-        )
-    except schemas.ProtocolError as err:
-        log.warning("confirmation.rejected", code=err.code, error=str(err))
-        raise AcceptError(
-            f"the answer from {vendor.name} did not verify ({err.code}); nothing was stored as an order"
-        ) from None
+    for _ in range(2):
+        if prior is None:
+            accept, sealed = schemas.make_accept(
+                intent_wire=irow["wire"],
+                intent=intent,
+                secrets=secrets,
+                offer=opened,
+                disclosure=disclosure,
+                payment_method=payment_method,
+                now=clock(),
+            )
+            store.add_accept(
+                offer_id=row["id"],
+                intent_id=intent.id,
+                vendor_id=vendor.vendor_id,
+                accept_wire=accept.wire,
+                sealed=sealed,
+                created=clock(),
+            )
+            failpoint("agent.accept.stored")
+        else:
+            accept = schemas.verify(
+                prior["accept_wire"], schemas.Accept, key=schemas.self_signed, now=None
+            )
+            sealed = prior["sealed"]
+        reply = await _request_with_retries(
+            nc, schemas.vendor_subject(vendor.vendor_id, "order"), sealed, vendor.name,
+            attempts=attempts, per_try_seconds=per_try_seconds, what=row["id"],
+        )  # fmt: skip
+        failpoint("agent.reply.received")
+        try:
+            conf = schemas.open_confirmation(
+                reply, secrets=secrets, accept=accept, ring=ring, now=clock(), replay=None
+            )
+        except schemas.ProtocolError as err:
+            log.warning("confirmation.rejected", code=err.code, error=str(err))
+            raise AcceptError(
+                f"the answer from {vendor.name} did not verify ({err.code}); nothing was stored as an order"
+            ) from None
+        if conf.receipt is None and conf.confirmation.msg.reason == "acceptance_expired":
+            prior = None  # the vendor holds no order for it: accept afresh, once
+            continue
+        break
     c = conf.confirmation.msg
     if conf.receipt is None:
         store.set_accept_status(row["id"], "rejected")
-        store.add_outcome(
-            vendor_id=vendor.vendor_id,
-            kind="rejected",
-            positive=0.0,
-            negative=0.5,
-            at=clock(),
-            ref=c.order_id,
-        )
+        if c.reason not in ("offer_expired", "acceptance_expired"):  # the vendor's doing
+            store.add_outcome(
+                vendor_id=vendor.vendor_id,
+                kind="rejected",
+                positive=0.0,
+                negative=0.5,
+                at=clock(),
+                ref=c.order_id,
+            )
         return AcceptResult("rejected", c.reason, None, vendor.name, False, False)
     cs_wire, _ = schemas.countersign(
         conf.receipt, secrets, schemas.seal_key_for(vendor, conf.receipt.kid), clock()
@@ -359,3 +359,28 @@ async def sync_receipts(
     for r in pending:
         acked += await deliver_countersignature(nc, store, r, per_try_seconds)
     return len(pending), acked
+
+
+async def _request_with_retries(
+    nc: Client,
+    subject: str,
+    data: bytes,
+    vendor_name: str,
+    *,
+    attempts: int,
+    per_try_seconds: float,
+    what: str,
+) -> bytes:
+    for attempt in range(1, attempts + 1):
+        try:
+            reply = await nc.request(subject, data, timeout=per_try_seconds)
+            return bytes(reply.data)
+        except (NatsTimeout, NoRespondersError) as exc:
+            log.warning("accept.retry", offer=what, attempt=attempt, error=type(exc).__name__)
+            if attempt == attempts:
+                break
+            # NoResponders comes back at once while a vendor restarts: give it a moment.
+            await asyncio.sleep(min(2.0, 0.2 * attempt))
+    raise AcceptError(
+        f"{vendor_name} did not answer after {attempts} tries; your acceptance is saved, run the same `intentcast accept` again later"
+    )

@@ -154,7 +154,7 @@ class AgentStore:
         created: datetime,
     ) -> None:
         self.db.execute(
-            "INSERT INTO accepts VALUES (?,?,?,?,?,?, 'sent')",
+            "INSERT OR REPLACE INTO accepts VALUES (?,?,?,?,?,?, 'sent')",
             (offer_id, intent_id, vendor_id, accept_wire, sealed, created.isoformat()),
         )
 

@@ -141,12 +141,13 @@ class Verified(Generic[T]):
         return digest(self.signed)
 
 
-KeyResolver = Callable[[str, datetime], VerifyKey]
+KeyResolver = Callable[[str, datetime | None], VerifyKey]
 """Maps a key id to a key the receiver trusts at that time, or raises UnknownSigner or
-RevokedSigner."""
+RevokedSigner. ``None`` for the time means "whenever it signed": archival checks of stored
+messages, where validity windows no longer apply but revocation still does."""
 
 
-def self_signed(kid: str, at: datetime) -> VerifyKey:
+def self_signed(kid: str, at: datetime | None) -> VerifyKey:
     """Resolver for messages whose key is its own credential (a per-intent key, a vendor's
     identity key on its profile). The caller then checks the key against the message."""
     return VerifyKey(bytes.fromhex(kid))
@@ -221,8 +222,7 @@ def verify(
     time checks: for re-verifying stored receipts years later.
     """
     tag, kid, sig, signed = split_frame(wire, where)
-    at = now if now is not None else datetime.now(UTC)
-    vk = key(kid, at)
+    vk = key(kid, now)
     try:
         vk.verify(signed, sig)
     except BadSignatureError:
@@ -264,7 +264,7 @@ def verify(
                 f"{where}.hdr.vendor",
             )
     if replay is not None:
-        replay.add(kid, hdr.nonce, hdr.expires, at, where)
+        replay.add(kid, hdr.nonce, hdr.expires, now or hdr.created, where)
     return Verified(msg, hdr, kid, sig, signed)
 
 

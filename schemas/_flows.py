@@ -14,6 +14,7 @@ import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from typing import TypeVar
 
 from nacl.public import PrivateKey
 from nacl.signing import SigningKey, VerifyKey
@@ -29,7 +30,7 @@ from ._envelope import (
     sign,
     verify,
 )
-from ._errors import Rebound, UnknownSigner
+from ._errors import Expired, Rebound, UnknownSigner
 from ._keys import IntentSecrets, KeyRing
 from ._messages import (
     Accept,
@@ -38,6 +39,7 @@ from ._messages import (
     Intent,
     IntentKeys,
     Item,
+    Message,
     Offer,
     OrderConfirmation,
     Receipt,
@@ -73,6 +75,9 @@ __all__ = [
     "open_offer_bundle",
     "seal_key_for",
 ]
+
+
+T = TypeVar("T", bound=Message)
 
 
 def new_id() -> str:
@@ -366,8 +371,11 @@ def make_profile(
     return VendorSigner(identity, signing, seal_key, wire, profile)
 
 
-def open_intent(wire: bytes, *, now: datetime, replay: ReplayCache | None) -> Verified[Intent]:
-    """Verify a broadcast intent: self-signed by the key it names, bound to its own id."""
+def open_intent(
+    wire: bytes, *, now: datetime | None, replay: ReplayCache | None
+) -> Verified[Intent]:
+    """Verify a broadcast intent: self-signed by the key it names, bound to its own id.
+    ``now=None`` skips the time checks (an acceptance may come after the intent's window)."""
     v = verify(wire, Intent, key=self_signed, now=now, replay=replay)
     if v.kid != v.msg.keys.sign:
         raise Rebound(
@@ -419,6 +427,8 @@ class OpenedAccept:
     accept: Verified[Accept]
     intent: Verified[Intent]
     offer: Verified[Offer]
+    offer_expired: bool = False  # both only ever true when the caller allowed it
+    accept_expired: bool = False
 
 
 def open_accept(
@@ -427,28 +437,59 @@ def open_accept(
     signer: VendorSigner,
     now: datetime,
     replay: ReplayCache | None,
+    allow_expired: bool = False,
 ) -> OpenedAccept:
-    """Verify an acceptance with the intent and the (our own, unexpired) offer it binds."""
+    """Verify an acceptance with the intent and the (our own, unexpired) offer it binds.
+
+    With ``allow_expired`` an authentic acceptance or offer past its expiry still opens,
+    flagged ``accept_expired`` / ``offer_expired``: a vendor answers a repeated acceptance
+    of an order it already made whenever it comes, but takes no new order on either."""
     bundle = unseal([signer.seal], sealed)
     accept_wire, intent_wire, offer_wire = unpack(bundle, 3, "$.bundle")
-    intent = open_intent(intent_wire, now=now, replay=None)
+    # The intent's window bounds when offers are asked for, not when they may be taken: an
+    # acceptance is good while the (vendor's own, unexpired) offer is.
+    intent = open_intent(intent_wire, now=None, replay=None)
     sign_key = intent.msg.keys.sign
 
-    def intent_key(kid: str, at: datetime) -> VerifyKey:
+    def intent_key(kid: str, at: datetime | None) -> VerifyKey:
         if kid != sign_key:
             raise UnknownSigner(f"the intent's key {sign_key[:16]}...", kid[:16], "$.tag")
         return VerifyKey(bytes.fromhex(kid))
 
     vid = signer.vendor_id
     aud = Audience(intent=intent.msg.id, vendor=vid)
-    accept = verify(accept_wire, Accept, key=intent_key, now=now, audience=aud, replay=replay)
-    offer = verify(offer_wire, Offer, key=signer.ring, now=now, audience=aud, where="$.offer")
+    accept, accept_expired = _verify_maybe_expired(
+        accept_wire, Accept, intent_key, now, aud, replay, allow_expired, "$"
+    )
+    offer, offer_expired = _verify_maybe_expired(
+        offer_wire, Offer, signer.ring, now, aud, None, allow_expired, "$.offer"
+    )
     a = accept.msg
     if (a.offer_id, a.offer_hash, a.intent_hash) != (offer.msg.id, offer.digest, intent.digest):
         raise Rebound(
             "an acceptance bound to this offer and intent", "other ids or hashes", "$.msg"
         )
-    return OpenedAccept(accept, intent, offer)
+    return OpenedAccept(accept, intent, offer, offer_expired, accept_expired)
+
+
+def _verify_maybe_expired(
+    wire: bytes,
+    expect: type[T],
+    key: KeyResolver,
+    now: datetime,
+    aud: Audience,
+    replay: ReplayCache | None,
+    allow_expired: bool,
+    where: str,
+) -> tuple[Verified[T], bool]:
+    try:
+        return verify(
+            wire, expect, key=key, now=now, audience=aud, replay=replay, where=where
+        ), False
+    except Expired:
+        if not allow_expired:
+            raise
+        return verify(wire, expect, key=key, now=None, audience=aud, where=where), True
 
 
 def make_confirmation(

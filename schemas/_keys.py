@@ -63,7 +63,7 @@ class KeyRing:
             ring.add(k.sign, k.not_before, k.not_after)
         return ring
 
-    def __call__(self, kid: str, at: datetime) -> VerifyKey:
+    def __call__(self, kid: str, at: datetime | None) -> VerifyKey:
         if kid in self.revoked:
             raise RevokedSigner("a key that is not revoked", f"revoked key {kid[:16]}...", "$.tag")
         window = self._windows.get(kid)
@@ -72,7 +72,7 @@ class KeyRing:
                 f"a key of {self.owner[:16]}...", f"unknown key {kid[:16]}...", "$.tag"
             )
         nb, na = window
-        if not nb <= at <= na:
+        if at is not None and not nb <= at <= na:
             raise RevokedSigner(
                 f"a key valid from {nb.isoformat()} to {na.isoformat()}",
                 f"key {kid[:16]}... used at {at.isoformat()}",

@@ -40,7 +40,9 @@ def _settled(person: Agent, tmp_path: Path, offer: str) -> None:
 
 
 @pytest.mark.parametrize(("step", "meaning"), VENDOR_STEPS, ids=[s for s, _ in VENDOR_STEPS])
-def test_vendor_killed_at_each_step_then_the_flow_completes(person: Agent, vendor: VendorFactory, tmp_path: Path, step: str, meaning: str) -> None:  # noqa: E501
+def test_vendor_killed_at_each_step_then_the_flow_completes(
+    person: Agent, vendor: VendorFactory, tmp_path: Path, step: str, meaning: str
+) -> None:
     """Vendor SIGKILLed at {step} ({meaning}); after a restart, `accept` again (or `sync`)
     completes the flow without a second order."""
     v = vendor("sierra", env={FAILPOINTS_ENV: step})
@@ -60,7 +62,9 @@ def test_vendor_killed_at_each_step_then_the_flow_completes(person: Agent, vendo
 
 
 @pytest.mark.parametrize(("step", "meaning"), AGENT_STEPS, ids=[s for s, _ in AGENT_STEPS])
-def test_agent_killed_at_each_step_then_the_flow_completes(person: Agent, vendor: VendorFactory, tmp_path: Path, step: str, meaning: str) -> None:  # noqa: E501
+def test_agent_killed_at_each_step_then_the_flow_completes(
+    person: Agent, vendor: VendorFactory, tmp_path: Path, step: str, meaning: str
+) -> None:
     """Agent SIGKILLed at {step} ({meaning}); the same `accept` run again completes it."""
     vendor("sierra")
     offer = person.want("--expect", "1")["offers"][0]["offer"]

@@ -175,20 +175,30 @@ class VendorAdapter:
         failpoint("vendor.accept.received")
         now = self.clock()
         try:
-            opened = schemas.open_accept(msg.data, signer=self.signer, now=now, replay=None)
+            opened = schemas.open_accept(
+                msg.data, signer=self.signer, now=now, replay=None, allow_expired=True
+            )
+            a = opened.accept.msg
+            existing = self.store.by_offer(a.offer_id)
+            if existing is None and not (opened.offer_expired or opened.accept_expired):
+                h = opened.accept.header
+                self.accept_replay.add(opened.accept.kid, h.nonce, h.expires, now)
         except schemas.ProtocolError as err:
             self._reject("accept", err)
             return
-        a = opened.accept.msg
-        existing = self.store.by_offer(a.offer_id)
+        if existing is None and (opened.offer_expired or opened.accept_expired):
+            # Authentic but stale, and no order was made: say so, signed, so the person's
+            # agent can act at once (cast again, or accept afresh) instead of timing out.
+            reason = "offer_expired" if opened.offer_expired else "acceptance_expired"
+            _, _, sealed = schemas.make_confirmation(
+                opened, signer=self.signer, order_id=schemas.new_id(), status="rejected",
+                reason=reason, now=now,
+            )  # fmt: skip
+            self.orders.inc(outcome=reason)
+            log.info("order.refused", offer=a.offer_id, reason=reason)
+            await msg.respond(sealed)
+            return
         if existing is None:
-            try:
-                self.accept_replay.add(
-                    opened.accept.kid, opened.accept.header.nonce, opened.accept.header.expires, now
-                )
-            except schemas.Replayed as err:
-                self._reject("accept", err)
-                return
             existing = await self._take_order(opened, now)
             failpoint("vendor.order.committed")
         else:
@@ -239,7 +249,7 @@ class VendorAdapter:
     async def on_receipt(self, msg: Msg) -> None:
         now = self.clock()
 
-        def intent_key(kid: str, at: datetime) -> VerifyKey:
+        def intent_key(kid: str, at: datetime | None) -> VerifyKey:
             if not self.store.has_intent_key(kid):
                 raise schemas.UnknownSigner(
                     "the intent key of one of our orders", kid[:16], "$.tag"

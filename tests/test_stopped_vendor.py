@@ -1,0 +1,64 @@
+"""A vendor frozen with SIGSTOP during a flood of intents does not hold up the others."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from pathlib import Path
+
+import pytest
+
+import schemas
+from agent import AgentStore, BetaTrust, cast_and_collect
+from agent._home import RankingWeights, TrustPolicy
+from runtime import Bus, EmbeddedServer
+from tests.conftest import VendorFactory
+from tests.test_adversarial import _cast
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.mark.parametrize(
+    "intents", [pytest.param(60, id="short"), pytest.param(1000, id="long", marks=pytest.mark.soak)]
+)
+async def test_a_stopped_vendor_does_not_slow_the_others(
+    nats_server: EmbeddedServer, vendor: VendorFactory, tmp_path: Path, intents: int
+) -> None:
+    """With Sierra stopped, Cumbre answers every intent of the flood; Sierra answers again
+    once continued."""
+    sierra = await asyncio.to_thread(vendor, "sierra")
+    cumbre = await asyncio.to_thread(vendor, "cumbre")
+    store = AgentStore(tmp_path / "agent.sqlite")
+    trust, policy, weights = BetaTrust(store, TrustPolicy()), TrustPolicy(), RankingWeights()
+    async with Bus(nats_server.url, name="agent", inbox_prefix=schemas.REPLY_ROOT) as bus:
+
+        async def one(expect: int) -> list[str]:
+            got = await cast_and_collect(
+                bus.nc,
+                _cast(),
+                window=10,
+                store=store,
+                trust=trust,
+                policy=policy,
+                weights=weights,
+                expect=expect,
+            )
+            return sorted(r.vendor_name for r in got.ranked)
+
+        assert await one(2) == ["Cumbre Sports", "Sierra Outfitters"]
+        sierra.signal(signal.SIGSTOP)
+        try:
+            sem = asyncio.Semaphore(10)
+
+            async def limited() -> list[str]:
+                async with sem:
+                    return await one(1)
+
+            rounds = await asyncio.gather(*(limited() for _ in range(intents)))
+            assert all(r == ["Cumbre Sports"] for r in rounds)
+            assert cumbre.count("offer.sent") == intents + 1
+        finally:
+            sierra.signal(signal.SIGCONT)
+        # Sierra catches up on what queued for it (or was cut off as a slow consumer and came
+        # back), and answers fresh intents again.
+        assert "Sierra Outfitters" in await one(2)
