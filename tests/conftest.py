@@ -42,6 +42,19 @@ def _shared_dir(tmp_path: Path) -> Path:
     return d
 
 
+def restock(tmp_path: Path, catalog: str, stock: int) -> None:
+    """Give every item in a demo catalog (as copied for this test) ``stock`` units."""
+    p = _shared_dir(tmp_path) / "catalogs" / catalog
+    lines = p.read_text().splitlines()
+    col = lines[0].split(",").index("stock")
+    out = [lines[0]]
+    for ln in lines[1:]:
+        parts = ln.split(",")
+        parts[col] = str(stock)
+        out.append(",".join(parts))
+    p.write_text("\n".join(out) + "\n")
+
+
 VendorFactory = Callable[..., ServiceProcess]
 
 

@@ -163,6 +163,9 @@ async def test_a_flood_of_hostile_messages_changes_nothing_the_person_sees(
         )
         for s in hostile_subs:
             await s.unsubscribe()
+    print(
+        f"hostile messages sent: {sum(hostile.sent.values())} {hostile.sent}; agent dropped {len(got.dropped)}"
+    )
     assert [r.vendor_name for r in got.ranked] == ["Sierra Outfitters"]
     reasons = {d.reason for d in got.dropped}
     assert {"unverified:malformed", "unverified:replayed"} <= reasons, reasons

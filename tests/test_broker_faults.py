@@ -15,7 +15,7 @@ from agent import AcceptError, AgentStore, BetaTrust, accept_offer, cast_and_col
 from agent._home import RankingWeights, TrustPolicy
 from runtime import Bus, EmbeddedServer
 from tests.cluster import free_port
-from tests.conftest import VendorFactory, vendor_db
+from tests.conftest import VendorFactory, restock, vendor_db
 from tests.test_adversarial import _cast
 
 pytestmark = pytest.mark.e2e
@@ -53,6 +53,7 @@ async def test_broker_killed_repeatedly_loses_and_duplicates_nothing(
     broker = Broker(tmp_path)
     rng = random.Random(11)
     try:
+        restock(tmp_path, "sierra.csv", 100_000)
         await asyncio.to_thread(vendor, "sierra", bus=broker.url)
         store = AgentStore(tmp_path / "agent.sqlite")
         trust, policy, weights = BetaTrust(store, TrustPolicy()), TrustPolicy(), RankingWeights()
@@ -96,6 +97,7 @@ async def test_broker_killed_repeatedly_loses_and_duplicates_nothing(
                         acknowledged[offer] = res.receipt.digest
                 except AcceptError:
                     errors += 1
+            in_flight = len(acknowledged)
             # Settle: accept again whatever was attempted (same bytes), then deliver
             # countersignatures the outages swallowed.
             await asyncio.wait_for(_connected(bus), 20)
@@ -128,6 +130,9 @@ async def test_broker_killed_repeatedly_loses_and_duplicates_nothing(
             for o in orders
         )
         assert broker.kills == len(range(1, rounds, 3))
+        print(
+            f"broker kills {broker.kills}; attempted {len(attempted)}; acknowledged in flight {in_flight}, after settling {len(acknowledged)}; orders {len(final)}; lost 0; errors during outages {errors}"
+        )
     finally:
         broker.stop()
 
