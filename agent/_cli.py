@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import os
 import re
 import sys
 import tomllib
@@ -161,7 +162,7 @@ def _parser() -> _Parser:
 async def _connected(args: argparse.Namespace, cfg: AgentConfig, home: Home) -> AsyncIterator[Bus]:
     async with (
         bus_url(args.bus or cfg.bus_url, store_dir=home.path / "jetstream") as url,
-        Bus(url, name="agent", reconnect_forever=False, inbox_prefix=schemas.REPLY_ROOT) as bus,
+        Bus(url, name="agent", reconnect_forever=False, reply_token=os.urandom(16).hex()) as bus,
     ):
         yield bus
 
@@ -258,10 +259,10 @@ async def _want(args: argparse.Namespace, home: Home, cfg: AgentConfig) -> int:
     now = datetime.now(UTC)
     fields = _intent_fields(args, cfg, now.date())
     ttl = timedelta(seconds=max(60.0, args.wait * 4))
-    cast = schemas.cast_intent(**fields, now=now, ttl=ttl)
     with AgentStore(home.db_path) as store:
         trust = BetaTrust(store, cfg.trust)
         async with _connected(args, cfg, home) as bus:
+            cast = schemas.cast_intent(**fields, now=now, ttl=ttl, reply_prefix=bus.reply_prefix)
             if not args.json:
                 print(
                     f"Casting intent {cast.intent.id[:8]} to {cast.intent.category} for {args.wait:g}s ...",

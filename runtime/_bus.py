@@ -16,6 +16,8 @@ import structlog
 from nats.aio.client import Client
 from nats.errors import SlowConsumerError
 
+import schemas
+
 from ._metrics import Registry
 
 __all__ = ["Bus"]
@@ -52,6 +54,7 @@ class Bus:
         connect_timeout: float = 5.0,
         nkey_seed: Path | None = None,
         tls_ca: Path | None = None,
+        reply_token: str | None = None,
         **options: Any,
     ) -> None:
         self.url = url
@@ -60,6 +63,15 @@ class Bus:
         self.reconnect_forever = reconnect_forever
         self.connect_timeout = connect_timeout
         self.options = options
+        # A person's connection names a fresh reply token: its request inbox and reply
+        # subjects live under ic.v1.reply.<token>, the one place a per-connection grant
+        # (deploy/nats/callout.conf) lets it listen.
+        self.reply_token = reply_token
+        self.reply_prefix = schemas.REPLY_ROOT
+        if reply_token is not None:
+            self.reply_prefix = schemas.connection_reply_prefix(reply_token)
+            options.setdefault("inbox_prefix", self.reply_prefix)
+            options.setdefault("token", reply_token)
         seed = nkey_seed or os.environ.get(SEED_ENV)
         ca = tls_ca or os.environ.get(CA_ENV)
         self.nkey_seed = Path(seed) if seed else None

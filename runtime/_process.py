@@ -97,6 +97,19 @@ class ServiceProcess:
             raise TimeoutError(f"{self.name}: no {event!r} {match or ''} within {timeout}s")
         return ev
 
+    def wait_count(self, events: tuple[str, ...], n: int, timeout: float = 30.0) -> None:
+        """Block until at least ``n`` log events named in ``events`` have been seen."""
+        with self._cond:
+            ok = self._cond.wait_for(
+                lambda: (
+                    sum(1 for ev in self.events if ev.get("event") in events) >= n
+                    or self.returncode is not None
+                ),
+                timeout,
+            )
+        if not ok:
+            raise TimeoutError(f"{self.name}: fewer than {n} of {events} within {timeout}s")
+
     def count(self, event: str, **match: object) -> int:
         with self._cond:
             return sum(

@@ -50,7 +50,7 @@ from ._messages import (
 )
 from ._money import Money
 from ._sealing import pack, seal, unpack, unseal
-from ._subjects import intent_subject, new_reply_subject
+from ._subjects import REPLY_ROOT, intent_subject, new_reply_subject
 from ._terms import Terms, VendorTerms
 
 __all__ = [
@@ -108,6 +108,7 @@ def cast_intent(
     terms: Terms,
     now: datetime,
     ttl: timedelta,
+    reply_prefix: str = REPLY_ROOT,
 ) -> CastIntent:
     """A new intent with fresh keys, a fresh id and a fresh reply subject: nothing in it links
     to any other intent of the same person."""
@@ -122,7 +123,7 @@ def cast_intent(
         region=region,
         terms=terms,
         keys=IntentKeys(sign=secrets.sign_public, seal=secrets.seal_public),
-        reply_subject=new_reply_subject(),
+        reply_subject=new_reply_subject(reply_prefix),
     )
     expires = now + ttl
     wire = sign(intent, secrets.sign, created=now, expires=expires, intent=intent.id)

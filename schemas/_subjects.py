@@ -3,8 +3,10 @@
 =====================================  =======================================================
 ``ic.v1.intent.<category tokens>``     intents, routed by category: ``outdoor/tents`` travels
                                        on ``ic.v1.intent.outdoor.tents``
-``ic.v1.reply.<token>``                replies to one intent or one acceptance; the token is
-                                       fresh random and says nothing about the person
+``ic.v1.reply.[<conn>.]<token>``      replies to one intent or one acceptance; the tokens are
+                                       fresh random and say nothing about the person (``conn``
+                                       names the connection where the bus grants per-connection
+                                       permissions)
 ``ic.v1.vendor.<vendor_id>.order``     acceptances (request/reply), sealed to the vendor
 ``ic.v1.vendor.<vendor_id>.receipt``   countersigned receipts (request/reply)
 ``ic.v1.vendor.<vendor_id>.cancel``    cancellations (request/reply)
@@ -22,6 +24,7 @@ __all__ = [
     "INTENT_ROOT",
     "REPLY_ROOT",
     "category_of",
+    "connection_reply_prefix",
     "intent_subject",
     "new_reply_subject",
     "profile_subject",
@@ -52,9 +55,19 @@ def vendor_intent_subscriptions(category: str) -> list[str]:
     return [s, s + ".>"]
 
 
-def new_reply_subject() -> str:
-    """A fresh reply subject: 128 random bits, nothing else."""
-    return f"{REPLY_ROOT}.{os.urandom(16).hex()}"
+def new_reply_subject(prefix: str = REPLY_ROOT) -> str:
+    """A fresh reply subject: 128 random bits under ``prefix`` (on a bus with per-connection
+    permissions, the connection's own ``ic.v1.reply.<connection token>``), nothing else."""
+    if prefix != REPLY_ROOT and not prefix.startswith(REPLY_ROOT + "."):
+        raise ValueError(f"expected a prefix under {REPLY_ROOT}, got {prefix!r}")
+    return f"{prefix}.{os.urandom(16).hex()}"
+
+
+def connection_reply_prefix(token: str) -> str:
+    """The reply prefix of a connection that presented ``token`` (32 hex digits)."""
+    if len(token) != 32 or token.strip("0123456789abcdef"):
+        raise ValueError(f"expected a token of 32 lowercase hex digits, got {token!r}")
+    return f"{REPLY_ROOT}.{token}"
 
 
 def vendor_subject(vendor_id: str, endpoint: str) -> str:

@@ -36,7 +36,12 @@ def vendor_id(config: Path) -> str:
 
 
 def prepare(
-    tmp: Path, *, persons: list[str], vendors: dict[str, tuple[str, list[str]]], ops: str = "ops"
+    tmp: Path,
+    *,
+    persons: list[str],
+    vendors: dict[str, tuple[str, list[str]]],
+    ops: str = "ops",
+    callout: bool = False,
 ) -> Path:
     """Copy deploy/nats to ``tmp/nats`` and make credentials there. Returns that folder."""
     d = tmp / "nats"
@@ -45,6 +50,7 @@ def prepare(
     )
     args = [sys.executable, str(d / "make_credentials.py"), "--out", str(d / "secrets")]
     args += [a for p in persons for a in ("--person", p)] + ["--ops", ops]
+    args += ["--callout"] if callout else []
     args += [
         a
         for name, (vid, cats) in vendors.items()

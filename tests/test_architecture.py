@@ -7,12 +7,13 @@ import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-OURS = {"schemas", "runtime", "agent", "vendor_adapter"}
+OURS = {"schemas", "runtime", "agent", "vendor_adapter", "bus_auth"}
 ALLOWED = {
     "schemas": set(),
-    "runtime": set(),
+    "runtime": {"schemas"},
     "agent": {"schemas", "runtime"},
     "vendor_adapter": {"schemas", "runtime"},
+    "bus_auth": {"runtime"},
 }
 IO_MODULES = {
     "socket",

@@ -24,6 +24,7 @@ ROOT = Path(__file__).resolve().parent.parent
 DEPLOY = ROOT / "deploy"
 BIN = Path(sys.executable).parent
 NATS_CONFIGS = [
+    "callout.conf",
     "dev.conf",
     "single.conf",
     "cluster/node-a.conf",
@@ -49,7 +50,7 @@ def _with_test_ca(d: Path) -> Path:
 def test_every_nats_config_passes_nats_server_t(tmp_path: Path) -> None:
     """Each server config is valid with generated credentials and a throwaway TLS CA."""
     vendors = {"sierra": ("ab" * 32, ["outdoor/tents"])}
-    d = _with_test_ca(prepare(tmp_path, persons=["app"], vendors=vendors))
+    d = _with_test_ca(prepare(tmp_path, persons=["app"], vendors=vendors, callout=True))
     env = {**os.environ, "INTENTCAST_LEAF_SEED": (d / "secrets" / "sierra.nk").read_text().strip()}
     for conf in NATS_CONFIGS:
         cp = subprocess.run(

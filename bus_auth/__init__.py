@@ -1,0 +1,17 @@
+"""Per-connection permissions for a shared bus: the NATS auth callout service. It needs
+neither service package; it stands beside the bus."""
+
+from ._jwt import JwtError, decode, encode
+from ._policy import Policy, VendorGrant, grant_for
+from ._service import AUTH_SUBJECT, CalloutService
+
+__all__ = [
+    "AUTH_SUBJECT",
+    "CalloutService",
+    "JwtError",
+    "Policy",
+    "VendorGrant",
+    "decode",
+    "encode",
+    "grant_for",
+]

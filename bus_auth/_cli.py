@@ -1,0 +1,75 @@
+"""``intentcast-bus-auth``: the auth callout service for a shared bus.
+
+    intentcast-bus-auth --bus nats://127.0.0.1:4222 --policy secrets/callout.json \\
+        --issuer-seed secrets/issuer.nk --seed secrets/callout.nk
+
+The bus (deploy/nats/callout.conf) asks it about every connection: persons get a reply
+subject of their own connection only, vendors their own endpoints and categories.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+import sys
+from pathlib import Path
+
+import nkeys  # type: ignore[import-untyped]
+import structlog
+
+from runtime import Bus, configure_logging
+
+from ._policy import Policy
+from ._service import AUTH_SUBJECT, CalloutService
+
+__all__ = ["main"]
+
+log = structlog.get_logger("intentcast.bus_auth")
+
+
+async def _run(args: argparse.Namespace) -> int:
+    policy = Policy.load(args.policy)
+    issuer = nkeys.from_seed(args.issuer_seed.read_text().strip().encode())
+    service = CalloutService(policy, issuer)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    async with Bus(args.bus, name="bus-auth", nkey_seed=args.seed) as bus:
+        await bus.nc.subscribe(AUTH_SUBJECT, cb=service.on_request)
+        await bus.nc.flush()
+        log.info("bus_auth.ready", persons=len(policy.persons), vendors=len(policy.vendors))
+        await stop.wait()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(
+        prog="intentcast-bus-auth",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    ap.add_argument("--bus", required=True, help="NATS URL of the bus to serve")
+    ap.add_argument(
+        "--policy", type=Path, required=True, help="callout.json from make_credentials.py --callout"
+    )
+    ap.add_argument(
+        "--issuer-seed", type=Path, required=True, help="the account seed that signs user JWTs"
+    )
+    ap.add_argument("--seed", type=Path, required=True, help="this service's own nkey seed")
+    ap.add_argument("--log-format", choices=["json", "console"], default="json")
+    args = ap.parse_args(argv)
+    configure_logging(json=args.log_format == "json")
+    for p in (args.policy, args.issuer_seed, args.seed):
+        if not p.exists():
+            print(
+                f"intentcast-bus-auth: error: {p} not found; make it with deploy/nats/make_credentials.py --callout",
+                file=sys.stderr,
+            )
+            return 2
+    return asyncio.run(_run(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
