@@ -101,6 +101,7 @@ class _Document(msgspec.Struct, frozen=True, forbid_unknown_fields=False):
 
 
 _encoder = msgspec.json.Encoder()
+_TAG_OF: dict[type, str] = {cls: tag for tag, cls in MESSAGE_TYPES.items()}
 
 
 def kid_of(key: VerifyKey | SigningKey) -> str:
@@ -164,7 +165,7 @@ def sign(
     nonce: str | None = None,
 ) -> bytes:
     """Encode ``msg`` once, sign those exact bytes, and return the frame."""
-    tag = type(msg).__struct_config__.tag
+    tag = _TAG_OF[type(msg)]
     hdr = Header(
         created=created.astimezone(UTC),
         expires=expires.astimezone(UTC),
@@ -229,7 +230,7 @@ def verify(
         raise BadSignature(
             f"a valid Ed25519 signature by {kid[:16]}...", "a bad one", where
         ) from None
-    want = expect.__struct_config__.tag
+    want = _TAG_OF[expect]
     if tag != want:
         raise Rebound(f"a {want} frame", f"a {tag} frame", f"{where}.tag")
     body = signed[signed.index(b"\n") + 1 :]
@@ -240,7 +241,7 @@ def verify(
         raise Malformed("a valid intentcast/1 document", str(exc), where) from None
     msg, hdr = doc.msg, doc.hdr
     if type(msg) is not expect:
-        got = type(msg).__struct_config__.tag
+        got = _TAG_OF[type(msg)]
         raise Malformed(f"a {want} message under a {tag} tag", f"a {got} message", f"{where}.msg")
     if hdr.expires - hdr.created > MAX_LIFETIME[tag] or hdr.expires < hdr.created:
         raise Malformed(

@@ -10,7 +10,6 @@ Every ``open_*`` verifies before it trusts and raises a :class:`ProtocolError` s
 from __future__ import annotations
 
 import os
-import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -132,35 +131,36 @@ def cast_intent(
 
 class ProfileCache:
     """Verified vendor profiles, keyed by the digest of their exact frame (signature included),
-    so a profile that travels with every offer is checked once. Times are re-checked on use."""
+    so a profile that travels with every offer is checked once, and its key ring built once.
+    Times are re-checked on every use."""
 
     def __init__(self, capacity: int = 10_000) -> None:
         self.capacity = capacity
-        self._cache: OrderedDict[str, Verified[VendorProfile]] = OrderedDict()
-        self._lock = threading.Lock()  # offers may be verified on several threads
+        self._cache: OrderedDict[str, tuple[Verified[VendorProfile], KeyRing]] = OrderedDict()
 
     def open(self, wire: bytes, now: datetime | None, where: str = "$") -> Verified[VendorProfile]:
+        return self.open_with_ring(wire, now, where)[0]
+
+    def open_with_ring(
+        self, wire: bytes, now: datetime | None, where: str = "$"
+    ) -> tuple[Verified[VendorProfile], KeyRing]:
         key = digest(wire)
-        with self._lock:
-            hit = self._cache.get(key)
+        hit = self._cache.get(key)
         if hit is None:
-            hit = verify(wire, VendorProfile, key=self_signed, now=None, where=where)
-            if hit.msg.vendor_id != hit.kid:
+            v = verify(wire, VendorProfile, key=self_signed, now=None, where=where)
+            if v.msg.vendor_id != v.kid:
                 raise Rebound(
-                    f"a profile signed by its vendor {hit.msg.vendor_id[:16]}...",
-                    f"one signed by {hit.kid[:16]}...",
+                    f"a profile signed by its vendor {v.msg.vendor_id[:16]}...",
+                    f"one signed by {v.kid[:16]}...",
                     where,
                 )
-            with self._lock:
-                self._cache[key] = hit
-                if len(self._cache) > self.capacity:
-                    self._cache.popitem(last=False)
+            hit = self._cache[key] = (v, KeyRing.from_profile(v.msg))
+            if len(self._cache) > self.capacity:
+                self._cache.popitem(last=False)
         else:
-            with self._lock:
-                if key in self._cache:
-                    self._cache.move_to_end(key)
+            self._cache.move_to_end(key)
         if now is not None:
-            check_times(hit.header, now, where=where)
+            check_times(hit[0].header, now, where=where)
         return hit
 
 
@@ -182,10 +182,11 @@ def open_offer_bundle(
 ) -> OpenedOffer:
     """Verify a vendor's profile and its offer for ``intent``."""
     profile_wire, offer_wire = unpack(bundle, 2, "$.bundle")
-    profile = profiles.open(profile_wire, now, "$.profile")
-    ring = KeyRing.from_profile(profile.msg, revoked)
-    if profile.msg.vendor_id in revoked:
-        ring.revoked |= {k.sign for k in profile.msg.keys}
+    profile, ring = profiles.open_with_ring(profile_wire, now, "$.profile")
+    if revoked:  # the receiver's own revocations: a ring of its own, not the shared one
+        ring = KeyRing.from_profile(profile.msg, revoked)
+        if profile.msg.vendor_id in revoked:
+            ring.revoked |= {k.sign for k in profile.msg.keys}
     offer = verify(
         offer_wire,
         Offer,

@@ -52,6 +52,7 @@ class KeyRing:
     owner: str
     _windows: dict[str, tuple[datetime, datetime]] = field(default_factory=dict)
     revoked: set[str] = field(default_factory=set)
+    _keys: dict[str, VerifyKey] = field(default_factory=dict, repr=False)
 
     def add(self, kid: str, not_before: datetime, not_after: datetime) -> None:
         self._windows[kid] = (not_before, not_after)
@@ -78,4 +79,7 @@ class KeyRing:
                 f"key {kid[:16]}... used at {at.isoformat()}",
                 "$.tag",
             )
-        return VerifyKey(bytes.fromhex(kid))
+        key = self._keys.get(kid)
+        if key is None:
+            key = self._keys[kid] = VerifyKey(bytes.fromhex(kid))
+        return key
