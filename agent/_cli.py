@@ -10,10 +10,10 @@ import os
 import re
 import sys
 import tomllib
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TypeVar
 
 import msgspec
 
@@ -28,6 +28,8 @@ from ._store import AgentStore
 from ._trust import BetaTrust, rating_evidence
 
 __all__ = ["main"]
+
+T = TypeVar("T")
 
 EXAMPLES = {
     "init": "  intentcast init --name 'Ada Lovelace' --region ES-28",
@@ -170,6 +172,13 @@ async def _connected(args: argparse.Namespace, cfg: AgentConfig, home: Home) -> 
 # --- want ------------------------------------------------------------------------------------
 
 
+def _date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"expected a date as YYYY-MM-DD, got {text!r}") from None
+
+
 def _region(text: str) -> schemas.Region:
     m = re.fullmatch(r"([A-Za-z]{2})(?:-([A-Za-z0-9]{1,3}))?", text.strip())
     if not m:
@@ -201,27 +210,19 @@ def _intent_fields(args: argparse.Namespace, cfg: AgentConfig, today: date) -> d
         raise UsageError(
             "say what you want, e.g. intentcast want '2-person tent' --category outdoor/tents ..."
         )
-    category = pick("category", "category")
-    if not category:
-        raise UsageError("--category is required, e.g. --category outdoor/tents")
-    try:
-        category = schemas.check_category(str(category))
-    except ValueError as exc:
-        raise UsageError(f"--category: {exc}") from None
-    price = pick("max_price", "max_price")
-    if not price:
-        raise UsageError("--max-price is required, with a currency, e.g. --max-price 150EUR")
-    try:
-        max_price = schemas.parse_money(str(price))
-    except ValueError as exc:
-        raise UsageError(f"--max-price: {exc}") from None
-    by = pick("by", "by")
-    if not by:
-        raise UsageError("--by is required: the date you need it by, e.g. --by 2026-12-10")
-    try:
-        wanted_by = by if isinstance(by, date) else date.fromisoformat(str(by))
-    except ValueError:
-        raise UsageError(f"--by: expected a date as YYYY-MM-DD, got {by!r}") from None
+
+    def required(flag: str, example: str, parse: Callable[[str], T]) -> T:
+        value = pick(flag.lstrip("-").replace("-", "_"), flag.lstrip("-").replace("-", "_"))
+        if value in (None, ""):
+            raise UsageError(f"{flag} is required, e.g. {flag} {example}")
+        try:
+            return parse(value if isinstance(value, str) else str(value))
+        except ValueError as exc:
+            raise UsageError(f"{flag}: {exc}") from None
+
+    category = required("--category", "outdoor/tents", schemas.check_category)
+    max_price = required("--max-price", "150EUR", schemas.parse_money)
+    wanted_by = required("--by", "2026-12-10", _date)
     if wanted_by <= today:
         raise UsageError(
             f"--by: expected a date after today ({today}), got {wanted_by}; pick a future date"

@@ -10,12 +10,15 @@ import sqlite3
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+import schemas
+from agent import AgentStore, BetaTrust, Collected, cast_and_collect
+from agent._home import RankingWeights, TrustPolicy
 from runtime import EmbeddedServer, ServiceProcess
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -131,16 +134,45 @@ def rogue(nats_server: EmbeddedServer) -> Iterator[ServiceProcess]:
         p.stop()
 
 
+async def collect(
+    nc: Any, store: AgentStore, *, window: float = 5.0, expect: int | None = None
+) -> Collected:
+    """One intent for a 2-person tent, cast and ranked by the real agent code (in-process)."""
+    policy = TrustPolicy()
+    return await cast_and_collect(
+        nc,
+        tent_intent(),
+        window=window,
+        store=store,
+        trust=BetaTrust(store, policy),
+        policy=policy,
+        weights=RankingWeights(),
+        expect=expect,
+    )
+
+
+def tent_intent() -> schemas.CastIntent:
+    return schemas.cast_intent(
+        category="outdoor/tents", want=schemas.Want("2-person tent"), quantity=1,
+        max_price=schemas.Money(15000, "EUR"), wanted_by=date.today() + timedelta(days=20),
+        region=schemas.Region("ES", "28"), terms=schemas.expand_terms(schemas.Terms(agreement="nostalking")),
+        now=datetime.now(UTC), ttl=timedelta(minutes=5),
+    )  # fmt: skip
+
+
 class Agent:
     """The ``intentcast`` command, run as a person would, against one home and bus."""
 
-    def __init__(self, home: Path, bus: str) -> None:
+    def __init__(self, home: Path, bus: str, seed: Path | None = None) -> None:
         self.home, self.bus = home, bus
+        self.env = {"INTENTCAST_BUS": bus}
+        if seed is not None:  # the person's credential on a secured bus
+            self.env["INTENTCAST_BUS_SEED"] = str(seed)
 
     def run(
         self, *args: str, timeout: float = 60, env: dict[str, str] | None = None
     ) -> subprocess.CompletedProcess[str]:
-        env = {**os.environ, "INTENTCAST_BUS": self.bus, **(env or {})}
+        env = {**os.environ, **self.env, **(env or {})}
         return subprocess.run(
             [str(BIN / "intentcast"), "--home", str(self.home), *args],
             text=True,

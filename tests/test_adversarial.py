@@ -11,7 +11,6 @@ import os
 import random
 import re
 import urllib.request
-from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -19,10 +18,9 @@ from nacl.signing import SigningKey
 from nats.aio.msg import Msg
 
 import schemas
-from agent import AgentStore, BetaTrust, cast_and_collect
-from agent._home import RankingWeights, TrustPolicy
+from agent import AgentStore
 from runtime import Bus, EmbeddedServer
-from tests.conftest import Agent, VendorFactory
+from tests.conftest import Agent, VendorFactory, collect, tent_intent
 
 pytestmark = pytest.mark.adversarial
 
@@ -35,15 +33,6 @@ def _metrics(url: str) -> dict[str, float]:
         if m:
             out[m.group(1) + (m.group(2) or "")] = float(m.group(3))
     return out
-
-
-def _cast() -> schemas.CastIntent:
-    return schemas.cast_intent(
-        category="outdoor/tents", want=schemas.Want("2-person tent"), quantity=1,
-        max_price=schemas.Money(15000, "EUR"), wanted_by=date.today() + timedelta(days=20),
-        region=schemas.Region("ES", "28"), terms=schemas.expand_terms(schemas.Terms(agreement="nostalking")),
-        now=datetime.now(UTC), ttl=timedelta(minutes=5),
-    )  # fmt: skip
 
 
 class Hostile:
@@ -95,14 +84,14 @@ class Hostile:
             )
             await self.send("replay", s, wire, reply)
             # Fresh, validly signed intents bound to something other than where they travel.
-            fresh = _cast()
+            fresh = tent_intent()
             await self.send(
                 "rebound_category",
                 "ic.v1.intent.outdoor.sleeping-bags",
                 fresh.wire,
                 fresh.intent.reply_subject,
             )
-            fresh = _cast()
+            fresh = tent_intent()
             await self.send("rebound_reply", s, fresh.wire, "ic.v1.reply." + os.urandom(16).hex())
 
     async def on_reply(self, msg: Msg) -> None:
@@ -140,7 +129,7 @@ async def test_a_flood_of_hostile_messages_changes_nothing_the_person_sees(
     ):
         hostile = Hostile(hb, random.Random(7), per_kind)
         # The attacker's own intent, so it holds real offers bound to another intent.
-        own = _cast()
+        own = tent_intent()
         hostile.own_reply = own.intent.reply_subject  # type: ignore[attr-defined]
         await hb.nc.subscribe(own.intent.reply_subject, cb=hostile.on_reply)
         await hb.nc.publish(own.subject, own.wire, reply=own.intent.reply_subject)
@@ -149,18 +138,8 @@ async def test_a_flood_of_hostile_messages_changes_nothing_the_person_sees(
         await hb.nc.subscribe("ic.v1.intent.>", cb=hostile.on_intent)
         await hb.nc.subscribe("ic.v1.reply.>", cb=hostile.on_reply)
         await hb.nc.flush()
-        store = AgentStore(tmp_path / "agent.sqlite")
-        trust = BetaTrust(store, TrustPolicy())
         hostile_subs = list(hb.nc._subs.values())
-        got = await cast_and_collect(
-            ab.nc,
-            _cast(),
-            window=3.0,
-            store=store,
-            trust=trust,
-            policy=TrustPolicy(),
-            weights=RankingWeights(),
-        )
+        got = await collect(ab.nc, AgentStore(tmp_path / "agent.sqlite"), window=3.0)
         for s in hostile_subs:
             await s.unsubscribe()
     print(

@@ -11,12 +11,10 @@ from pathlib import Path
 import pytest
 
 import schemas
-from agent import AcceptError, AgentStore, BetaTrust, accept_offer, cast_and_collect, sync_receipts
-from agent._home import RankingWeights, TrustPolicy
+from agent import AcceptError, AgentStore, accept_offer, sync_receipts
 from runtime import Bus, EmbeddedServer
 from tests.cluster import free_port
-from tests.conftest import VendorFactory, restock, vendor_db
-from tests.test_adversarial import _cast
+from tests.conftest import VendorFactory, collect, restock, vendor_db
 
 pytestmark = pytest.mark.e2e
 
@@ -56,23 +54,13 @@ async def test_broker_killed_repeatedly_loses_and_duplicates_nothing(
         restock(tmp_path, "sierra.csv", 100_000)
         await asyncio.to_thread(vendor, "sierra", bus=broker.url)
         store = AgentStore(tmp_path / "agent.sqlite")
-        trust, policy, weights = BetaTrust(store, TrustPolicy()), TrustPolicy(), RankingWeights()
         attempted: set[str] = set()
         acknowledged: dict[str, str] = {}  # offer -> receipt hash, as the person saw it
         errors = 0
         async with Bus(broker.url, name="agent", inbox_prefix=schemas.REPLY_ROOT) as bus:
             for i in range(rounds):
                 await asyncio.wait_for(_connected(bus), 20)
-                got = await cast_and_collect(
-                    bus.nc,
-                    _cast(),
-                    window=5,
-                    store=store,
-                    trust=trust,
-                    policy=policy,
-                    weights=weights,
-                    expect=1,
-                )
+                got = await collect(bus.nc, store, expect=1)
                 if not got.ranked:
                     errors += 1
                     continue

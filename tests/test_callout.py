@@ -136,8 +136,7 @@ def test_the_whole_conversation_works_through_the_callout(secured: Secured, tmp_
         env={"INTENTCAST_BUS_SEED": str(secured.secrets / "sierra.nk")},
     ).start()
     try:
-        person = Agent(tmp_path / "person", secured.url)
-        env = {"INTENTCAST_BUS_SEED": str(secured.secrets / "app.nk")}
+        person = Agent(tmp_path / "person", secured.url, secured.secrets / "app.nk")
         assert person.run("init", "--region", "ES-28").returncode == 0
         out = person.run(
             "want",
@@ -153,12 +152,11 @@ def test_the_whole_conversation_works_through_the_callout(secured: Secured, tmp_
             "--wait",
             "5s",
             "--json",
-            env=env,
         )
         assert out.returncode == 0, out.stderr
         offers = json.loads(out.stdout)["offers"]
         assert [o["vendor"] for o in offers] == ["Sierra Outfitters"]
-        acc = person.run("accept", offers[0]["offer"], "--json", env=env)
+        acc = person.run("accept", offers[0]["offer"], "--json")
         assert acc.returncode == 0, acc.stderr
         assert json.loads(acc.stdout)["vendor_acknowledged"] is True
         assert secured.auth.count("bus_auth.granted", role="person") >= 2

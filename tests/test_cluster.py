@@ -4,9 +4,7 @@ per-role permissions: the agent on node A, vendors on B and C (`pytest -m cluste
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -41,9 +39,7 @@ class Market:
         return p
 
     def agent(self, *nodes: str) -> Agent:
-        a = _SecuredAgent(
-            self.tmp / "person", self.cluster.url(*nodes), self.nats / "secrets" / "app.nk"
-        )
+        a = Agent(self.tmp / "person", self.cluster.url(*nodes), self.nats / "secrets" / "app.nk")
         if not (a.home / "config.toml").exists():
             a.ok("init", "--name", "Ada Lovelace", "--region", "ES-28")
         return a
@@ -52,22 +48,6 @@ class Market:
         for p in self.vendors.values():
             p.stop()
         self.cluster.stop()
-
-
-class _SecuredAgent(Agent):
-    def __init__(self, home: Path, bus: str, seed: Path) -> None:
-        super().__init__(home, bus)
-        self.seed = seed
-
-    def run(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-        env = {**os.environ, "INTENTCAST_BUS": self.bus, "INTENTCAST_BUS_SEED": str(self.seed)}
-        return subprocess.run(
-            [str(BIN / "intentcast"), "--home", str(self.home), *args],
-            text=True,
-            capture_output=True,
-            timeout=timeout,
-            env=env,
-        )
 
 
 @pytest.fixture

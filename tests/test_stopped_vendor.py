@@ -9,11 +9,9 @@ from pathlib import Path
 import pytest
 
 import schemas
-from agent import AgentStore, BetaTrust, cast_and_collect
-from agent._home import RankingWeights, TrustPolicy
+from agent import AgentStore
 from runtime import Bus, EmbeddedServer
-from tests.conftest import VendorFactory
-from tests.test_adversarial import _cast
+from tests.conftest import VendorFactory, collect
 
 pytestmark = pytest.mark.e2e
 
@@ -29,20 +27,10 @@ async def test_a_stopped_vendor_does_not_slow_the_others(
     sierra = await asyncio.to_thread(vendor, "sierra")
     cumbre = await asyncio.to_thread(vendor, "cumbre")
     store = AgentStore(tmp_path / "agent.sqlite")
-    trust, policy, weights = BetaTrust(store, TrustPolicy()), TrustPolicy(), RankingWeights()
     async with Bus(nats_server.url, name="agent", inbox_prefix=schemas.REPLY_ROOT) as bus:
 
         async def one(expect: int) -> list[str]:
-            got = await cast_and_collect(
-                bus.nc,
-                _cast(),
-                window=10,
-                store=store,
-                trust=trust,
-                policy=policy,
-                weights=weights,
-                expect=expect,
-            )
+            got = await collect(bus.nc, store, window=10, expect=expect)
             return sorted(r.vendor_name for r in got.ranked)
 
         assert await one(2) == ["Cumbre Sports", "Sierra Outfitters"]
