@@ -49,7 +49,7 @@ def write_secret(path: Path, text: str) -> None:
 
 PERSON = """{
       publish: { allow: ["ic.v1.intent.>", "ic.v1.vendor.*.order", "ic.v1.vendor.*.receipt", "ic.v1.vendor.*.cancel"] }
-      subscribe: { allow: ["ic.v1.reply.*", "ic.v1.reply.*.*"] }
+      subscribe: { allow: ["ic.v1.reply.*", "ic.v1.reply.*.*", "ic.v1.reply.*.*.*"] }
     }"""
 
 
