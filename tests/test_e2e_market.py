@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 
 import schemas
+from agent import AgentStore
+from agent._web import page
 from runtime import ServiceProcess
 from tests.conftest import Agent, VendorFactory, agent_db, vendor_db
 
@@ -45,6 +47,10 @@ def test_happy_path_ends_in_a_receipt_both_sides_hold(
     assert json.loads(theirs[0]["disclosure"])["name"] == "Ada Lovelace"
     listing = json.loads(person.ok("receipts", "--json"))
     assert listing[0]["signatures_verify"] is True
+    with AgentStore(person.home / "agent.sqlite") as store:
+        html = page(store)
+    assert "Cumbre Sports" in html and "<span class=ok>verify</span>" in html
+    assert "http" not in html.replace("http-equiv", "")  # nothing on the page is fetched
 
 
 def test_vendor_in_breach_of_a_must_have_term_never_appears(
