@@ -2,7 +2,7 @@
 terms, verifies and ranks offers, accepts one, and keeps the receipts on the person's disk."""
 
 from ._home import AgentConfig, Home, HomeError
-from ._ranking import Dropped, Ranked, rank_offers
+from ._ranking import Dropped, Ranked, Ranker, rank_offers
 from ._session import (
     AcceptError,
     AcceptResult,
@@ -26,6 +26,7 @@ __all__ = [
     "Home",
     "HomeError",
     "Ranked",
+    "Ranker",
     "TrustScore",
     "TrustScorer",
     "accept_offer",

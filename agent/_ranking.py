@@ -13,7 +13,7 @@ import schemas
 from ._home import RankingWeights, TrustPolicy
 from ._trust import TrustScore, TrustScorer
 
-__all__ = ["Dropped", "Ranked", "rank_offers"]
+__all__ = ["Dropped", "Ranked", "Ranker", "rank_offers"]
 
 
 @dataclass(frozen=True)
@@ -76,45 +76,48 @@ def _filter(
     return None, match
 
 
-def rank_offers(
-    intent: schemas.Intent,
-    offers: list[schemas.OpenedOffer],
-    *,
-    trust: TrustScorer,
-    policy: TrustPolicy,
-    weights: RankingWeights,
-    now: datetime,
-) -> tuple[list[Ranked], list[Dropped]]:
-    person = schemas.expand_terms(intent.terms)
-    ranked: list[Ranked] = []
-    dropped: list[Dropped] = []
-    today: date = now.date()
-    window = max(1, (intent.wanted_by - today).days)
-    scores: dict[str, TrustScore] = {}  # one look-up per vendor per ranking
-    for o in offers:
-        miss, match = _filter(intent, person, o)
-        if miss is not None:
-            dropped.append(miss)
-            continue
-        offer, profile = o.offer.msg, o.profile.msg
-        t = scores.get(profile.vendor_id) or scores.setdefault(
-            profile.vendor_id, trust.score(profile.vendor_id, now)
+class Ranker:
+    """Judges offers for one intent: what is done once per intent (expanding the person's
+    terms, the deadline window) is done here, and each offer then costs one ``judge``."""
+
+    def __init__(
+        self,
+        intent: schemas.Intent,
+        *,
+        trust: TrustScorer,
+        policy: TrustPolicy,
+        weights: RankingWeights,
+        now: datetime,
+    ) -> None:
+        self.intent, self.trust, self.policy, self.weights, self.now = (
+            intent,
+            trust,
+            policy,
+            weights,
+            now,
         )
+        self.person = schemas.expand_terms(intent.terms)
+        today: date = now.date()
+        self.window = max(1, (intent.wanted_by - today).days)
+        self._scores: dict[str, TrustScore] = {}  # one look-up per vendor
+
+    def judge(self, o: schemas.OpenedOffer) -> Ranked | Dropped:
+        intent, weights, policy = self.intent, self.weights, self.policy
+        miss, match = _filter(intent, self.person, o)
+        if miss is not None:
+            return miss
+        offer, profile = o.offer.msg, o.profile.msg
+        t = self._scores.get(profile.vendor_id)
+        if t is None:
+            t = self._scores[profile.vendor_id] = self.trust.score(profile.vendor_id, self.now)
         if t.value < policy.threshold:
-            dropped.append(
-                Dropped(
-                    "untrusted",
-                    f"trust {t.value:.2f} is below your threshold {policy.threshold:.2f}",
-                    profile.vendor_id,
-                    profile.name,
-                )
-            )
-            continue
+            why = f"trust {t.value:.2f} is below your threshold {policy.threshold:.2f}"
+            return Dropped("untrusted", why, profile.vendor_id, profile.name)
         saving = 1 - offer.total_price.amount / max(1, intent.max_price.amount)
         early = (intent.wanted_by - offer.delivery_by).days
         score = (
             weights.price * saving
-            + weights.delivery * min(1.0, max(0.0, early / window))
+            + weights.delivery * min(1.0, max(0.0, early / self.window))
             + weights.terms * match.preference_score
             + weights.trust * t.value
         )
@@ -126,6 +129,27 @@ def rank_offers(
             + (f"; {sum(r.met for r in prefs)}/{len(prefs)} preferences" if prefs else ""),
             f"trust {t.describe()}",
         ]
-        ranked.append(Ranked(o, score, t, reasons))
+        return Ranked(o, score, t, reasons)
+
+
+def rank_offers(
+    intent: schemas.Intent,
+    offers: list[schemas.OpenedOffer],
+    *,
+    trust: TrustScorer,
+    policy: TrustPolicy,
+    weights: RankingWeights,
+    now: datetime,
+) -> tuple[list[Ranked], list[Dropped]]:
+    """Judge every offer; the acceptable ones best first."""
+    ranker = Ranker(intent, trust=trust, policy=policy, weights=weights, now=now)
+    ranked: list[Ranked] = []
+    dropped: list[Dropped] = []
+    for o in offers:
+        verdict = ranker.judge(o)
+        if isinstance(verdict, Ranked):
+            ranked.append(verdict)
+        else:
+            dropped.append(verdict)
     ranked.sort(key=lambda r: (-r.score, r.offer.total_price.amount, r.offer.id))
     return ranked, dropped

@@ -35,7 +35,7 @@ from nacl.public import PrivateKey, SealedBox  # noqa: E402
 from nacl.signing import SigningKey, VerifyKey  # noqa: E402
 
 import schemas  # noqa: E402
-from agent import AgentStore, BetaTrust, cast_and_collect, rank_offers  # noqa: E402
+from agent import AgentStore, BetaTrust, Ranker, cast_and_collect  # noqa: E402
 from agent._home import RankingWeights, TrustPolicy  # noqa: E402
 from runtime import Bus, EmbeddedServer, ServiceProcess, configure_logging  # noqa: E402
 from vendor_adapter import FileCatalog, VendorAdapter, VendorStore  # noqa: E402
@@ -225,13 +225,14 @@ async def micro(tmp: Path, quick: bool) -> dict[str, float]:
     replay, profiles = schemas.ReplayCache(), schemas.ProfileCache()
 
     policy, weights = TrustPolicy(), RankingWeights()
+    ranker = Ranker(c.intent, trust=trust, policy=policy, weights=weights, now=NOW)
 
     def agent_step(s: bytes) -> Callable[[], object]:
         def go() -> object:
             o = schemas.open_offer(
                 s, intent=c.intent, secrets=c.secrets, now=NOW, replay=replay, profiles=profiles
             )
-            return rank_offers(c.intent, [o], trust=trust, policy=policy, weights=weights, now=NOW)
+            return ranker.judge(o)
 
         return go
 

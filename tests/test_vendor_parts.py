@@ -92,6 +92,25 @@ def test_csv_json_and_sqlite_catalogs_find_the_same_items(tmp_path: Path) -> Non
         assert asyncio.run(cat.search("electronics", want, 1)) == []
 
 
+def test_file_catalog_reloads_when_the_file_is_replaced(tmp_path: Path) -> None:
+    """A vendor's export job rewrites the CSV; the next search sees the new stock and price."""
+    import asyncio
+    import os
+
+    p = tmp_path / "c.csv"
+    head = "sku,title,category,price,currency,stock\n"
+    p.write_text(head + "T1,Tent,outdoor/tents,10.00,EUR,1\n")
+    cat = FileCatalog(p, check_seconds=0)
+    want = schemas.Want("tent")
+    assert [(i.price, i.stock) for i in asyncio.run(cat.search("outdoor/tents", want, 1))] == [
+        (1000, 1)
+    ]
+    p.write_text(head + "T1,Tent,outdoor/tents,12.00,EUR,7\nT2,Tent XL,outdoor/tents,20.00,EUR,1\n")
+    os.utime(p, (1, 2_000_000_000))
+    found = asyncio.run(cat.search("outdoor/tents", want, 1))
+    assert [(i.sku, i.price, i.stock) for i in found] == [("T1", 1200, 7), ("T2", 2000, 1)]
+
+
 class _Shop:
     def __init__(self, options: dict[str, object]) -> None:
         self.items = {"X": CatalogItem("X", str(options["title"]), "outdoor/tents", 100, "EUR", 1)}

@@ -89,42 +89,68 @@ def _item(row: dict[str, Any]) -> CatalogItem:
     )  # fmt: skip
 
 
-_Entry = tuple[CatalogItem, frozenset[str], dict[str, str]]
+class _Shelf:
+    """One category's items (with everything below it), indexed for search: an inverted
+    index from words to items, and for each attribute which items have which value."""
+
+    def __init__(self) -> None:
+        self.items: list[CatalogItem] = []
+        self.by_word: dict[str, set[int]] = {}
+        self.has_attr: dict[str, set[int]] = {}
+        self.attr_value: dict[tuple[str, str], set[int]] = {}
+
+    def add(self, item: CatalogItem, words: frozenset[str]) -> None:
+        n = len(self.items)
+        self.items.append(item)
+        for w in words:
+            self.by_word.setdefault(w, set()).add(n)
+        for k, v in item.attributes.items():
+            self.has_attr.setdefault(k, set()).add(n)
+            self.attr_value.setdefault((k, v.lower()), set()).add(n)
+
+    def search(self, want: schemas.Want) -> list[CatalogItem]:
+        wanted = _words(want.description)
+        hits: dict[int, int] = {}
+        if wanted:
+            for w in wanted:
+                for n in self.by_word.get(w, ()):
+                    hits[n] = hits.get(n, 0) + 1
+        else:
+            hits = dict.fromkeys(range(len(self.items)), 1)
+        for k, v in want.attributes.items():  # a different value for a wanted attribute excludes
+            clash = self.has_attr.get(k, set()) - self.attr_value.get((k, v.lower()), set())
+            for n in clash:
+                hits.pop(n, None)
+        # Items were added cheapest first, so within one hit count their index is the order.
+        buckets: dict[int, list[int]] = {}
+        for n, count in hits.items():
+            buckets.setdefault(count, []).append(n)
+        items = self.items
+        return [items[n] for c in sorted(buckets, reverse=True) for n in sorted(buckets[c])]
 
 
 class _InMemory:
-    """Items held in memory, indexed by category; each item's words and lower-cased
-    attributes are computed once, at load."""
+    """Items held in memory, indexed by category (see :class:`_Shelf`), built once per load."""
 
     items: dict[str, CatalogItem]
-    _by_category: dict[str, list[_Entry]] | None = None
+    _by_category: dict[str, _Shelf] | None = None
 
-    def _index(self) -> dict[str, list[_Entry]]:
+    def _index(self) -> dict[str, _Shelf]:
         if self._by_category is None:
-            idx: dict[str, list[_Entry]] = {}
-            for i in self.items.values():
+            idx: dict[str, _Shelf] = {}
+            for i in sorted(self.items.values(), key=lambda i: (i.price, i.sku)):
                 words = _words(i.title + " " + " ".join(i.keywords))
-                attrs = {k: v.lower() for k, v in i.attributes.items()}
                 parts = i.category.split("/")
                 for n in range(1, len(parts) + 1):  # an item is found under every ancestor
-                    idx.setdefault("/".join(parts[:n]), []).append((i, words, attrs))
+                    idx.setdefault("/".join(parts[:n]), _Shelf()).add(i, words)
             self._by_category = idx
         return self._by_category
 
     async def search(self, category: str, want: schemas.Want, quantity: int) -> list[CatalogItem]:
-        """Matches in ``category`` or below, best first (share of wanted words, then price).
+        """Matches in ``category`` or below, best first (most wanted words, then price).
         An item that has a wanted attribute with another value does not match."""
-        wanted = _words(want.description)
-        asked = [(k, v.lower()) for k, v in want.attributes.items()]
-        scored = []
-        for item, words, attrs in self._index().get(category, ()):
-            if asked and any(attrs.get(k, v) != v for k, v in asked):
-                continue
-            score = len(wanted & words) / len(wanted) if wanted else 1.0
-            if score > 0:
-                scored.append((-score, item.price, item.sku, item))
-        scored.sort(key=lambda s: s[:3])
-        return [s[3] for s in scored]
+        shelf = self._index().get(category)
+        return shelf.search(want) if shelf is not None else []
 
     async def get(self, sku: str) -> CatalogItem | None:
         return self.items.get(sku)
@@ -135,13 +161,18 @@ class FileCatalog(_InMemory):
     keywords[,delivery_days]) or a JSON list of objects with the same keys. Reloaded when the
     file changes, so a vendor's export job can replace it in place."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
+    def __init__(self, path: Path, check_seconds: float = 1.0) -> None:
+        self.path, self.check_seconds = path, check_seconds
         self._mtime = -1.0
+        self._checked = float("-inf")
         self.items = {}
         self._load()
 
     def _load(self) -> None:
+        now = time.monotonic()
+        if now - self._checked < self.check_seconds:  # look at the file at most this often
+            return
+        self._checked = now
         try:
             mtime = self.path.stat().st_mtime
         except FileNotFoundError:
