@@ -204,9 +204,6 @@ class AgentStore:
         )
         self.outcomes_changed += 1
 
-    def outcomes(self, vendor_id: str) -> list[sqlite3.Row]:
-        return list(self.db.execute("SELECT * FROM outcomes WHERE vendor_id = ?", (vendor_id,)))
-
     def all_outcomes(self) -> list[sqlite3.Row]:
         return list(self.db.execute("SELECT * FROM outcomes"))
 

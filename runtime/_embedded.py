@@ -74,9 +74,7 @@ class EmbeddedServer:
         self._ready = threading.Event()
         self._tail: deque[str] = deque(maxlen=40)
         self._reader: threading.Thread | None = None
-        self._log_lines: list[str] = []
         self._generated: Path | None = None
-        self._log_cond = threading.Condition()
 
     @property
     def url(self) -> str:
@@ -113,10 +111,6 @@ class EmbeddedServer:
         assert self._proc is not None and self._proc.stderr is not None
         for line in self._proc.stderr:
             self._tail.append(line.rstrip())
-            with self._log_cond:
-                if len(self._log_lines) < 10_000:
-                    self._log_lines.append(line)
-                self._log_cond.notify_all()
             m = _LISTENING.search(line)
             if m and not self._ready.is_set():
                 self.port = int(m.group(1))
@@ -188,24 +182,6 @@ class EmbeddedServer:
         import asyncio
 
         await asyncio.shield(asyncio.to_thread(self.stop))
-
-    def wait_for_log(self, pattern: str, count: int = 1, timeout: float = 15.0) -> None:
-        """Block until the server has logged ``count`` lines matching ``pattern`` (a regex):
-        for tests that wait on the server's own account of an event, such as routes forming."""
-        rx = re.compile(pattern)
-        with self._log_cond:
-            ok = self._log_cond.wait_for(
-                lambda: sum(1 for ln in self._log_lines if rx.search(ln)) >= count, timeout
-            )
-        if not ok:
-            raise TimeoutError(
-                f"nats-server did not log {count} x {pattern!r} within {timeout}s:\n"
-                + "\n".join(self._tail)
-            )
-
-    @property
-    def log_tail(self) -> list[str]:
-        return list(self._tail)
 
 
 def pid_alive(pid: int) -> bool:

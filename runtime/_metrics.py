@@ -32,15 +32,6 @@ class Counter:
     def value(self, **labels: str) -> float:
         return self._values.get(tuple(sorted(labels.items())), 0.0)
 
-    def total(self) -> float:
-        return sum(self._values.values())
-
-    def by_label(self, label: str) -> dict[str, float]:
-        out: dict[str, float] = defaultdict(float)
-        for key, v in self._values.items():
-            out[dict(key).get(label, "")] += v
-        return dict(out)
-
     def render(self) -> list[str]:
         lines = [f"# HELP {self.name} {self.help}", f"# TYPE {self.name} counter"]
         lines += [f"{self.name}{_fmt(k)} {v:g}" for k, v in sorted(self._values.items())]

@@ -134,20 +134,6 @@ class VendorStore:
         q = "SELECT 1 FROM orders WHERE countersignature_wire = ? LIMIT 1"
         return self.db.execute(q, (wire,)).fetchone() is not None
 
-    def order_for_intent(self, intent_id: str, offer_id: str) -> str | None:
-        r = self.db.execute(
-            "SELECT order_id FROM orders WHERE intent_id = ? AND offer_id = ?",
-            (intent_id, offer_id),
-        ).fetchone()
-        return str(r[0]) if r else None
-
-    def cancel(self, order_id: str, reason: str) -> bool:
-        cur = self.db.execute(
-            "UPDATE orders SET status = 'cancelled', reason = ? WHERE order_id = ? AND status = 'confirmed'",
-            (reason, order_id),
-        )
-        return cur.rowcount == 1
-
     def purge(self, now: datetime) -> int:
         """Forget disclosed personal details whose retention has passed."""
         cur = self.db.execute(
