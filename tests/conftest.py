@@ -186,9 +186,12 @@ class Agent:
         assert cp.returncode == 0, f"intentcast {' '.join(args)} -> {cp.returncode}\n{cp.stderr}"
         return cp.stdout
 
-    def want(self, *extra: str, wait: str = "1500ms") -> dict[str, Any]:
+    @staticmethod
+    def want_args(*extra: str, wait: str = "1500ms") -> list[str]:
+        """`intentcast want` for a 2-person tent, 150 EUR, in 18 days, as JSON; ``extra``
+        flags come last and so win."""
         by = (date.today() + timedelta(days=18)).isoformat()
-        out = self.ok(
+        return [
             "want",
             "2-person tent",
             "--category",
@@ -205,8 +208,10 @@ class Agent:
             wait,
             "--json",
             *extra,
-        )
-        result: dict[str, Any] = json.loads(out)
+        ]
+
+    def want(self, *extra: str, wait: str = "1500ms") -> dict[str, Any]:
+        result: dict[str, Any] = json.loads(self.ok(*self.want_args(*extra, wait=wait)))
         return result
 
 

@@ -6,7 +6,7 @@ from datetime import date, timedelta
 from pathlib import Path
 
 import schemas
-from agent import AgentStore, BetaTrust, rank_offers
+from agent import AgentStore, BetaTrust, Dropped, Ranker, rank_offers
 from agent._home import RankingWeights, TrustPolicy
 from agent._trust import rating_evidence
 from tests.factories import NOW, intent_for_test, offer_for_test, vendor_for_test
@@ -30,6 +30,26 @@ def test_beta_trust_starts_low_grows_with_receipts_and_forgets(tmp_path: Path) -
     assert t.score("old", NOW).value > t.score("fresh", NOW).value
     assert rating_evidence(5, "delivered") == (1.0, 0.0)
     assert rating_evidence(5, "not_delivered")[1] >= 1.0
+
+
+def _dropped_for(cast: schemas.CastIntent, vendor: schemas.VendorSigner, store: AgentStore) -> str:
+    """The reason the one offer ``vendor`` makes for ``cast`` is dropped ("" if it is not)."""
+    o = schemas.open_offer(
+        offer_for_test(cast, vendor),
+        intent=cast.intent,
+        secrets=cast.secrets,
+        now=NOW,
+        replay=None,
+        profiles=schemas.ProfileCache(),
+    )
+    verdict = Ranker(
+        cast.intent,
+        trust=BetaTrust(store, TrustPolicy()),
+        policy=TrustPolicy(),
+        weights=RankingWeights(),
+        now=NOW,
+    ).judge(o)
+    return verdict.reason if isinstance(verdict, Dropped) else ""
 
 
 def test_ranking_filters_must_haves_budget_deadline_and_trust_and_explains(tmp_path: Path) -> None:
@@ -74,41 +94,9 @@ def test_ranking_filters_must_haves_budget_deadline_and_trust_and_explains(tmp_p
     )
     assert ranked == [] and dropped[0].reason == "untrusted"
     cheap = intent_for_test(max_price=schemas.Money(100, "EUR"))
-    o = schemas.open_offer(
-        offer_for_test(cheap, honest),
-        intent=cheap.intent,
-        secrets=cheap.secrets,
-        now=NOW,
-        replay=None,
-        profiles=schemas.ProfileCache(),
-    )
-    _, dropped = rank_offers(
-        cheap.intent,
-        [o],
-        trust=BetaTrust(store, TrustPolicy()),
-        policy=TrustPolicy(),
-        weights=RankingWeights(),
-        now=NOW,
-    )
-    assert dropped[0].reason == "over_budget"
+    assert _dropped_for(cheap, honest, store) == "over_budget"
     soon = intent_for_test(wanted_by=date(2026, 11, 25))
-    o = schemas.open_offer(
-        offer_for_test(soon, honest),
-        intent=soon.intent,
-        secrets=soon.secrets,
-        now=NOW,
-        replay=None,
-        profiles=schemas.ProfileCache(),
-    )
-    _, dropped = rank_offers(
-        soon.intent,
-        [o],
-        trust=BetaTrust(store, TrustPolicy()),
-        policy=TrustPolicy(),
-        weights=RankingWeights(),
-        now=NOW,
-    )
-    assert dropped[0].reason == "too_late"
+    assert _dropped_for(soon, honest, store) == "too_late"
 
 
 def test_terms_match_clause_by_clause_and_roster_expands() -> None:

@@ -138,21 +138,7 @@ def test_the_whole_conversation_works_through_the_callout(secured: Secured, tmp_
     try:
         person = Agent(tmp_path / "person", secured.url, secured.secrets / "app.nk")
         assert person.run("init", "--region", "ES-28").returncode == 0
-        out = person.run(
-            "want",
-            "2-person tent",
-            "--category",
-            "outdoor/tents",
-            "--max-price",
-            "150EUR",
-            "--by",
-            "2099-01-01",
-            "--expect",
-            "1",
-            "--wait",
-            "5s",
-            "--json",
-        )
+        out = person.run(*person.want_args("--expect", "1", "--wait", "5s"))
         assert out.returncode == 0, out.stderr
         offers = json.loads(out.stdout)["offers"]
         assert [o["vendor"] for o in offers] == ["Sierra Outfitters"]

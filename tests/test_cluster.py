@@ -75,7 +75,7 @@ def test_a_node_killed_mid_stream_loses_no_acknowledged_order(market: Market) ->
     """Node B (where Sierra is connected) is SIGKILLed during a stream of intents and
     acceptances, then restarted: Sierra reconnects and carries on, and every order the agent
     saw confirmed is in Sierra's store with the same receipt; none is duplicated."""
-    sierra = market.start_vendor("sierra", "b", "c")
+    sierra = market.start_vendor("sierra", "b")  # finds a and c through the cluster
     person = market.agent("a", "c")
     confirmed: dict[str, str] = {}
     failures = 0
@@ -84,23 +84,7 @@ def test_a_node_killed_mid_stream_loses_no_acknowledged_order(market: Market) ->
             market.cluster.servers["b"].kill()
         if i == 6:
             market.cluster.restart("b")
-        got = person.run(
-            "want",
-            "2-person tent",
-            "--category",
-            "outdoor/tents",
-            "--max-price",
-            "150EUR",
-            "--by",
-            "2099-01-01",
-            "--region",
-            "ES-28",
-            "--expect",
-            "1",
-            "--wait",
-            "10s",
-            "--json",
-        )
+        got = person.run(*person.want_args("--expect", "1", "--wait", "10s"))
         offers = json.loads(got.stdout)["offers"] if got.returncode == 0 else []
         if not offers:
             failures += 1
