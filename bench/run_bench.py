@@ -35,7 +35,7 @@ from nacl.public import PrivateKey, SealedBox  # noqa: E402
 from nacl.signing import SigningKey, VerifyKey  # noqa: E402
 
 import schemas  # noqa: E402
-from agent import AgentStore, BetaTrust, Ranker, cast_and_collect  # noqa: E402
+from agent import AgentStore, BetaTrust, Collected, Ranker, cast_and_collect  # noqa: E402
 from agent._home import RankingWeights, TrustPolicy  # noqa: E402
 from runtime import Bus, EmbeddedServer, ServiceProcess, configure_logging  # noqa: E402
 from vendor_adapter import FileCatalog, VendorAdapter, VendorStore  # noqa: E402
@@ -322,6 +322,26 @@ async def timed(fn: Callable[[], Awaitable[object]], repeat: int) -> tuple[float
     return statistics.median(walls), statistics.median(cpus)
 
 
+def _collector(store: AgentStore) -> Callable[[Any, int], Awaitable[Collected]]:
+    """The agent's real cast-collect-rank-store path, for one store and default policy."""
+    policy, weights = TrustPolicy(), RankingWeights()
+    trust = BetaTrust(store, policy)
+
+    async def collect(nc: Any, expect: int) -> Collected:
+        return await cast_and_collect(
+            nc,
+            cast(),
+            window=30,
+            store=store,
+            trust=trust,
+            policy=policy,
+            weights=weights,
+            expect=expect,
+        )
+
+    return collect
+
+
 def farm(url: str, n: int, mode: str) -> ServiceProcess:
     return ServiceProcess(
         [
@@ -373,22 +393,11 @@ async def bare_fanout(url: str, n: int, repeat: int) -> tuple[float, float]:
 async def product_round_trip(url: str, tmp: Path, n: int, repeat: int) -> tuple[float, float]:
     """From a signed intent to the ranked list, with n vendor adapters in another process."""
     with farm(url, n, "product"):
-        store = AgentStore(tmp / f"agent-{n}.sqlite")
-        trust = BetaTrust(store, TrustPolicy())
-        policy, weights = TrustPolicy(), RankingWeights()
+        collect = _collector(AgentStore(tmp / f"agent-{n}.sqlite"))
         async with Bus(url, name="agent") as agent_bus:
 
             async def one() -> None:
-                got = await cast_and_collect(
-                    agent_bus.nc,
-                    cast(),
-                    window=30,
-                    store=store,
-                    trust=trust,
-                    policy=policy,
-                    weights=weights,
-                    expect=n,
-                )
+                got = await collect(agent_bus.nc, n)
                 assert len(got.ranked) == n, (len(got.ranked), got.dropped[:2])
 
             await one()
@@ -417,23 +426,13 @@ async def sustained(url: str, tmp: Path, total: int, concurrency: int) -> float:
     """Intents per second that one agent (this process) and one vendor adapter (its own
     process, so each has a core) complete together, each intent ranked and stored."""
     with farm(url, 1, "product"):
-        store = AgentStore(tmp / f"agent-sustained-{concurrency}.sqlite")
-        trust, policy, weights = BetaTrust(store, TrustPolicy()), TrustPolicy(), RankingWeights()
+        collect = _collector(AgentStore(tmp / f"agent-sustained-{concurrency}.sqlite"))
         sem = asyncio.Semaphore(concurrency)
         async with Bus(url, name="agent-s") as abus:
 
             async def one() -> None:
                 async with sem:
-                    got = await cast_and_collect(
-                        abus.nc,
-                        cast(),
-                        window=30,
-                        store=store,
-                        trust=trust,
-                        policy=policy,
-                        weights=weights,
-                        expect=1,
-                    )
+                    got = await collect(abus.nc, 1)
                     assert got.ranked
 
             t = time.perf_counter()
