@@ -116,16 +116,14 @@ def digest(signed: bytes) -> str:
     return hashlib.sha256(signed).hexdigest()
 
 
-@dataclass(frozen=True, slots=True)
-class Audience:
+class Audience(msgspec.Struct, frozen=True):
     """What the receiver expects the message to be bound to; ``None`` means "not checked"."""
 
     intent: str | None = None
     vendor: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class Verified(Generic[T]):
+class Verified(msgspec.Struct, Generic[T], frozen=True):
     """A message whose signature, type, times, audience and freshness all checked out."""
 
     msg: T
