@@ -10,6 +10,7 @@ Every ``open_*`` verifies before it trusts and raises a :class:`ProtocolError` s
 from __future__ import annotations
 
 import os
+import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -137,6 +138,7 @@ class ProfileCache:
     def __init__(self, capacity: int = 10_000) -> None:
         self.capacity = capacity
         self._cache: OrderedDict[str, tuple[Verified[VendorProfile], KeyRing]] = OrderedDict()
+        self._lock = threading.Lock()  # safe to share between threads opening offers
 
     def open(self, wire: bytes, now: datetime | None, where: str = "$") -> Verified[VendorProfile]:
         return self.open_with_ring(wire, now, where)[0]
@@ -145,7 +147,10 @@ class ProfileCache:
         self, wire: bytes, now: datetime | None, where: str = "$"
     ) -> tuple[Verified[VendorProfile], KeyRing]:
         key = digest(wire)
-        hit = self._cache.get(key)
+        with self._lock:
+            hit = self._cache.get(key)
+            if hit is not None:
+                self._cache.move_to_end(key)
         if hit is None:
             v = verify(wire, VendorProfile, key=self_signed, now=None, where=where)
             if v.msg.vendor_id != v.kid:
@@ -154,11 +159,11 @@ class ProfileCache:
                     f"one signed by {v.kid[:16]}...",
                     where,
                 )
-            hit = self._cache[key] = (v, KeyRing.from_profile(v.msg))
-            if len(self._cache) > self.capacity:
-                self._cache.popitem(last=False)
-        else:
-            self._cache.move_to_end(key)
+            hit = (v, KeyRing.from_profile(v.msg))
+            with self._lock:
+                self._cache[key] = hit
+                if len(self._cache) > self.capacity:
+                    self._cache.popitem(last=False)
         if now is not None:
             check_times(hit[0].header, now, where=where)
         return hit
