@@ -20,7 +20,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Generic, TypeVar
+from typing import Annotated, Any, Generic, TypeVar
 
 import msgspec
 from nacl.exceptions import BadSignatureError
@@ -36,6 +36,7 @@ from ._errors import (
     Replayed,
     UnsupportedVersion,
 )
+from ._hex import IdOrEmpty, KeyOrEmpty, Nonce, hex_checker, hex_problem
 from ._messages import MESSAGE_TYPES, Message
 from ._strict_json import decode_strict
 
@@ -78,9 +79,6 @@ _MAX_TAG_LINE = len(PROTOCOL) + 1 + 24 + 1 + 64
 
 T = TypeVar("T", bound=Message)
 
-Nonce = Annotated[str, msgspec.Meta(pattern="^[0-9a-f]{32}$")]
-IdOrEmpty = Annotated[str, msgspec.Meta(pattern="^([0-9a-f]{32})?$")]
-KeyOrEmpty = Annotated[str, msgspec.Meta(pattern="^([0-9a-f]{64})?$")]
 UtcTime = Annotated[datetime, msgspec.Meta(tz=True)]
 
 
@@ -101,7 +99,18 @@ class _Document(msgspec.Struct, frozen=True, forbid_unknown_fields=False):
 
 
 _encoder = msgspec.json.Encoder()
-_doc_decoder = msgspec.json.Decoder(_Document)
+# One document type per message type: the receiver always knows which it expects, and a
+# specific decoder is faster than the union's and refuses a body of another type itself.
+_DOC_TYPES: dict[type, type] = {
+    cls: msgspec.defstruct(
+        f"{cls.__name__}Document", [("hdr", Header), ("msg", cls)], forbid_unknown_fields=False
+    )
+    for cls in MESSAGE_TYPES.values()
+}
+_DOC_HEX_OK = {cls: hex_checker(t) for cls, t in _DOC_TYPES.items()}
+_DOC_DECODERS: dict[type, msgspec.json.Decoder[Any]] = {
+    cls: msgspec.json.Decoder(t) for cls, t in _DOC_TYPES.items()
+}
 _TAG_OF: dict[type, str] = {cls: tag for tag, cls in MESSAGE_TYPES.items()}
 
 
@@ -181,6 +190,10 @@ def sign(
 
 def split_frame(wire: bytes, where: str = "$") -> tuple[str, str, bytes, bytes]:
     """Read a frame's framing only: (type, kid, signature, signed bytes). Nothing is trusted."""
+    return _split(wire, where)[:4]
+
+
+def _split(wire: bytes, where: str) -> tuple[str, str, bytes, bytes, int]:
     if len(wire) > MAX_FRAME_BYTES:
         raise Oversized(f"at most {MAX_FRAME_BYTES} bytes", f"{len(wire)} bytes", where)
     sig, signed = wire[:SIGNATURE_BYTES], wire[SIGNATURE_BYTES:]
@@ -201,7 +214,7 @@ def split_frame(wire: bytes, where: str = "$") -> tuple[str, str, bytes, bytes]:
         raise Malformed(f"one of {sorted(MESSAGE_TYPES)}", tag[:40], f"{where}.tag")
     if len(kid) != 64 or kid.strip("0123456789abcdef"):
         raise Malformed("a key id of 64 lowercase hex digits", kid[:80], f"{where}.tag")
-    return tag, kid, sig, signed
+    return tag, kid, sig, signed, nl
 
 
 def verify(
@@ -221,7 +234,7 @@ def verify(
     nonce enters the replay cache only when everything else passed. ``now=None`` skips the
     time checks: for re-verifying stored receipts years later.
     """
-    tag, kid, sig, signed = split_frame(wire, where)
+    tag, kid, sig, signed, nl = _split(wire, where)
     vk = key(kid, now)
     try:
         vk.verify(signed, sig)
@@ -232,12 +245,9 @@ def verify(
     want = _TAG_OF[expect]
     if tag != want:
         raise Rebound(f"a {want} frame", f"a {tag} frame", f"{where}.tag")
-    body = signed[signed.index(b"\n") + 1 :]
-    doc = _decode_document(body, where)
+    body = signed[nl + 1 :]
+    doc = _decode_document(body, expect, tag, where)
     msg, hdr = doc.msg, doc.hdr
-    if type(msg) is not expect:
-        got = _TAG_OF[type(msg)]
-        raise Malformed(f"a {want} message under a {tag} tag", f"a {got} message", f"{where}.msg")
     if hdr.expires - hdr.created > MAX_LIFETIME[tag] or hdr.expires < hdr.created:
         raise Malformed(
             f"a lifetime within {MAX_LIFETIME[tag]}",
@@ -264,21 +274,37 @@ def verify(
     return Verified(msg, hdr, kid, sig, signed)
 
 
-def _decode_document(body: bytes, where: str) -> _Document:
-    """Typed decode with strict JSON. Fast path: a document that re-encodes to exactly its own
-    bytes (as every frame this implementation signs does) cannot hide a duplicate key. Any
-    other producer's formatting takes the exact check in ``decode_strict``."""
+def _decode_document(body: bytes, expect: type, tag: str, where: str) -> Any:
+    """Typed decode with strict JSON and hex checks. Fast path: a document that re-encodes to
+    exactly its own bytes (as every frame this implementation signs does) cannot hide a
+    duplicate key. Any other producer's formatting takes the exact check in ``decode_strict``."""
+    doc: Any = None
     try:
-        doc = _doc_decoder.decode(body)
-        if _encoder.encode(doc) == body:
-            return doc
+        doc = _DOC_DECODERS[expect].decode(body)
+        if _encoder.encode(doc) != body:
+            doc = None
     except (msgspec.DecodeError, UnicodeDecodeError):
-        pass  # the slow path below says precisely what is wrong
-    tree = decode_strict(body, where)
-    try:
-        return msgspec.convert(tree, _Document)
-    except msgspec.ValidationError as exc:
-        raise Malformed("a valid intentcast/1 document", str(exc), where) from None
+        doc = None  # the slow path below says precisely what is wrong
+    if doc is None:
+        tree = decode_strict(body, where)
+        msg = tree.get("msg") if isinstance(tree, dict) else None
+        if not isinstance(msg, dict) or msg.get("type") != tag:
+            got = msg.get("type") if isinstance(msg, dict) else type(msg).__name__
+            raise Malformed(
+                f"a {tag} message under a {tag} tag", repr(got)[:40], f"{where}.msg.type"
+            )
+        try:
+            doc = msgspec.convert(tree, _DOC_TYPES[expect])
+        except msgspec.ValidationError as exc:
+            raise Malformed("a valid intentcast/1 document", str(exc), where) from None
+    if _DOC_HEX_OK[expect](doc):
+        return doc
+    problem = hex_problem(doc, where)
+    if problem is not None:
+        raise Malformed(
+            "lowercase hex ids, keys and digests of their length", problem[1], problem[0]
+        )
+    return doc
 
 
 def check_times(hdr: Header, now: datetime, skew: timedelta = CLOCK_SKEW, where: str = "$") -> None:

@@ -11,6 +11,7 @@ from typing import Annotated, Literal
 
 import msgspec
 
+from ._hex import Digest, Id, KeyHex
 from ._money import Money
 from ._terms import Terms, VendorTerms
 
@@ -37,9 +38,6 @@ __all__ = [
 ]
 
 UtcTime = Annotated[datetime, msgspec.Meta(tz=True, description="RFC 3339, UTC")]
-Id = Annotated[str, msgspec.Meta(pattern="^[0-9a-f]{32}$", description="128-bit random, hex")]
-KeyHex = Annotated[str, msgspec.Meta(pattern="^[0-9a-f]{64}$", description="32-byte key, hex")]
-Digest = Annotated[str, msgspec.Meta(pattern="^[0-9a-f]{64}$", description="SHA-256, hex")]
 Category = Annotated[
     str,
     msgspec.Meta(

@@ -9,7 +9,7 @@ import pytest
 from nacl.signing import SigningKey
 
 import schemas as s
-from tests.factories import NOW, intent_for_test, offer_for_test, vendor_for_test
+from tests.factories import NOW, VTERMS, intent_for_test, offer_for_test, vendor_for_test
 
 KEY = SigningKey(b"\x05" * 32)
 MSG = s.Decline(id="ab" * 16, intent_id="cd" * 16, offer_id="ef" * 16, vendor_id="01" * 32)
@@ -234,3 +234,36 @@ def test_expired_offer_never_opens() -> None:
             replay=None,
             profiles=s.ProfileCache(),
         )
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "what"),
+    [
+        (b'"id":"abab', b'"id":"ABAB', "an upper-case id"),
+        (b'"offer_id":"efef', b'"offer_id":"zzef', "a non-hex id of the right length"),
+        (b'"intent":"cdcd', b'"intent":"cd', "a header intent of the wrong length"),
+    ],
+)
+def test_ids_keys_and_digests_must_be_lowercase_hex_of_their_length(
+    old: bytes, new: bytes, what: str
+) -> None:
+    """A correctly signed document with {what} is Malformed, and the error names the field."""
+    body = body_of(frame())
+    assert old in body
+    with pytest.raises(s.Malformed) as e:
+        check(raw(tagline(), body.replace(old, new, 1)))
+    assert "hex" in e.value.expected or "valid" in e.value.expected
+
+
+def test_hex_checks_reach_into_nested_lists() -> None:
+    """A vendor profile whose second key is not hex is refused, though every length is right."""
+    key = SigningKey(b"\x09" * 32)
+    good = s.VendorKey("aa" * 32, "bb" * 32, NOW, NOW + timedelta(days=1))
+    bad = s.VendorKey("aa" * 32, "BB" * 32, NOW, NOW + timedelta(days=1))
+    prof = s.VendorProfile(
+        vendor_id=s.kid_of(key), name="V", keys=[good, bad], categories=[], terms=VTERMS
+    )
+    wire = s.sign(prof, key, created=NOW, expires=NOW + timedelta(days=1))
+    with pytest.raises(s.Malformed) as e:
+        s.verify(wire, s.VendorProfile, key=s.self_signed, now=NOW)
+    assert "keys[1]" in e.value.where
