@@ -23,7 +23,7 @@ from runtime import Bus, NatsServerNotFound, bus_url, configure_logging
 from ._export import export_all
 from ._home import AgentConfig, Home, HomeError
 from ._render import render_accept, render_history, render_ranked, render_receipts
-from ._session import AcceptError, accept_offer, cast_and_collect, sync_receipts
+from ._session import AcceptError, accept_offer, cancel_order, cast_and_collect, sync_receipts
 from ._store import AgentStore
 from ._trust import BetaTrust, rating_evidence
 
@@ -43,6 +43,7 @@ EXAMPLES = {
     "history": "  intentcast history",
     "export": "  intentcast export --out my-intentcast.json",
     "rate": "  intentcast rate 7c01e2aa --score 5 --outcome delivered",
+    "cancel": "  intentcast cancel 7c01e2aa --reason 'found one nearer'",
     "sync": "  intentcast sync                    # after an outage: deliver pending countersignatures",
     "bus": "  intentcast bus                     # share one embedded bus on this machine",
     "web": "  intentcast web --port 8765          # then open http://127.0.0.1:8765/",
@@ -146,6 +147,11 @@ def _parser() -> _Parser:
         default="delivered",
         choices=["delivered", "late", "not_delivered", "not_as_described", "returned"],
     )
+    p = cmd("cancel", "ask the vendor to cancel a confirmed order; it answers, signed")
+    p.add_argument("receipt", help="receipt id (or its first characters)")
+    p.add_argument("--reason", default="", help="a few words for the vendor (optional)")
+    p.add_argument("--bus", help="NATS URL(s)")
+    p.add_argument("--json", action="store_true")
     p = cmd("sync", "re-send countersignatures that vendors have not yet acknowledged")
     p.add_argument("--bus", help="NATS URL(s)")
     p = cmd(
@@ -326,6 +332,25 @@ async def _accept(args: argparse.Namespace, home: Home, cfg: AgentConfig) -> int
     return 0 if res.status == "confirmed" else 1
 
 
+async def _cancel(args: argparse.Namespace, home: Home, cfg: AgentConfig) -> int:
+    with AgentStore(home.db_path) as store:
+        async with _connected(args, cfg, home) as bus:
+            try:
+                status, reason = await cancel_order(bus.nc, store, args.receipt, reason=args.reason)
+            except AcceptError as exc:
+                raise UsageError(str(exc)) from None
+    done = status == "rejected" and reason == "cancelled"
+    if args.json:
+        print(json.dumps({"cancelled": done, "status": status, "reason": reason}))
+    else:
+        print(
+            "Cancelled; the vendor signed that the order is off."
+            if done
+            else f"Not cancelled: {reason}."
+        )
+    return 0 if done else 1
+
+
 async def _sync(args: argparse.Namespace, home: Home, cfg: AgentConfig) -> int:
     with AgentStore(home.db_path) as store:
         async with _connected(args, cfg, home) as bus:
@@ -399,6 +424,8 @@ def _run(args: argparse.Namespace) -> int:
         return asyncio.run(_accept(args, home, cfg))
     if args.command == "sync":
         return asyncio.run(_sync(args, home, cfg))
+    if args.command == "cancel":
+        return asyncio.run(_cancel(args, home, cfg))
     if args.command == "rate":
         return _rate(args, home)
     if args.command == "web":

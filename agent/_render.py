@@ -162,6 +162,7 @@ def _receipt_rows(store: AgentStore) -> list[dict[str, Any]]:
                 "created": row["created"],
                 "signatures_verify": ok,
                 "vendor_acknowledged": bool(row["vendor_acknowledged"]),
+                "status": row["status"],
             }
         )
     return out
@@ -181,11 +182,12 @@ def render_receipts(store: AgentStore, *, as_json: bool) -> str:
                 r["item"][:30],
                 r["total"],
                 r["created"][:10],
+                r["status"],
                 "yes" if r["signatures_verify"] else "NO",
             ]
             for r in rows
         ],
-        ["receipt", "vendor", "item", "total", "date", "verifies"],
+        ["receipt", "vendor", "item", "total", "date", "order", "verifies"],
     )
 
 

@@ -27,8 +27,10 @@ from ._trust import TrustScorer
 __all__ = [
     "AcceptError",
     "AcceptResult",
+    "CancelError",
     "Collected",
     "accept_offer",
+    "cancel_order",
     "cast_and_collect",
     "deliver_countersignature",
     "sync_receipts",
@@ -384,3 +386,61 @@ async def _request_with_retries(
     raise AcceptError(
         f"{vendor_name} did not answer after {attempts} tries; your acceptance is saved, run the same `intentcast accept` again later"
     )
+
+
+class CancelError(AcceptError):
+    """The cancellation could not be completed; the message says why and what to do."""
+
+
+async def cancel_order(
+    nc: Client,
+    store: AgentStore,
+    receipt_id: str,
+    *,
+    reason: str = "",
+    per_try_seconds: float = 5.0,
+    clock: Callable[[], datetime] = utcnow,
+) -> tuple[str, str]:
+    """Ask the vendor to cancel the order a receipt records: (status, vendor's reason).
+    ``("rejected", "cancelled")`` means the order is off. Safe to repeat."""
+    rows = store.find_receipt(receipt_id)
+    if len(rows) != 1:
+        raise CancelError(
+            f"expected one receipt starting {receipt_id!r}, found {len(rows)}; see `intentcast receipts`"
+        )
+    row = rows[0]
+    irow = store.intent(row["intent_id"])
+    assert irow is not None
+    secrets = schemas.IntentSecrets.from_hex(irow["sign_seed"], irow["seal_secret"])
+    receipt = schemas.verify(
+        row["receipt_wire"], schemas.Receipt, key=schemas.self_signed, now=None
+    )
+    offer = store.find_offer(row["offer_id"])[0]
+    profile = schemas.verify(
+        schemas.unpack(offer["bundle"], 2)[0],
+        schemas.VendorProfile,
+        key=schemas.self_signed,
+        now=None,
+    ).msg
+    seal_to = schemas.seal_key_for(profile, receipt.kid)
+    cancel_wire, sealed = schemas.make_cancel(receipt, secrets, seal_to, reason, clock())
+    store.set_cancel(row["receipt_id"], cancel_wire, "cancelling")
+    reply = await _request_with_retries(
+        nc, schemas.vendor_subject(profile.vendor_id, "cancel"), sealed, profile.name,
+        attempts=3, per_try_seconds=per_try_seconds, what=row["offer_id"],
+    )  # fmt: skip
+    cancel = schemas.verify(cancel_wire, schemas.Cancel, key=schemas.self_signed, now=None)
+    try:
+        answer = schemas.open_cancel_answer(
+            reply,
+            secrets=secrets,
+            cancel=cancel,
+            ring=schemas.KeyRing.from_profile(profile),
+            now=clock(),
+        )
+    except schemas.ProtocolError as err:
+        raise CancelError(f"the answer from {profile.name} did not verify ({err.code})") from None
+    a = answer.msg
+    done = a.status == "rejected" and a.reason == "cancelled"
+    store.set_cancel(row["receipt_id"], cancel_wire, "cancelled" if done else "confirmed")
+    return a.status, a.reason

@@ -52,10 +52,16 @@ CREATE INDEX IF NOT EXISTS offers_by_intent ON offers(intent_id);
 """
 
 
+MIGRATIONS = (
+    "ALTER TABLE receipts ADD COLUMN status TEXT NOT NULL DEFAULT 'confirmed'",
+    "ALTER TABLE receipts ADD COLUMN cancel_wire BLOB",
+)
+
+
 class AgentStore:
     def __init__(self, path: Path) -> None:
         self.path = path
-        self.db = open_db(path, SCHEMA)
+        self.db = open_db(path, SCHEMA, MIGRATIONS)
         self.outcomes_changed = 0  # bumped on every new outcome, so readers can cache
 
     def close(self) -> None:
@@ -182,6 +188,18 @@ class AgentStore:
 
     def receipt_for_offer(self, offer_id: str) -> sqlite3.Row | None:
         return self._one("SELECT * FROM receipts WHERE offer_id = ?", offer_id)
+
+    def find_receipt(self, prefix: str) -> list[sqlite3.Row]:
+        """Receipts whose id starts with ``prefix`` (people type the first 8 characters)."""
+        q = "SELECT * FROM receipts WHERE receipt_id LIKE ? || '%'"
+        return list(self.db.execute(q, (prefix.lower(),)))
+
+    def set_cancel(self, receipt_id: str, cancel_wire: bytes, status: str) -> None:
+        """Keep the signed cancellation (before it is sent), then its outcome."""
+        self.db.execute(
+            "UPDATE receipts SET cancel_wire = COALESCE(cancel_wire, ?), status = ? WHERE receipt_id = ?",
+            (cancel_wire, status, receipt_id),
+        )
 
     def mark_acknowledged(self, receipt_id: str) -> None:
         self.db.execute(

@@ -9,8 +9,10 @@ from pathlib import Path
 __all__ = ["open_db"]
 
 
-def open_db(path: Path, schema: str) -> sqlite3.Connection:
-    """Open (creating) a database and apply ``schema`` (idempotent DDL)."""
+def open_db(path: Path, schema: str, migrations: tuple[str, ...] = ()) -> sqlite3.Connection:
+    """Open (creating) a database, apply ``schema`` (idempotent DDL), then each of
+    ``migrations`` (``ALTER TABLE ... ADD COLUMN ...``) that a store from an older version
+    still lacks."""
     path.parent.mkdir(parents=True, exist_ok=True)
     db = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
     db.row_factory = sqlite3.Row
@@ -18,4 +20,10 @@ def open_db(path: Path, schema: str) -> sqlite3.Connection:
     db.execute("PRAGMA synchronous=FULL")
     db.execute("PRAGMA foreign_keys=ON")
     db.executescript(schema)
+    for m in migrations:
+        try:
+            db.execute(m)
+        except sqlite3.OperationalError as exc:
+            if "duplicate column" not in str(exc):
+                raise
     return db

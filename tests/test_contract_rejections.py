@@ -267,3 +267,45 @@ def test_hex_checks_reach_into_nested_lists() -> None:
     with pytest.raises(s.Malformed) as e:
         s.verify(wire, s.VendorProfile, key=s.self_signed, now=NOW)
     assert "keys[1]" in e.value.where
+
+
+def test_a_cancellation_signed_by_another_key_or_for_another_vendor_is_refused() -> None:
+    """Only the intent's own key can cancel, and only at the vendor it names."""
+    person, vendor, other = intent_for_test(), vendor_for_test("V"), vendor_for_test("W")
+    opened = s.open_offer(
+        offer_for_test(person, vendor),
+        intent=person.intent,
+        secrets=person.secrets,
+        now=NOW,
+        replay=None,
+        profiles=s.ProfileCache(),
+    )
+    _, sealed = s.make_accept(
+        intent_wire=person.wire,
+        intent=person.intent,
+        secrets=person.secrets,
+        offer=opened,
+        disclosure=s.Disclosure(),
+        payment_method="card",
+        now=NOW,
+    )
+    at_vendor = s.open_accept(sealed, signer=vendor, now=NOW, replay=None)
+    _, receipt_wire, _ = s.make_confirmation(
+        at_vendor, signer=vendor, order_id=s.new_id(), status="confirmed", reason="", now=NOW
+    )
+    assert receipt_wire is not None
+    receipt = s.verify(receipt_wire, s.Receipt, key=s.self_signed, now=None)
+    _, good = s.make_cancel(receipt, person.secrets, vendor.profile.keys[0].seal, "", NOW)
+    only_intent = s.KeyRing("intent")
+    only_intent.add(person.intent.keys.sign, NOW - timedelta(days=1), NOW + timedelta(days=1))
+    assert (
+        s.open_cancel(good, signer=vendor, intent_key=only_intent, now=NOW, replay=None).msg.by
+        == "person"
+    )
+    stranger = intent_for_test()
+    _, forged = s.make_cancel(receipt, stranger.secrets, vendor.profile.keys[0].seal, "", NOW)
+    with pytest.raises(s.UnknownSigner):
+        s.open_cancel(forged, signer=vendor, intent_key=only_intent, now=NOW, replay=None)
+    _, misdirected = s.make_cancel(receipt, person.secrets, other.profile.keys[0].seal, "", NOW)
+    with pytest.raises(s.Rebound):
+        s.open_cancel(misdirected, signer=other, intent_key=s.self_signed, now=NOW, replay=None)

@@ -178,3 +178,33 @@ def test_out_of_stock_at_acceptance_is_a_signed_rejection(
         agent_db(person.home).execute("SELECT kind FROM outcomes ORDER BY id").fetchall()[-1][0]
         == "rejected"
     )
+
+
+def test_a_person_cancels_a_confirmed_order_and_the_stock_comes_back(
+    person: Agent, vendor: VendorFactory, tmp_path: Path
+) -> None:
+    """`intentcast cancel` is answered with a signed confirmation; the vendor keeps the signed
+    request, frees the stock, and a repeat gets the same answer."""
+    vendor("cumbre")
+    offer = person.want("--expect", "1", "--quantity", "5", "--max-price", "800EUR")["offers"][0][
+        "offer"
+    ]
+    receipt = json.loads(person.ok("accept", offer, "--json"))["receipt"]["id"]
+    sold_out = person.want(
+        "--expect", "1", "--quantity", "5", "--max-price", "800EUR", "--wait", "1s"
+    )
+    assert sold_out["offers"] == []  # all five are promised
+    assert (
+        json.loads(person.ok("cancel", receipt[:8], "--reason", "changed my mind", "--json"))[
+            "cancelled"
+        ]
+        is True
+    )
+    assert json.loads(person.ok("cancel", receipt[:8], "--json"))["cancelled"] is True
+    row = vendor_db(tmp_path, "cumbre").execute("SELECT status, cancel_wire FROM orders").fetchone()
+    assert row["status"] == "cancelled"
+    c = schemas.verify(row["cancel_wire"], schemas.Cancel, key=schemas.self_signed, now=None)
+    assert c.msg.reason == "changed my mind" and c.msg.by == "person"
+    assert json.loads(person.ok("receipts", "--json"))[0]["status"] == "cancelled"
+    again = person.want("--expect", "1", "--quantity", "5", "--max-price", "800EUR")
+    assert [o["vendor"] for o in again["offers"]] == ["Cumbre Sports"]

@@ -249,16 +249,9 @@ class VendorAdapter:
     async def on_receipt(self, msg: Msg) -> None:
         now = self.clock()
 
-        def intent_key(kid: str, at: datetime | None) -> VerifyKey:
-            if not self.store.has_intent_key(kid):
-                raise schemas.UnknownSigner(
-                    "the intent key of one of our orders", kid[:16], "$.tag"
-                )
-            return VerifyKey(bytes.fromhex(kid))
-
         try:
             cs = schemas.open_countersignature(
-                msg.data, signer=self.signer, intent_key=intent_key, now=now, replay=None
+                msg.data, signer=self.signer, intent_key=self._intent_key, now=now, replay=None
             )
             # A person re-sending a countersignature we already keep gets the same answer;
             # anything else must be fresh.
@@ -272,6 +265,44 @@ class VendorAdapter:
         failpoint("vendor.receipt.stored")
         log.info("receipt.countersigned", receipt=cs.msg.receipt_id, stored=stored)
         await msg.respond(json.dumps({"stored": stored}).encode())
+
+    async def on_cancel(self, msg: Msg) -> None:
+        """A person cancels one of their confirmed orders. Idempotent: asking again gets the
+        same answer."""
+        now = self.clock()
+        try:
+            cv = schemas.open_cancel(
+                msg.data, signer=self.signer, intent_key=self._intent_key, now=now, replay=None
+            )
+            row = self.store.order(cv.msg.order_id)
+            if row is None or row["intent_key"] != cv.kid or row["offer_id"] != cv.msg.offer_id:
+                raise schemas.Rebound(
+                    "a cancellation of an order made with this intent key",
+                    f"order {cv.msg.order_id}",
+                    "$.msg.order_id",
+                )
+        except schemas.ProtocolError as err:
+            self._reject("cancel", err)
+            return
+        intent = schemas.verify(
+            row["intent_wire"], schemas.Intent, key=schemas.self_signed, now=None
+        ).msg
+        if self.store.cancel(row["order_id"], cv.wire) or row["status"] == "cancelled":
+            status, reason = "rejected", "cancelled"
+            self.orders.inc(outcome="cancelled")
+            log.info("order.cancelled", order=row["order_id"])
+        else:
+            status, reason = row["status"], f"order is {row['status']}, nothing to cancel"
+        sealed = schemas.confirm_cancel(
+            cv, signer=self.signer, seal_to=intent.keys.seal, status=status, reason=reason, now=now
+        )
+        await msg.respond(sealed)
+
+    def _intent_key(self, kid: str, at: datetime | None) -> VerifyKey:
+        """Resolves only the intent keys of orders this vendor holds."""
+        if not self.store.has_intent_key(kid):
+            raise schemas.UnknownSigner("the intent key of one of our orders", kid[:16], "$.tag")
+        return VerifyKey(bytes.fromhex(kid))
 
     # --- running -------------------------------------------------------------------------
 
@@ -300,11 +331,12 @@ class VendorAdapter:
                 schemas.vendor_subject(self.vendor_id, "order"), queue=queue, cb=self.on_order
             )
         )
-        subs.append(
-            await nc.subscribe(
-                schemas.vendor_subject(self.vendor_id, "receipt"), queue=queue, cb=self.on_receipt
+        for endpoint, cb in (("receipt", self.on_receipt), ("cancel", self.on_cancel)):
+            subs.append(
+                await nc.subscribe(
+                    schemas.vendor_subject(self.vendor_id, endpoint), queue=queue, cb=cb
+                )
             )
-        )
         await nc.publish(schemas.profile_subject(self.vendor_id), self.signer.profile_wire)
         await nc.flush(timeout=5)
         log.info(

@@ -43,6 +43,9 @@ CREATE INDEX IF NOT EXISTS orders_by_purge ON orders(purge_after) WHERE disclosu
 """
 
 
+MIGRATIONS = ("ALTER TABLE orders ADD COLUMN cancel_wire BLOB",)
+
+
 @dataclass(frozen=True)
 class OrderRow:
     order_id: str
@@ -56,7 +59,7 @@ class OrderRow:
 class VendorStore:
     def __init__(self, path: Path) -> None:
         self.path = path
-        self.db = open_db(path, SCHEMA)
+        self.db = open_db(path, SCHEMA, MIGRATIONS)
         self.snapshot_seconds = 0.5
         self._snapshot: dict[str, int] = {}
         self._snapshot_at = float("-inf")
@@ -133,6 +136,23 @@ class VendorStore:
     def has_countersignature(self, wire: bytes) -> bool:
         q = "SELECT 1 FROM orders WHERE countersignature_wire = ? LIMIT 1"
         return self.db.execute(q, (wire,)).fetchone() is not None
+
+    def order(self, order_id: str) -> sqlite3.Row | None:
+        r: sqlite3.Row | None = self.db.execute(
+            "SELECT * FROM orders WHERE order_id = ?", (order_id,)
+        ).fetchone()
+        return r
+
+    def cancel(self, order_id: str, cancel_wire: bytes) -> bool:
+        """Cancel a confirmed order (its stock is free again), keeping the person's signed
+        request. False when it was not confirmed (already cancelled, or never made)."""
+        cur = self.db.execute(
+            "UPDATE orders SET status = 'cancelled', reason = 'cancelled by the person',"
+            " cancel_wire = ? WHERE order_id = ? AND status = 'confirmed'",
+            (cancel_wire, order_id),
+        )
+        self._snapshot_at = float("-inf")
+        return cur.rowcount == 1
 
     def purge(self, now: datetime) -> int:
         """Forget disclosed personal details whose retention has passed."""
