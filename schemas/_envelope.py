@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import heapq
 import os
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -36,8 +37,8 @@ from ._errors import (
     Replayed,
     UnsupportedVersion,
 )
-from ._hex import IdOrEmpty, KeyOrEmpty, Nonce, hex_checker, hex_problem
 from ._messages import MESSAGE_TYPES, Message
+from ._patterns import IdOrEmpty, KeyOrEmpty, Nonce, pattern_checker, pattern_problem
 from ._strict_json import decode_strict
 
 __all__ = [
@@ -107,7 +108,7 @@ _DOC_TYPES: dict[type, type] = {
     )
     for cls in MESSAGE_TYPES.values()
 }
-_DOC_HEX_OK = {cls: hex_checker(t) for cls, t in _DOC_TYPES.items()}
+_DOC_PATTERNS_OK = {cls: pattern_checker(t) for cls, t in _DOC_TYPES.items()}
 _DOC_DECODERS: dict[type, msgspec.json.Decoder[Any]] = {
     cls: msgspec.json.Decoder(t) for cls, t in _DOC_TYPES.items()
 }
@@ -138,12 +139,15 @@ class Verified(msgspec.Struct, Generic[T], frozen=True):
     msg: T
     header: Header
     kid: str
-    signature: bytes
-    signed: bytes
+    wire: bytes  # the exact frame: signature || signed bytes
 
     @property
-    def wire(self) -> bytes:
-        return self.signature + self.signed
+    def signature(self) -> bytes:
+        return self.wire[:SIGNATURE_BYTES]
+
+    @property
+    def signed(self) -> bytes:
+        return self.wire[SIGNATURE_BYTES:]
 
     @property
     def digest(self) -> str:
@@ -190,22 +194,30 @@ def sign(
 
 def split_frame(wire: bytes, where: str = "$") -> tuple[str, str, bytes, bytes]:
     """Read a frame's framing only: (type, kid, signature, signed bytes). Nothing is trusted."""
-    return _split(wire, where)[:4]
+    tag, kid, _ = _split(wire, where)
+    return tag, kid, wire[:SIGNATURE_BYTES], wire[SIGNATURE_BYTES:]
 
 
-def _split(wire: bytes, where: str) -> tuple[str, str, bytes, bytes, int]:
+_TAG_LINE = re.compile(rb"intentcast/1 ([a-z_]{1,24}) ([0-9a-f]{64})\n")
+_TAGS = {t.encode(): t for t in MESSAGE_TYPES}
+
+
+def _split(wire: bytes, where: str) -> tuple[str, str, int]:
+    """(type, kid, offset of the tag line's end within the signed bytes)."""
     if len(wire) > MAX_FRAME_BYTES:
         raise Oversized(f"at most {MAX_FRAME_BYTES} bytes", f"{len(wire)} bytes", where)
-    sig, signed = wire[:SIGNATURE_BYTES], wire[SIGNATURE_BYTES:]
-    nl = signed.find(b"\n", 0, _MAX_TAG_LINE + 1)
-    if len(sig) < SIGNATURE_BYTES or nl < 0:
+    m = _TAG_LINE.match(wire, SIGNATURE_BYTES)
+    if m is not None and (tag := _TAGS.get(m.group(1))) is not None:
+        return tag, m.group(2).decode(), m.end() - 1 - SIGNATURE_BYTES
+    # Not a well-formed tag line: find out what exactly is wrong, for the error.
+    end = wire.find(b"\n", SIGNATURE_BYTES, SIGNATURE_BYTES + _MAX_TAG_LINE + 1)
+    if len(wire) < SIGNATURE_BYTES or end < 0:
         raise Malformed("64 signature bytes then a tag line", f"{len(wire)} bytes", where)
+    line = wire[SIGNATURE_BYTES:end]
     try:
-        proto, tag, kid = signed[:nl].decode("ascii").split(" ")
+        proto, tag, kid = line.decode("ascii").split(" ")
     except (UnicodeDecodeError, ValueError):
-        raise Malformed(
-            f"'{PROTOCOL} <type> <kid>'", repr(signed[:nl][:80]), f"{where}.tag"
-        ) from None
+        raise Malformed(f"'{PROTOCOL} <type> <kid>'", repr(line[:80]), f"{where}.tag") from None
     if proto != PROTOCOL:
         if proto.startswith("intentcast/"):
             raise UnsupportedVersion(PROTOCOL, proto, f"{where}.tag")
@@ -214,7 +226,7 @@ def _split(wire: bytes, where: str) -> tuple[str, str, bytes, bytes, int]:
         raise Malformed(f"one of {sorted(MESSAGE_TYPES)}", tag[:40], f"{where}.tag")
     if len(kid) != 64 or kid.strip("0123456789abcdef"):
         raise Malformed("a key id of 64 lowercase hex digits", kid[:80], f"{where}.tag")
-    return tag, kid, sig, signed, nl
+    return tag, kid, end - SIGNATURE_BYTES
 
 
 def verify(
@@ -234,10 +246,10 @@ def verify(
     nonce enters the replay cache only when everything else passed. ``now=None`` skips the
     time checks: for re-verifying stored receipts years later.
     """
-    tag, kid, sig, signed, nl = _split(wire, where)
+    tag, kid, nl = _split(wire, where)
     vk = key(kid, now)
     try:
-        vk.verify(signed, sig)
+        vk.verify(wire)  # a frame is libsodium's combined form: signature || signed bytes
     except BadSignatureError:
         raise BadSignature(
             f"a valid Ed25519 signature by {kid[:16]}...", "a bad one", where
@@ -245,7 +257,7 @@ def verify(
     want = _TAG_OF[expect]
     if tag != want:
         raise Rebound(f"a {want} frame", f"a {tag} frame", f"{where}.tag")
-    body = signed[nl + 1 :]
+    body = wire[SIGNATURE_BYTES + nl + 1 :]
     doc = _decode_document(body, expect, tag, where)
     msg, hdr = doc.msg, doc.hdr
     if hdr.expires - hdr.created > MAX_LIFETIME[tag] or hdr.expires < hdr.created:
@@ -271,7 +283,7 @@ def verify(
             )
     if replay is not None:
         replay.add(kid, hdr.nonce, hdr.expires, now or hdr.created, where)
-    return Verified(msg, hdr, kid, sig, signed)
+    return Verified(msg, hdr, kid, wire)
 
 
 def _decode_document(body: bytes, expect: type, tag: str, where: str) -> Any:
@@ -297,14 +309,13 @@ def _decode_document(body: bytes, expect: type, tag: str, where: str) -> Any:
             doc = msgspec.convert(tree, _DOC_TYPES[expect])
         except msgspec.ValidationError as exc:
             raise Malformed("a valid intentcast/1 document", str(exc), where) from None
-    if _DOC_HEX_OK[expect](doc):
+    if _DOC_PATTERNS_OK[expect](doc):
         return doc
-    problem = hex_problem(doc, where)
-    if problem is not None:
-        raise Malformed(
-            "lowercase hex ids, keys and digests of their length", problem[1], problem[0]
-        )
-    return doc
+    problem = pattern_problem(doc, where)
+    if problem is None:  # pragma: no cover - the fast check and the slow one disagree
+        raise Malformed("fields matching their patterns", "a mismatch", where)
+    path, pattern, got = problem
+    raise Malformed(f"a value matching {pattern}", got, path)
 
 
 def check_times(hdr: Header, now: datetime, skew: timedelta = CLOCK_SKEW, where: str = "$") -> None:

@@ -11,8 +11,8 @@ from typing import Annotated, Literal
 
 import msgspec
 
-from ._hex import Digest, Id, KeyHex
 from ._money import Money
+from ._patterns import Digest, Id, KeyHex, pattern_meta
 from ._terms import Terms, VendorTerms
 
 __all__ = [
@@ -40,8 +40,10 @@ __all__ = [
 UtcTime = Annotated[datetime, msgspec.Meta(tz=True, description="RFC 3339, UTC")]
 Category = Annotated[
     str,
-    msgspec.Meta(
-        pattern="^[a-z0-9-]{1,32}(/[a-z0-9-]{1,32}){0,4}$",
+    pattern_meta(
+        "^[a-z0-9-]{1,32}(/[a-z0-9-]{1,32}){0,4}$",
+        min_length=1,
+        max_length=164,
         description="Category path such as outdoor/tents",
     ),
 ]
@@ -50,7 +52,7 @@ LongText = Annotated[str, msgspec.Meta(max_length=2000)]
 AttrKey = Annotated[str, msgspec.Meta(max_length=40)]
 Attributes = Annotated[dict[AttrKey, Text], msgspec.Meta(max_length=32)]
 Quantity = Annotated[int, msgspec.Meta(ge=1, le=1_000_000)]
-Subject = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_\-.]{1,200}$")]
+Subject = Annotated[str, pattern_meta(r"^[A-Za-z0-9_\-.]{1,200}$", min_length=1, max_length=200)]
 
 
 class _Base(msgspec.Struct, frozen=True, forbid_unknown_fields=False, tag_field="type"):
@@ -65,8 +67,8 @@ class Want(msgspec.Struct, frozen=True, forbid_unknown_fields=False):
 class Region(msgspec.Struct, frozen=True, forbid_unknown_fields=False):
     """A coarse delivery region: a country and at most a postcode prefix, never an address."""
 
-    country: Annotated[str, msgspec.Meta(pattern="^[A-Z]{2}$")]
-    postcode_prefix: Annotated[str, msgspec.Meta(pattern="^[A-Z0-9]{0,3}$")] = ""
+    country: Annotated[str, pattern_meta("^[A-Z]{2}$", min_length=2, max_length=2)]
+    postcode_prefix: Annotated[str, pattern_meta("^[A-Z0-9]{0,3}$", max_length=3)] = ""
 
 
 class IntentKeys(msgspec.Struct, frozen=True, forbid_unknown_fields=False):
@@ -139,7 +141,7 @@ class Disclosure(msgspec.Struct, frozen=True, forbid_unknown_fields=False, omit_
     name: Text = ""
     address: Annotated[list[Text], msgspec.Meta(max_length=6)] = []
     postcode: Annotated[str, msgspec.Meta(max_length=16)] = ""
-    country: Annotated[str, msgspec.Meta(pattern="^([A-Z]{2})?$")] = ""
+    country: Annotated[str, pattern_meta("^([A-Z]{2})?$", max_length=2)] = ""
     email: Text = ""
     phone: Annotated[str, msgspec.Meta(max_length=32)] = ""
 

@@ -8,6 +8,8 @@ from typing import Annotated
 
 import msgspec
 
+from ._patterns import Currency
+
 __all__ = ["CURRENCY_EXPONENTS", "Money", "parse_money"]
 
 # Minor-unit exponents for the currencies the project knows. Unknown codes are refused
@@ -18,7 +20,7 @@ CURRENCY_EXPONENTS: dict[str, int] = {
     "PLN": 2, "SEK": 2, "SGD": 2, "USD": 2, "ZAR": 2, "BHD": 3, "KWD": 3,
 }  # fmt: skip
 
-Currency = Annotated[str, msgspec.Meta(pattern="^[A-Z]{3}$", description="ISO 4217 code")]
+# Currency is checked by pattern after decoding, with the other patterned fields.
 MinorUnits = Annotated[int, msgspec.Meta(ge=0, le=10**15, description="Amount in minor units")]
 
 

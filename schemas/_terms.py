@@ -10,6 +10,8 @@ from typing import Annotated
 
 import msgspec
 
+from ._patterns import Token
+
 __all__ = [
     "BoolClause",
     "ClauseResult",
@@ -23,7 +25,7 @@ __all__ = [
 
 Weight = Annotated[int, msgspec.Meta(ge=0, le=10)]
 Days = Annotated[int, msgspec.Meta(ge=0, le=36500)]
-Token = Annotated[str, msgspec.Meta(pattern="^[a-z0-9][a-z0-9_.-]{0,39}$")]
+# Token (a short lowercase word) is checked by pattern after decoding.
 
 
 class DaysClause(msgspec.Struct, frozen=True, omit_defaults=True):

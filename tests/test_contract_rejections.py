@@ -252,7 +252,8 @@ def test_ids_keys_and_digests_must_be_lowercase_hex_of_their_length(
     assert old in body
     with pytest.raises(s.Malformed) as e:
         check(raw(tagline(), body.replace(old, new, 1)))
-    assert "hex" in e.value.expected or "valid" in e.value.expected
+    assert "[0-9a-f]" in e.value.expected  # says which pattern was expected
+    assert e.value.where in ("$.msg.id", "$.msg.offer_id", "$.hdr.intent")  # and where
 
 
 def test_hex_checks_reach_into_nested_lists() -> None:
