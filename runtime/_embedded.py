@@ -3,6 +3,7 @@ loopback port, started and stopped by us when the user names no bus URL."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import os
@@ -172,15 +173,11 @@ class EmbeddedServer:
         self.stop()
 
     async def __aenter__(self) -> EmbeddedServer:
-        import asyncio
-
         return await asyncio.to_thread(self.start)
 
     async def __aexit__(
         self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
     ) -> None:
-        import asyncio
-
         await asyncio.shield(asyncio.to_thread(self.stop))
 
 

@@ -310,3 +310,22 @@ def test_a_cancellation_signed_by_another_key_or_for_another_vendor_is_refused()
     _, misdirected = s.make_cancel(receipt, person.secrets, other.profile.keys[0].seal, "", NOW)
     with pytest.raises(s.Rebound):
         s.open_cancel(misdirected, signer=other, intent_key=s.self_signed, now=NOW, replay=None)
+
+
+@pytest.mark.parametrize("smuggled", ["card\nsepa", "card\x1fsepa", "Card"])
+def test_a_separator_or_wrong_case_hidden_in_a_token_is_refused(smuggled: str) -> None:
+    """Patterned fields are checked together, joined with separators; a value carrying a
+    separator (or otherwise off-pattern) is still refused, and the field is named."""
+    key = SigningKey(b"\x0a" * 32)
+    terms = s.VendorTerms(30, True, True, True, 30, 24, [smuggled], "es")
+    prof = s.VendorProfile(
+        vendor_id=s.kid_of(key),
+        name="V",
+        keys=[s.VendorKey("aa" * 32, "bb" * 32, NOW, NOW + timedelta(days=1))],
+        categories=[],
+        terms=terms,
+    )
+    wire = s.sign(prof, key, created=NOW, expires=NOW + timedelta(days=1))
+    with pytest.raises(s.Malformed) as e:
+        s.verify(wire, s.VendorProfile, key=s.self_signed, now=NOW)
+    assert e.value.where == "$.msg.terms.payment_methods[0]"
