@@ -100,6 +100,7 @@ class _Document(msgspec.Struct, frozen=True, forbid_unknown_fields=False):
 
 
 _encoder = msgspec.json.Encoder()
+_CANONICAL = bytearray()
 # One document type per message type: the receiver always knows which it expects, and a
 # specific decoder is faster than the union's and refuses a body of another type itself.
 _DOC_TYPES: dict[type, type] = {
@@ -266,8 +267,8 @@ def verify(
             f"{hdr.created.isoformat()} to {hdr.expires.isoformat()}",
             f"{where}.hdr",
         )
-    if now is not None:
-        check_times(hdr, now, skew, where)
+    if now is not None and (hdr.created - now > skew or now - hdr.expires > skew):
+        check_times(hdr, now, skew, where)  # raises, saying which
     if audience is not None:
         if audience.intent is not None and hdr.intent != audience.intent:
             raise Rebound(
@@ -293,7 +294,11 @@ def _decode_document(body: bytes, expect: type, tag: str, where: str) -> Any:
     doc: Any = None
     try:
         doc = _DOC_DECODERS[expect].decode(body)
-        if _encoder.encode(doc) != body:
+        # Re-encoded into one reused buffer. Should two threads race on it, a mismatch only
+        # sends a document down the exact slow path, and a match means ``body`` is the
+        # canonical encoding of a decoded document: either way nothing unchecked passes.
+        _encoder.encode_into(doc, _CANONICAL)
+        if body != _CANONICAL:
             doc = None
     except (msgspec.DecodeError, UnicodeDecodeError):
         doc = None  # the slow path below says precisely what is wrong
