@@ -221,9 +221,7 @@ async def accept_offer(
             nc, store, done, per_try_seconds
         )
         return AcceptResult("confirmed", "", r, row["vendor_name"], acked, True)
-    irow = store.intent(row["intent_id"])
-    assert irow is not None
-    secrets = schemas.IntentSecrets.from_hex(irow["sign_seed"], irow["seal_secret"])
+    irow, secrets = _intent_keys(store, row["intent_id"])
     intent = schemas.verify(irow["wire"], schemas.Intent, key=schemas.self_signed, now=None).msg
     now = clock()
     prior = store.accept(row["id"])
@@ -326,17 +324,9 @@ async def deliver_countersignature(
 ) -> bool:
     """Send the stored countersignature to the vendor (sealed afresh) and record its
     acknowledgement. Safe to repeat: the vendor answers a copy it already keeps."""
-    offer = store.find_offer(receipt["offer_id"])[0]
-    profile_wire = schemas.unpack(offer["bundle"], 2)[0]
-    profile = schemas.verify(profile_wire, schemas.VendorProfile, key=schemas.self_signed, now=None)
-    signer = schemas.verify(
-        receipt["receipt_wire"], schemas.Receipt, key=schemas.self_signed, now=None
-    )
-    sealed = schemas.seal(
-        schemas.seal_key_for(profile.msg, signer.kid),
-        schemas.pack(receipt["countersignature_wire"]),
-    )
-    subject = schemas.vendor_subject(profile.msg.vendor_id, "receipt")
+    profile, _, seal_to = _receipt_vendor(store, receipt)
+    sealed = schemas.seal(seal_to, schemas.pack(receipt["countersignature_wire"]))
+    subject = schemas.vendor_subject(profile.vendor_id, "receipt")
     try:
         ack = await nc.request(subject, sealed, timeout=per_try_seconds)
         stored = bool(json.loads(ack.data).get("stored"))
@@ -409,20 +399,8 @@ async def cancel_order(
             f"expected one receipt starting {receipt_id!r}, found {len(rows)}; see `intentcast receipts`"
         )
     row = rows[0]
-    irow = store.intent(row["intent_id"])
-    assert irow is not None
-    secrets = schemas.IntentSecrets.from_hex(irow["sign_seed"], irow["seal_secret"])
-    receipt = schemas.verify(
-        row["receipt_wire"], schemas.Receipt, key=schemas.self_signed, now=None
-    )
-    offer = store.find_offer(row["offer_id"])[0]
-    profile = schemas.verify(
-        schemas.unpack(offer["bundle"], 2)[0],
-        schemas.VendorProfile,
-        key=schemas.self_signed,
-        now=None,
-    ).msg
-    seal_to = schemas.seal_key_for(profile, receipt.kid)
+    _, secrets = _intent_keys(store, row["intent_id"])
+    profile, receipt, seal_to = _receipt_vendor(store, row)
     cancel_wire, sealed = schemas.make_cancel(receipt, secrets, seal_to, reason, clock())
     store.set_cancel(row["receipt_id"], cancel_wire, "cancelling")
     reply = await _request_with_retries(
@@ -444,3 +422,24 @@ async def cancel_order(
     done = a.status == "rejected" and a.reason == "cancelled"
     store.set_cancel(row["receipt_id"], cancel_wire, "cancelled" if done else "confirmed")
     return a.status, a.reason
+
+
+def _intent_keys(store: AgentStore, intent_id: str) -> tuple[sqlite3.Row, schemas.IntentSecrets]:
+    """A stored intent and the private keys it was cast with."""
+    irow = store.intent(intent_id)
+    assert irow is not None, intent_id
+    return irow, schemas.IntentSecrets.from_hex(irow["sign_seed"], irow["seal_secret"])
+
+
+def _receipt_vendor(
+    store: AgentStore, receipt: sqlite3.Row
+) -> tuple[schemas.VendorProfile, schemas.Verified[schemas.Receipt], str]:
+    """For a stored receipt: the vendor's profile (kept with the offer), the receipt, and the
+    key to seal messages about it to (the one beside the key that signed the receipt)."""
+    offer = store.find_offer(receipt["offer_id"])[0]
+    profile_wire = schemas.unpack(offer["bundle"], 2)[0]
+    profile = schemas.verify(
+        profile_wire, schemas.VendorProfile, key=schemas.self_signed, now=None
+    ).msg
+    r = schemas.verify(receipt["receipt_wire"], schemas.Receipt, key=schemas.self_signed, now=None)
+    return profile, r, schemas.seal_key_for(profile, r.kid)
