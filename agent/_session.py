@@ -20,6 +20,7 @@ import schemas
 from runtime import failpoint
 
 from ._home import RankingWeights, TrustPolicy
+from ._opening import OfferOpener, Opened, admit
 from ._ranking import Dropped, Ranked, rank_offers
 from ._store import AgentStore
 from ._trust import TrustScorer
@@ -40,6 +41,8 @@ log = structlog.get_logger("intentcast.agent")
 # Verified vendor profiles, shared by every intent this process casts: a profile travels with
 # each offer but is checked once (by the digest of its exact bytes; times are re-checked).
 _PROFILES = schemas.ProfileCache()
+# Bursts of offers are opened on two threads; one pool for the process, started on first use.
+_OPENER = OfferOpener()
 
 
 def utcnow() -> datetime:
@@ -56,37 +59,64 @@ class Collected:
 
 
 class _OfferInbox:
-    """Verifies each reply as it arrives; only verified offers are kept.
+    """Verifies replies as they arrive; only verified offers are kept.
 
-    Verification runs inline on the event loop: with vendors in other processes the agent's
-    work is a few hundred microseconds per offer, and handing it to threads cost more in GIL
-    hand-offs than the crypto released (measured in `make bench`)."""
+    The subscription's callback only queues a reply; :meth:`drain` opens whatever has queued
+    since it last looked: one reply inline on the event loop, a burst on two threads (see
+    ``_opening``). Replay checks, duplicates and the tally stay on the loop, in arrival order."""
 
     def __init__(
-        self, cast: schemas.CastIntent, clock: Callable[[], datetime], expect: int | None
+        self,
+        cast: schemas.CastIntent,
+        clock: Callable[[], datetime],
+        expect: int | None,
+        opener: OfferOpener,
     ) -> None:
-        self.cast, self.clock, self.expect = cast, clock, expect
+        self.cast, self.clock, self.expect, self.opener = cast, clock, expect, opener
         self.replay = schemas.ReplayCache()
         self.offers: list[schemas.OpenedOffer] = []
         self.dropped: list[Dropped] = []
         self.vendors: set[str] = set()
         self.enough = asyncio.Event()
         self.no_responders = False
+        self._queued: list[bytes] = []
+        self._arrived = asyncio.Event()
+        self._closing = False
 
     async def on_msg(self, msg: Msg) -> None:
         if not msg.data and msg.headers and msg.headers.get("Status") == "503":
             self.no_responders = True  # the server says nobody serves this category right now
             log.info("intent.no_responders", intent=self.cast.intent.id)
             return
+        self._queued.append(msg.data)
+        self._arrived.set()
+
+    async def drain(self) -> None:
+        """Open queued replies until :meth:`close`; a batch once taken is always finished."""
+        while not self._closing:
+            await self._arrived.wait()
+            await self.open_queued()
+
+    def close(self) -> None:
+        self._closing = True
+        self._arrived.set()
+
+    async def open_queued(self) -> None:
+        self._arrived.clear()
+        batch, self._queued = self._queued, []
+        if not batch:
+            return
+        now = self.clock()
+        c = self.cast
+        opened = await self.opener.open(
+            batch, intent=c.intent, secrets=c.secrets, now=now, profiles=_PROFILES
+        )
+        for result in opened:
+            self._admit(result, now)
+
+    def _admit(self, result: Opened, now: datetime) -> None:
         try:
-            o = schemas.open_offer(
-                msg.data,
-                intent=self.cast.intent,
-                secrets=self.cast.secrets,
-                now=self.clock(),
-                replay=self.replay,
-                profiles=_PROFILES,
-            )
+            o = admit(result, self.replay, now)
         except schemas.ProtocolError as err:
             self.dropped.append(Dropped(f"unverified:{err.code}", str(err)))
             log.warning(
@@ -120,15 +150,19 @@ async def cast_and_collect(
     offers arrived), rank, and store the intent with its keys, the offers and the drops in one
     transaction. Nothing is acknowledged to anyone before that, so one fsync suffices."""
     intent = cast.intent
-    inbox = _OfferInbox(cast, clock, expect)
+    inbox = _OfferInbox(cast, clock, expect, _OPENER)
     sub = await nc.subscribe(intent.reply_subject, cb=inbox.on_msg, pending_msgs_limit=10_000)
     try:
-        await nc.publish(cast.subject, cast.wire, reply=intent.reply_subject)
-        log.info("intent.cast", intent=intent.id, category=intent.category, window=window)
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(inbox.enough.wait(), window)
+        async with asyncio.TaskGroup() as tg:
+            tg.create_task(inbox.drain())
+            await nc.publish(cast.subject, cast.wire, reply=intent.reply_subject)
+            log.info("intent.cast", intent=intent.id, category=intent.category, window=window)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(inbox.enough.wait(), window)
+            inbox.close()
     finally:
         await sub.unsubscribe()
+    await inbox.open_queued()  # replies that arrived in time but were not opened yet
     now = clock()
     ranked, dropped = rank_offers(
         intent, inbox.offers, trust=trust, policy=policy, weights=weights, now=now

@@ -8,6 +8,7 @@ from pathlib import Path
 import schemas
 from agent import AgentStore, BetaTrust, Dropped, Ranker, rank_offers
 from agent._home import RankingWeights, TrustPolicy
+from agent._opening import OfferOpener, admit
 from agent._trust import rating_evidence
 from tests.factories import NOW, intent_for_test, offer_for_test, vendor_for_test
 
@@ -132,3 +133,56 @@ def test_money_parsing_is_exact() -> None:
             assert "expected" in str(exc)
         else:
             raise AssertionError(bad)
+
+
+def _burst() -> tuple[schemas.CastIntent, list[bytes]]:
+    """Twelve sealed replies to one intent: good offers from several vendors, one sealed to
+    another intent, one truncated, and one good offer sent twice."""
+    cast, other = intent_for_test(), intent_for_test()
+    vendors = [vendor_for_test(f"V{i}") for i in range(8)]
+    sealed = [offer_for_test(cast, v) for v in vendors]
+    sealed.insert(3, offer_for_test(other, vendors[0]))
+    sealed.insert(6, sealed[5][:-7])
+    sealed.append(sealed[1])
+    sealed.append(offer_for_test(cast, vendors[7], now=NOW - timedelta(hours=3)))
+    return cast, sealed
+
+
+def _verdicts(results: list[object], replay: schemas.ReplayCache) -> list[str]:
+    out = []
+    for r in results:
+        try:
+            out.append("ok:" + admit(r, replay, NOW).offer.msg.vendor_id)  # type: ignore[arg-type]
+        except schemas.ProtocolError as err:
+            out.append(err.code)
+    return out
+
+
+async def test_a_burst_opened_on_threads_gives_the_inline_verdicts_in_arrival_order() -> None:
+    """Opening a batch on two threads changes nothing but speed: the same offer or the same
+    typed error for each reply, in the order they arrived, and a reply sent twice within one
+    batch is still refused as a replay (the replay check runs after, on the caller's thread)."""
+    cast, sealed = _burst()
+    kw = dict(intent=cast.intent, secrets=cast.secrets, now=NOW, profiles=schemas.ProfileCache())
+    with OfferOpener(threads=1) as inline, OfferOpener(threads=2, min_batch=2) as threaded:
+        want = _verdicts(inline.open_batch(sealed, **kw), schemas.ReplayCache())  # type: ignore[arg-type]
+        got_sync = _verdicts(threaded.open_batch(sealed, **kw), schemas.ReplayCache())  # type: ignore[arg-type]
+        got_async = _verdicts(await threaded.open(sealed, **kw), schemas.ReplayCache())  # type: ignore[arg-type]
+        assert threaded._pool is not None  # the batch really went to the threads
+    assert got_sync == want and got_async == want
+    assert want.count("replayed") == 1 and want[-2] == "replayed"
+    assert want[3] == "malformed" and want[6] == "malformed"  # other intent's box; truncated
+    assert want[-1] == "expired"
+    assert len({v for v in want if v.startswith("ok:")}) == 8  # each good vendor, once
+
+
+def test_a_small_batch_is_opened_inline_without_starting_threads() -> None:
+    """Below ``min_batch`` no pool is started: a lone offer pays no thread hand-off."""
+    cast, sealed = _burst()
+    with OfferOpener(threads=2, min_batch=4) as opener:
+        kw = dict(
+            intent=cast.intent, secrets=cast.secrets, now=NOW, profiles=schemas.ProfileCache()
+        )
+        (one,) = opener.open_batch(sealed[:1], **kw)  # type: ignore[arg-type]
+        assert isinstance(one, schemas.OpenedOffer)
+        assert opener._pool is None
