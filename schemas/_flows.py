@@ -136,13 +136,13 @@ def cast_intent(
 
 
 class ProfileCache:
-    """Verified vendor profiles, keyed by the digest of their exact frame (signature included),
-    so a profile that travels with every offer is checked once, and its key ring built once.
-    Times are re-checked on every use."""
+    """Verified vendor profiles, so a profile that travels with every offer is checked once,
+    and its key ring built once. Found by signature, then compared byte for byte with the
+    frame that was checked: only those exact bytes hit. Times are re-checked on every use."""
 
     def __init__(self, capacity: int = 10_000) -> None:
         self.capacity = capacity
-        self._cache: OrderedDict[str, tuple[Verified[VendorProfile], KeyRing]] = OrderedDict()
+        self._cache: OrderedDict[bytes, tuple[Verified[VendorProfile], KeyRing]] = OrderedDict()
         self._lock = threading.Lock()  # safe to share between threads opening offers
 
     def open(self, wire: bytes, now: datetime | None, where: str = "$") -> Verified[VendorProfile]:
@@ -151,9 +151,11 @@ class ProfileCache:
     def open_with_ring(
         self, wire: bytes, now: datetime | None, where: str = "$"
     ) -> tuple[Verified[VendorProfile], KeyRing]:
-        key = digest(wire)
+        key = wire[:64]
         with self._lock:
             hit = self._cache.get(key)
+            if hit is not None and hit[0].wire != wire:
+                hit = None  # same signature bytes, other frame: verify it afresh
             if hit is not None:
                 self._cache.move_to_end(key)
         if hit is None:

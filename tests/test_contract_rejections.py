@@ -329,3 +329,17 @@ def test_a_separator_or_wrong_case_hidden_in_a_token_is_refused(smuggled: str) -
     with pytest.raises(s.Malformed) as e:
         s.verify(wire, s.VendorProfile, key=s.self_signed, now=NOW)
     assert e.value.where == "$.msg.terms.payment_methods[0]"
+
+
+def test_a_cached_profile_hits_only_for_its_exact_bytes() -> None:
+    """The profile cache finds a profile by its signature but serves it only for the very
+    bytes it verified: a frame reusing that signature over other bytes is checked afresh and
+    refused, and the good profile still opens from the cache afterwards."""
+    vendor = vendor_for_test("V")
+    cache = s.ProfileCache()
+    good = cache.open(vendor.profile_wire, NOW)
+    forged = vendor.profile_wire.replace(b'"name":"V"', b'"name":"W"', 1)
+    assert forged != vendor.profile_wire and forged[:64] == vendor.profile_wire[:64]
+    with pytest.raises(s.BadSignature):
+        cache.open(forged, NOW)
+    assert cache.open(vendor.profile_wire, NOW) is good

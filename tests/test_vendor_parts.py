@@ -186,3 +186,28 @@ def test_rate_limiter_refills_over_time() -> None:
     assert [rl.allow("k", 0.0) for _ in range(4)] == [True, True, True, False]
     assert rl.allow("other", 0.0)
     assert rl.allow("k", 20.0) and not rl.allow("k", 20.0)
+
+
+async def test_search_puts_items_with_more_wanted_words_first_then_the_cheapest(
+    tmp_path: Path,
+) -> None:
+    """Best first: the most wanted words matched, then the lowest price; an item whose
+    attribute has another value than the one wanted is left out; nothing unrelated appears."""
+    csv = tmp_path / "c.csv"
+    csv.write_text(
+        "sku,title,category,price,currency,stock,attributes,keywords\n"
+        "A,Dome tent,outdoor/tents,50.00,EUR,1,colour=green,\n"
+        "B,Two-person dome tent,outdoor/tents,90.00,EUR,1,colour=green,\n"
+        "C,Two-person tent,outdoor/tents,80.00,EUR,1,colour=green,\n"
+        "D,Two-person dome tent,outdoor/tents,70.00,EUR,1,colour=red,\n"
+        "E,Sleeping bag,outdoor/tents,10.00,EUR,1,,\n"
+        "F,Tent pegs,outdoor/tents,5.00,EUR,1,,\n"
+    )
+    cat = FileCatalog(csv)
+    want = schemas.Want("two-person dome tent", {"colour": "green"})
+    found = await cat.search("outdoor", want, 1)
+    # B has all three words; A (dome, tent) and C (two-person, tent) two each, so the cheaper
+    # A first; F has one; D has all three but clashes on colour.
+    assert [i.sku for i in found] == ["B", "A", "C", "F"]
+    same_words = await cat.search("outdoor", schemas.Want("tent"), 1)
+    assert [i.sku for i in same_words] == ["F", "A", "D", "C", "B"]  # all match once: by price

@@ -110,23 +110,26 @@ class _Shelf:
 
     def search(self, want: schemas.Want) -> list[CatalogItem]:
         wanted = _words(want.description)
-        hits: dict[int, int] = {}
+        matched: set[int]
+        counts: dict[int, int] | None = None  # None: every match has every wanted word
         if wanted:
-            for w in wanted:
-                for n in self.by_word.get(w, ()):
-                    hits[n] = hits.get(n, 0) + 1
+            sets = [self.by_word[w] for w in wanted if w in self.by_word]
+            if not sets:
+                return []
+            matched = set().union(*sets)
+            if len(sets) > 1 and len(set.intersection(*sets)) != len(matched):
+                counts = {n: sum(n in s for s in sets) for n in matched}
         else:
-            hits = dict.fromkeys(range(len(self.items)), 1)
+            matched = set(range(len(self.items)))
         for k, v in want.attributes.items():  # a different value for a wanted attribute excludes
-            clash = self.has_attr.get(k, set()) - self.attr_value.get((k, v.lower()), set())
-            for n in clash:
-                hits.pop(n, None)
+            if (has := self.has_attr.get(k)) is not None:
+                matched -= has - self.attr_value.get((k, v.lower()), set())
         # Items were added cheapest first, so within one hit count their index is the order.
-        buckets: dict[int, list[int]] = {}
-        for n, count in hits.items():
-            buckets.setdefault(count, []).append(n)
+        order = (
+            sorted(matched) if counts is None else sorted(matched, key=lambda n: (-counts[n], n))
+        )
         items = self.items
-        return [items[n] for c in sorted(buckets, reverse=True) for n in sorted(buckets[c])]
+        return [items[n] for n in order]
 
 
 class _InMemory:
