@@ -274,6 +274,14 @@ async def micro(tmp: Path, quick: bool) -> dict[str, float]:
         two_core_us = (time.perf_counter() - t) / len(burst) * 1e6
         gc.enable()
     record(
+        "agent_per_offer_crypto_bound",
+        raw_verify + raw_unseal,
+        "us",
+        raw_verify,
+        None,
+        "the least one core pays per offer in any implementation: raw verify + raw unseal",
+    )
+    record(
         "agent_per_offer_2_cores",
         two_core_us,
         "us",
@@ -319,6 +327,14 @@ async def micro(tmp: Path, quick: bool) -> dict[str, float]:
         raw_sign + raw_verify,
         1.5,
         "includes sealing (X25519) and the catalog search",
+    )
+    record(
+        "vendor_per_intent_crypto_bound",
+        raw_sign + raw_verify + raw_seal,
+        "us",
+        raw_sign + raw_verify,
+        None,
+        "the least one core pays per intent in any implementation: raw sign + verify + seal",
     )
     record(
         "vendor_per_intent_vs_sign_verify_seal",

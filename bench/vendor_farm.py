@@ -68,5 +68,5 @@ if __name__ == "__main__":
     ap.add_argument("-n", type=int, required=True)
     ap.add_argument("--mode", choices=["product", "floor"], required=True)
     args = ap.parse_args()
-    configure_logging(json=True, level="error")
+    configure_logging(json=True, level="error", cache=True)
     asyncio.run(main(args.bus, args.n, args.mode))

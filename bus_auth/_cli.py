@@ -60,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=Path, required=True, help="this service's own nkey seed")
     ap.add_argument("--log-format", choices=["json", "console"], default="json")
     args = ap.parse_args(argv)
-    configure_logging(json=args.log_format == "json")
+    configure_logging(json=args.log_format == "json", cache=True)
     for p in (args.policy, args.issuer_seed, args.seed):
         if not p.exists():
             print(

@@ -141,7 +141,7 @@ def main() -> int:
     ap.add_argument("--bus", required=True)
     ap.add_argument("--modes", default="forged,tampered,expired,replayed")
     args = ap.parse_args()
-    configure_logging(json=True)
+    configure_logging(json=True, cache=True)
     asyncio.run(run(args.bus, set(args.modes.split(","))))
     return 0
 

@@ -10,10 +10,15 @@ import structlog
 __all__ = ["configure_logging"]
 
 
-def configure_logging(*, json: bool = True, level: str = "info", stream: object = None) -> None:
+def configure_logging(
+    *, json: bool = True, level: str = "info", stream: object = None, cache: bool = False
+) -> None:
     """JSON lines for services (machines read them); a console form for people.
 
     Logs go to stderr so that a command's own output on stdout stays clean for scripts.
+    ``cache=True`` builds each module's logger once instead of on every call (a few
+    microseconds per line): for long-running processes that configure logging once. Tests
+    that reconfigure (``structlog.testing.capture_logs``) need the default.
     """
     lvl = logging.getLevelNamesMapping()[level.upper()]
     renderer: structlog.typing.Processor = (
@@ -29,5 +34,5 @@ def configure_logging(*, json: bool = True, level: str = "info", stream: object 
         ],
         wrapper_class=structlog.make_filtering_bound_logger(lvl),
         logger_factory=structlog.PrintLoggerFactory(file=stream or sys.stderr),  # type: ignore[arg-type]
-        cache_logger_on_first_use=False,
+        cache_logger_on_first_use=cache,
     )

@@ -154,7 +154,7 @@ def main(argv: list[str] | None = None) -> int:
             identity, _, _ = load_or_create_keys(cfg.keys_dir)
             print(bytes(identity.verify_key).hex())
             return 0
-        configure_logging(json=args.log_format == "json", level=args.log_level)
+        configure_logging(json=args.log_format == "json", level=args.log_level, cache=True)
         return asyncio.run(_run(cfg, args.bus))
     except (ConfigError, NatsServerNotFound) as exc:
         print(f"intentcast-vendor: error: {exc}", file=sys.stderr)
