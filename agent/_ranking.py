@@ -151,5 +151,6 @@ def rank_offers(
             ranked.append(verdict)
         else:
             dropped.append(verdict)
-    ranked.sort(key=lambda r: (-r.score, r.offer.total_price.amount, r.offer.id))
+    # Ties go to the cheaper, then by vendor id: the same offers always rank the same way.
+    ranked.sort(key=lambda r: (-r.score, r.offer.total_price.amount, r.offer.vendor_id, r.offer.id))
     return ranked, dropped

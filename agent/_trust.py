@@ -3,6 +3,8 @@
 The scorer is pluggable (:class:`TrustScorer`); the default is a beta reputation with
 forgetting: each outcome adds positive or negative evidence, weighted by
 ``0.5 ** (age / half_life)``; the score is the mean of Beta(prior+ + pos, prior- + neg).
+A receipt counts as one positive until the person rates that order; the rating then stands
+in its place (otherwise a seller who never delivers would hold its score with every sale).
 A vendor with no evidence gets the prior's mean (1/3 by default) and is marked new.
 """
 
@@ -43,7 +45,13 @@ class BetaTrust:
         # only when the store records a new one.
         if self._seen != self.store.outcomes_changed:
             self._by_vendor = {}
-            for r in self.store.all_outcomes():
+            rows = self.store.all_outcomes()
+            # A receipt proves a sale, not a delivery: once the person rates that order, the
+            # rating replaces the receipt's provisional evidence instead of adding to it.
+            rated = {r["ref"] for r in rows if r["kind"] == "rating" and r["ref"]}
+            for r in rows:
+                if r["kind"] == "receipt" and r["ref"] in rated:
+                    continue
                 ev = (datetime.fromisoformat(r["at"]), r["positive"], r["negative"])
                 self._by_vendor.setdefault(r["vendor_id"], []).append(ev)
             self._seen = self.store.outcomes_changed

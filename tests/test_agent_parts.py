@@ -186,3 +186,28 @@ def test_a_small_batch_is_opened_inline_without_starting_threads() -> None:
         (one,) = opener.open_batch(sealed[:1], **kw)  # type: ignore[arg-type]
         assert isinstance(one, schemas.OpenedOffer)
         assert opener._pool is None
+
+
+def test_a_rating_replaces_its_receipts_evidence_so_non_delivery_sinks_trust(
+    tmp_path: Path,
+) -> None:
+    """A receipt is provisional good evidence; rating that order "not_delivered" replaces it.
+    Two sales that never arrive put a vendor below the default threshold, where each sale
+    once offset its own bad rating and the score never fell below the prior."""
+    store = AgentStore(tmp_path / "a.sqlite")
+    policy = TrustPolicy()
+    trust = BetaTrust(store, policy)
+    for i in range(2):
+        before = trust.score("bait", NOW).value
+        store.add_outcome(
+            vendor_id="bait", kind="receipt", positive=1, negative=0, at=NOW, ref=f"r{i}"
+        )
+        assert trust.score("bait", NOW).value > before  # a sale, not yet rated
+        pos, neg = rating_evidence(1, "not_delivered")
+        store.add_outcome(
+            vendor_id="bait", kind="rating", positive=pos, negative=neg, at=NOW, ref=f"r{i}"
+        )
+    assert trust.score("bait", NOW).value < policy.threshold
+    store.add_outcome(vendor_id="good", kind="receipt", positive=1, negative=0, at=NOW, ref="g")
+    store.add_outcome(vendor_id="good", kind="rating", positive=1, negative=0, at=NOW, ref="g")
+    assert abs(trust.score("good", NOW).value - 2 / 4) < 1e-9  # the rating, not both
