@@ -5,13 +5,13 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 ARGS   ?=
 
-.PHONY: demo test lint bench soak clean schemas
+.PHONY: demo test lint bench soak sim clean schemas
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "make: $(PYTHON) not found; install Python 3.11 or run 'make PYTHON=python3 ...'"; exit 2; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -qq --upgrade pip
-	$(BIN)/python -m pip install -qq -e '.[dev,bench]'
+	$(BIN)/python -m pip install -qq -e '.[dev,bench,sim]'
 	@touch $(STAMP)
 
 demo: $(STAMP)
@@ -30,6 +30,9 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/run_bench.py $(ARGS)
+
+sim: $(STAMP)
+	$(BIN)/intentcast-sim $(if $(ARGS),$(ARGS),run adversarial)
 
 schemas: $(STAMP)
 	$(BIN)/python tools/export_contract.py

@@ -1,7 +1,7 @@
 """The personal agent: works for the person, not the seller. Casts intents with the person's
 terms, verifies and ranks offers, accepts one, and keeps the receipts on the person's disk."""
 
-from ._home import AgentConfig, Home, HomeError
+from ._home import AgentConfig, Home, HomeError, RankingWeights, TrustPolicy
 from ._ranking import Dropped, Ranked, Ranker, rank_offers
 from ._session import (
     AcceptError,
@@ -13,7 +13,7 @@ from ._session import (
     sync_receipts,
 )
 from ._store import AgentStore
-from ._trust import BetaTrust, TrustScore, TrustScorer
+from ._trust import BetaTrust, TrustScore, TrustScorer, rating_evidence
 
 __all__ = [
     "AcceptError",
@@ -27,11 +27,14 @@ __all__ = [
     "HomeError",
     "Ranked",
     "Ranker",
+    "RankingWeights",
+    "TrustPolicy",
     "TrustScore",
     "TrustScorer",
     "accept_offer",
     "cast_and_collect",
     "deliver_countersignature",
     "rank_offers",
+    "rating_evidence",
     "sync_receipts",
 ]

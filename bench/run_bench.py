@@ -299,7 +299,7 @@ async def micro(tmp: Path, quick: bool) -> dict[str, float]:
 
     async def vendor_step(ci: schemas.CastIntent) -> None:
         vi = schemas.open_intent(ci.wire, now=NOW, replay=ireplay)
-        ch = await adapter._choose(vi.msg, NOW)
+        ch = await adapter.choose(vi.msg, NOW)
         assert not isinstance(ch, str), ch
         schemas.make_offer(
             intent=vi,

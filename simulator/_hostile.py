@@ -1,22 +1,22 @@
-"""A hostile vendor for the demo and the tests. It speaks the real protocol, badly on purpose:
+"""A hostile vendor for simulations, the demo and the tests. It speaks the real protocol,
+badly on purpose:
 
 - forged: signs an offer with its own key but presents an honest vendor's profile;
 - tampered: signs a good offer, then changes the price in the signed bytes;
 - expired: an offer whose validity ended an hour ago;
 - replayed: re-publishes every other vendor's sealed offer it overhears.
 
-The person's agent must show none of these, and count each as dropped with its reason.
-
-    python demo/rogue_vendor.py --bus nats://127.0.0.1:4222
+Its items carry SKUs starting ``MIRAGE-``, so anything of it that reached a person would be
+recognised. The person's agent must show none of these, and count each as dropped.
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import hashlib
 import signal
-import sys
+from collections import Counter
+from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 
 import structlog
@@ -25,9 +25,12 @@ from nacl.signing import SigningKey
 from nats.aio.msg import Msg
 
 import schemas
-from runtime import Bus, configure_logging
+from runtime import Bus
+
+__all__ = ["HOSTILE_SKU_PREFIX", "Rogue", "run_rogue"]
 
 log = structlog.get_logger("intentcast.rogue")
+HOSTILE_SKU_PREFIX = "MIRAGE-"
 TERMS = schemas.VendorTerms(0, True, True, True, 365, 120, ["card"], "es", ["nostalking"])
 
 
@@ -42,11 +45,13 @@ class Rogue:
         self.profiles: dict[str, bytes] = {}
         self.replayed: set[str] = set()
         self.sent: set[str] = set()
+        self.sent_by_kind: Counter[str] = Counter()
         self.bus: Bus | None = None
 
     async def publish(self, subject: str, data: bytes, kind: str) -> None:
         assert self.bus is not None
         self.sent.add(hashlib.sha256(data).hexdigest())
+        self.sent_by_kind[kind] += 1
         await self.bus.nc.publish(subject, data)
         log.info("rogue.sent", kind=kind, subject=subject)
 
@@ -61,7 +66,7 @@ class Rogue:
         i = intent.msg
         total = schemas.Money(max(1, i.max_price.amount // 2), i.max_price.currency)
         offer, _ = schemas.make_offer(
-            intent=intent, signer=signer, item=schemas.Item("MIRAGE-1", "Incredible tent deal"),
+            intent=intent, signer=signer, item=schemas.Item(HOSTILE_SKU_PREFIX + "1", "Incredible deal"),
             quantity=i.quantity, unit_price=total, total_price=total,
             delivery_by=min(i.wanted_by, date.today() + timedelta(days=1)), terms=TERMS, now=now, ttl=ttl,
         )  # fmt: skip
@@ -117,34 +122,27 @@ class Rogue:
             self.replayed.add(h)
             await self.publish(msg.subject, msg.data, "replayed")
 
+    async def serve(self, bus: Bus, on_ready: Callable[[], None] | None = None) -> None:
+        """Listen to profiles, intents and replies on ``bus`` until cancelled."""
+        self.bus = bus
+        await bus.nc.subscribe("ic.v1.profile.>", cb=self.on_profile)
+        await bus.nc.subscribe("ic.v1.intent.>", cb=self.on_intent)
+        await bus.nc.subscribe("ic.v1.reply.>", cb=self.on_reply)
+        await bus.nc.flush()
+        log.info("rogue.ready", vendor=self.me.vendor_id, modes=sorted(self.modes))
+        if on_ready is not None:
+            on_ready()
+        await asyncio.Event().wait()
 
-async def run(url: str, modes: set[str]) -> None:
+
+async def run_rogue(url: str, modes: set[str]) -> None:
+    """A rogue on its own connection until SIGINT or SIGTERM."""
     rogue = Rogue(modes)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    async with Bus(url, name="rogue") as bus:
-        rogue.bus = bus
-        await bus.nc.subscribe("ic.v1.profile.>", cb=rogue.on_profile)
-        await bus.nc.subscribe("ic.v1.intent.>", cb=rogue.on_intent)
-        await bus.nc.subscribe("ic.v1.reply.>", cb=rogue.on_reply)
-        await bus.nc.flush()
-        log.info("rogue.ready", vendor=rogue.me.vendor_id, modes=sorted(modes))
+    async with Bus(url, name="rogue") as bus, asyncio.TaskGroup() as tg:
+        serving = tg.create_task(rogue.serve(bus))
         await stop.wait()
-
-
-def main() -> int:
-    ap = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    ap.add_argument("--bus", required=True)
-    ap.add_argument("--modes", default="forged,tampered,expired,replayed")
-    args = ap.parse_args()
-    configure_logging(json=True, cache=True)
-    asyncio.run(run(args.bus, set(args.modes.split(","))))
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+        serving.cancel()

@@ -1,5 +1,6 @@
 """Dependencies flow one way: the contract imports nothing of ours and does no I/O; the
-runtime knows no service; services import the contract and the runtime, never each other."""
+runtime knows no service; services import the contract and the runtime, never each other;
+only the simulator imports both services."""
 
 from __future__ import annotations
 
@@ -7,13 +8,15 @@ import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-OURS = {"schemas", "runtime", "agent", "vendor_adapter", "bus_auth"}
+OURS = {"schemas", "runtime", "agent", "vendor_adapter", "bus_auth", "simulator"}
 ALLOWED = {
     "schemas": set(),
     "runtime": {"schemas"},
     "agent": {"schemas", "runtime"},
     "vendor_adapter": {"schemas", "runtime"},
     "bus_auth": {"runtime"},
+    # The one place where both services meet: markets simulated over the real code.
+    "simulator": {"schemas", "runtime", "agent", "vendor_adapter"},
 }
 IO_MODULES = {
     "socket",

@@ -4,12 +4,13 @@ signed offers and turns acceptances into orders and countersigned receipts."""
 from ._catalog import Catalog, CatalogItem, FileCatalog, SqliteCatalog, load_catalog
 from ._config import ConfigError, VendorConfig, load_config
 from ._pricing import Quote, quote
-from ._service import VendorAdapter
+from ._service import Choice, VendorAdapter
 from ._store import VendorStore
 
 __all__ = [
     "Catalog",
     "CatalogItem",
+    "Choice",
     "ConfigError",
     "FileCatalog",
     "Quote",

@@ -35,7 +35,9 @@ def _utcnow() -> datetime:
 
 
 @dataclass(frozen=True)
-class _Choice:
+class Choice:
+    """What a vendor offers for an intent: the item, its price and when it arrives."""
+
     item: CatalogItem
     quote: Quote
     delivery_by: date
@@ -117,7 +119,7 @@ class VendorAdapter:
         if not self.per_key.allow(v.kid, time.monotonic()):
             self._decline("rate_limited", intent.id, scope="intent_key")
             return
-        choice = await self._choose(intent, now)
+        choice = await self.choose(intent, now)
         if isinstance(choice, str):
             self._decline(choice, intent.id)
             return
@@ -142,8 +144,9 @@ class VendorAdapter:
             note=choice.quote.note,
         )
 
-    async def _choose(self, intent: schemas.Intent, now: datetime) -> _Choice | str:
-        """The best item to offer, or the reason there is none."""
+    async def choose(self, intent: schemas.Intent, now: datetime) -> Choice | str:
+        """The best item to offer for ``intent``, or the reason there is none. Changes
+        nothing: what :meth:`on_intent` would offer, for dry runs and simulations."""
         person = schemas.expand_terms(intent.terms)
         breaches = schemas.match_terms(person, self.terms).breaches
         if breaches and self.cfg.terms_policy == "honour":
@@ -166,7 +169,7 @@ class VendorAdapter:
             if by > intent.wanted_by:
                 reason = "too_late"
                 continue
-            return _Choice(item, q, by)
+            return Choice(item, q, by)
         return reason
 
     # --- acceptances -> orders -----------------------------------------------------------

@@ -1,0 +1,330 @@
+"""One simulated market over the real protocol code.
+
+A real ``nats-server`` (embedded, unless a bus URL is given), real vendor adapters with their
+SQLite stores and generated catalogs, hostile bus clients, and people whose agents cast,
+verify, rank, accept and rate exactly as the CLI does, each with their own SQLite store and
+trust. Only what happens off the bus is modelled: whether goods arrive, and the rating the
+person then gives. Every random choice comes from one seeded generator.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from types import TracebackType
+
+import msgspec
+from nacl.public import PrivateKey
+from nacl.signing import SigningKey
+
+import schemas
+from agent import (
+    AgentStore,
+    BetaTrust,
+    RankingWeights,
+    TrustPolicy,
+    accept_offer,
+    cast_and_collect,
+    rating_evidence,
+)
+from runtime import Bus, EmbeddedServer
+from vendor_adapter import FileCatalog, VendorAdapter, VendorConfig, VendorStore
+
+from ._hostile import HOSTILE_SKU_PREFIX, Rogue
+from ._scenario import PersonGroup, Scenario, VendorGroup
+
+__all__ = ["MARKER", "Market", "RoundRecord"]
+
+MARKER = ".intentcast-sim"  # marks a work directory the simulator made (and may replace)
+
+FAIR_TERMS = schemas.VendorTerms(30, True, True, True, 30, 24, ["card"], "es", ["nostalking"])
+GREEDY_TERMS = schemas.VendorTerms(3650, False, False, False, 14, 12, ["card"], "es", [])
+ADJECTIVES = ["Classic", "Light", "Pro", "Compact", "Family", "Trail", "Urban", "Eco"]
+
+
+class RoundRecord(msgspec.Struct, frozen=True):
+    """What happened to one intent, from cast to rating."""
+
+    seed: int
+    round: int
+    person: int
+    category: str
+    budget: int
+    expected: int  # vendor adapters that chose to offer (asked beforehand, without side effects)
+    offers: int  # verified offers collected
+    shown: int  # offers that passed terms, budget and trust
+    dropped_unverified: int
+    dropped_terms: int
+    dropped_other: int
+    hostile_shown: int  # offers of a hostile vendor among those shown: must be 0
+    winner_kind: str  # "" when nothing was accepted
+    paid: int
+    saving_pct: float
+    outcome: str  # delivered | not_delivered | rejected | none
+    collect_ms: float
+    accept_ms: float
+
+
+@dataclass
+class _Person:
+    index: int
+    group: PersonGroup
+    terms: schemas.Terms
+    store: AgentStore
+    trust: BetaTrust
+    policy: TrustPolicy
+    weights: RankingWeights
+
+
+@dataclass
+class _Vendor:
+    kind: str
+    adapter: VendorAdapter
+    categories: list[str]
+
+
+def _want(category: str) -> str:
+    return category.rsplit("/", 1)[-1].replace("-", " ")
+
+
+class Market:
+    """A market for one scenario and seed, as an async context manager::
+
+    async with Market(scenario, workdir, seed=3) as market:
+        records = await market.run()
+    """
+
+    def __init__(
+        self,
+        scenario: Scenario,
+        workdir: Path,
+        *,
+        seed: int | None = None,
+        bus_url: str | None = None,
+        progress: Callable[[int, int, RoundRecord], None] | None = None,
+    ) -> None:
+        self.scenario = scenario
+        self.seed = scenario.seed if seed is None else seed
+        self.workdir = workdir
+        self.bus_url = bus_url
+        self.progress = progress
+        self.rng = random.Random(self.seed)
+        self.persons: list[_Person] = []
+        self.vendors: list[_Vendor] = []
+        self.rogues: list[Rogue] = []
+        self.kind_of: dict[str, str] = {}
+        self._stack = contextlib.AsyncExitStack()
+        self._stop = asyncio.Event()
+        self._tasks: asyncio.TaskGroup | None = None
+        self._rogue_tasks: list[asyncio.Task[None]] = []
+        self._bus: Bus | None = None
+
+    # --- setting up -----------------------------------------------------------------------
+
+    async def __aenter__(self) -> Market:
+        # Every run starts from nothing: people's histories and trust live in these stores.
+        if self.workdir.exists() and any(self.workdir.iterdir()):
+            raise FileExistsError(f"expected an empty or new work directory, got {self.workdir}")
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        (self.workdir / MARKER).write_text("made by intentcast-sim; replaced on the next run\n")
+        try:
+            url = self.bus_url
+            if url is None:
+                server = await self._stack.enter_async_context(
+                    EmbeddedServer(self.workdir / "nats")
+                )
+                url = server.url
+            vendor_bus = await self._stack.enter_async_context(Bus(url, name="sim-vendors"))
+            self._bus = await self._stack.enter_async_context(Bus(url, name="sim-people"))
+            self._stack.callback(self._close_stores)  # runs after every task has ended
+            self._tasks = await self._stack.enter_async_context(asyncio.TaskGroup())
+            self._stack.callback(self._stop_tasks)
+            # Hostile clients first, so they overhear the adapters' profiles as they start.
+            groups = sorted(self.scenario.vendors, key=lambda g: g.kind != "hostile")
+            for vendors in groups:
+                for _ in range(vendors.count):
+                    await self._add_vendor(vendors, vendor_bus)
+            for people in self.scenario.persons:
+                for _ in range(people.count):
+                    self._add_person(people)
+        except BaseException:
+            await self._stack.aclose()
+            raise
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self._stack.aclose()
+
+    def _stop_tasks(self) -> None:
+        self._stop.set()  # vendor adapters return
+        for t in self._rogue_tasks:
+            t.cancel()
+
+    def _close_stores(self) -> None:
+        for p in self.persons:
+            p.store.close()
+        for v in self.vendors:
+            v.adapter.store.close()
+
+    async def _add_vendor(self, group: VendorGroup, bus: Bus) -> None:
+        assert self._tasks is not None
+        n = len(self.vendors) + len(self.rogues)
+        if group.kind == "hostile":
+            rogue = Rogue(set(group.modes))
+            ready = asyncio.Event()
+            self._rogue_tasks.append(self._tasks.create_task(rogue.serve(bus, ready.set)))
+            await asyncio.wait_for(ready.wait(), 10)
+            self.rogues.append(rogue)
+            self.kind_of[rogue.me.vendor_id] = "hostile"
+            return
+        rng = self.rng
+        categories = group.categories or sorted(self.scenario.categories)
+        home = self.workdir / "vendors" / f"v{n:03d}-{group.kind}"
+        home.mkdir(parents=True, exist_ok=True)
+        catalog = home / "catalog.csv"
+        rows = ["sku,title,category,price,currency,stock,attributes,keywords"]
+        for c in categories:
+            base = self.scenario.categories[c]
+            for j in range(3):
+                price = round(base * rng.uniform(*group.price_factor)) / 100
+                title = f"{rng.choice(ADJECTIVES)} {_want(c)} {j + 1}"
+                rows.append(f'{n}-{j}-{c.replace("/", "-")},{title},{c},{price:.2f},'
+                            f'{self.scenario.currency},1000000,,"{_want(c)}"')  # fmt: skip
+        catalog.write_text("\n".join(rows) + "\n")
+        terms = GREEDY_TERMS if group.kind == "breach" else FAIR_TERMS
+        cfg = VendorConfig.model_validate({
+            "name": f"{group.kind.title()} Vendor {n}", "categories": categories,
+            "keys_dir": str(home / "keys"), "data_dir": str(home / "data"), "health_port": -1,
+            "delivery_days": rng.randint(*group.delivery_days),
+            "limits": {"intents_per_key_per_minute": 1000, "intents_per_category_per_second": 100_000},
+            "terms": {k: getattr(terms, k) for k in terms.__struct_fields__},
+            "catalog": {"kind": "csv", "path": str(catalog)},
+            "pricing": {"floor_percent": 90, "meet_budget": True},
+        })  # fmt: skip
+        signer = schemas.make_profile(
+            identity=SigningKey(rng.randbytes(32)), signing=SigningKey(rng.randbytes(32)),
+            seal_key=PrivateKey(rng.randbytes(32)), name=cfg.name, categories=categories,
+            terms=terms, now=datetime.now(UTC),
+        )  # fmt: skip
+        adapter = VendorAdapter(
+            cfg,
+            catalog=FileCatalog(catalog),
+            store=VendorStore(home / "orders.sqlite"),
+            signer=signer,
+        )
+        ready = asyncio.Event()
+        self._tasks.create_task(adapter.run(bus, self._stop, on_ready=ready.set))
+        await asyncio.wait_for(ready.wait(), 10)
+        self.vendors.append(_Vendor(group.kind, adapter, categories))
+        self.kind_of[signer.vendor_id] = group.kind
+
+    def _add_person(self, group: PersonGroup) -> None:
+        i = len(self.persons)
+        store = AgentStore(self.workdir / "people" / f"p{i:03d}.sqlite")
+        policy = TrustPolicy()
+        terms = schemas.Terms(agreement=group.agreement) if group.agreement else schemas.Terms()
+        self.persons.append(
+            _Person(
+                i,
+                group,
+                schemas.expand_terms(terms),
+                store,
+                BetaTrust(store, policy),
+                policy,
+                RankingWeights(),
+            )
+        )
+
+    # --- running --------------------------------------------------------------------------
+
+    async def run(self, rounds: int | None = None) -> list[RoundRecord]:
+        total = self.scenario.rounds if rounds is None else rounds
+        records = []
+        for r in range(total):
+            rec = await self.run_round(r)
+            records.append(rec)
+            if self.progress is not None:
+                self.progress(r + 1, total, rec)
+        return records
+
+    async def run_round(self, r: int) -> RoundRecord:
+        assert self._bus is not None
+        rng, sc = self.rng, self.scenario
+        person = self.persons[rng.randrange(len(self.persons))]
+        category = rng.choice(sorted(sc.categories))
+        budget = round(sc.categories[category] * rng.uniform(*person.group.budget_factor))
+        wanted_by = date.today() + timedelta(days=rng.randint(*person.group.wanted_within_days))
+        score_if_delivered = rng.randint(4, 5)
+        now = datetime.now(UTC)
+        cast = schemas.cast_intent(
+            category=category, want=schemas.Want(_want(category)), quantity=1,
+            max_price=schemas.Money(budget, sc.currency), wanted_by=wanted_by,
+            region=schemas.Region("ES", "28"), terms=person.terms, now=now, ttl=timedelta(minutes=5),
+        )  # fmt: skip
+        expected = 0
+        for v in self.vendors:
+            if category in v.categories:
+                choice = await v.adapter.choose(cast.intent, now)
+                expected += not isinstance(choice, str)
+        t0 = time.perf_counter()
+        got = await cast_and_collect(
+            self._bus.nc, cast, window=sc.window_seconds if expected else min(sc.window_seconds, 0.2),
+            store=person.store, trust=person.trust, policy=person.policy,
+            weights=person.weights, expect=expected or None,
+        )  # fmt: skip
+        collect_ms = (time.perf_counter() - t0) * 1e3
+        drops = [d.reason for d in got.dropped]
+        unverified = sum(d.startswith("unverified") or d == "duplicate" for d in drops)
+        terms_dropped = sum(d == "breach" for d in drops)
+        hostile_shown = sum(x.offer.item.sku.startswith(HOSTILE_SKU_PREFIX) for x in got.ranked)
+        winner, paid, outcome, accept_ms = "", 0, "none", 0.0
+        if got.ranked:
+            best = got.ranked[0]
+            t1 = time.perf_counter()
+            result = await accept_offer(
+                self._bus.nc, person.store, best.offer.id,
+                disclosure=schemas.Disclosure(name=f"Person {person.index}", country="ES"),
+                payment_method="card",
+            )  # fmt: skip
+            accept_ms = (time.perf_counter() - t1) * 1e3
+            winner = self.kind_of.get(best.opened.profile.msg.vendor_id, "unknown")
+            if result.status == "confirmed" and result.receipt is not None:
+                paid = best.offer.total_price.amount
+                outcome = "not_delivered" if winner == "bait" else "delivered"
+                score = 1 if outcome == "not_delivered" else score_if_delivered
+                positive, negative = rating_evidence(score, outcome)
+                person.store.add_outcome(
+                    vendor_id=best.opened.profile.msg.vendor_id, kind="rating",
+                    positive=positive, negative=negative, at=datetime.now(UTC),
+                    ref=result.receipt.msg.id,
+                )  # fmt: skip
+            else:
+                outcome = "rejected"
+        return RoundRecord(
+            seed=self.seed, round=r, person=person.index, category=category, budget=budget,
+            expected=expected, offers=len(got.offers), shown=len(got.ranked),
+            dropped_unverified=unverified, dropped_terms=terms_dropped,
+            dropped_other=len(drops) - unverified - terms_dropped, hostile_shown=hostile_shown,
+            winner_kind=winner, paid=paid,
+            saving_pct=round(100 * (1 - paid / budget), 2) if paid else 0.0,
+            outcome=outcome, collect_ms=round(collect_ms, 3), accept_ms=round(accept_ms, 3),
+        )  # fmt: skip
+
+    def hostile_sent(self) -> dict[str, int]:
+        """What the hostile vendors sent, by kind."""
+        out: dict[str, int] = {}
+        for rogue in self.rogues:
+            for k, n in rogue.sent_by_kind.items():
+                out[k] = out.get(k, 0) + n
+        return out

@@ -1,0 +1,130 @@
+"""From round records to what a researcher reads: a summary, CSV tables and plots."""
+
+from __future__ import annotations
+
+import csv
+import json
+import statistics
+from collections import Counter
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from ._market import RoundRecord
+
+__all__ = [
+    "batch_table",
+    "format_table",
+    "summarize",
+    "write_plot",
+    "write_rounds",
+    "write_summary",
+]
+
+KINDS = ("honest", "bait", "breach", "hostile", "unknown")
+
+
+def _pct(n: float, d: float) -> float:
+    return round(100 * n / d, 1) if d else 0.0
+
+
+def summarize(records: Sequence[RoundRecord], hostile_sent: dict[str, int]) -> dict[str, Any]:
+    """One run's figures. ``hostile_shown`` must be 0: it counts hostile offers a person saw."""
+    n = len(records)
+    half = n // 2
+    wins = Counter(r.winner_kind for r in records if r.winner_kind)
+    bait_early = sum(r.winner_kind == "bait" for r in records[:half])
+    bait_late = sum(r.winner_kind == "bait" for r in records[half:])
+    collect = sorted(r.collect_ms for r in records)
+    paid = [r.saving_pct for r in records if r.paid]
+    return {
+        "seed": records[0].seed if records else None,
+        "rounds": n,
+        "intents_with_offers_pct": _pct(sum(r.offers > 0 for r in records), n),
+        "mean_offers": round(statistics.fmean(r.offers for r in records), 2) if n else 0.0,
+        "mean_shown": round(statistics.fmean(r.shown for r in records), 2) if n else 0.0,
+        "accepted": sum(wins.values()),
+        "wins_by_kind": dict(sorted(wins.items())),
+        "delivered": sum(r.outcome == "delivered" for r in records),
+        "not_delivered": sum(r.outcome == "not_delivered" for r in records),
+        "bait_win_pct_first_half": _pct(bait_early, half),
+        "bait_win_pct_second_half": _pct(bait_late, n - half),
+        "mean_saving_pct": round(statistics.fmean(paid), 2) if paid else 0.0,
+        "dropped_unverified": sum(r.dropped_unverified for r in records),
+        "dropped_terms": sum(r.dropped_terms for r in records),
+        "hostile_sent": sum(hostile_sent.values()),
+        "hostile_sent_by_kind": dict(sorted(hostile_sent.items())),
+        "hostile_shown": sum(r.hostile_shown for r in records),
+        "collect_ms_p50": round(collect[n // 2], 2) if n else 0.0,
+        "collect_ms_p95": round(collect[min(n - 1, int(n * 0.95))], 2) if n else 0.0,
+    }
+
+
+def write_rounds(records: Sequence[RoundRecord], path: Path) -> None:
+    fields = list(RoundRecord.__struct_fields__)
+    with path.open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(fields)
+        for r in records:
+            w.writerow(msgspec.structs.astuple(r))
+
+
+def format_table(rows: Sequence[tuple[str, object]]) -> str:
+    width = max(len(k) for k, _ in rows)
+    return "\n".join(f"  {k:<{width}}  {v}" for k, v in rows)
+
+
+def batch_table(summaries: Sequence[dict[str, Any]], path: Path) -> list[tuple[str, str]]:
+    """Write one row per seed to ``path`` (CSV) and return mean and spread per figure."""
+    keys = [k for k, v in summaries[0].items() if isinstance(v, int | float) and k != "seed"]
+    with path.open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["seed", *keys])
+        for s in summaries:
+            w.writerow([s["seed"], *(s[k] for k in keys)])
+    out = []
+    for k in keys:
+        vals = [float(s[k]) for s in summaries]
+        sd = statistics.stdev(vals) if len(vals) > 1 else 0.0
+        out.append(
+            (k, f"{statistics.fmean(vals):.2f} ± {sd:.2f}  (min {min(vals):g}, max {max(vals):g})")
+        )
+    return out
+
+
+def write_plot(records: Sequence[RoundRecord], path: Path, title: str) -> bool:
+    """Cumulative wins by vendor kind, and collection latency, against rounds. Returns False
+    (and writes nothing) when matplotlib is not installed."""
+    try:
+        import matplotlib
+    except ImportError:
+        return False
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rounds = [r.round + 1 for r in records]
+    fig, ax = plt.subplots(1, 2, figsize=(12, 4.2))
+    for kind in KINDS:
+        cum, series = 0, []
+        for r in records:
+            cum += r.winner_kind == kind
+            series.append(cum)
+        if cum:
+            ax[0].plot(rounds, series, label=kind)
+    ax[0].set(xlabel="round", ylabel="orders won (cumulative)", title="Who wins the orders")
+    ax[0].legend(loc="upper left", fontsize=8)
+    ax[1].plot(rounds, [r.collect_ms for r in records], ".", alpha=0.6)
+    ax[1].set(xlabel="round", ylabel="ms", title="Intent to ranked list")
+    for a in ax:
+        a.grid(alpha=0.3)
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return True
+
+
+def write_summary(summary: dict[str, Any], path: Path) -> None:
+    path.write_text(json.dumps(summary, indent=2) + "\n")
