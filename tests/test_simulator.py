@@ -1,0 +1,159 @@
+"""The simulator: scenarios are checked, markets run over the real protocol, runs repeat."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import msgspec
+import pytest
+
+from runtime import EmbeddedServer
+from simulator import Market, RoundRecord, Scenario, ScenarioError, load_scenario, summarize
+
+SMALL = {
+    "name": "small",
+    "seed": 4,
+    "rounds": 24,
+    "window_seconds": 5.0,
+    "categories": {"outdoor/tents": 14000, "outdoor/stoves": 5000},
+    "persons": [{"count": 3, "agreement": "nostalking"}],
+    "vendors": [
+        {"kind": "honest", "count": 2},
+        {"kind": "bait", "count": 1, "price_factor": [0.7, 0.72], "delivery_days": [1, 1]},
+        {"kind": "breach", "count": 1, "price_factor": [0.5, 0.5]},
+        {"kind": "hostile", "count": 1},
+    ],
+}
+
+
+async def _run(tmp: Path, url: str, seed: int = 4) -> tuple[list[RoundRecord], dict[str, int]]:
+    async with Market(Scenario.model_validate(SMALL), tmp, seed=seed, bus_url=url) as market:
+        return await market.run(), market.hostile_sent()
+
+
+async def test_a_market_run_shows_nothing_hostile_and_people_learn_to_avoid_the_bait(
+    tmp_path: Path, nats_server: EmbeddedServer
+) -> None:
+    """Over a real nats-server, real adapters and real agents: no hostile offer is ever shown
+    while the rogue sends all four kinds; the breach vendor, though cheapest, never offers to
+    people who insist on #NoStalking; only the bait fails to deliver, and once a person has
+    been let down twice it never wins that person's order again."""
+    records, sent = await _run(tmp_path / "run", nats_server.url)
+    assert len(records) == 24
+    assert all(r.hostile_shown == 0 for r in records)
+    assert set(sent) == {"forged", "tampered", "expired", "replayed"}
+    assert sum(r.dropped_unverified for r in records) > 0
+    assert all(r.winner_kind in ("honest", "bait") for r in records)  # never breach, hostile
+    assert {r.outcome for r in records if r.winner_kind == "bait"} == {"not_delivered"}
+    assert {r.outcome for r in records if r.winner_kind == "honest"} == {"delivered"}
+    let_down: dict[int, int] = {}
+    for r in records:
+        if let_down.get(r.person, 0) >= 2:
+            assert r.winner_kind != "bait", r
+        let_down[r.person] = let_down.get(r.person, 0) + (r.outcome == "not_delivered")
+    assert max(let_down.values()) == 2  # the bait did win, until trust caught up
+    s = summarize(records, sent)
+    assert s["hostile_shown"] == 0 and s["not_delivered"] == sum(let_down.values())
+
+
+async def test_the_same_seed_gives_the_same_market(
+    tmp_path: Path, nats_server: EmbeddedServer
+) -> None:
+    """Two runs with one seed agree on everything but timing (and on how many hostile replies
+    happened to arrive while offers were collected); another seed differs."""
+    timing = {"collect_ms", "accept_ms", "dropped_unverified"}
+
+    def fixed(rs: list[RoundRecord]) -> list[dict[str, object]]:
+        return [{k: v for k, v in msgspec.structs.asdict(r).items() if k not in timing} for r in rs]
+
+    a, _ = await _run(tmp_path / "a", nats_server.url)
+    b, _ = await _run(tmp_path / "b", nats_server.url)
+    c, _ = await _run(tmp_path / "c", nats_server.url, seed=5)
+    assert fixed(a) == fixed(b)
+    assert fixed(a) != fixed(c)
+
+
+async def test_a_market_refuses_a_work_directory_that_is_not_empty(tmp_path: Path) -> None:
+    """People's histories live in the work directory; a run never starts on someone else's."""
+    (tmp_path / "old.sqlite").write_text("x")
+    with pytest.raises(FileExistsError, match="empty or new work directory"):
+        async with Market(Scenario.model_validate(SMALL), tmp_path, bus_url="nats://unused"):
+            pass
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        ({"categories": {"outdoor/tent": 100}}, "did you mean outdoor/tents"),
+        ({"persons": [{"agreement": "no-such"}]}, "not in the roster"),
+        ({"vendors": [{"kind": "honest", "categories": ["books"]}]}, "not in [categories]"),
+        ({"vendors": [{"kind": "saint"}]}, "vendors.0.kind"),
+        ({"rounds": 0}, "rounds"),
+    ],
+)
+def test_a_bad_scenario_says_where_and_what_was_expected(
+    tmp_path: Path, change: dict[str, object], expected: str
+) -> None:
+    """Scenario files are checked whole; each problem names its place and the rule."""
+    bad = {**SMALL, **change}
+    path = tmp_path / "bad.toml"
+    path.write_text(_toml(bad))
+    with pytest.raises(ScenarioError) as e:
+        load_scenario(path)
+    assert expected in str(e.value) and "bad.toml" in str(e.value)
+
+
+def test_the_bundled_scenarios_load() -> None:
+    """Every scenario shipped with the package is valid."""
+    bundled = sorted((Path(__file__).parent.parent / "simulator" / "scenarios").glob("*.toml"))
+    assert len(bundled) >= 2
+    for p in bundled:
+        assert load_scenario(p).name == p.stem
+
+
+def test_the_cli_writes_tables_and_a_plot_and_replaces_its_own_work_folder(
+    tmp_path: Path,
+) -> None:
+    """`intentcast-sim run` on the embedded bus writes rounds.csv, summary.json and
+    market.png; run again into the same --out it starts from empty stores; a scenario name it
+    does not know exits 2 with the known ones listed."""
+    scenario = tmp_path / "small.toml"
+    scenario.write_text(_toml({**SMALL, "rounds": 6}))
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "simulator", "run", str(scenario), "--out", str(out)]
+    for _ in range(2):
+        cp = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+        assert cp.returncode == 0, cp.stderr
+        assert "hostile_shown" in cp.stdout and "6/6 rounds" in cp.stderr
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["rounds"] == 6 and summary["hostile_shown"] == 0
+    assert (out / "rounds.csv").read_text().count("\n") == 7
+    assert (out / "market.png").read_bytes()[:4] == b"\x89PNG"
+    bad = subprocess.run(
+        [sys.executable, "-m", "simulator", "run", "no-such-market"],
+        capture_output=True, text=True, timeout=60, cwd=tmp_path,
+    )  # fmt: skip
+    assert bad.returncode == 2 and "adversarial" in bad.stderr and "no-such-market" in bad.stderr
+
+
+def _toml(d: dict[str, object]) -> str:
+    """Just enough TOML for these scenarios: scalars, lists, tables and arrays of tables."""
+
+    def value(v: object) -> str:
+        return json.dumps(v) if not isinstance(v, bool) else str(v).lower()
+
+    lines, tables = [], []
+    for k, v in d.items():
+        if isinstance(v, dict):
+            tables.append(f"[{k}]\n" + "".join(f'"{a}" = {value(b)}\n' for a, b in v.items()))
+        elif isinstance(v, list) and v and isinstance(v[0], dict):
+            for item in v:
+                tables.append(
+                    f"[[{k}]]\n" + "".join(f"{a} = {value(b)}\n" for a, b in item.items())
+                )
+        else:
+            lines.append(f"{k} = {value(v)}")
+    return "\n".join(lines) + "\n\n" + "\n".join(tables)
