@@ -148,7 +148,7 @@ async def cast_and_collect(
 ) -> Collected:
     """Broadcast the intent, collect and verify replies until the window closes (or ``expect``
     offers arrived), rank, and store the intent with its keys, the offers and the drops in one
-    transaction. Nothing is acknowledged to anyone before that, so one fsync suffices."""
+    transaction (committed, not fsynced: see :meth:`AgentStore.transaction`)."""
     intent = cast.intent
     inbox = _OfferInbox(cast, clock, expect, _OPENER)
     sub = await nc.subscribe(intent.reply_subject, cb=inbox.on_msg, pending_msgs_limit=10_000)
@@ -170,7 +170,9 @@ async def cast_and_collect(
     rank_of = {r.offer.id: i + 1 for i, r in enumerate(ranked)}
     score_of = {r.offer.id: (r.score, r.reasons) for r in ranked}
     all_dropped = inbox.dropped + dropped
-    with store.transaction():  # intent, keys, offers and drops: one fsync for the lot
+    # Intent, keys, offers and drops in one transaction. Nothing here is acknowledged to
+    # anyone, so it is not waited onto the disk; accepting one of these offers is.
+    with store.transaction(fsync=False):
         sign_seed, seal_secret = cast.secrets.to_hex()
         store.add_intent(
             id=intent.id,

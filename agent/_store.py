@@ -74,15 +74,27 @@ class AgentStore:
         self.close()
 
     @contextlib.contextmanager
-    def transaction(self) -> Iterator[None]:
-        """One committed (and fsynced) transaction for many writes."""
-        self.db.execute("BEGIN IMMEDIATE")
+    def transaction(self, *, fsync: bool = True) -> Iterator[None]:
+        """One committed transaction for many writes, fsynced before it returns.
+
+        ``fsync=False`` is for what nobody has been told yet (an intent's offers, collected
+        for the person to look at): committed, so a crash of this process loses nothing,
+        but not waited onto the disk. The next fsynced commit (an acceptance is stored
+        before it is sent) makes it durable too, as WAL frames reach the disk in order; only
+        a power cut in between could lose it, and then nothing was promised to anyone."""
+        if not fsync:
+            self.db.execute("PRAGMA synchronous=NORMAL")
         try:
-            yield
-        except BaseException:
-            self.db.execute("ROLLBACK")
-            raise
-        self.db.execute("COMMIT")
+            self.db.execute("BEGIN IMMEDIATE")
+            try:
+                yield
+            except BaseException:
+                self.db.execute("ROLLBACK")
+                raise
+            self.db.execute("COMMIT")
+        finally:
+            if not fsync:
+                self.db.execute("PRAGMA synchronous=FULL")
 
     def _one(self, sql: str, *args: object) -> sqlite3.Row | None:
         r: sqlite3.Row | None = self.db.execute(sql, args).fetchone()

@@ -211,3 +211,30 @@ def test_a_rating_replaces_its_receipts_evidence_so_non_delivery_sinks_trust(
     store.add_outcome(vendor_id="good", kind="receipt", positive=1, negative=0, at=NOW, ref="g")
     store.add_outcome(vendor_id="good", kind="rating", positive=1, negative=0, at=NOW, ref="g")
     assert abs(trust.score("good", NOW).value - 2 / 4) < 1e-9  # the rating, not both
+
+
+def test_a_transaction_without_fsync_commits_and_puts_full_sync_back(tmp_path: Path) -> None:
+    """Collected offers are committed without waiting for the disk (nothing was promised to
+    anyone); the connection is back at synchronous=FULL afterwards, also when the transaction
+    fails and rolls back, so acceptances and receipts are always fsynced."""
+    import sqlite3
+
+    import pytest
+
+    store = AgentStore(tmp_path / "a.sqlite")
+
+    def sync_level() -> int:
+        return int(store.db.execute("PRAGMA synchronous").fetchone()[0])
+
+    assert sync_level() == 2  # FULL
+    with store.transaction(fsync=False):
+        assert sync_level() == 1  # NORMAL
+        store.add_outcome(vendor_id="v", kind="receipt", positive=1, negative=0, at=NOW)
+    assert sync_level() == 2
+    other = sqlite3.connect(tmp_path / "a.sqlite")
+    assert other.execute("SELECT count(*) FROM outcomes").fetchone()[0] == 1  # committed
+    with pytest.raises(RuntimeError), store.transaction(fsync=False):
+        store.add_outcome(vendor_id="v", kind="receipt", positive=1, negative=0, at=NOW)
+        raise RuntimeError("interrupted")
+    assert sync_level() == 2
+    assert other.execute("SELECT count(*) FROM outcomes").fetchone()[0] == 1  # rolled back
