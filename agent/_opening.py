@@ -18,11 +18,14 @@ import sys
 from collections.abc import Sequence
 from datetime import datetime
 
+import structlog
+
 import schemas
 
 __all__ = ["OfferOpener", "Opened", "admit"]
 
 Opened = schemas.OpenedOffer | schemas.ProtocolError
+log = structlog.get_logger("intentcast.agent")
 
 # While two threads take turns at the GIL, the one coming back from crypto waits for the other
 # to let go; CPython's default (5 ms) makes it wait far longer than the crypto took. 50 us
@@ -43,6 +46,9 @@ def _open_one(
         )
     except schemas.ProtocolError as err:
         return err
+    except Exception as exc:  # a fault of ours: drop this reply, keep the others, say so
+        log.error("offer.open_failed", error=f"{type(exc).__name__}: {exc}", intent=intent.id)
+        return schemas.Malformed("a reply this agent can open", type(exc).__name__, "$")
 
 
 def _open_chunk(

@@ -94,11 +94,13 @@ def _want(category: str) -> str:
 
 
 class Market:
-    """A market for one scenario and seed, as an async context manager::
+    """A market for one scenario and seed, as an async context manager. For example::
 
-    async with Market(scenario, workdir, seed=3) as market:
-        records = await market.run()
-    """
+        async with Market(scenario, workdir, seed=3) as market:
+            records = await market.run()
+
+    ``workdir`` must be empty or new: the people's stores (their history and trust) and the
+    vendors' order stores are made there."""
 
     def __init__(
         self,
@@ -164,7 +166,7 @@ class Market:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        await self._stack.aclose()
+        await self._stack.__aexit__(exc_type, exc, tb)
 
     def _stop_tasks(self) -> None:
         self._stop.set()  # vendor adapters return

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import sqlite3
 from datetime import date, timedelta
 from pathlib import Path
+
+import pytest
+from structlog.testing import capture_logs
 
 import schemas
 from agent import AgentStore, BetaTrust, Dropped, Ranker, rank_offers
@@ -217,10 +221,6 @@ def test_a_transaction_without_fsync_commits_and_puts_full_sync_back(tmp_path: P
     """Collected offers are committed without waiting for the disk (nothing was promised to
     anyone); the connection is back at synchronous=FULL afterwards, also when the transaction
     fails and rolls back, so acceptances and receipts are always fsynced."""
-    import sqlite3
-
-    import pytest
-
     store = AgentStore(tmp_path / "a.sqlite")
 
     def sync_level() -> int:
@@ -238,3 +238,28 @@ def test_a_transaction_without_fsync_commits_and_puts_full_sync_back(tmp_path: P
         raise RuntimeError("interrupted")
     assert sync_level() == 2
     assert other.execute("SELECT count(*) FROM outcomes").fetchone()[0] == 1  # rolled back
+
+
+def test_an_unexpected_fault_while_opening_drops_that_reply_only_and_logs_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Should opening a reply ever fail in a way the contract did not foresee, that reply is
+    dropped as malformed with an `offer.open_failed` log line; the rest of the batch opens."""
+    import agent._opening as opening
+
+    cast, sealed = _burst()
+    real = schemas.open_offer
+    poisoned = sealed[2]
+
+    def flaky(s: bytes, **kw: object) -> schemas.OpenedOffer:
+        if s == poisoned:
+            raise ZeroDivisionError("boom")
+        return real(s, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(opening.schemas, "open_offer", flaky)
+    kw = dict(intent=cast.intent, secrets=cast.secrets, now=NOW, profiles=schemas.ProfileCache())
+    with capture_logs() as logs, OfferOpener(threads=1) as inline:
+        verdicts = _verdicts(inline.open_batch(sealed, **kw), schemas.ReplayCache())  # type: ignore[arg-type]
+    assert verdicts[2] == "malformed"
+    assert sum(v.startswith("ok:") for v in verdicts) == 7  # every other good offer
+    assert [e["event"] for e in logs if e["log_level"] == "error"] == ["offer.open_failed"]
