@@ -54,6 +54,7 @@ class RoundRecord(msgspec.Struct, frozen=True):
     seed: int
     round: int
     person: int
+    group: int  # the person's group, in the order of [[persons]]
     category: str
     budget: int
     expected: int  # vendor adapters that chose to offer (asked beforehand, without side effects)
@@ -74,6 +75,7 @@ class RoundRecord(msgspec.Struct, frozen=True):
 @dataclass
 class _Person:
     index: int
+    group_index: int
     group: PersonGroup
     terms: schemas.Terms
     store: AgentStore
@@ -152,9 +154,9 @@ class Market:
             for vendors in groups:
                 for _ in range(vendors.count):
                     await self._add_vendor(vendors, vendor_bus)
-            for people in self.scenario.persons:
+            for g, people in enumerate(self.scenario.persons):
                 for _ in range(people.count):
-                    self._add_person(people)
+                    self._add_person(g, people)
         except BaseException:
             await self._stack.aclose()
             raise
@@ -231,20 +233,20 @@ class Market:
         self.vendors.append(_Vendor(group.kind, adapter, categories))
         self.kind_of[signer.vendor_id] = group.kind
 
-    def _add_person(self, group: PersonGroup) -> None:
+    def _add_person(self, g: int, group: PersonGroup) -> None:
         i = len(self.persons)
         store = AgentStore(self.workdir / "people" / f"p{i:03d}.sqlite")
-        policy = TrustPolicy()
         terms = schemas.Terms(agreement=group.agreement) if group.agreement else schemas.Terms()
         self.persons.append(
             _Person(
                 i,
+                g,
                 group,
                 schemas.expand_terms(terms),
                 store,
-                BetaTrust(store, policy),
-                policy,
-                RankingWeights(),
+                BetaTrust(store, group.trust),
+                group.trust,
+                group.ranking,
             )
         )
 
@@ -314,7 +316,8 @@ class Market:
             else:
                 outcome = "rejected"
         return RoundRecord(
-            seed=self.seed, round=r, person=person.index, category=category, budget=budget,
+            seed=self.seed, round=r, person=person.index, group=person.group_index,
+            category=category, budget=budget,
             expected=expected, offers=len(got.offers), shown=len(got.ranked),
             dropped_unverified=unverified, dropped_terms=terms_dropped,
             dropped_other=len(drops) - unverified - terms_dropped, hostile_shown=hostile_shown,

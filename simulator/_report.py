@@ -47,6 +47,16 @@ def summarize(records: Sequence[RoundRecord], hostile_sent: dict[str, int]) -> d
         "mean_shown": round(statistics.fmean(r.shown for r in records), 2) if n else 0.0,
         "accepted": sum(wins.values()),
         "wins_by_kind": dict(sorted(wins.items())),
+        "wins_by_group": {
+            str(g): dict(
+                sorted(
+                    Counter(
+                        r.winner_kind for r in records if r.group == g and r.winner_kind
+                    ).items()
+                )
+            )
+            for g in sorted({r.group for r in records})
+        },
         "delivered": sum(r.outcome == "delivered" for r in records),
         "not_delivered": sum(r.outcome == "not_delivered" for r in records),
         "bait_win_pct_first_half": _pct(bait_early, half),

@@ -10,6 +10,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 import schemas
+from agent import RankingWeights, TrustPolicy
 
 __all__ = ["PersonGroup", "Scenario", "ScenarioError", "VendorGroup", "load_scenario"]
 
@@ -47,12 +48,16 @@ class VendorGroup(_Model):
 
 
 class PersonGroup(_Model):
-    """``count`` people who share terms and a budget habit."""
+    """``count`` people who share terms, a budget habit, and how their agents judge: the
+    trust policy and ranking weights are the agent's own settings (``[trust]`` and
+    ``[ranking]`` in a person's config), so groups can compare them."""
 
     count: Annotated[int, Field(ge=1, le=1000)] = 1
     agreement: str | None = "nostalking"  # a roster agreement, or None for no must-haves
     budget_factor: Range = (0.95, 1.4)  # most they pay = the category's base price x U(lo, hi)
     wanted_within_days: tuple[int, int] = (5, 20)
+    trust: TrustPolicy = TrustPolicy()
+    ranking: RankingWeights = RankingWeights()
 
 
 class Scenario(_Model):

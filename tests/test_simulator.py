@@ -157,3 +157,28 @@ def _toml(d: dict[str, object]) -> str:
         else:
             lines.append(f"{k} = {value(v)}")
     return "\n".join(lines) + "\n\n" + "\n".join(tables)
+
+
+async def test_each_group_of_people_judges_with_its_own_trust_policy(
+    tmp_path: Path, nats_server: EmbeddedServer
+) -> None:
+    """Groups carry the agent's own trust settings: people with the default threshold stop
+    buying from the bait after two let-downs; people whose threshold is 0 keep being drawn by
+    its prices (trust is only a fifth of the score), so some are let down more often."""
+    scenario = Scenario.model_validate(
+        {
+            **SMALL,
+            "rounds": 30,
+            "persons": [{"count": 2}, {"count": 2, "trust": {"threshold": 0.0}}],
+            "vendors": [SMALL["vendors"][0], SMALL["vendors"][1]],  # type: ignore[index]
+        }
+    )
+    async with Market(scenario, tmp_path / "run", bus_url=nats_server.url) as market:
+        records = await market.run()
+    let_down: dict[tuple[int, int], int] = {}
+    for r in records:
+        key = (r.group, r.person)
+        let_down[key] = let_down.get(key, 0) + (r.outcome == "not_delivered")
+    assert max(n for (g, _), n in let_down.items() if g == 0) == 2
+    assert max(n for (g, _), n in let_down.items() if g == 1) > 2
+    assert summarize(records, {})["wins_by_group"]["1"]["bait"] > 4
