@@ -80,8 +80,15 @@ class OfferOpener:
             self._pool.shutdown(wait=True)
             self._pool = None
 
-    def _chunks(self, sealed: Sequence[bytes]) -> list[Sequence[bytes]] | None:
-        """The batch split for the threads, or None to open it inline."""
+    def _submit(
+        self,
+        sealed: Sequence[bytes],
+        intent: schemas.Intent,
+        secrets: schemas.IntentSecrets,
+        now: datetime,
+        profiles: schemas.ProfileCache,
+    ) -> list[concurrent.futures.Future[list[Opened]]] | None:
+        """The batch's parts, started on the threads; None to open it inline."""
         if self.threads < 2 or len(sealed) < self.min_batch:
             return None
         if self._pool is None:
@@ -90,7 +97,12 @@ class OfferOpener:
             self._pool = concurrent.futures.ThreadPoolExecutor(
                 self.threads, thread_name_prefix="intentcast-open"
             )
-        return [sealed[i :: self.threads] for i in range(self.threads)]
+        return [
+            self._pool.submit(
+                _open_chunk, sealed[i :: self.threads], intent, secrets, now, profiles
+            )
+            for i in range(self.threads)
+        ]
 
     @staticmethod
     def _interleave(parts: list[list[Opened]], n: int) -> list[Opened]:
@@ -109,14 +121,10 @@ class OfferOpener:
         profiles: schemas.ProfileCache,
     ) -> list[Opened]:
         """Open every offer; results in the order given, each an offer or the error it raised."""
-        chunks = self._chunks(sealed)
-        if chunks is None:
+        parts = self._submit(sealed, intent, secrets, now, profiles)
+        if parts is None:
             return _open_chunk(sealed, intent, secrets, now, profiles)
-        assert self._pool is not None
-        futures = [
-            self._pool.submit(_open_chunk, c, intent, secrets, now, profiles) for c in chunks
-        ]
-        return self._interleave([f.result() for f in futures], len(sealed))
+        return self._interleave([f.result() for f in parts], len(sealed))
 
     async def open(
         self,
@@ -128,17 +136,11 @@ class OfferOpener:
         profiles: schemas.ProfileCache,
     ) -> list[Opened]:
         """:meth:`open_batch` without blocking the event loop while the threads work."""
-        chunks = self._chunks(sealed)
-        if chunks is None:
+        parts = self._submit(sealed, intent, secrets, now, profiles)
+        if parts is None:
             return _open_chunk(sealed, intent, secrets, now, profiles)
-        loop = asyncio.get_running_loop()
-        parts = await asyncio.gather(
-            *(
-                loop.run_in_executor(self._pool, _open_chunk, c, intent, secrets, now, profiles)
-                for c in chunks
-            )
-        )
-        return self._interleave(list(parts), len(sealed))
+        done = await asyncio.gather(*(asyncio.wrap_future(f) for f in parts))
+        return self._interleave(list(done), len(sealed))
 
 
 def admit(opened: Opened, replay: schemas.ReplayCache, now: datetime) -> schemas.OpenedOffer:
