@@ -9,6 +9,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from nats.errors import NoServersError
+
 from runtime import NatsServerNotFound, configure_logging
 
 from ._market import MARKER, Market, RoundRecord
@@ -165,3 +167,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+    except (OSError, NoServersError) as exc:
+        print(
+            f"intentcast-sim: error: {exc}; is the bus reachable? (--bus, or leave it out for "
+            "the embedded one)",
+            file=sys.stderr,
+        )
+        return 1

@@ -144,8 +144,13 @@ class Market:
                     EmbeddedServer(self.workdir / "nats")
                 )
                 url = server.url
-            vendor_bus = await self._stack.enter_async_context(Bus(url, name="sim-vendors"))
-            self._bus = await self._stack.enter_async_context(Bus(url, name="sim-people"))
+            # A simulation is a batch job: an unreachable bus is an error, not a wait.
+            vendor_bus = await self._stack.enter_async_context(
+                Bus(url, name="sim-vendors", reconnect_forever=False)
+            )
+            self._bus = await self._stack.enter_async_context(
+                Bus(url, name="sim-people", reconnect_forever=False)
+            )
             self._stack.callback(self._close_stores)  # runs after every task has ended
             self._tasks = await self._stack.enter_async_context(asyncio.TaskGroup())
             self._stack.callback(self._stop_tasks)

@@ -119,7 +119,7 @@ def test_the_cli_writes_tables_and_a_plot_and_replaces_its_own_work_folder(
 ) -> None:
     """`intentcast-sim run` on the embedded bus writes rounds.csv, summary.json and
     market.png; run again into the same --out it starts from empty stores; a scenario name it
-    does not know exits 2 with the known ones listed."""
+    does not know exits 2 with the known ones listed; an unreachable bus is one line, exit 1."""
     scenario = tmp_path / "small.toml"
     scenario.write_text(_toml({**SMALL, "rounds": 6}))
     out = tmp_path / "out"
@@ -137,6 +137,11 @@ def test_the_cli_writes_tables_and_a_plot_and_replaces_its_own_work_folder(
         capture_output=True, text=True, timeout=60, cwd=tmp_path,
     )  # fmt: skip
     assert bad.returncode == 2 and "adversarial" in bad.stderr and "no-such-market" in bad.stderr
+    unreachable = subprocess.run(
+        [*cmd, "--bus", "nats://127.0.0.1:1"], capture_output=True, text=True, timeout=60
+    )
+    assert unreachable.returncode == 1 and "is the bus reachable" in unreachable.stderr
+    assert "Traceback" not in unreachable.stderr
 
 
 def _toml(d: dict[str, object]) -> str:
