@@ -17,6 +17,7 @@ import argparse
 import asyncio
 import gc
 import json
+import multiprocessing
 import os
 import statistics
 import sys
@@ -166,6 +167,83 @@ def write_catalog(tmp: Path) -> Path:
     return p
 
 
+def make_vendor(home: Path, signer: schemas.VendorSigner) -> VendorAdapter:
+    home.mkdir(parents=True, exist_ok=True)
+    cfg = vendor_config(home, write_catalog(home))
+    store = VendorStore(home / "vendor.sqlite")
+    return VendorAdapter(cfg, catalog=FileCatalog(cfg.catalog.path), store=store, signer=signer)  # type: ignore[arg-type]
+
+
+async def vendor_run(adapter: VendorAdapter, intents: list[schemas.CastIntent]) -> float:
+    """Microseconds per intent: verify and decode it, choose and price, sign and seal."""
+    replay, v = schemas.ReplayCache(), adapter.signer
+    gc.disable()
+    t = time.perf_counter()
+    for ci in intents:
+        vi = schemas.open_intent(ci.wire, now=NOW, replay=replay)
+        ch = await adapter.choose(vi.msg, NOW)
+        assert not isinstance(ch, str), ch
+        schemas.make_offer(
+            intent=vi, signer=v, item=schemas.Item(ch.item.sku, ch.item.title, ch.item.attributes),
+            quantity=1, unit_price=schemas.Money(ch.quote.unit, "EUR"),
+            total_price=schemas.Money(ch.quote.total, "EUR"), delivery_by=ch.delivery_by,
+            terms=VTERMS, now=NOW, ttl=timedelta(hours=1),
+        )  # fmt: skip
+    elapsed = time.perf_counter() - t
+    gc.enable()
+    return elapsed / len(intents) * 1e6
+
+
+def _replica(home: str, n: int, start: Any, out: Any) -> None:
+    """One replica in its own process: prepare, wait for the others, run, report its span."""
+    adapter = make_vendor(Path(home), vendor_signer())
+    intents = [cast() for _ in range(n)]
+    asyncio.run(vendor_run(adapter, intents[:50]))  # warm up, as the in-process figure is
+    intents = [cast() for _ in range(n)]
+    start.wait()
+    t0 = time.perf_counter()  # CLOCK_MONOTONIC: one clock for every process
+    asyncio.run(vendor_run(adapter, intents))
+    out.put((t0, time.perf_counter()))
+
+
+def _verifier(n: int, start: Any, out: Any) -> None:
+    sk = SigningKey.generate()
+    vk, signed = sk.verify_key, sk.sign(os.urandom(900))
+    start.wait()
+    t0 = time.perf_counter()
+    for _ in range(n):
+        vk.verify(signed)
+    out.put((t0, time.perf_counter()))
+
+
+def _in_processes(target: Callable[..., None], args: list[tuple[Any, ...]]) -> float:
+    """Start one process per args, release them together, and return the wall time from the
+    first start to the last end, in seconds."""
+    ctx = multiprocessing.get_context("spawn")
+    start, out = ctx.Barrier(len(args) + 1), ctx.Queue()
+    procs = [ctx.Process(target=target, args=(*a, start, out)) for a in args]
+    for p in procs:
+        p.start()
+    start.wait(timeout=120)
+    spans = [out.get(timeout=300) for _ in procs]
+    for p in procs:
+        p.join(timeout=30)
+    return max(e for _, e in spans) - min(s for s, _ in spans)
+
+
+def parallel_verify_us(n: int, processes: int) -> float:
+    """Raw Ed25519 verifies on ``processes`` processes at once, microseconds per verify: how
+    far this machine's cores really scale."""
+    return _in_processes(_verifier, [(n,)] * processes) / (n * processes) * 1e6
+
+
+def vendor_replicas_us(tmp: Path, n: int, replicas: int) -> float:
+    """Microseconds per intent for ``replicas`` processes answering at once: the way a
+    vendor uses more cores (replicas share a queue group and an order store)."""
+    args = [(str(tmp / f"replica-{i}"), n) for i in range(replicas)]
+    return _in_processes(_replica, args) / (n * replicas) * 1e6
+
+
 # --- micro: the contract and per-message costs ------------------------------------------------
 
 
@@ -291,35 +369,8 @@ async def micro(tmp: Path, quick: bool) -> dict[str, float]:
     )
 
     # vendor_per_intent: verify and decode the intent, choose and price, sign and seal.
-    cfg = vendor_config(tmp / "vmicro", write_catalog(tmp))
-    vstore = VendorStore(tmp / "vendor-micro.sqlite")
-    adapter = VendorAdapter(cfg, catalog=FileCatalog(cfg.catalog.path), store=vstore, signer=v)  # type: ignore[arg-type]
-    intents = [cast() for _ in range(n)]
-    ireplay = schemas.ReplayCache()
-
-    async def vendor_step(ci: schemas.CastIntent) -> None:
-        vi = schemas.open_intent(ci.wire, now=NOW, replay=ireplay)
-        ch = await adapter.choose(vi.msg, NOW)
-        assert not isinstance(ch, str), ch
-        schemas.make_offer(
-            intent=vi,
-            signer=v,
-            item=schemas.Item(ch.item.sku, ch.item.title, ch.item.attributes),
-            quantity=1,
-            unit_price=schemas.Money(ch.quote.unit, "EUR"),
-            total_price=schemas.Money(ch.quote.total, "EUR"),
-            delivery_by=ch.delivery_by,
-            terms=VTERMS,
-            now=NOW,
-            ttl=timedelta(hours=1),
-        )
-
-    gc.disable()
-    t = time.perf_counter()
-    for ci in intents:
-        await vendor_step(ci)
-    vendor_us = (time.perf_counter() - t) / len(intents) * 1e6
-    gc.enable()
+    adapter = make_vendor(tmp / "vmicro", v)
+    vendor_us = await vendor_run(adapter, [cast() for _ in range(n)])
     record(
         "vendor_per_intent",
         vendor_us,
@@ -343,6 +394,22 @@ async def micro(tmp: Path, quick: bool) -> dict[str, float]:
         raw_sign + raw_verify + raw_seal,
         1.5,
         "floor: raw sign + verify + seal",
+    )
+    record(
+        "raw_verify_2_processes",
+        parallel_verify_us(n * 2, 2),
+        "us",
+        raw_verify,
+        None,
+        "raw verifies on two processes at once, per verify: how far this machine's two cores scale",
+    )
+    record(
+        "vendor_per_intent_2_replicas",
+        vendor_replicas_us(tmp, n, 2),
+        "us",
+        raw_sign + raw_verify,
+        1.5,
+        "two replicas (processes) of one vendor, each on its own core: wall time / intents",
     )
     return {
         "raw_sign": raw_sign,
