@@ -39,7 +39,7 @@ __all__ = [
 
 log = structlog.get_logger("intentcast.agent")
 # Verified vendor profiles, shared by every intent this process casts: a profile travels with
-# each offer but is checked once (by the digest of its exact bytes; times are re-checked).
+# each offer but is checked once (found by its exact bytes; times are re-checked).
 _PROFILES = schemas.ProfileCache()
 # Bursts of offers are opened on two threads; one pool for the process, started on first use.
 _OPENER = OfferOpener()
