@@ -14,7 +14,15 @@ from nats.errors import NoServersError
 from runtime import NatsServerNotFound, configure_logging
 
 from ._market import MARKER, Market, RoundRecord
-from ._report import batch_table, format_table, summarize, write_plot, write_rounds, write_summary
+from ._report import (
+    batch_table,
+    format_table,
+    summarize,
+    write_batch_plot,
+    write_plot,
+    write_rounds,
+    write_summary,
+)
 from ._scenario import Scenario, ScenarioError, load_scenario
 
 BUNDLED = Path(__file__).resolve().parent / "scenarios"
@@ -151,9 +159,10 @@ def _main(args: argparse.Namespace) -> int:
         d.mkdir(parents=True, exist_ok=True)
         summaries.append(asyncio.run(_run_one(sc, seed, args.rounds, d, args.bus, f"seed {seed}")))
     print(format_table(batch_table(summaries, out / "batch.csv")))
+    write_batch_plot(summaries, out / "batch.png", f"{sc.name}, seeds {args.seeds}")
     if any(s["hostile_shown"] for s in summaries):
         print("\nWARNING: a hostile offer reached a person. This is a defect; please report it.")
-    print(f"\nwrote {out}/batch.csv and one folder per seed")
+    print(f"\nwrote {out}/batch.csv, batch.png and one folder per seed")
     return 0
 
 

@@ -136,5 +136,41 @@ def write_plot(records: Sequence[RoundRecord], path: Path, title: str) -> bool:
     return True
 
 
+def write_batch_plot(summaries: Sequence[dict[str, Any]], path: Path, title: str) -> bool:
+    """Per seed: orders won by each kind of vendor (stacked), and the bait's share of orders
+    in the first and second half of the run. False (nothing written) without matplotlib."""
+    try:
+        import matplotlib
+    except ImportError:
+        return False
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    seeds = [str(s["seed"]) for s in summaries]
+    x = range(len(seeds))
+    fig, ax = plt.subplots(1, 2, figsize=(12, 4.2))
+    bottom = [0.0] * len(seeds)
+    for kind in KINDS:
+        counts = [float(s["wins_by_kind"].get(kind, 0)) for s in summaries]
+        if any(counts):
+            ax[0].bar(x, counts, bottom=bottom, label=kind)
+            bottom = [b + c for b, c in zip(bottom, counts, strict=True)]
+    ax[0].set(xlabel="seed", ylabel="orders won", title="Who wins the orders, per seed")
+    ax[1].bar([i - 0.2 for i in x], [s["bait_win_pct_first_half"] for s in summaries], 0.4,
+              label="first half")  # fmt: skip
+    ax[1].bar([i + 0.2 for i in x], [s["bait_win_pct_second_half"] for s in summaries], 0.4,
+              label="second half")  # fmt: skip
+    ax[1].set(xlabel="seed", ylabel="% of orders", title="Orders won by the bait vendor")
+    for a in ax:
+        a.set_xticks(list(x), seeds)
+        a.grid(alpha=0.3, axis="y")
+        a.legend(fontsize=8)
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return True
+
+
 def write_summary(summary: dict[str, Any], path: Path) -> None:
     path.write_text(json.dumps(summary, indent=2) + "\n")

@@ -118,7 +118,8 @@ def test_the_cli_writes_tables_and_a_plot_and_replaces_its_own_work_folder(
     tmp_path: Path,
 ) -> None:
     """`intentcast-sim run` on the embedded bus writes rounds.csv, summary.json and
-    market.png; run again into the same --out it starts from empty stores; a scenario name it
+    market.png; run again into the same --out it starts from empty stores; `batch` writes a
+    row per seed and a plot, and prints mean and spread; a scenario name it
     does not know exits 2 with the known ones listed; an unreachable bus is one line, exit 1."""
     scenario = tmp_path / "small.toml"
     scenario.write_text(_toml({**SMALL, "rounds": 6}))
@@ -132,6 +133,15 @@ def test_the_cli_writes_tables_and_a_plot_and_replaces_its_own_work_folder(
     assert summary["rounds"] == 6 and summary["hostile_shown"] == 0
     assert (out / "rounds.csv").read_text().count("\n") == 7
     assert (out / "market.png").read_bytes()[:4] == b"\x89PNG"
+    batch = subprocess.run(
+        [sys.executable, "-m", "simulator", "batch", str(scenario), "--seeds", "1-2",
+         "--rounds", "3", "--out", str(tmp_path / "batch")],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert batch.returncode == 0, batch.stderr
+    assert (tmp_path / "batch" / "batch.csv").read_text().count("\n") == 3  # header + 2 seeds
+    assert (tmp_path / "batch" / "batch.png").read_bytes()[:4] == b"\x89PNG"
+    assert "±" in batch.stdout
     bad = subprocess.run(
         [sys.executable, "-m", "simulator", "run", "no-such-market"],
         capture_output=True, text=True, timeout=60, cwd=tmp_path,
