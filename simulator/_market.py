@@ -22,6 +22,7 @@ from types import TracebackType
 import msgspec
 from nacl.public import PrivateKey
 from nacl.signing import SigningKey
+from nats.aio.msg import Msg
 
 import schemas
 from agent import (
@@ -57,6 +58,7 @@ class RoundRecord(msgspec.Struct, frozen=True):
     group: int  # the person's group, in the order of [[persons]]
     category: str
     budget: int
+    online: int  # vendor adapters up this round
     expected: int  # vendor adapters that chose to offer (asked beforehand, without side effects)
     offers: int  # verified offers collected
     shown: int  # offers that passed terms, budget and trust
@@ -84,11 +86,22 @@ class _Person:
     weights: RankingWeights
 
 
+class _Adapter(VendorAdapter):
+    """The real adapter, which the market can take offline: then it hears nothing."""
+
+    online = True
+
+    async def on_intent(self, msg: Msg) -> None:
+        if self.online:
+            await super().on_intent(msg)
+
+
 @dataclass
 class _Vendor:
     kind: str
-    adapter: VendorAdapter
+    adapter: _Adapter
     categories: list[str]
+    availability: float
 
 
 def _want(category: str) -> str:
@@ -226,7 +239,7 @@ class Market:
             seal_key=PrivateKey(rng.randbytes(32)), name=cfg.name, categories=categories,
             terms=terms, now=datetime.now(UTC),
         )  # fmt: skip
-        adapter = VendorAdapter(
+        adapter = _Adapter(
             cfg,
             catalog=FileCatalog(catalog),
             store=VendorStore(home / "orders.sqlite"),
@@ -235,7 +248,7 @@ class Market:
         ready = asyncio.Event()
         self._tasks.create_task(adapter.run(bus, self._stop, on_ready=ready.set))
         await asyncio.wait_for(ready.wait(), 10)
-        self.vendors.append(_Vendor(group.kind, adapter, categories))
+        self.vendors.append(_Vendor(group.kind, adapter, categories, group.availability))
         self.kind_of[signer.vendor_id] = group.kind
 
     def _add_person(self, g: int, group: PersonGroup) -> None:
@@ -283,9 +296,11 @@ class Market:
         )  # fmt: skip
         expected = 0
         for v in self.vendors:
-            if category in v.categories:
+            v.adapter.online = v.availability >= 1 or rng.random() < v.availability
+            if category in v.categories and v.adapter.online:
                 choice = await v.adapter.choose(cast.intent, now)
                 expected += not isinstance(choice, str)
+        online = sum(v.adapter.online for v in self.vendors)
         t0 = time.perf_counter()
         got = await cast_and_collect(
             self._bus.nc, cast, window=sc.window_seconds if expected else min(sc.window_seconds, 0.2),
@@ -322,7 +337,7 @@ class Market:
                 outcome = "rejected"
         return RoundRecord(
             seed=self.seed, round=r, person=person.index, group=person.group_index,
-            category=category, budget=budget,
+            category=category, budget=budget, online=online,
             expected=expected, offers=len(got.offers), shown=len(got.ranked),
             dropped_unverified=unverified, dropped_terms=terms_dropped,
             dropped_other=len(drops) - unverified - terms_dropped, hostile_shown=hostile_shown,

@@ -45,6 +45,8 @@ class VendorGroup(_Model):
     delivery_days: tuple[int, int] = (2, 7)
     categories: list[str] | None = None  # None: every category of the scenario
     modes: list[HostileMode] = list(HOSTILE_MODES)
+    # Chance that a vendor of this group is up in a given round (the others hear nothing).
+    availability: Annotated[float, Field(ge=0, le=1)] = 1.0
 
 
 class PersonGroup(_Model):

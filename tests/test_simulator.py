@@ -197,3 +197,30 @@ async def test_each_group_of_people_judges_with_its_own_trust_policy(
     assert max(n for (g, _), n in let_down.items() if g == 0) == 2
     assert max(n for (g, _), n in let_down.items() if g == 1) > 2
     assert summarize(records, {})["wins_by_group"]["1"]["bait"] > 4
+
+
+async def test_a_vendor_that_is_down_hears_nothing_and_wins_nothing(
+    tmp_path: Path, nats_server: EmbeddedServer
+) -> None:
+    """A vendor group's availability takes its adapters off the bus for some rounds: in a
+    round where the cheap bait vendor is down the honest one gets the order, and the market
+    does not wait for an offer that cannot come (every round collected what it expected)."""
+    scenario = Scenario.model_validate(
+        {
+            **SMALL,
+            "rounds": 16,
+            "persons": [{"count": 4, "trust": {"threshold": 0.0}}],
+            "vendors": [
+                SMALL["vendors"][0],  # type: ignore[index]
+                {**SMALL["vendors"][1], "availability": 0.5},  # type: ignore[index]
+            ],
+        }
+    )
+    async with Market(scenario, tmp_path / "run", bus_url=nats_server.url) as market:
+        records = await market.run()
+    down = [r for r in records if r.online == 2]  # the bait's one adapter is off
+    up = [r for r in records if r.online == 3]
+    assert down and up
+    assert all(r.winner_kind == "honest" for r in down)
+    assert any(r.winner_kind == "bait" for r in up)
+    assert all(r.offers == r.expected for r in records)
