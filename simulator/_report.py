@@ -104,15 +104,31 @@ def batch_table(summaries: Sequence[dict[str, Any]], path: Path) -> list[tuple[s
     return out
 
 
-def write_plot(records: Sequence[RoundRecord], path: Path, title: str) -> bool:
-    """Cumulative wins by vendor kind, and collection latency, against rounds. Returns False
-    (and writes nothing) when matplotlib is not installed."""
+def _pyplot() -> Any:
+    """matplotlib's pyplot on a file-only backend, or None when matplotlib is not installed."""
     try:
         import matplotlib
     except ImportError:
-        return False
+        return None
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(plt: Any, fig: Any, path: Path, title: str) -> None:
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def write_plot(records: Sequence[RoundRecord], path: Path, title: str) -> bool:
+    """Cumulative wins by vendor kind, and collection latency, against rounds. Returns False
+    (and writes nothing) when matplotlib is not installed."""
+    plt = _pyplot()
+    if plt is None:
+        return False
 
     rounds = [r.round + 1 for r in records]
     fig, ax = plt.subplots(1, 2, figsize=(12, 4.2))
@@ -129,22 +145,16 @@ def write_plot(records: Sequence[RoundRecord], path: Path, title: str) -> bool:
     ax[1].set(xlabel="round", ylabel="ms", title="Intent to ranked list")
     for a in ax:
         a.grid(alpha=0.3)
-    fig.suptitle(title)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    _save(plt, fig, path, title)
     return True
 
 
 def write_batch_plot(summaries: Sequence[dict[str, Any]], path: Path, title: str) -> bool:
     """Per seed: orders won by each kind of vendor (stacked), and the bait's share of orders
     in the first and second half of the run. False (nothing written) without matplotlib."""
-    try:
-        import matplotlib
-    except ImportError:
+    plt = _pyplot()
+    if plt is None:
         return False
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
     seeds = [str(s["seed"]) for s in summaries]
     x = range(len(seeds))
@@ -165,10 +175,7 @@ def write_batch_plot(summaries: Sequence[dict[str, Any]], path: Path, title: str
         a.set_xticks(list(x), seeds)
         a.grid(alpha=0.3, axis="y")
         a.legend(fontsize=8)
-    fig.suptitle(title)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    _save(plt, fig, path, title)
     return True
 
 
