@@ -1,18 +1,40 @@
-# Each target sets up its own virtual environment in .venv on first use.
+# Each target sets up its own virtual environment in .venv on first use, with exactly the
+# versions in requirements.lock (hashes checked). `make lock` refreshes the lock; `make
+# test-latest` runs the suite on the newest versions pyproject.toml allows, in .venv-latest.
 PYTHON ?= python3.11
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+LOCK   := requirements.lock
+EXTRAS := dev,bench,sim
 ARGS   ?=
 
-.PHONY: demo test lint bench soak sim clean schemas
+.PHONY: demo test test-latest lint bench soak sim clean schemas lock
 
-$(STAMP): pyproject.toml
+# The venv is made anew whenever the lock or pyproject.toml changes, so nothing from an
+# earlier install lingers beside the locked versions.
+$(STAMP): $(LOCK) pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "make: $(PYTHON) not found; install Python 3.11 or run 'make PYTHON=python3 ...'"; exit 2; }
+	rm -rf $(VENV)
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -qq --upgrade pip
-	$(BIN)/python -m pip install -qq -e '.[dev,bench,sim]'
+	$(BIN)/python -m pip install -qq --require-hashes --no-deps -r $(LOCK)
+	$(BIN)/python -m pip install -qq --no-deps --no-build-isolation -e .
 	@touch $(STAMP)
+
+lock: $(STAMP)
+	printf 'setuptools>=77\n' | $(BIN)/uv pip compile pyproject.toml - --extra dev --extra bench --extra sim \
+	  --universal --python-version 3.11 --generate-hashes --quiet \
+	  --custom-compile-command 'make lock' -o $(LOCK)
+	@echo "refreshed $(LOCK); run make test, then commit it with pyproject.toml"
+
+test-latest:
+	rm -rf .venv-latest
+	$(PYTHON) -m venv .venv-latest
+	.venv-latest/bin/python -m pip install -qq --upgrade pip
+	.venv-latest/bin/python -m pip install -qq --upgrade --upgrade-strategy eager -e '.[$(EXTRAS)]'
+	.venv-latest/bin/python -m pip freeze --exclude-editable > .venv-latest/versions.txt
+	@echo "newest allowed versions: .venv-latest/versions.txt"
+	.venv-latest/bin/python -m pytest $(ARGS)
 
 demo: $(STAMP)
 	$(BIN)/python demo/run_demo.py
@@ -38,4 +60,4 @@ schemas: $(STAMP)
 	$(BIN)/python tools/export_contract.py
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache bench-results.json bench-results.png
+	rm -rf $(VENV) .venv-latest .mypy_cache .ruff_cache bench-results.json bench-results.png
