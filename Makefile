@@ -21,11 +21,15 @@ $(STAMP): $(LOCK) pyproject.toml
 	$(BIN)/python -m pip install -qq --no-deps --no-build-isolation -e .
 	@touch $(STAMP)
 
+# Two locks from one resolution's inputs: everything for development (requirements.lock), and
+# what the container images install (requirements-image.lock: the runtime dependencies and the
+# build backend). Both carry hashes and hold for every platform, on Python 3.11 and later.
+UV_COMPILE := $(BIN)/uv pip compile pyproject.toml - --universal --python-version 3.11 \
+	  --generate-hashes --quiet --custom-compile-command 'make lock'
 lock: $(STAMP)
-	printf 'setuptools>=77\n' | $(BIN)/uv pip compile pyproject.toml - --extra dev --extra bench --extra sim \
-	  --universal --python-version 3.11 --generate-hashes --quiet \
-	  --custom-compile-command 'make lock' -o $(LOCK)
-	@echo "refreshed $(LOCK); run make test, then commit it with pyproject.toml"
+	printf 'setuptools>=77\n' | $(UV_COMPILE) --extra dev --extra bench --extra sim -o $(LOCK)
+	printf 'setuptools>=77\n' | $(UV_COMPILE) -o requirements-image.lock
+	@echo "refreshed $(LOCK) and requirements-image.lock; run make test, then commit them with pyproject.toml"
 
 test-latest:
 	rm -rf .venv-latest

@@ -7,7 +7,7 @@ from ._faults import FAILPOINTS_ENV, failpoint
 from ._http import HttpServer, Response
 from ._logging import configure_logging
 from ._metrics import Counter, Histogram, Registry
-from ._process import ServiceProcess
+from ._process import ServiceProcess, wait_total
 from ._resolve import bus_url, default_data_dir, embedded_bus_file, running_embedded_bus
 from ._store import open_db
 
@@ -31,4 +31,5 @@ __all__ = [
     "open_db",
     "pid_alive",
     "running_embedded_bus",
+    "wait_total",
 ]

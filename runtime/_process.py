@@ -12,7 +12,7 @@ from collections import deque
 from collections.abc import Sequence
 from pathlib import Path
 
-__all__ = ["ServiceProcess"]
+__all__ = ["ServiceProcess", "wait_total"]
 
 
 class ServiceProcess:
@@ -24,7 +24,10 @@ class ServiceProcess:
         name: str = "",
         env: dict[str, str] | None = None,
         cwd: Path | None = None,
+        condition: threading.Condition | None = None,
     ) -> None:
+        """``condition``: share one among several processes to wait on what they log between
+        them (``wait_total``); by default each process has its own."""
         self.args, self.ready_event, self.name = list(args), ready_event, name or args[0]
         self.env = {**os.environ, **(env or {})}
         self.cwd = cwd
@@ -33,7 +36,7 @@ class ServiceProcess:
         self._ready = threading.Event()
         self._proc: subprocess.Popen[str] | None = None
         self._reader: threading.Thread | None = None
-        self._cond = threading.Condition()
+        self._cond = condition or threading.Condition()
 
     @property
     def pid(self) -> int:
@@ -97,26 +100,25 @@ class ServiceProcess:
             raise TimeoutError(f"{self.name}: no {event!r} {match or ''} within {timeout}s")
         return ev
 
-    def wait_count(self, events: tuple[str, ...], n: int, timeout: float = 30.0) -> None:
-        """Block until at least ``n`` log events named in ``events`` have been seen."""
-        with self._cond:
-            ok = self._cond.wait_for(
-                lambda: (
-                    sum(1 for ev in self.events if ev.get("event") in events) >= n
-                    or self.returncode is not None
-                ),
-                timeout,
-            )
-        if not ok:
-            raise TimeoutError(f"{self.name}: fewer than {n} of {events} within {timeout}s")
+    def wait_count(
+        self, events: str | tuple[str, ...], n: int, timeout: float = 30.0, **match: object
+    ) -> int:
+        """Block until at least ``n`` log events named in ``events`` (with the given fields)
+        have been seen; return how many. TimeoutError if the process ends or time runs out
+        first."""
+        return wait_total([self], events, n, timeout, **match)
 
-    def count(self, event: str, **match: object) -> int:
+    def count(self, event: str | tuple[str, ...], **match: object) -> int:
         with self._cond:
-            return sum(
-                1
-                for ev in self.events
-                if ev.get("event") == event and all(ev.get(k) == v for k, v in match.items())
-            )
+            return self._count(event, match)
+
+    def _count(self, event: str | tuple[str, ...], match: dict[str, object]) -> int:
+        names = (event,) if isinstance(event, str) else event
+        return sum(
+            1
+            for ev in self.events
+            if ev.get("event") in names and all(ev.get(k) == v for k, v in match.items())
+        )
 
     def signal(self, sig: int) -> None:
         if self._proc is not None and self._proc.poll() is None:
@@ -145,3 +147,29 @@ class ServiceProcess:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def wait_total(
+    procs: Sequence[ServiceProcess],
+    events: str | tuple[str, ...],
+    n: int,
+    timeout: float = 30.0,
+    **match: object,
+) -> int:
+    """Block until ``procs`` between them have logged at least ``n`` of ``events`` (with the
+    given fields); return the total. They must share one ``condition``. TimeoutError if every
+    one of them has ended or time runs out first."""
+    cond = procs[0]._cond
+    if any(p._cond is not cond for p in procs):
+        raise ValueError("expected processes made with one shared condition=, got several")
+
+    def total() -> int:
+        return sum(p._count(events, match) for p in procs)
+
+    with cond:
+        cond.wait_for(lambda: total() >= n or all(p.returncode is not None for p in procs), timeout)
+        got = total()
+    if got < n:
+        names = ", ".join(p.name for p in procs)
+        raise TimeoutError(f"{names}: expected {n} of {events} {match or ''}, got {got}")
+    return got

@@ -9,6 +9,7 @@ import shutil
 import sqlite3
 import subprocess
 import sys
+import threading
 from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -67,6 +68,7 @@ def vendor(tmp_path: Path, nats_server: EmbeddedServer) -> Iterator[VendorFactor
 
     Replicas of one vendor share its keys and its store, as replicas on one host would."""
     started: list[ServiceProcess] = []
+    logged = threading.Condition()  # shared, so tests can wait on what replicas log together
 
     def start(
         name: str,
@@ -98,6 +100,7 @@ def vendor(tmp_path: Path, nats_server: EmbeddedServer) -> Iterator[VendorFactor
             ready_event="vendor.ready",
             name=f"{name}-{replica}",
             env=env,
+            condition=logged,
         ).start()
         started.append(p)
         return p

@@ -116,7 +116,7 @@ async def test_connections_without_token_or_known_key_are_refused(secured: Secur
             allow_reconnect=False,
         ):
             pass
-    assert secured.auth.count("bus_auth.denied") >= 2
+    assert secured.auth.wait_count("bus_auth.denied", 2, timeout=10) >= 2
 
 
 def test_the_whole_conversation_works_through_the_callout(secured: Secured, tmp_path: Path) -> None:
@@ -145,7 +145,7 @@ def test_the_whole_conversation_works_through_the_callout(secured: Secured, tmp_
         acc = person.run("accept", offers[0]["offer"], "--json")
         assert acc.returncode == 0, acc.stderr
         assert json.loads(acc.stdout)["vendor_acknowledged"] is True
-        assert secured.auth.count("bus_auth.granted", role="person") >= 2
-        assert secured.auth.count("bus_auth.granted", role="vendor") == 1
+        assert secured.auth.wait_count("bus_auth.granted", 2, timeout=10, role="person") >= 2
+        assert secured.auth.wait_count("bus_auth.granted", 1, timeout=10, role="vendor") == 1
     finally:
         vendor.stop()

@@ -34,7 +34,9 @@ def _install(spec: str, target: Path) -> Path:
     if done.returncode != 0:
         if os.environ.get("CI") == "true":
             pytest.fail(f"pip could not install {spec}:\n{done.stderr}")
-        pytest.skip(f"pip could not install {spec} (no package index?): {done.stderr.strip()[:200]}")
+        pytest.skip(
+            f"pip could not install {spec} (no package index?): {done.stderr.strip()[:200]}"
+        )
     return target
 
 
@@ -56,9 +58,7 @@ def _version_in(folder: Path) -> str:
 
 
 @pytest.mark.parametrize("which", ["oldest", "newest"])
-def test_contract_files_do_not_depend_on_the_generators_version(
-    which: str, tmp_path: Path
-) -> None:
+def test_contract_files_do_not_depend_on_the_generators_version(which: str, tmp_path: Path) -> None:
     """`export_contract --check` passes with the oldest and the newest msgspec in range."""
     req = _msgspec_requirement()
     floor = re.fullmatch(r"msgspec>=([0-9.]+)", req)
@@ -69,6 +69,5 @@ def test_contract_files_do_not_depend_on_the_generators_version(
         assert _version_in(folder) == floor.group(1)
     done = _check_with(folder)
     assert done.returncode == 0, (
-        f"msgspec {_version_in(folder)} writes other bytes than the committed files:\n"
-        f"{done.stderr}"
+        f"msgspec {_version_in(folder)} writes other bytes than the committed files:\n{done.stderr}"
     )

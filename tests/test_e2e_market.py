@@ -12,7 +12,7 @@ import pytest
 import schemas
 from agent import AgentStore
 from agent._web import page
-from runtime import ServiceProcess
+from runtime import ServiceProcess, wait_total
 from tests.conftest import Agent, VendorFactory, agent_db, vendor_db
 
 pytestmark = pytest.mark.e2e
@@ -74,7 +74,7 @@ def test_vendor_in_breach_of_a_must_have_term_never_appears(
     assert "no_tracking" in breach[0]["detail"]
     ev = honour.wait_for("offer.declined")
     assert str(ev["reason"]).startswith("breach:no_tracking")
-    assert counter.count("offer.sent") == 1
+    assert counter.wait_count("offer.sent", 1, timeout=10) == 1
 
 
 def test_forged_tampered_expired_and_replayed_offers_never_appear(
@@ -106,7 +106,7 @@ def test_two_replicas_of_one_vendor_make_one_offer_per_intent(
     for _ in range(3):
         got = person.want("--wait", "1s")
         assert [o["vendor"] for o in got["offers"]] == ["Sierra Outfitters"]
-    assert a.count("offer.sent") + b.count("offer.sent") == 3
+    assert wait_total([a, b], "offer.sent", 3, timeout=10) == 3
 
 
 def test_second_accept_of_the_same_offer_makes_no_second_order(
@@ -125,7 +125,7 @@ def test_second_accept_of_the_same_offer_makes_no_second_order(
     third = json.loads(person.ok("accept", offer, "--json"))
     assert third["receipt"]["id"] == first["receipt"]["id"]
     assert vendor_db(tmp_path, "sierra").execute("SELECT COUNT(*) FROM orders").fetchone()[0] == 1
-    assert v.count("order.repeat") == 1
+    assert v.wait_count("order.repeat", 1, timeout=10) == 1
 
 
 def test_vendor_killed_after_acknowledging_loses_no_order(
