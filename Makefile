@@ -35,7 +35,7 @@ test-latest:
 	rm -rf .venv-latest
 	$(PYTHON) -m venv .venv-latest
 	.venv-latest/bin/python -m pip install -qq --upgrade pip
-	.venv-latest/bin/python -m pip install -qq --upgrade --upgrade-strategy eager -e '.[$(EXTRAS)]'
+	.venv-latest/bin/python -m pip install -qq --upgrade --upgrade-strategy eager 'setuptools>=77' -e '.[$(EXTRAS)]'
 	.venv-latest/bin/python -m pip freeze --exclude-editable > .venv-latest/versions.txt
 	@echo "newest allowed versions: .venv-latest/versions.txt"
 	.venv-latest/bin/python -m pytest $(ARGS)
