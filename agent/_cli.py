@@ -23,6 +23,7 @@ from runtime import Bus, NatsServerNotFound, bus_url, configure_logging
 from ._export import export_all
 from ._home import AgentConfig, Home, HomeError
 from ._render import render_accept, render_history, render_ranked, render_receipts
+from ._screen import shown
 from ._session import AcceptError, accept_offer, cancel_order, cast_and_collect, sync_receipts
 from ._store import AgentStore
 from ._trust import BetaTrust, rating_evidence
@@ -453,7 +454,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return _run(args)
     except (UsageError, HomeError, NatsServerNotFound) as exc:
-        print(f"intentcast: error: {exc}", file=sys.stderr)
+        print(f"intentcast: error: {shown(str(exc), 400)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

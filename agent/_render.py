@@ -8,6 +8,7 @@ from typing import Any
 
 import schemas
 
+from ._screen import shown
 from ._session import AcceptResult, Collected
 from ._store import AgentStore
 
@@ -25,8 +26,26 @@ _DROP_WORDS = {
 }
 
 
+def _unverified(reason: str) -> bool:
+    """Nothing of a reply that did not verify is shown: not its sender's name, not its text."""
+    return reason.startswith("unverified:")
+
+
+def _drop_json(
+    reason: str, vendor: str | None, vendor_id: str | None, detail: str
+) -> dict[str, Any]:
+    if _unverified(reason):
+        return {"reason": reason, "vendor": None, "vendor_id": None, "detail": ""}
+    return {
+        "reason": reason,
+        "vendor": vendor and shown(vendor),
+        "vendor_id": vendor_id,
+        "detail": shown(detail, 200),
+    }
+
+
 def _drop_label(reason: str) -> str:
-    if reason.startswith("unverified:"):
+    if _unverified(reason):
         return f"unverified ({reason.split(':', 1)[1].replace('_', ' ')})"
     return _DROP_WORDS.get(reason, reason)
 
@@ -45,25 +64,25 @@ def render_ranked(got: Collected, *, show: int, as_json: bool) -> str:
         return json.dumps({
             "intent": intent.id,
             "offers": [
-                {"rank": i + 1, "offer": r.offer.id, "vendor": r.vendor_name, "vendor_id": r.offer.vendor_id,
-                 "item": r.offer.item.title, "total": str(r.offer.total_price),
+                {"rank": i + 1, "offer": r.offer.id, "vendor": shown(r.vendor_name), "vendor_id": r.offer.vendor_id,
+                 "item": shown(r.offer.item.title), "total": str(r.offer.total_price),
                  "total_minor": r.offer.total_price.amount, "currency": r.offer.total_price.currency,
                  "delivery_by": r.offer.delivery_by.isoformat(), "trust": round(r.trust.value, 3),
-                 "new_vendor": r.trust.new, "score": round(r.score, 4), "reasons": r.reasons}
+                 "new_vendor": r.trust.new, "score": round(r.score, 4), "reasons": [shown(x, 200) for x in r.reasons]}
                 for i, r in enumerate(got.ranked)
             ],
             "no_responders": got.no_responders,
-            "dropped": [{"reason": d.reason, "vendor": d.vendor_name, "vendor_id": d.vendor_id, "detail": d.detail} for d in got.dropped],
+            "dropped": [_drop_json(d.reason, d.vendor_name, d.vendor_id, d.detail) for d in got.dropped],
         }, indent=2)  # fmt: skip
     out = [
-        f'Offers for "{intent.want.description}" (intent {intent.id[:8]}, up to {intent.max_price}, by {intent.wanted_by}):'
+        f'Offers for "{shown(intent.want.description)}" (intent {intent.id[:8]}, up to {intent.max_price}, by {intent.wanted_by}):'
     ]
     if got.ranked:
         rows = [
             [
                 str(i + 1),
                 r.offer.id[:8],
-                r.vendor_name[:24],
+                shown(r.vendor_name, 24),
                 str(r.offer.total_price),
                 str(r.offer.delivery_by),
                 r.trust.describe(),
@@ -74,7 +93,10 @@ def render_ranked(got: Collected, *, show: int, as_json: bool) -> str:
         out.append("")
         out.append("Why this order:")
         for i, r in enumerate(got.ranked[:show]):
-            out.append(f"  {i + 1}. {r.vendor_name}: {r.offer.item.title}; " + "; ".join(r.reasons))
+            out.append(
+                f"  {i + 1}. {shown(r.vendor_name)}: {shown(r.offer.item.title)}; "
+                + "; ".join(shown(x) for x in r.reasons)
+            )
         if len(got.ranked) > show:
             out.append(f"  ({len(got.ranked) - show} more; `intentcast history` lists all)")
         out.append("")
@@ -94,8 +116,9 @@ def render_ranked(got: Collected, *, show: int, as_json: bool) -> str:
             "Dropped (never shown as offers): " + ", ".join(f"{n} {k}" for k, n in counts.items())
         )
         for d in got.dropped:
-            who = d.vendor_name or "unknown sender"
-            out.append(f"  - {who}: {_drop_label(d.reason)}: {d.detail}")
+            if not _unverified(d.reason):
+                who = shown(d.vendor_name or "unknown sender", 24)
+                out.append(f"  - {who}: {_drop_label(d.reason)}: {shown(d.detail, 200)}")
     return "\n".join(out)
 
 
@@ -111,22 +134,24 @@ def render_accept(res: AcceptResult, *, as_json: bool) -> str:
                 "delivery_by": r.msg.delivery_by.isoformat(), "hash": r.digest,
             },
         }, indent=2)  # fmt: skip
+    who = shown(res.vendor_name)
     if res.status != "confirmed" or res.receipt is None:
-        return f"{res.vendor_name} declined the order: {res.reason or 'no reason given'}. Pick another offer from `intentcast history`."
+        why = shown(res.reason, 200) if res.reason else "no reason given"
+        return f"{who} declined the order: {why}. Pick another offer from `intentcast history`."
     rm = res.receipt.msg
     lines = [
         (
             "Already accepted; your receipt:"
             if res.repeated
-            else f"Order confirmed by {res.vendor_name}. Receipt:"
+            else f"Order confirmed by {who}. Receipt:"
         ),
         f"  receipt   {rm.id}",
         f"  order     {rm.order_id}",
-        f"  item      {rm.item.title} (sku {rm.item.sku}) x {rm.quantity}",
-        f"  total     {rm.total_price}, paid by {rm.payment_method}",
+        f"  item      {shown(rm.item.title)} (sku {shown(rm.item.sku, 40)}) x {rm.quantity}",
+        f"  total     {rm.total_price}, paid by {shown(rm.payment_method, 40)}",
         f"  arrives   by {rm.delivery_by}",
         f"  binds     intent {rm.intent_hash[:12]}…, offer {rm.offer_hash[:12]}…, acceptance {rm.accept_hash[:12]}…",
-        f"  signed    by {res.vendor_name} and by you; "
+        f"  signed    by {who} and by you; "
         + (
             "the vendor holds your countersignature."
             if res.vendor_acknowledged
@@ -156,8 +181,8 @@ def _receipt_rows(store: AgentStore) -> list[dict[str, Any]]:
             {
                 "receipt": row["receipt_id"],
                 "order": row["order_id"],
-                "vendor": row["vendor_name"],
-                "item": r.msg.item.title if ok else "?",
+                "vendor": shown(row["vendor_name"]),
+                "item": shown(r.msg.item.title) if ok else "?",
                 "total": str(r.msg.total_price) if ok else "?",
                 "created": row["created"],
                 "signatures_verify": ok,
@@ -178,8 +203,8 @@ def render_receipts(store: AgentStore, *, as_json: bool) -> str:
         [
             [
                 r["receipt"][:8],
-                r["vendor"][:24],
-                r["item"][:30],
+                shown(r["vendor"], 24),
+                shown(r["item"], 30),
                 r["total"],
                 r["created"][:10],
                 r["status"],
@@ -198,8 +223,8 @@ def render_history(store: AgentStore, *, as_json: bool) -> str:
     if as_json:
         return json.dumps([
             {"intent": i["id"], "created": i["created"], "category": i["category"], "description": i["description"],
-             "offers": [{"offer": o["id"], "vendor": o["vendor_name"], "total_minor": o["total_amount"], "currency": o["currency"], "rank": o["rank"], "reasons": json.loads(o["reasons"])} for o in offers if o["intent_id"] == i["id"]],
-             "dropped": [{"reason": d["reason"], "vendor": d["vendor_name"], "detail": d["detail"]} for d in drops if d["intent_id"] == i["id"]]}
+             "offers": [{"offer": o["id"], "vendor": shown(o["vendor_name"]), "total_minor": o["total_amount"], "currency": o["currency"], "rank": o["rank"], "reasons": [shown(x, 200) for x in json.loads(o["reasons"])]} for o in offers if o["intent_id"] == i["id"]],
+             "dropped": [_drop_json(d["reason"], d["vendor_name"], d["vendor_id"], d["detail"]) for d in drops if d["intent_id"] == i["id"]]}
             for i in intents
         ], indent=2)  # fmt: skip
     if not intents:
@@ -208,12 +233,12 @@ def render_history(store: AgentStore, *, as_json: bool) -> str:
     for i in intents:
         mine = [o for o in offers if o["intent_id"] == i["id"]]
         out.append(
-            f"{i['created'][:16]}  intent {i['id'][:8]}  {i['category']}: {i['description']}"
+            f"{i['created'][:16]}  intent {i['id'][:8]}  {i['category']}: {shown(i['description'])}"
         )
         for o in sorted(mine, key=lambda o: (o["rank"] is None, o["rank"] or 0)):
             rank = f"#{o['rank']}" if o["rank"] else "  -"
             out.append(
-                f"    {rank:>3} offer {o['id'][:8]}  {o['vendor_name'][:24]:<24} {o['total_amount'] / 100:>9.2f} {o['currency']}"
+                f"    {rank:>3} offer {o['id'][:8]}  {shown(o['vendor_name'], 24):<24} {o['total_amount'] / 100:>9.2f} {o['currency']}"
             )
         n = sum(1 for d in drops if d["intent_id"] == i["id"])
         if n:

@@ -118,7 +118,7 @@ class _OfferInbox:
         try:
             o = admit(result, self.replay, now)
         except schemas.ProtocolError as err:
-            self.dropped.append(Dropped(f"unverified:{err.code}", str(err)))
+            self.dropped.append(Dropped(f"unverified:{err.code}", ""))  # its text is a stranger's
             log.warning(
                 "offer.dropped", reason=err.code, error=str(err), intent=self.cast.intent.id
             )

@@ -6,11 +6,13 @@ from __future__ import annotations
 import asyncio
 import html
 import json
+from collections import Counter
 
 from runtime import HttpServer
 
 from ._home import Home
 from ._render import _receipt_rows
+from ._screen import shown
 from ._store import AgentStore
 
 __all__ = ["page", "serve"]
@@ -37,7 +39,7 @@ def page(store: AgentStore) -> str:
                 else "<span class=bad>DO NOT VERIFY</span>"
             )
             parts.append(
-                f"<tr><td><code>{e(r['receipt'][:8])}</code><td>{e(r['vendor'])}<td>{e(r['item'])}<td>{e(r['total'])}<td>{e(r['created'][:10])}<td>{ok}"
+                f"<tr><td><code>{e(r['receipt'][:8])}</code><td>{e(shown(r['vendor']))}<td>{e(shown(r['item']))}<td>{e(r['total'])}<td>{e(r['created'][:10])}<td>{ok}"
             )
         parts.append("</table>")
     else:
@@ -47,7 +49,7 @@ def page(store: AgentStore) -> str:
     drops = store.rows("drops")
     for i in reversed(store.rows("intents", "created")):
         parts.append(
-            f"<h3>{e(i['description'])} <span class=muted>({e(i['category'])}, {e(i['created'][:16])})</span></h3>"
+            f"<h3>{e(shown(i['description']))} <span class=muted>({e(i['category'])}, {e(i['created'][:16])})</span></h3>"
         )
         mine = sorted(
             (o for o in offers if o["intent_id"] == i["id"]),
@@ -56,18 +58,26 @@ def page(store: AgentStore) -> str:
         if mine:
             parts.append("<table><tr><th>#<th>offer<th>vendor<th>total<th>why")
             for o in mine:
-                why = "; ".join(json.loads(o["reasons"]))
+                why = "; ".join(shown(x) for x in json.loads(o["reasons"]))
                 parts.append(
-                    f"<tr><td>{o['rank'] or '-'}<td><code>{e(o['id'][:8])}</code><td>{e(o['vendor_name'])}<td>{o['total_amount'] / 100:.2f} {e(o['currency'])}<td>{e(why)}"
+                    f"<tr><td>{o['rank'] or '-'}<td><code>{e(o['id'][:8])}</code><td>{e(shown(o['vendor_name']))}<td>{o['total_amount'] / 100:.2f} {e(o['currency'])}<td>{e(why)}"
                 )
             parts.append("</table>")
         dropped = [d for d in drops if d["intent_id"] == i["id"]]
         if dropped:
+            unverified = Counter(
+                d["reason"] for d in dropped if d["reason"].startswith("unverified:")
+            )
             parts.append(
                 "<p>Dropped:</p><ul>"
                 + "".join(
-                    f"<li>{e(d['vendor_name'] or 'unknown sender')}: {e(d['reason'])}: <span class=muted>{e(d['detail'])}</span>"
+                    f"<li>{e(shown(d['vendor_name'] or 'unknown sender'))}: {e(d['reason'])}: <span class=muted>{e(shown(d['detail'], 200))}</span>"
                     for d in dropped
+                    if not d["reason"].startswith("unverified:")
+                )
+                + "".join(
+                    f"<li>{n} {e(reason)} (not shown: it did not verify)"
+                    for reason, n in sorted(unverified.items())
                 )
                 + "</ul>"
             )

@@ -4,7 +4,10 @@ badly on purpose:
 - forged: signs an offer with its own key but presents an honest vendor's profile;
 - tampered: signs a good offer, then changes the price in the signed bytes;
 - expired: an offer whose validity ended an hour ago;
-- replayed: re-publishes every other vendor's sealed offer it overhears.
+- replayed: re-publishes every other vendor's sealed offer it overhears;
+- scribble: a validly signed offer whose vendor name and item title carry terminal escapes,
+  bell, bidirectional overrides and line breaks that forge lines of the agent's own output;
+- junk: an unsealed reply whose bytes carry the same, which verifies as nothing.
 
 Its items carry SKUs starting ``MIRAGE-``, so anything of it that reached a person would be
 recognised. The person's agent must show none of these, and count each as dropped.
@@ -27,11 +30,16 @@ from nats.aio.msg import Msg
 import schemas
 from runtime import Bus
 
-__all__ = ["HOSTILE_SKU_PREFIX", "Rogue", "run_rogue"]
+__all__ = ["HOSTILE_SKU_PREFIX", "SCRIBBLED_NAME", "SCRIBBLED_TITLE", "Rogue", "run_rogue"]
 
 log = structlog.get_logger("intentcast.rogue")
 HOSTILE_SKU_PREFIX = "MIRAGE-"
 TERMS = schemas.VendorTerms(0, True, True, True, 365, 120, ["card"], "es", ["nostalking"])
+SCRIBBLED_NAME = "Scrawl\x1b[2J\x1b[H\x1b]0;owned\x07 Goods\u202e"
+SCRIBBLED_TITLE = (
+    "Tent\x07\r\n  1. Sierra Outfitters: VERIFIED OFFICIAL 1.00 EUR\n"
+    "\nAccept one with: intentcast accept 00000000\x1b[31m\x9b2J"
+)
 
 
 class Rogue:
@@ -40,6 +48,10 @@ class Rogue:
         self.me = schemas.make_profile(
             identity=SigningKey.generate(), signing=SigningKey.generate(), seal_key=PrivateKey.generate(),
             name="Mirage Goods", categories=["outdoor"], terms=TERMS, now=now,
+        )  # fmt: skip
+        self.scribbler = schemas.make_profile(
+            identity=SigningKey.generate(), signing=SigningKey.generate(), seal_key=PrivateKey.generate(),
+            name=SCRIBBLED_NAME, categories=["outdoor"], terms=TERMS, now=now,
         )  # fmt: skip
         self.modes = modes
         self.profiles: dict[str, bytes] = {}
@@ -61,12 +73,13 @@ class Rogue:
         signer: schemas.VendorSigner,
         now: datetime,
         ttl: timedelta,
+        title: str = "Incredible deal",
     ) -> tuple[bytes, bytes]:
         """(signed offer frame, its sealed bundle) at a tempting price."""
         i = intent.msg
         total = schemas.Money(max(1, i.max_price.amount // 2), i.max_price.currency)
         offer, _ = schemas.make_offer(
-            intent=intent, signer=signer, item=schemas.Item(HOSTILE_SKU_PREFIX + "1", "Incredible deal"),
+            intent=intent, signer=signer, item=schemas.Item(HOSTILE_SKU_PREFIX + "1", title),
             quantity=i.quantity, unit_price=total, total_price=total,
             delivery_by=min(i.wanted_by, date.today() + timedelta(days=1)), terms=TERMS, now=now, ttl=ttl,
         )  # fmt: skip
@@ -115,6 +128,12 @@ class Rogue:
         if "expired" in self.modes:
             _, sealed = self.offer(v, self.me, now - timedelta(hours=2), timedelta(hours=1))
             await self.publish(reply, sealed, "expired")
+        if "scribble" in self.modes:
+            _, sealed = self.offer(v, self.scribbler, now, timedelta(hours=1), SCRIBBLED_TITLE)
+            await self.publish(reply, sealed, "scribble")
+        if "junk" in self.modes:
+            junk = f"intentcast/1 offer{SCRIBBLED_TITLE}\n{{}}".encode()
+            await self.publish(reply, junk, "junk")
 
     async def on_reply(self, msg: Msg) -> None:
         h = hashlib.sha256(msg.data).hexdigest()
