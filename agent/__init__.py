@@ -12,7 +12,7 @@ from ._session import (
     deliver_countersignature,
     sync_receipts,
 )
-from ._store import AgentStore
+from ._store import AgentStore, UnknownReceipt
 from ._trust import BetaTrust, TrustScore, TrustScorer, rating_evidence
 
 __all__ = [
@@ -31,6 +31,7 @@ __all__ = [
     "TrustPolicy",
     "TrustScore",
     "TrustScorer",
+    "UnknownReceipt",
     "accept_offer",
     "cast_and_collect",
     "deliver_countersignature",

@@ -25,7 +25,7 @@ from ._home import AgentConfig, Home, HomeError
 from ._render import render_accept, render_history, render_ranked, render_receipts
 from ._screen import shown
 from ._session import AcceptError, accept_offer, cancel_order, cast_and_collect, sync_receipts
-from ._store import AgentStore
+from ._store import AgentStore, UnknownReceipt
 from ._trust import BetaTrust, rating_evidence
 
 __all__ = ["main"]
@@ -347,7 +347,7 @@ async def _cancel(args: argparse.Namespace, home: Home, cfg: AgentConfig) -> int
         print(
             "Cancelled; the vendor signed that the order is off."
             if done
-            else f"Not cancelled: {reason}."
+            else f"Not cancelled: {shown(reason, 200)}."
         )
     return 0 if done else 1
 
@@ -372,18 +372,12 @@ def _rate(args: argparse.Namespace, home: Home) -> int:
             raise UsageError(
                 f"expected one receipt starting {args.receipt!r}, found {len(rows)}; see `intentcast receipts`"
             )
-        r = rows[0]
         pos, neg = rating_evidence(args.score, args.outcome)
-        store.add_outcome(
-            vendor_id=r["vendor_id"],
-            kind="rating",
-            positive=pos,
-            negative=neg,
-            at=datetime.now(UTC),
-            ref=r["receipt_id"],
-        )
+        r = store.rate(rows[0]["receipt_id"], positive=pos, negative=neg, at=datetime.now(UTC))
         t = BetaTrust(store, home.config().trust).score(r["vendor_id"], datetime.now(UTC))
-    print(f"rated {r['vendor_name']} {args.score}/5 ({args.outcome}); trust is now {t.describe()}")
+    print(
+        f"rated {shown(r['vendor_name'])} {args.score}/5 ({args.outcome}); trust is now {t.describe()}"
+    )
     return 0
 
 
@@ -453,7 +447,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     configure_logging(json=False, level="info" if args.verbose else "error")
     try:
         return _run(args)
-    except (UsageError, HomeError, NatsServerNotFound) as exc:
+    except (UsageError, HomeError, NatsServerNotFound, UnknownReceipt) as exc:
         print(f"intentcast: error: {shown(str(exc), 400)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

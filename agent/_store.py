@@ -14,7 +14,12 @@ from typing import Any
 
 from runtime import open_db
 
-__all__ = ["AgentStore"]
+__all__ = ["AgentStore", "UnknownReceipt"]
+
+
+class UnknownReceipt(LookupError):
+    """A rating or a cancel named a receipt this store does not hold."""
+
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS intents (
@@ -212,6 +217,7 @@ class AgentStore:
             "UPDATE receipts SET cancel_wire = COALESCE(cancel_wire, ?), status = ? WHERE receipt_id = ?",
             (cancel_wire, status, receipt_id),
         )
+        self.outcomes_changed += 1  # a cancelled order's receipt no longer counts for trust
 
     def mark_acknowledged(self, receipt_id: str) -> None:
         self.db.execute(
@@ -234,8 +240,37 @@ class AgentStore:
         )
         self.outcomes_changed += 1
 
+    def rate(
+        self, receipt_id: str, *, positive: float, negative: float, at: datetime
+    ) -> sqlite3.Row:
+        """The person's rating of an order they hold a receipt for, as trust evidence. One
+        rating per receipt: a later one replaces the earlier. Returns the receipt's row."""
+        with self.transaction():
+            row = self._one("SELECT * FROM receipts WHERE receipt_id = ?", receipt_id)
+            if row is None:
+                raise UnknownReceipt(
+                    f"expected a receipt this agent holds, got {receipt_id!r}; see `intentcast receipts`"
+                )
+            self.db.execute("DELETE FROM outcomes WHERE kind = 'rating' AND ref = ?", (receipt_id,))
+            self.db.execute(
+                "INSERT INTO outcomes (vendor_id, kind, positive, negative, at, ref)"
+                " VALUES (?, 'rating', ?, ?, ?, ?)",
+                (row["vendor_id"], positive, negative, at.isoformat(), receipt_id),
+            )
+        self.outcomes_changed += 1
+        return row
+
     def all_outcomes(self) -> list[sqlite3.Row]:
-        return list(self.db.execute("SELECT * FROM outcomes"))
+        """Every piece of trust evidence, less the provisional evidence of a receipt whose
+        order was cancelled: a cancelled order counts as neither delivered nor failed unless
+        the person rates it."""
+        return list(
+            self.db.execute(
+                "SELECT o.* FROM outcomes o LEFT JOIN receipts r"
+                " ON o.kind = 'receipt' AND r.receipt_id = o.ref"
+                " WHERE r.status IS NULL OR r.status != 'cancelled'"
+            )
+        )
 
     def rows(self, table: str, order: str = "rowid") -> list[sqlite3.Row]:
         assert table in ("intents", "offers", "drops", "accepts", "receipts", "outcomes")

@@ -328,11 +328,12 @@ class Market:
                 outcome = "not_delivered" if winner == "bait" else "delivered"
                 score = 1 if outcome == "not_delivered" else score_if_delivered
                 positive, negative = rating_evidence(score, outcome)
-                person.store.add_outcome(
-                    vendor_id=best.opened.profile.msg.vendor_id, kind="rating",
-                    positive=positive, negative=negative, at=datetime.now(UTC),
-                    ref=result.receipt.msg.id,
-                )  # fmt: skip
+                person.store.rate(
+                    result.receipt.msg.id,
+                    positive=positive,
+                    negative=negative,
+                    at=datetime.now(UTC),
+                )
             else:
                 outcome = "rejected"
         return RoundRecord(
