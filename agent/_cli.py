@@ -9,19 +9,17 @@ import json
 import os
 import re
 import sys
-import tomllib
 from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any, NoReturn, TypeVar
-
-import msgspec
 
 import schemas
 from runtime import Bus, NatsServerNotFound, bus_url, configure_logging
 
 from ._export import export_all
 from ._home import AgentConfig, Home, HomeError
+from ._intent_file import IntentFileError, load_intent_file
 from ._render import render_accept, render_history, render_ranked, render_receipts
 from ._screen import shown
 from ._session import AcceptError, accept_offer, cancel_order, cast_and_collect, sync_receipts
@@ -199,14 +197,9 @@ def _intent_fields(args: argparse.Namespace, cfg: AgentConfig, today: date) -> d
     spec: dict[str, Any] = {}
     if args.from_file:
         try:
-            text = args.from_file.read_text()
-            spec = json.loads(text) if args.from_file.suffix == ".json" else tomllib.loads(text)
-        except FileNotFoundError:
-            raise UsageError(f"--from: no file {args.from_file}") from None
-        except (ValueError, tomllib.TOMLDecodeError) as exc:
-            raise UsageError(
-                f"--from: {args.from_file} is not valid {args.from_file.suffix[1:].upper() or 'TOML'}: {exc}"
-            ) from None
+            spec = load_intent_file(args.from_file)
+        except IntentFileError as exc:
+            raise UsageError(str(exc)) from None
 
     def pick(flag: str, key: str) -> Any:
         v = getattr(args, flag)
@@ -237,7 +230,8 @@ def _intent_fields(args: argparse.Namespace, cfg: AgentConfig, today: date) -> d
     region_text = pick("region", "region") or cfg.region
     if not region_text:
         raise UsageError("--region is required (or set region in your config), e.g. --region ES-28")
-    quantity = int(pick("quantity", "quantity") or 1)
+    asked = pick("quantity", "quantity")
+    quantity = 1 if asked is None else int(asked)
     if not 1 <= quantity <= 1_000_000:
         raise UsageError(f"--quantity: expected 1 to 1000000, got {quantity}")
     agreement = pick("terms", "terms") or cfg.agreement
@@ -253,9 +247,7 @@ def _intent_fields(args: argparse.Namespace, cfg: AgentConfig, today: date) -> d
         if not sep or not k:
             raise UsageError(f"--attr: expected KEY=VALUE such as colour=green, got {a!r}")
         attrs[k] = v
-    terms = schemas.Terms(agreement=agreement)
-    if spec.get("terms_clauses"):
-        terms = msgspec.convert({**spec["terms_clauses"], "agreement": agreement}, schemas.Terms)
+    terms = schemas.Terms(agreement=agreement, **spec.get("terms_clauses", {}))
     return dict(
         category=category, want=schemas.Want(str(description)[:200], attrs), quantity=quantity,
         max_price=max_price, wanted_by=wanted_by, region=_region(str(region_text)),
@@ -448,7 +440,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return _run(args)
     except (UsageError, HomeError, NatsServerNotFound, UnknownReceipt) as exc:
-        print(f"intentcast: error: {shown(str(exc), 400)}", file=sys.stderr)
+        for line in str(exc).splitlines() or [""]:
+            print(f"intentcast: error: {shown(line, 400)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130
