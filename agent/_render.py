@@ -238,7 +238,7 @@ def render_history(store: AgentStore, *, as_json: bool) -> str:
         for o in sorted(mine, key=lambda o: (o["rank"] is None, o["rank"] or 0)):
             rank = f"#{o['rank']}" if o["rank"] else "  -"
             out.append(
-                f"    {rank:>3} offer {o['id'][:8]}  {shown(o['vendor_name'], 24):<24} {o['total_amount'] / 100:>9.2f} {o['currency']}"
+                f"    {rank:>3} offer {o['id'][:8]}  {shown(o['vendor_name'], 24):<24} {schemas.Money(o['total_amount'], o['currency'])!s:>14}"
             )
         n = sum(1 for d in drops if d["intent_id"] == i["id"])
         if n:

@@ -8,6 +8,7 @@ import html
 import json
 from collections import Counter
 
+import schemas
 from runtime import HttpServer
 
 from ._home import Home
@@ -60,7 +61,7 @@ def page(store: AgentStore) -> str:
             for o in mine:
                 why = "; ".join(shown(x) for x in json.loads(o["reasons"]))
                 parts.append(
-                    f"<tr><td>{o['rank'] or '-'}<td><code>{e(o['id'][:8])}</code><td>{e(shown(o['vendor_name']))}<td>{o['total_amount'] / 100:.2f} {e(o['currency'])}<td>{e(why)}"
+                    f"<tr><td>{o['rank'] or '-'}<td><code>{e(o['id'][:8])}</code><td>{e(shown(o['vendor_name']))}<td>{e(str(schemas.Money(o['total_amount'], o['currency'])))}<td>{e(why)}"
                 )
             parts.append("</table>")
         dropped = [d for d in drops if d["intent_id"] == i["id"]]
