@@ -1,12 +1,13 @@
 """From verified offers to a short ranked list with reasons, and a list of what was dropped.
 
-Must-have terms, the budget, the quantity, the deadline and the trust threshold filter;
-price, delivery, preferred terms and trust score what is left."""
+Must-have terms, the contract's rules for an offer fit to show (``schemas.offer_fault``:
+currency, arithmetic, a price above zero, quantity, budget, dates) and the trust threshold
+filter; price, delivery, preferred terms and trust score what is left."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 
 import schemas
 
@@ -55,24 +56,9 @@ def _filter(
             "breaks must-have terms: "
             + "; ".join(f"{b.clause} ({b.reason})" for b in match.breaches),
         )
-    if offer.total_price.currency != intent.max_price.currency:
-        return drop(
-            "currency",
-            f"priced in {offer.total_price.currency}, you asked in {intent.max_price.currency}",
-        )
-    if offer.total_price.amount > intent.max_price.amount:
-        return drop("over_budget", f"{offer.total_price} is over your limit of {intent.max_price}")
-    if offer.quantity != intent.quantity:
-        return drop("wrong_quantity", f"offers {offer.quantity}, you want {intent.quantity}")
-    if offer.unit_price.amount * offer.quantity < offer.total_price.amount:
-        return drop(
-            "inconsistent",
-            f"total {offer.total_price} exceeds {offer.quantity} x {offer.unit_price}",
-        )
-    if offer.delivery_by > intent.wanted_by:
-        return drop(
-            "too_late", f"arrives {offer.delivery_by}, after your deadline {intent.wanted_by}"
-        )
+    fault = schemas.offer_fault(intent, offer, o.offer.header.created.astimezone(UTC).date())
+    if fault is not None:
+        return drop(*fault)
     return None, match
 
 

@@ -23,6 +23,8 @@ _DROP_WORDS = {
     "currency": "wrong currency",
     "wrong_quantity": "wrong quantity",
     "inconsistent": "inconsistent prices",
+    "free": "priced at nothing",
+    "implausible_date": "delivery date before the offer was made",
 }
 
 

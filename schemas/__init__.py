@@ -85,6 +85,7 @@ from ._messages import (
     Want,
 )
 from ._money import CURRENCY_EXPONENTS, Money, parse_money
+from ._offer_rules import OFFER_RULES, offer_fault
 from ._roster import ROSTER, Agreement, expand_terms
 from ._sealing import MAX_SEALED_BYTES, pack, seal, unpack, unseal
 from ._subjects import (
@@ -120,6 +121,7 @@ __all__ = [
     "MAX_LIFETIME",
     "MAX_SEALED_BYTES",
     "MESSAGE_TYPES",
+    "OFFER_RULES",
     "PROTOCOL",
     "REPLY_ROOT",
     "ROSTER",
@@ -193,6 +195,7 @@ __all__ = [
     "match_terms",
     "new_id",
     "new_reply_subject",
+    "offer_fault",
     "open_accept",
     "open_cancel",
     "open_cancel_answer",

@@ -7,7 +7,10 @@ badly on purpose:
 - replayed: re-publishes every other vendor's sealed offer it overhears;
 - scribble: a validly signed offer whose vendor name and item title carry terminal escapes,
   bell, bidirectional overrides and line breaks that forge lines of the agent's own output;
-- junk: an unsealed reply whose bytes carry the same, which verifies as nothing.
+- junk: an unsealed reply whose bytes carry the same, which verifies as nothing;
+- absurd: validly signed offers, each from an identity of its own, that no person should
+  see: free, a unit price in another currency than the total, delivery in the year 2000, and
+  a total that is not unit price times quantity.
 
 Its items carry SKUs starting ``MIRAGE-``, so anything of it that reached a person would be
 recognised. The person's agent must show none of these, and count each as dropped.
@@ -30,11 +33,19 @@ from nats.aio.msg import Msg
 import schemas
 from runtime import Bus
 
-__all__ = ["HOSTILE_SKU_PREFIX", "SCRIBBLED_NAME", "SCRIBBLED_TITLE", "Rogue", "run_rogue"]
+__all__ = [
+    "ABSURD_KINDS",
+    "HOSTILE_SKU_PREFIX",
+    "SCRIBBLED_NAME",
+    "SCRIBBLED_TITLE",
+    "Rogue",
+    "run_rogue",
+]
 
 log = structlog.get_logger("intentcast.rogue")
 HOSTILE_SKU_PREFIX = "MIRAGE-"
 TERMS = schemas.VendorTerms(0, True, True, True, 365, 120, ["card"], "es", ["nostalking"])
+ABSURD_KINDS = ("free", "two_currencies", "backdated", "arithmetic")
 SCRIBBLED_NAME = "Scrawl\x1b[2J\x1b[H\x1b]0;owned\x07 Goods\u202e"
 SCRIBBLED_TITLE = (
     "Tent\x07\r\n  1. Sierra Outfitters: VERIFIED OFFICIAL 1.00 EUR\n"
@@ -45,14 +56,9 @@ SCRIBBLED_TITLE = (
 class Rogue:
     def __init__(self, modes: set[str]) -> None:
         now = datetime.now(UTC)
-        self.me = schemas.make_profile(
-            identity=SigningKey.generate(), signing=SigningKey.generate(), seal_key=PrivateKey.generate(),
-            name="Mirage Goods", categories=["outdoor"], terms=TERMS, now=now,
-        )  # fmt: skip
-        self.scribbler = schemas.make_profile(
-            identity=SigningKey.generate(), signing=SigningKey.generate(), seal_key=PrivateKey.generate(),
-            name=SCRIBBLED_NAME, categories=["outdoor"], terms=TERMS, now=now,
-        )  # fmt: skip
+        self.me = self._identity("Mirage Goods", now)
+        self.scribbler = self._identity(SCRIBBLED_NAME, now)
+        self.absurd = {kind: self._identity(f"Absurd {kind}", now) for kind in ABSURD_KINDS}
         self.modes = modes
         self.profiles: dict[str, bytes] = {}
         self.replayed: set[str] = set()
@@ -93,6 +99,41 @@ class Rogue:
         )
         return frame, schemas.seal(i.keys.seal, schemas.pack(signer.profile_wire, frame))
 
+    @staticmethod
+    def _identity(name: str, now: datetime) -> schemas.VendorSigner:
+        return schemas.make_profile(
+            identity=SigningKey.generate(), signing=SigningKey.generate(),
+            seal_key=PrivateKey.generate(), name=name, categories=["outdoor"], terms=TERMS, now=now,
+        )  # fmt: skip
+
+    def absurd_offer(
+        self,
+        kind: str,
+        intent: schemas.Verified[schemas.Intent],
+        signer: schemas.VendorSigner,
+        now: datetime,
+    ) -> bytes:
+        """A validly signed, sealed offer that breaks one rule of an offer fit to show."""
+        i = intent.msg
+        cur = i.max_price.currency
+        half = max(2, i.max_price.amount // 2) // i.quantity * i.quantity
+        unit, total = schemas.Money(half // i.quantity, cur), schemas.Money(half, cur)
+        delivery = min(i.wanted_by, date.today() + timedelta(days=1))
+        if kind == "free":
+            unit, total = schemas.Money(0, cur), schemas.Money(0, cur)
+        elif kind == "two_currencies":
+            unit = schemas.Money(unit.amount, "JPY" if cur != "JPY" else "EUR")
+        elif kind == "backdated":
+            delivery = date(2000, 1, 1)
+        elif kind == "arithmetic":
+            unit = schemas.Money(unit.amount + 1, cur)
+        _, sealed = schemas.make_offer(
+            intent=intent, signer=signer, item=schemas.Item(HOSTILE_SKU_PREFIX + kind, "Tent"),
+            quantity=i.quantity, unit_price=unit, total_price=total, delivery_by=delivery,
+            terms=TERMS, now=now, ttl=timedelta(hours=1),
+        )  # fmt: skip
+        return sealed
+
     async def on_profile(self, msg: Msg) -> None:
         try:
             p = schemas.ProfileCache().open(msg.data, None)
@@ -131,6 +172,9 @@ class Rogue:
         if "scribble" in self.modes:
             _, sealed = self.offer(v, self.scribbler, now, timedelta(hours=1), SCRIBBLED_TITLE)
             await self.publish(reply, sealed, "scribble")
+        if "absurd" in self.modes:
+            for kind, signer in self.absurd.items():
+                await self.publish(reply, self.absurd_offer(kind, v, signer, now), f"absurd:{kind}")
         if "junk" in self.modes:
             junk = f"intentcast/1 offer{SCRIBBLED_TITLE}\n{{}}".encode()
             await self.publish(reply, junk, "junk")
