@@ -97,8 +97,8 @@ def _one_line_error(cp: subprocess.CompletedProcess[str]) -> str:
     return lines[0]
 
 
-def _export(m: Market, out: Path, *flags: str) -> Path:
-    cp = _cli("--home", str(m.person.home), "export", "--out", str(out), *flags)
+def _export(m: Market, out: Path, *flags: str, home: Path | None = None) -> Path:
+    cp = _cli("--home", str(home or m.person.home), "export", "--out", str(out), *flags)
     assert cp.returncode == 0, cp.stderr
     return out
 
@@ -132,8 +132,8 @@ def test_round_trip_with_keys_restores_everything_and_cancel_and_rate_work(
 ) -> None:
     """Export --include-keys and import through the real CLI: every row of every table is
     identical (exact signed bytes and keys), `receipts --json` and `history --json` print the
-    same, the file holds no key in the clear, and in the new home an order from before is
-    rated and another cancelled, the vendor signing that it is off."""
+    same, the file holds no key in the clear, the new home exports the same content, and in
+    it an order from before is rated and another cancelled, the vendor signing it is off."""
     pw = market.passphrase_file()
     f = _export(market, tmp_path / "mine.json", "--include-keys", "--passphrase-file", str(pw))
     assert f.stat().st_mode & 0o077 == 0  # owner-only
@@ -152,6 +152,8 @@ def test_round_trip_with_keys_restores_everything_and_cancel_and_rate_work(
     assert "keys restored" in cp.stdout
     assert _tables(new) == _tables(market.person.home)
     assert (new / "config.toml").read_bytes() == (market.person.home / "config.toml").read_bytes()
+    again = json.loads(_export(market, tmp_path / "again.json", home=new).read_text())
+    assert again["content"] == doc["content"]  # the new home exports what the old one did
     moved = Agent(new, market.server.url)
     for cmd in ("receipts", "history"):
         assert moved.ok(cmd, "--json") == market.person.ok(cmd, "--json")
@@ -169,11 +171,14 @@ def test_round_trip_without_keys_shows_everything_and_says_it_cannot_cancel(
 ) -> None:
     """An export without --include-keys carries no key material at all; its import shows the
     same receipts and history and can rate, and cancel and accept say in one line (exit 2)
-    that the keys were not exported, sending nothing."""
+    that the keys were not exported, sending nothing; such a home cannot export keys it
+    does not hold."""
     f = _export(market, tmp_path / "nokeys.json")
     text = f.read_text()
     doc = json.loads(text)
     assert doc["keys"] is None and "sign_seed" not in text and "seal_secret" not in text
+    to_stdout = _cli("--home", str(market.person.home), "export")
+    assert json.loads(to_stdout.stdout)["content"] == doc["content"]  # without --out: stdout
     for pair in (r[6:8] for r in _tables(market.person.home)["intents"]):
         assert not any(k in text for k in pair)
     new = tmp_path / "new-home"
@@ -190,6 +195,9 @@ def test_round_trip_without_keys_shows_everything_and_says_it_cannot_cancel(
         line = _one_line_error(moved.run(*args))
         assert "imported from an export made without --include-keys" in line, line
     assert _tables(new)["receipts"] == _tables(market.person.home)["receipts"]  # nothing sent
+    pw = market.passphrase_file()
+    cp = _cli("--home", str(new), "export", "--include-keys", "--passphrase-file", str(pw))
+    assert "imported without keys; export without --include-keys" in _one_line_error(cp)
 
 
 def test_plaintext_keys_only_on_purpose(market: Market, tmp_path: Path) -> None:
