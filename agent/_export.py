@@ -61,7 +61,13 @@ _MIN_PASSPHRASE = 8
 
 
 class ExportError(Exception):
-    """The export or import could not be done; one line saying expected, got, what to do."""
+    """The export or import could not be done; one line saying expected, got, what to do.
+
+    The message may quote a hostile file (field names, parser errors): anything that is not
+    printable (newlines, ESC, bidi overrides) is shown escaped, so it cannot forge lines."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__("".join(c if c.isprintable() else ascii(c)[1:-1] for c in message))
 
 
 # --- the format: one struct per table, fields exactly the table's columns --------------------
@@ -486,19 +492,22 @@ def _verify_frames(path: Path, t: Tables, keys: dict[str, IntentKey] | None) -> 
     for i in t.intents:
         try:
             v = schemas.verify(i.wire, schemas.Intent, key=schemas.self_signed, now=None)
-            if v.msg.id != i.id or v.msg.category != i.category:
-                raise ValueError(f"a row for intent {v.msg.id[:8]} saying {i.id[:8]}")
+            im = v.msg
+            if (im.id, im.category, im.want.description) != (i.id, i.category, i.description):
+                raise ValueError("its row disagrees with its signed bytes")
         except (schemas.ProtocolError, ValueError) as exc:
             raise _frame_error(path, f"intent {i.id[:8]}", exc) from None
         intents[i.id] = v.msg
         if keys is not None:
             k = keys.get(i.id)
             try:
-                assert k is not None, "no key"
+                if k is None:
+                    raise ValueError("none")
                 sign_pub = bytes(SigningKey(bytes.fromhex(k.sign_seed)).verify_key).hex()
                 seal_pub = bytes(PrivateKey(bytes.fromhex(k.seal_secret)).public_key).hex()
-                assert (sign_pub, seal_pub) == (v.msg.keys.sign, v.msg.keys.seal), "other keys"
-            except (AssertionError, ValueError, nacl.exceptions.CryptoError) as exc:
+                if (sign_pub, seal_pub) != (v.msg.keys.sign, v.msg.keys.seal):
+                    raise ValueError("keys other than those it was cast with")
+            except (ValueError, TypeError, nacl.exceptions.CryptoError) as exc:
                 raise ExportError(
                     f"{path}: expected the private keys of intent {i.id[:8]}, got {exc}; the file"
                     " is damaged: import an intact copy"
@@ -528,8 +537,19 @@ def _verify_frames(path: Path, t: Tables, keys: dict[str, IntentKey] | None) -> 
                 raise ValueError("its row disagrees with its signed bytes")
         except (schemas.ProtocolError, ValueError) as exc:
             raise _frame_error(path, f"acceptance of offer {a.offer_id[:8]}", exc) from None
+
+
+def _verify_receipt_frames(path: Path, t: Tables) -> None:
+    """After the agent's own check of receipts and countersignatures: each receipt's row
+    against its signed bytes, and its confirmation and cancellation frames."""
     for r in t.receipts:
         try:
+            rm = schemas.verify(
+                r.receipt_wire, schemas.Receipt, key=schemas.self_signed, now=None
+            ).msg
+            row = (r.receipt_id, r.order_id, r.offer_id, r.intent_id, r.vendor_id)
+            if (rm.id, rm.order_id, rm.offer_id, rm.intent_id, rm.vendor_id) != row:
+                raise ValueError("its row disagrees with its signed bytes")
             c = schemas.verify(
                 r.confirmation_wire, schemas.OrderConfirmation, key=schemas.self_signed, now=None
             )
@@ -618,6 +638,7 @@ def import_export(path: Path, target: Path, passphrase: Callable[[], str]) -> Im
                     f" {len(bad)} that do not ({', '.join(bad)}); the file was edited or"
                     " damaged: import an intact copy"
                 )
+            _verify_receipt_frames(path, t)
             ratings = sum(1 for o in t.outcomes if o.kind == "rating")
         for f in tmp.iterdir():  # the store is fsynced by SQLite; the rest is made so here
             _fsync_dir(f)

@@ -284,6 +284,26 @@ def _memlimit(doc: dict[str, Any]) -> dict[str, Any]:
     return doc
 
 
+def _receipt_row(doc: dict[str, Any]) -> dict[str, Any]:
+    """A receipt's order id column changed; its signed bytes say otherwise."""
+    doc["content"]["tables"]["receipts"][0]["order_id"] = "0" * 32
+    return doc
+
+
+def _swap_keys(doc: dict[str, Any]) -> dict[str, Any]:
+    """Two intents' plaintext keys exchanged."""
+    keys = doc["keys"]["intents"]
+    a, b = list(keys)[:2]
+    keys[a], keys[b] = keys[b], keys[a]
+    return doc
+
+
+def _hostile_field(doc: dict[str, Any]) -> dict[str, Any]:
+    """A field whose name would retitle the terminal and start a new line if printed raw."""
+    doc["content"]["tables"]["drops"][0]["\x1b]0;owned\x07\nintentcast: all fine"] = 1
+    return doc
+
+
 def _format(doc: dict[str, Any]) -> dict[str, Any]:
     doc["format"] = "intentcast-export/3"
     return doc
@@ -297,6 +317,7 @@ def exports(market: Market, tmp_path_factory: pytest.TempPathFactory) -> dict[st
     return {
         "keys": _export(market, d / "keys.json", "--include-keys", "--passphrase-file", str(pw)),
         "nokeys": _export(market, d / "nokeys.json"),
+        "plain": _export(market, d / "plain.json", "--include-keys", "--plaintext-keys"),
     }
 
 
@@ -315,12 +336,16 @@ def exports(market: Market, tmp_path_factory: pytest.TempPathFactory) -> dict[st
         ("nokeys", lambda d: _redigest(_flip_byte(d)), None, "does not verify (bad_signature"),
         ("keys", lambda d: _redigest(_memlimit(d)), PASSPHRASE, "expected Argon2id limits"),
         ("nokeys", _format, None, "expected format 'intentcast-export/2', got 'intentcast-export/3'"),
+        ("nokeys", lambda d: _redigest(_receipt_row(d)), None, "disagrees with its signed bytes"),
+        ("plain", lambda d: _redigest(_swap_keys(d)), None, "got keys other than those it was cast with"),
+        ("nokeys", lambda d: _redigest(_hostile_field(d)), None, "unknown field `\\x1b]0;owned\\x07\\nintentcast"),
     ],
     ids=[
         "wrong-passphrase", "no-passphrase", "truncated-keys", "truncated", "flipped-byte",
         "price-edited", "price-edited-digest-recomputed", "price-edited-with-keys",
         "unsigned-field-edited-with-keys", "flipped-byte-digest-recomputed", "kdf-memlimit-huge",
-        "unknown-format",
+        "unknown-format", "receipt-row-edited", "keys-swapped",
+        "hostile-field-name",
     ],
 )  # fmt: skip
 def test_bad_import_is_one_line_exit_2_and_leaves_no_home(
@@ -335,7 +360,9 @@ def test_bad_import_is_one_line_exit_2_and_leaves_no_home(
     """A wrong or missing passphrase, a truncated file, an edited one (a flipped byte, a
     changed price with or without the digest recomputed, an unsigned field changed under
     sealed keys), absurd Argon2id limits or an unknown format version: one line saying what
-    is wrong, exit 2, and neither the new home nor its temporary sibling exists afterwards."""
+    is wrong, exit 2, and neither the new home nor its temporary sibling exists afterwards.
+    Plaintext keys that are not the keys their intents name are refused, and what the file
+    says is quoted with control characters escaped."""
     src = exports[which]
     f = tmp_path / "spoilt.json"
     if spoil == "truncate":
