@@ -162,16 +162,22 @@ def _parser() -> _Parser:
     p.add_argument(
         "--passphrase-file",
         type=Path,
+        metavar="PATH",
         help=f"read the passphrase from this file (else ${PASSPHRASE_ENV}, else asked twice)",
     )
     p = cmd("import", "restore an export into a new agent home, verifying every signature first")
     p.add_argument("file", type=Path, help="a file written by `intentcast export`")
     p.add_argument(
-        "--home", dest="import_home", type=Path, help="the new home (must not exist or be empty)"
+        "--home",
+        dest="import_home",
+        type=Path,
+        metavar="NEW",
+        help="the new home (must not exist, or be empty)",
     )
     p.add_argument(
         "--passphrase-file",
         type=Path,
+        metavar="PATH",
         help=f"read the passphrase from this file (else ${PASSPHRASE_ENV}, else asked)",
     )
     p = cmd("rate", "rate a completed order; it feeds your trust in that vendor")
