@@ -20,7 +20,6 @@ import nacl.pwhash.argon2id as argon2id
 import pytest
 
 from agent import AgentStore, Home
-from agent._cli import main
 from agent._export import FORMAT, KDF_MODERATE, export_document
 from runtime import EmbeddedServer, ServiceProcess
 from tests.conftest import BIN, Agent, _shared_dir
@@ -219,12 +218,11 @@ def test_plaintext_keys_only_on_purpose(market: Market, tmp_path: Path) -> None:
     assert _tables(tmp_path / "new") == _tables(market.person.home)
 
 
-def test_import_reads_the_argon2id_limits_from_the_file(
-    market: Market, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_import_reads_the_argon2id_limits_from_the_file(market: Market, tmp_path: Path) -> None:
     """The file records the Argon2id limits it was sealed with and import uses those: one
-    sealed with libsodium's interactive limits imports with the same passphrase (given in
-    $INTENTCAST_PASSPHRASE), in-process through `main`."""
+    sealed with libsodium's interactive limits imports with the same passphrase, given in
+    $INTENTCAST_PASSPHRASE. (A subprocess: `main` in-process would reconfigure this test
+    process's logging for the tests after it.)"""
     home = Home(market.person.home)
     limits = (argon2id.OPSLIMIT_INTERACTIVE, argon2id.MEMLIMIT_INTERACTIVE)
     with AgentStore(home.db_path) as store:
@@ -235,8 +233,12 @@ def test_import_reads_the_argon2id_limits_from_the_file(
     assert (kdf["opslimit"], kdf["memlimit"]) == limits != KDF_MODERATE
     f = tmp_path / "fast.json"
     f.write_bytes(data)
-    monkeypatch.setenv("INTENTCAST_PASSPHRASE", "pass phrase 2")
-    assert main(["import", str(f), "--home", str(tmp_path / "new")]) == 0
+    cp = subprocess.run(
+        [str(BIN / "intentcast"), "import", str(f), "--home", str(tmp_path / "new")],
+        text=True, capture_output=True, timeout=60, stdin=subprocess.DEVNULL,
+        env={"PATH": "/usr/bin:/bin", "INTENTCAST_PASSPHRASE": "pass phrase 2"},
+    )  # fmt: skip
+    assert cp.returncode == 0, cp.stderr
     assert _tables(tmp_path / "new") == _tables(market.person.home)
 
 
