@@ -12,12 +12,19 @@ import sys
 from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any, NoReturn, TypeVar
+from typing import Any, Literal, NoReturn, TypeVar
 
 import schemas
 from runtime import Bus, NatsServerNotFound, bus_url, configure_logging
 
-from ._export import export_all
+from ._export import (
+    PASSPHRASE_ENV,
+    ExportError,
+    export_document,
+    import_export,
+    read_passphrase,
+    write_private_file,
+)
 from ._home import AgentConfig, Home, HomeError
 from ._intent_file import IntentFileError, load_intent_file
 from ._render import render_accept, render_history, render_ranked, render_receipts
@@ -40,7 +47,11 @@ EXAMPLES = {
     "accept": "  intentcast accept 3f9a12c4            # the first characters of an offer id",
     "receipts": "  intentcast receipts --json",
     "history": "  intentcast history",
-    "export": "  intentcast export --out my-intentcast.json",
+    "export": (
+        "  intentcast export --out my-intentcast.json\n"
+        "  intentcast export --out with-keys.json --include-keys   # asks for a passphrase twice"
+    ),
+    "import": "  intentcast import with-keys.json --home ~/new-agent-home",
     "rate": "  intentcast rate 7c01e2aa --score 5 --outcome delivered",
     "cancel": "  intentcast cancel 7c01e2aa --reason 'found one nearer'",
     "sync": "  intentcast sync                    # after an outage: deliver pending countersignatures",
@@ -135,9 +146,39 @@ def _parser() -> _Parser:
     p.add_argument("--json", action="store_true")
     p = cmd("history", "your intents, their offers, and what was dropped")
     p.add_argument("--json", action="store_true")
-    p = cmd("export", "everything your agent holds, as JSON")
-    p.add_argument("--out", type=Path, help="file to write (default: stdout)")
-    p.add_argument("--include-keys", action="store_true", help="include per-intent private keys")
+    p = cmd("export", "everything your agent holds, as JSON (format: README, Export and import)")
+    p.add_argument("--out", type=Path, help="file to write, owner-only (default: stdout)")
+    p.add_argument(
+        "--include-keys",
+        action="store_true",
+        help="include every intent's private keys, sealed under a passphrase, so an import can cancel and accept",
+    )
+    p.add_argument(
+        "--plaintext-keys",
+        action="store_true",
+        help="with --include-keys: write the keys unencrypted (anyone with the file can sign as you)",
+    )
+    p.add_argument(
+        "--passphrase-file",
+        type=Path,
+        metavar="PATH",
+        help=f"read the passphrase from this file (else ${PASSPHRASE_ENV}, else asked twice)",
+    )
+    p = cmd("import", "restore an export into a new agent home, verifying every signature first")
+    p.add_argument("file", type=Path, help="a file written by `intentcast export`")
+    p.add_argument(
+        "--home",
+        dest="import_home",
+        type=Path,
+        metavar="NEW",
+        help="the new home (must not exist, or be empty)",
+    )
+    p.add_argument(
+        "--passphrase-file",
+        type=Path,
+        metavar="PATH",
+        help=f"read the passphrase from this file (else ${PASSPHRASE_ENV}, else asked)",
+    )
     p = cmd("rate", "rate a completed order; it feeds your trust in that vendor")
     p.add_argument("receipt", help="receipt id (or its first characters)")
     p.add_argument("--score", type=int, required=True, choices=range(1, 6), metavar="1-5")
@@ -404,6 +445,8 @@ def _run(args: argparse.Namespace) -> int:
         return 0
     if args.command == "bus":
         return asyncio.run(_bus(args))
+    if args.command == "import":
+        return _import(args)
     cfg = home.config()
     if args.command == "want":
         return asyncio.run(_want(args, home, cfg))
@@ -425,12 +468,56 @@ def _run(args: argparse.Namespace) -> int:
         elif args.command == "history":
             print(render_history(store, as_json=args.json))
         elif args.command == "export":
-            text = json.dumps(export_all(store, home, include_keys=args.include_keys), indent=2)
-            if args.out:
-                args.out.write_text(text + "\n")
-                print(f"wrote {args.out}", file=sys.stderr)
-            else:
-                print(text)
+            return _export(args, home, store)
+    return 0
+
+
+def _export(args: argparse.Namespace, home: Home, store: AgentStore) -> int:
+    if args.plaintext_keys and not args.include_keys:
+        raise UsageError(
+            "--plaintext-keys: expected it with --include-keys, got it alone; add --include-keys"
+        )
+    keys: Literal["none", "sealed", "plaintext"] = (
+        "plaintext" if args.plaintext_keys else "sealed" if args.include_keys else "none"
+    )
+    try:
+        pw = read_passphrase(args.passphrase_file, confirm=True) if keys == "sealed" else None
+        data = export_document(store, home, keys=keys, passphrase=pw)
+        if args.out:
+            write_private_file(args.out, data)
+    except ExportError as exc:
+        raise UsageError(str(exc)) from None
+    if not args.out:
+        sys.stdout.buffer.write(data)
+        return 0
+    said = {
+        "none": "no keys (an import can show receipts and history, and rate; not cancel or accept)",
+        "sealed": "keys sealed under your passphrase (Argon2id, libsodium's moderate limits)",
+        "plaintext": "keys IN PLAINTEXT: anyone with this file can sign as you; keep it safe",
+    }[keys]
+    print(f"wrote {args.out} ({len(data)} bytes): {said}", file=sys.stderr)
+    return 0
+
+
+def _import(args: argparse.Namespace) -> int:
+    target = args.import_home or Home(args.home).path
+    try:
+        done = import_export(
+            args.file, target, lambda: read_passphrase(args.passphrase_file, confirm=False)
+        )
+    except ExportError as exc:
+        raise UsageError(str(exc)) from None
+    c = done.counts
+    print(
+        f"imported {args.file} into {done.home}: {c['intents']} intents, {c['offers']} offers,"
+        f" {c['receipts']} receipts (all verify), {done.ratings} ratings"
+    )
+    print(
+        "keys restored: cancel and accept work as before"
+        if done.keys
+        else "no keys in this export: receipts, history, rate and sync work; cancel and accept"
+        " need an export made with --include-keys"
+    )
     return 0
 
 

@@ -14,7 +14,16 @@ from typing import Any
 
 from runtime import open_db
 
-__all__ = ["AgentStore", "UnknownReceipt"]
+from ._home import HomeError
+
+__all__ = ["TABLES", "AgentStore", "KeysNotHeld", "UnknownReceipt"]
+
+TABLES = ("intents", "offers", "drops", "accepts", "receipts", "outcomes")
+
+
+class KeysNotHeld(HomeError):
+    """This home was imported from an export made without ``--include-keys``: it holds an
+    intent's signed bytes but not the private keys it was cast with."""
 
 
 class UnknownReceipt(LookupError):
@@ -132,7 +141,17 @@ class AgentStore:
         )
 
     def intent(self, intent_id: str) -> sqlite3.Row | None:
-        return self._one("SELECT * FROM intents WHERE id = ?", intent_id)
+        """A stored intent with the private keys it was cast with (what accepting and
+        cancelling sign with). Raises :class:`KeysNotHeld` when the home was imported without
+        them: those columns are empty then, and nothing can be signed for that intent."""
+        row = self._one("SELECT * FROM intents WHERE id = ?", intent_id)
+        if row is not None and not (row["sign_seed"] and row["seal_secret"]):
+            raise KeysNotHeld(
+                f"expected the private keys of intent {intent_id[:8]}, got none: this home was"
+                " imported from an export made without --include-keys; receipts, history, rate"
+                " and sync work, but to cancel or accept, import an export made with --include-keys"
+            )
+        return row
 
     def add_offer(self, **row: Any) -> None:
         row["reasons"] = json.dumps(row["reasons"])
@@ -273,5 +292,33 @@ class AgentStore:
         )
 
     def rows(self, table: str, order: str = "rowid") -> list[sqlite3.Row]:
-        assert table in ("intents", "offers", "drops", "accepts", "receipts", "outcomes")
+        assert table in TABLES
         return list(self.db.execute(f"SELECT * FROM {table} ORDER BY {order}"))
+
+    def columns(self, table: str) -> list[str]:
+        """The table's columns as this store holds them (migrations included)."""
+        assert table in TABLES
+        return [r["name"] for r in self.db.execute(f"PRAGMA table_info({table})")]
+
+    @contextlib.contextmanager
+    def snapshot(self) -> Iterator[None]:
+        """One read transaction: every read inside sees the same committed state, whatever
+        other processes write meanwhile (WAL readers do not block writers)."""
+        self.db.execute("BEGIN DEFERRED")
+        try:
+            yield
+        finally:
+            self.db.execute("COMMIT")
+
+    def restore(self, table: str, rows: list[dict[str, Any]]) -> None:
+        """Insert rows exactly as given (an import), in order, so rowids keep their order.
+        Call inside :meth:`transaction`."""
+        assert table in TABLES
+        known = set(self.columns(table))
+        for row in rows:
+            assert set(row) <= known, sorted(set(row) - known)
+            cols = ", ".join(row)
+            self.db.execute(
+                f"INSERT INTO {table} ({cols}) VALUES ({', '.join('?' * len(row))})",
+                tuple(row.values()),
+            )
