@@ -54,6 +54,7 @@ __all__ = [
     "check_times",
     "digest",
     "kid_of",
+    "new_id",
     "self_signed",
     "sign",
     "split_frame",
@@ -167,6 +168,11 @@ def self_signed(kid: str, at: datetime | None) -> VerifyKey:
     return VerifyKey(bytes.fromhex(kid))
 
 
+def new_id() -> str:
+    """128 fresh random bits in hex: the form of every message id and every header nonce."""
+    return os.urandom(16).hex()
+
+
 def sign(
     msg: Message,
     key: SigningKey,
@@ -182,7 +188,7 @@ def sign(
     hdr = Header(
         created=created.astimezone(UTC),
         expires=expires.astimezone(UTC),
-        nonce=nonce if nonce is not None else os.urandom(16).hex(),
+        nonce=nonce if nonce is not None else new_id(),
         intent=intent,
         vendor=vendor,
     )
