@@ -14,29 +14,29 @@ by side, so a change to what one side signs and what the other checks is one fil
 - ``_identity``: what every exchange leans on and which leans on none of them: the person's
   keys per intent, a vendor's keys and signed profile, key rings, the profile cache.
 
+Below the exchanges, a frame is signed and verified in ``_envelope``, which only puts the
+steps in order; each step keeps its own rules in its own module: the tag line in
+``_framing``, the document and its header's times in ``_document``, seen nonces in
+``_replay``, strict JSON in ``_strict_json``, field patterns in ``_patterns``. Message types
+are ``_messages`` (with ``_money``, ``_terms``, ``_roster``, ``_taxonomy``); sealed boxes and
+bundles ``_sealing``; subjects ``_subjects``; errors ``_errors``.
+
 Ratings and re-reading archived frames have no functions of their own on this floor yet (the
 ``Rating`` type is in ``_messages``; stored frames are re-read with :func:`verify` and
 ``now=None``); each gets its module when it gets its functions, not before.
 """
 
 from ._cancelling import confirm_cancel, make_cancel, open_cancel, open_cancel_answer
+from ._document import CLOCK_SKEW, MAX_LIFETIME, Header, check_times
 from ._envelope import (
-    CLOCK_SKEW,
-    MAX_FRAME_BYTES,
-    MAX_LIFETIME,
-    PROTOCOL,
     Audience,
-    Header,
     KeyResolver,
-    ReplayCache,
     Verified,
-    check_times,
     digest,
     kid_of,
     new_id,
     self_signed,
     sign,
-    split_frame,
     verify,
 )
 from ._errors import (
@@ -53,6 +53,7 @@ from ._errors import (
     UnknownSigner,
     UnsupportedVersion,
 )
+from ._framing import MAX_FRAME_BYTES, PROTOCOL, split_frame
 from ._identity import (
     IntentSecrets,
     KeyRing,
@@ -102,6 +103,7 @@ from ._ordering import (
     open_confirmation,
     open_countersignature,
 )
+from ._replay import ReplayCache
 from ._roster import ROSTER, Agreement, expand_terms
 from ._sealing import MAX_SEALED_BYTES, pack, seal, unpack, unseal
 from ._subjects import (

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from ._envelope import Audience, KeyResolver, ReplayCache, Verified, sign, verify
+from ._envelope import Audience, KeyResolver, Verified, sign, verify
 from ._errors import Rebound
 from ._identity import IntentSecrets, KeyRing, VendorSigner
 from ._messages import Cancel, OrderConfirmation, Receipt
+from ._replay import ReplayCache
 from ._sealing import pack, seal, unpack, unseal
 
 __all__ = ["confirm_cancel", "make_cancel", "open_cancel", "open_cancel_answer"]

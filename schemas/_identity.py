@@ -13,7 +13,8 @@ from datetime import datetime, timedelta
 from nacl.public import PrivateKey
 from nacl.signing import SigningKey, VerifyKey
 
-from ._envelope import Verified, check_times, self_signed, sign, verify
+from ._document import check_times
+from ._envelope import Verified, self_signed, sign, verify
 from ._errors import Rebound, RevokedSigner, UnknownSigner
 from ._messages import VendorKey, VendorProfile
 from ._terms import VendorTerms

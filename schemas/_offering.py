@@ -10,11 +10,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from ._envelope import Audience, ReplayCache, Verified, new_id, self_signed, sign, verify
+from ._envelope import Audience, Verified, new_id, self_signed, sign, verify
 from ._errors import Rebound
 from ._identity import IntentSecrets, KeyRing, ProfileCache, VendorSigner
 from ._messages import Intent, IntentKeys, Item, Offer, Region, VendorProfile, Want
 from ._money import Money
+from ._replay import ReplayCache
 from ._sealing import pack, seal, unpack, unseal
 from ._subjects import REPLY_ROOT, intent_subject, new_reply_subject
 from ._terms import Terms, VendorTerms

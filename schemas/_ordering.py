@@ -17,7 +17,6 @@ from nacl.signing import VerifyKey
 from ._envelope import (
     Audience,
     KeyResolver,
-    ReplayCache,
     Verified,
     digest,
     new_id,
@@ -38,6 +37,7 @@ from ._messages import (
     Receipt,
 )
 from ._offering import OpenedOffer, open_intent
+from ._replay import ReplayCache
 from ._sealing import pack, seal, unpack, unseal
 from ._subjects import new_reply_subject
 
