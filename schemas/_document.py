@@ -4,6 +4,7 @@ time, and decoding a document strictly into the one message type the receiver ex
 
 from __future__ import annotations
 
+import threading
 from datetime import datetime, timedelta
 from typing import Annotated, Any
 
@@ -72,8 +73,16 @@ class _Document(msgspec.Struct, frozen=True, forbid_unknown_fields=False):
     msg: Message
 
 
+class _Scratch(threading.local):
+    """Each thread's own buffer for re-encoding the document it decodes: owned per thread, so
+    its contents never depend on what another thread (or interpreter lock) does meanwhile."""
+
+    def __init__(self) -> None:
+        self.canonical = bytearray()
+
+
 _encoder = msgspec.json.Encoder()
-_CANONICAL = bytearray()
+_scratch = _Scratch()
 # One document type per message type: the receiver always knows which it expects, and a
 # specific decoder is faster than the union's and refuses a body of another type itself.
 _DOC_TYPES: dict[type, type] = {
@@ -100,11 +109,9 @@ def decode_document(body: bytes, expect: type, tag: str, where: str) -> Any:
     doc: Any = None
     try:
         doc = _DOC_DECODERS[expect].decode(body)
-        # Re-encoded into one reused buffer. Should two threads race on it, a mismatch only
-        # sends a document down the exact slow path, and a match means ``body`` is the
-        # canonical encoding of a decoded document: either way nothing unchecked passes.
-        _encoder.encode_into(doc, _CANONICAL)
-        if body != _CANONICAL:
+        canonical = _scratch.canonical
+        _encoder.encode_into(doc, canonical)
+        if body != canonical:
             doc = None
     except (msgspec.DecodeError, UnicodeDecodeError):
         doc = None  # the slow path below says precisely what is wrong
