@@ -51,8 +51,14 @@ def open_cancel(
         wire, Cancel, key=intent_key, now=now,
         audience=Audience(vendor=signer.vendor_id), replay=replay,
     )  # fmt: skip
-    if v.msg.by != "person" or v.msg.vendor_id != signer.vendor_id:
-        raise Rebound("a cancellation by the person, to this vendor", f"by {v.msg.by}", "$.msg")
+    if v.msg.by != "person":
+        raise Rebound("a cancellation by the person, to this vendor", f"by {v.msg.by}", "$.msg.by")
+    if v.msg.vendor_id != signer.vendor_id:
+        raise Rebound(
+            "a cancellation by the person, to this vendor",
+            f"to {v.msg.vendor_id[:16]}...",
+            "$.msg.vendor_id",
+        )
     return v
 
 
@@ -89,6 +95,12 @@ def open_cancel_answer(
     aud = Audience(intent=c.intent_id, vendor=c.vendor_id)
     conf = verify(frames[0], OrderConfirmation, key=ring, now=now, audience=aud)
     m = conf.msg
-    if (m.order_id, m.offer_id) != (c.order_id, c.offer_id):
-        raise Rebound(f"an answer about order {c.order_id}", f"one about {m.order_id}", "$.msg")
+    if m.order_id != c.order_id:
+        raise Rebound(
+            f"an answer about order {c.order_id}", f"one about {m.order_id}", "$.msg.order_id"
+        )
+    if m.offer_id != c.offer_id:
+        raise Rebound(
+            f"an answer about offer {c.offer_id}", f"one about {m.offer_id}", "$.msg.offer_id"
+        )
     return conf

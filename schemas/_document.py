@@ -13,7 +13,7 @@ import msgspec
 from ._errors import Expired, Malformed, NotYetValid
 from ._messages import MESSAGE_TYPES, Message
 from ._patterns import IdOrEmpty, KeyOrEmpty, Nonce, pattern_checker, pattern_problem
-from ._strict_json import decode_strict
+from ._strict_json import decode_strict, malformed
 
 __all__ = [
     "CLOCK_SKEW",
@@ -126,7 +126,7 @@ def decode_document(body: bytes, expect: type, tag: str, where: str) -> Any:
         try:
             doc = msgspec.convert(tree, _DOC_TYPES[expect])
         except msgspec.ValidationError as exc:
-            raise Malformed("a valid intentcast/1 document", str(exc), where) from None
+            raise malformed(exc, "a valid intentcast/1 document", where, tree) from None
     if _DOC_PATTERNS_OK[expect](doc):
         return doc
     problem = pattern_problem(doc, where)

@@ -36,7 +36,7 @@ from ._document import (
     decode_document,
     encode_document,
 )
-from ._errors import BadSignature, Malformed, Oversized, Rebound
+from ._errors import BadSignature, Malformed, Oversized, ProtocolError, Rebound
 from ._framing import MAX_FRAME_BYTES, PROTOCOL, SIGNATURE_BYTES, read_tag_line
 from ._messages import MESSAGE_TYPES, Message
 from ._replay import ReplayCache
@@ -136,7 +136,9 @@ def sign(
     body = encode_document(hdr, msg)
     signed = f"{PROTOCOL} {tag} {kid_of(key)}\n".encode() + body
     if SIGNATURE_BYTES + len(signed) > MAX_FRAME_BYTES:
-        raise Oversized(f"at most {MAX_FRAME_BYTES} bytes", f"{len(signed) + 64} bytes")
+        raise Oversized(
+            f"at most {MAX_FRAME_BYTES} bytes", f"{SIGNATURE_BYTES + len(signed)} bytes"
+        )
     return key.sign(signed).signature + signed
 
 
@@ -158,7 +160,10 @@ def verify(
     time checks: for re-verifying stored receipts years later.
     """
     tag, kid, nl = read_tag_line(wire, where)
-    vk = key(kid, now)
+    try:
+        vk = key(kid, now)
+    except ProtocolError as exc:  # a resolver sees only the tag line's kid, not the frame's place
+        raise type(exc)(exc.expected, exc.got, f"{where}.tag") from None
     try:
         vk.verify(wire)  # a frame is libsodium's combined form: signature || signed bytes
     except BadSignatureError:

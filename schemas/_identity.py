@@ -117,7 +117,9 @@ def seal_key_for(profile: VendorProfile, kid: str) -> str:
     for k in profile.keys:
         if k.sign == kid:
             return k.seal
-    raise UnknownSigner(f"a key listed in {profile.vendor_id[:16]}...'s profile", kid[:16], "$")
+    raise UnknownSigner(
+        f"a key listed in {profile.vendor_id[:16]}...'s profile", kid[:16], "$.keys"
+    )
 
 
 # --- receivers: key rings and the profile cache ----------------------------------------
@@ -195,7 +197,7 @@ class ProfileCache:
                 raise Rebound(
                     f"a profile signed by its vendor {v.msg.vendor_id[:16]}...",
                     f"one signed by {v.kid[:16]}...",
-                    where,
+                    f"{where}.msg.vendor_id",
                 )
             hit = (v, KeyRing.from_profile(v.msg))
             with self._lock:

@@ -75,18 +75,20 @@ def cast_intent(
 
 
 def open_intent(
-    wire: bytes, *, now: datetime | None, replay: ReplayCache | None
+    wire: bytes, *, now: datetime | None, replay: ReplayCache | None, where: str = "$"
 ) -> Verified[Intent]:
     """Verify a broadcast intent: self-signed by the key it names, bound to its own id.
     ``now=None`` skips the time checks (an acceptance may come after the intent's window)."""
-    v = verify(wire, Intent, key=self_signed, now=now, replay=replay)
+    v = verify(wire, Intent, key=self_signed, now=now, replay=replay, where=where)
     if v.kid != v.msg.keys.sign:
         raise Rebound(
-            f"an intent signed by its own key {v.msg.keys.sign[:16]}...", v.kid[:16], "$.tag"
+            f"an intent signed by its own key {v.msg.keys.sign[:16]}...", v.kid[:16], f"{where}.tag"
         )
     if v.header.intent != v.msg.id:
         raise Rebound(
-            f"header bound to intent {v.msg.id}", v.header.intent or "(none)", "$.hdr.intent"
+            f"header bound to intent {v.msg.id}",
+            v.header.intent or "(none)",
+            f"{where}.hdr.intent",
         )
     return v
 
@@ -161,7 +163,9 @@ def open_offer_bundle(
         raise Rebound(
             f"an offer by {profile.msg.vendor_id[:16]}... for intent {intent.id}",
             f"one by {offer.msg.vendor_id[:16]}... for intent {offer.msg.intent_id}",
-            "$.offer.msg",
+            "$.offer.msg.intent_id"
+            if offer.msg.intent_id != intent.id
+            else "$.offer.msg.vendor_id",
         )
     return OpenedOffer(offer, profile, bundle)
 

@@ -119,7 +119,7 @@ def open_accept(
     accept_wire, intent_wire, offer_wire = unpack(bundle, 3, "$.bundle")
     # The intent's window bounds when offers are asked for, not when they may be taken: an
     # acceptance is good while the (vendor's own, unexpired) offer is.
-    intent = open_intent(intent_wire, now=None, replay=None)
+    intent = open_intent(intent_wire, now=None, replay=None, where="$.intent")
     sign_key = intent.msg.keys.sign
 
     def intent_key(kid: str, at: datetime | None) -> VerifyKey:
@@ -136,9 +136,14 @@ def open_accept(
         offer_wire, Offer, signer.ring, now, aud, None, allow_expired, "$.offer"
     )
     a = accept.msg
-    if (a.offer_id, a.offer_hash, a.intent_hash) != (offer.msg.id, offer.digest, intent.digest):
+    bound = {"offer_id": a.offer_id, "offer_hash": a.offer_hash, "intent_hash": a.intent_hash}
+    want = {"offer_id": offer.msg.id, "offer_hash": offer.digest, "intent_hash": intent.digest}
+    if bound != want:
+        field = next(f for f in bound if bound[f] != want[f])
         raise Rebound(
-            "an acceptance bound to this offer and intent", "other ids or hashes", "$.msg"
+            f"an acceptance bound to this offer and intent ({field} {want[field][:16]}...)",
+            f"{field} {bound[field][:16]}...",
+            f"$.msg.{field}",
         )
     return OpenedAccept(accept, intent, offer, offer_expired, accept_expired)
 
@@ -217,18 +222,33 @@ def open_confirmation(
     aud = Audience(intent=a.intent_id, vendor=a.vendor_id)
     conf = verify(frames[0], OrderConfirmation, key=ring, now=now, audience=aud, replay=replay)
     c = conf.msg
-    if (c.offer_id, c.intent_id, c.vendor_id) != (a.offer_id, a.intent_id, a.vendor_id):
-        raise Rebound(f"a confirmation of offer {a.offer_id}", f"one of {c.offer_id}", "$.msg")
+    got = {"offer_id": c.offer_id, "intent_id": c.intent_id, "vendor_id": c.vendor_id}
+    want = {"offer_id": a.offer_id, "intent_id": a.intent_id, "vendor_id": a.vendor_id}
+    if got != want:
+        field = next(f for f in got if got[f] != want[f])
+        raise Rebound(
+            f"a confirmation of offer {a.offer_id} ({field} {want[field][:16]}...)",
+            f"{field} {got[field][:16]}...",
+            f"$.msg.{field}",
+        )
     if c.status != "confirmed":
         return OpenedConfirmation(conf, None)
     receipt = verify(frames[1], Receipt, key=ring, now=now, audience=aud, where="$.receipt")
     r = receipt.msg
-    bound = (r.intent_hash, r.offer_hash, r.accept_hash, r.order_id, r.offer_id)
-    want = (a.intent_hash, a.offer_hash, accept.digest, c.order_id, a.offer_id)
-    if bound != want:
-        raise Rebound(
-            "a receipt binding this intent, offer and acceptance", "other hashes", "$.receipt"
-        )
+    binds = {
+        "intent_hash": (r.intent_hash, a.intent_hash),
+        "offer_hash": (r.offer_hash, a.offer_hash),
+        "accept_hash": (r.accept_hash, accept.digest),
+        "order_id": (r.order_id, c.order_id),
+        "offer_id": (r.offer_id, a.offer_id),
+    }
+    for field, (found, wanted) in binds.items():
+        if found != wanted:
+            raise Rebound(
+                f"a receipt binding this intent, offer and acceptance ({field} {wanted[:16]}...)",
+                f"{field} {found[:16]}...",
+                f"$.receipt.msg.{field}",
+            )
     return OpenedConfirmation(conf, receipt)
 
 

@@ -35,6 +35,14 @@ __all__ = [
 ]
 
 
+def _unanchored(pattern: str) -> str:
+    """The body of an anchored pattern; the checkers join bodies, so an unanchored one would
+    match part of a field. Refused when a type is defined, long before any message."""
+    if not (pattern.startswith("^") and pattern.endswith("$")):
+        raise ValueError(f"expected a pattern anchored as ^...$, got {pattern!r}")
+    return pattern[1:-1]
+
+
 def pattern_meta(
     pattern: str,
     *,
@@ -44,6 +52,7 @@ def pattern_meta(
 ) -> msgspec.Meta:
     """A string constraint whose pattern is checked by :func:`pattern_checker`, not the decoder.
     ``pattern`` is anchored (``^...$``) and must not match a newline or ``\\x1f``."""
+    _unanchored(pattern)
     return msgspec.Meta(
         min_length=min_length,
         max_length=max_length,
@@ -93,11 +102,9 @@ def _constraint_of(ann: Any) -> tuple[str, int, float] | None:
         for meta in ann.__metadata__:
             extra = getattr(meta, "extra_json_schema", None) or {}
             if "pattern" in extra:
-                p = str(extra["pattern"])
-                assert p.startswith("^") and p.endswith("$"), p
                 lo = meta.min_length or 0
                 hi = float("inf") if meta.max_length is None else meta.max_length
-                return p[1:-1], lo, hi
+                return _unanchored(str(extra["pattern"])), lo, hi
     return None
 
 

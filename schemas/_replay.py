@@ -45,7 +45,9 @@ class ReplayCache:
             )
         k = (kid, nonce)
         if k in self._seen:
-            raise Replayed("a fresh nonce", f"nonce {nonce} seen before from this signer", where)
+            raise Replayed(
+                "a fresh nonce", f"nonce {nonce} seen before from this signer", f"{where}.hdr.nonce"
+            )
         while self._heap and self._heap[0][0] < now - self.skew:
             _, a, b = heapq.heappop(self._heap)
             self._seen.pop((a, b), None)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 import msgspec
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -95,3 +96,12 @@ def test_an_optional_run_of_the_wrong_length_is_refused() -> None:
     bad = Sample("a" * 32, "", [], "", "abc", [], Inner("t", "E"), [])
     assert pattern_checker(Sample)(ok)
     assert not pattern_checker(Sample)(bad)
+
+
+@pytest.mark.parametrize("pattern", ["[a-f]{4}", "^[a-f]{4}", "[a-f]{4}$"])
+def test_an_unanchored_pattern_is_refused_where_the_type_is_defined(pattern: str) -> None:
+    """The checkers join pattern bodies into one expression, so a pattern without ``^`` and
+    ``$`` would let part of a field pass: pattern_meta refuses it with a ValueError saying
+    what it expected and what it got (once an ``assert``, gone under ``python -O``)."""
+    with pytest.raises(ValueError, match=r"expected a pattern anchored as \^\.\.\.\$, got"):
+        pattern_meta(pattern)

@@ -200,6 +200,75 @@ def test_errors_say_expected_got_and_where() -> None:
     assert "got intent cdcd" in text and "at `$.hdr.intent`" in text
 
 
+def _resigned_offer(change: tuple[bytes, bytes]) -> bytes:
+    """A vendor's real offer frame with one change to its document, signed again by the
+    vendor's signing key: the signature holds, so only the document can be refused."""
+    person, vendor = intent_for_test(), vendor_for_test()
+    bundle = s.unseal(person.secrets.seal, offer_for_test(person, vendor))
+    body = body_of(s.unpack(bundle, 2)[1])
+    assert change[0] in body
+    return raw(tagline(vendor.signing, "offer"), body.replace(*change, 1), vendor.signing)
+
+
+def test_a_schema_violation_names_its_real_path_and_what_was_found() -> None:
+    """A unit price whose amount is a string is Malformed at msgspec's path under the frame's
+    own place (not at `$` with the path buried in `got`): expected the type msgspec wanted,
+    got the type and the value found there."""
+    wire = _resigned_offer((b'"unit_price":{"amount":12900', b'"unit_price":{"amount":"12900"'))
+    with pytest.raises(s.Malformed) as e:
+        s.verify(wire, s.Offer, key=s.self_signed, now=NOW, where="$.offer")
+    assert e.value.where == "$.offer.msg.unit_price.amount"
+    assert (e.value.expected, e.value.got) == ("`int`", "`str` '12900'")
+
+
+def test_a_missing_field_and_a_broken_constraint_name_the_field() -> None:
+    """A header without its nonce is Malformed at `$.hdr.nonce` (got nothing); a quantity of
+    zero at `$.msg.quantity`, expected `int` >= 1, got 0."""
+    with pytest.raises(s.Malformed) as e:
+        check(raw(tagline(), body_of(frame()).replace(b'"nonce":', b'"once":', 1)))
+    assert (e.value.where, e.value.expected, e.value.got) == (
+        "$.hdr.nonce",
+        "a required field",
+        "nothing",
+    )
+    with pytest.raises(s.Malformed) as e:
+        s.verify(
+            _resigned_offer((b'"quantity":1', b'"quantity":0')),
+            s.Offer,
+            key=s.self_signed,
+            now=NOW,
+        )
+    assert (e.value.where, e.value.expected, e.value.got) == ("$.msg.quantity", "`int` >= 1", "0")
+
+
+def test_a_key_the_ring_refuses_is_named_at_the_frames_own_tag_line() -> None:
+    """A key ring sees only a key id, yet its UnknownSigner points at the tag line of the frame
+    being verified (`$.offer.tag` for an offer in a bundle), not at some `$.tag`."""
+    with pytest.raises(s.UnknownSigner) as e:
+        check(frame(), key=s.KeyRing("vendor"), where="$.offer")
+    assert e.value.where == "$.offer.tag" and s.kid_of(KEY)[:16] in e.value.got
+
+
+def test_a_replayed_nonce_is_named_at_the_nonce() -> None:
+    """The second delivery of a frame is Replayed at `$.hdr.nonce`, the field repeated."""
+    cache, wire = s.ReplayCache(), frame()
+    check(wire, replay=cache)
+    with pytest.raises(s.Replayed) as e:
+        check(wire, replay=cache)
+    assert e.value.where == "$.hdr.nonce"
+
+
+def test_a_bundle_of_the_wrong_shape_names_the_frame_at_fault() -> None:
+    """A bundle whose first frame is not base64 is Malformed at `$.bundle.frames[0]`; one of
+    the wrong length at `$.bundle.frames`, saying how many frames it has."""
+    with pytest.raises(s.Malformed) as e:
+        s.unpack(b'{"frames":["@@"]}', 1, "$.bundle")
+    assert e.value.where == "$.bundle.frames[0]"
+    with pytest.raises(s.Malformed) as e:
+        s.unpack(s.pack(b"a", b"b", b"c"), 2, "$.bundle")
+    assert (e.value.where, e.value.got) == ("$.bundle.frames", "3 frames")
+
+
 def test_intent_signed_by_a_key_other_than_its_own_is_rebound() -> None:
     """An intent re-signed by a stranger (to hijack its replies) is refused."""
     cast = intent_for_test()
