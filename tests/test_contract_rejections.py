@@ -145,7 +145,8 @@ def test_oversized_frames_and_boxes_are_refused_before_parsing() -> None:
     ("mutate", "what"),
     [
         (lambda b: b.replace(b'"reason"', b'"re\xffason"'), "invalid UTF-8"),
-        (lambda b: b[:-1] + b',"offer_id":"' + b"00" * 16 + b'"}}', "duplicate key"),
+        # The body ends with msg's "}" then the document's: a second offer_id goes inside msg.
+        (lambda b: b[:-2] + b',"offer_id":"' + b"00" * 16 + b'"}}', "duplicate key"),
         (lambda b: b.replace(b'"type":"decline"', b'"type":"decline","n":NaN'), "NaN"),
         (lambda b: b[:-10], "truncation"),
         (lambda b: b.replace(b'"type":"decline"', b'"type":"rating"'), "a body of another type"),
@@ -161,6 +162,33 @@ def test_malformed_documents_with_valid_signatures_are_refused(mutate, what: str
     wire = raw(tagline(), mutate(body_of(frame())))
     with pytest.raises(s.Malformed):
         check(wire)
+
+
+def _duplicated(body: bytes, where: str) -> bytes:
+    """``body`` with one key of the object at ``where`` ($ or $.hdr or $.msg) repeated, the
+    repeat carrying another valid value: the last one read would pass every other check."""
+    if where == "$":  # a second msg, for another offer: two parties could read two messages
+        other = body[body.index(b',"msg":') : -1].replace(b"efef", b"0000")
+        return body[:-1] + other + b"}"
+    if where == "$.hdr":  # a second audience inside the header
+        return body.replace(b',"vendor":""}', b',"vendor":"","intent":"' + b"00" * 16 + b'"}', 1)
+    return body[:-2] + b',"reason":"changed my mind"}}'
+
+
+@pytest.mark.parametrize(("where", "key"), [("$", "msg"), ("$.hdr", "intent"), ("$.msg", "reason")])
+def test_a_repeated_key_at_the_top_or_nested_is_malformed_at_its_path(where: str, key: str) -> None:
+    """A correctly signed document that repeats a key (a second msg at the top level, a second
+    intent in the header, a second reason in the message), each repeat valid on its own, is
+    Malformed at the repeated key's path and says which key came twice."""
+    body = body_of(frame())
+    doubled = _duplicated(body, where)
+    assert doubled.count(f'"{key}":'.encode()) == body.count(f'"{key}":'.encode()) + 1
+    with pytest.raises(s.Malformed) as e:
+        check(raw(tagline(), doubled), where="$.offer")
+    assert type(e.value) is s.Malformed
+    assert e.value.expected == "each key once per object"
+    assert e.value.got == f"{key!r} a second time"
+    assert e.value.where == f"$.offer{where[1:]}.{key}"
 
 
 @pytest.mark.parametrize(
