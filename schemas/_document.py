@@ -113,7 +113,7 @@ def decode_document(body: bytes, expect: type, tag: str, where: str) -> Any:
         _encoder.encode_into(doc, canonical)
         if body != canonical:
             doc = None
-    except (msgspec.DecodeError, UnicodeDecodeError):
+    except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):
         doc = None  # the slow path below says precisely what is wrong
     if doc is None:
         tree = decode_strict(body, where)

@@ -49,7 +49,7 @@ def unpack(data: bytes, count: int, where: str = "$") -> list[bytes]:
     """Decode a bundle and insist on exactly ``count`` frames."""
     try:
         frames = _bundle_decoder.decode(data).frames
-    except (msgspec.DecodeError, UnicodeDecodeError) as exc:
+    except (msgspec.DecodeError, UnicodeDecodeError, RecursionError) as exc:
         raise malformed(exc, "a bundle of frames", where) from None
     if len(frames) != count:
         raise Malformed(f"a bundle of {count} frames", f"{len(frames)} frames", f"{where}.frames")

@@ -34,7 +34,7 @@ def decode_strict(doc: bytes, where: str = "$") -> Any:
     in UTF-8 or repeats a key in any object."""
     try:
         tree = _untyped.decode(doc)
-    except (msgspec.DecodeError, UnicodeDecodeError) as exc:
+    except (msgspec.DecodeError, UnicodeDecodeError, RecursionError) as exc:
         raise malformed(exc, "a JSON document in UTF-8", where) from None
     if b"\\u003a" in doc or b"\\u003A" in doc:
         raise Malformed("':' written as itself", "an escaped ':' (\\u003a)", where)
@@ -99,7 +99,7 @@ _NOTHING = object()
 
 
 def malformed(
-    exc: msgspec.MsgspecError | UnicodeDecodeError,
+    exc: msgspec.MsgspecError | UnicodeDecodeError | RecursionError,
     expected: str,
     where: str = "$",
     tree: Any = _NOTHING,
@@ -108,6 +108,8 @@ def malformed(
     (msgspec's path from the document's root, under ``where``), ``expected`` what msgspec
     wanted there (``expected`` when it does not say), and ``got`` what was found: the value
     at that path in ``tree`` if given, else msgspec's own word for it."""
+    if isinstance(exc, RecursionError):  # msgspec recurses per level, within Python's limit
+        return Malformed("a document nested less deeply", "nesting past the decoder's limit", where)
     text, path = str(exc), ""
     if (at := _AT.fullmatch(text)) is not None:
         text, path = at.group(1), at.group(2)

@@ -191,6 +191,18 @@ def test_a_repeated_key_at_the_top_or_nested_is_malformed_at_its_path(where: str
     assert e.value.where == f"$.offer{where[1:]}.{key}"
 
 
+def test_a_document_or_bundle_nested_past_the_decoders_limit_is_malformed_not_a_crash() -> None:
+    """A correctly signed document hiding 5000 nested arrays in a field the receiver ignores,
+    and a bundle doing the same, give Malformed (msgspec alone raises RecursionError)."""
+    deep = b"[" * 5000 + b"]" * 5000
+    body = body_of(frame()).replace(b'"type":"decline"', b'"type":"decline","extra":' + deep, 1)
+    with pytest.raises(s.Malformed) as e:
+        check(raw(tagline(), body))
+    assert e.value.got == "nesting past the decoder's limit"
+    with pytest.raises(s.Malformed):
+        s.unpack(b'{"extra":' + deep + b',"frames":["AA=="]}', 1)
+
+
 @pytest.mark.parametrize(
     "line",
     [
