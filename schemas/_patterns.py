@@ -5,14 +5,16 @@ a dozen such fields (ids, keys, digests, currencies, tokens). Here the decoder c
 only; :func:`pattern_checker` generates, per document type, one function: fields whose
 pattern is one character class repeated (ids, keys, digests, currencies) are concatenated per
 class and checked by deleting that class's bytes; the rest are joined with separators and
-matched with one regular expression. The JSON
-Schemas keep each field's exact pattern (``extra_json_schema``), so other implementations see
-the same rule. :func:`pattern_problem` is the slow path that names the offending field.
+matched with one regular expression. The JSON Schemas keep each field's exact pattern
+(``extra_json_schema``), so other implementations see the same rule. :func:`pattern_problem`
+is the slow path that names the offending field. Both stay in this one module (just over
+300 lines) because they must read a type's fields the same way to agree.
 """
 
 from __future__ import annotations
 
 import re
+import threading
 import types
 import typing
 from collections.abc import Callable
@@ -264,13 +266,19 @@ def _compile(cls: type) -> Callable[[Any], bool]:
 
 
 _CHECKERS: dict[type, Callable[[Any], bool]] = {}
+# One compilation at a time: while one reads a struct's fields, _HAS marks it "no patterns"
+# (against recursion), and another compiling meanwhile would take that mark for the answer.
+_COMPILING = threading.RLock()
 
 
 def pattern_checker(cls: type) -> Callable[[Any], bool]:
     """A function telling whether every patterned field of a ``cls`` instance matches."""
     fn = _CHECKERS.get(cls)
     if fn is None:
-        fn = _CHECKERS[cls] = _compile(cls)
+        with _COMPILING:
+            fn = _CHECKERS.get(cls)
+            if fn is None:
+                fn = _CHECKERS[cls] = _compile(cls)
     return fn
 
 
