@@ -2,24 +2,41 @@
 keys, subjects and typed errors. Pure: no I/O.
 
 See ``schemas/README.md`` for the rules a vendor in any language implements.
+
+The conversation is cut by exchange, one module each, written in the order its messages
+travel and holding both sides of it: whoever builds a message and whoever opens it sit side
+by side, so a change to what one side signs and what the other checks is one file to read.
+
+- ``_offering``: cast an intent, open it, make an offer, open the offer.
+- ``_ordering``: accept, open the acceptance, confirm (with a receipt), open the
+  confirmation, countersign the receipt, open the countersignature.
+- ``_cancelling``: cancel a confirmed order, open it, answer it, open the answer.
+- ``_identity``: what every exchange leans on and which leans on none of them: the person's
+  keys per intent, a vendor's keys and signed profile, key rings, the profile cache.
+
+Below the exchanges, a frame is signed and verified in ``_envelope``, which only puts the
+steps in order; each step keeps its own rules in its own module: the tag line in
+``_framing``, the document and its header's times in ``_document``, seen nonces in
+``_replay``, strict JSON in ``_strict_json``, field patterns in ``_patterns``. Message types
+are ``_messages`` (with ``_money``, ``_terms``, ``_roster``, ``_taxonomy``); sealed boxes and
+bundles ``_sealing``; subjects ``_subjects``; errors ``_errors``.
+
+Ratings and re-reading archived frames have no functions of their own on this floor yet (the
+``Rating`` type is in ``_messages``; stored frames are re-read with :func:`verify` and
+``now=None``); each gets its module when it gets its functions, not before.
 """
 
+from ._cancelling import confirm_cancel, make_cancel, open_cancel, open_cancel_answer
+from ._document import CLOCK_SKEW, MAX_LIFETIME, Header, check_times
 from ._envelope import (
-    CLOCK_SKEW,
-    MAX_FRAME_BYTES,
-    MAX_LIFETIME,
-    PROTOCOL,
     Audience,
-    Header,
     KeyResolver,
-    ReplayCache,
     Verified,
-    check_times,
     digest,
     kid_of,
+    new_id,
     self_signed,
     sign,
-    split_frame,
     verify,
 )
 from ._errors import (
@@ -36,33 +53,15 @@ from ._errors import (
     UnknownSigner,
     UnsupportedVersion,
 )
-from ._flows import (
-    CastIntent,
-    OpenedAccept,
-    OpenedConfirmation,
-    OpenedOffer,
+from ._framing import MAX_FRAME_BYTES, PROTOCOL, split_frame
+from ._identity import (
+    IntentSecrets,
+    KeyRing,
     ProfileCache,
     VendorSigner,
-    cast_intent,
-    confirm_cancel,
-    countersign,
-    make_accept,
-    make_cancel,
-    make_confirmation,
-    make_offer,
     make_profile,
-    new_id,
-    open_accept,
-    open_cancel,
-    open_cancel_answer,
-    open_confirmation,
-    open_countersignature,
-    open_intent,
-    open_offer,
-    open_offer_bundle,
     seal_key_for,
 )
-from ._keys import IntentSecrets, KeyRing
 from ._messages import (
     MESSAGE_TYPES,
     Accept,
@@ -86,6 +85,26 @@ from ._messages import (
 )
 from ._money import CURRENCY_EXPONENTS, Money, parse_money
 from ._offer_rules import OFFER_RULES, offer_fault
+from ._offering import (
+    CastIntent,
+    OpenedOffer,
+    cast_intent,
+    make_offer,
+    open_intent,
+    open_offer,
+    open_offer_bundle,
+)
+from ._ordering import (
+    OpenedAccept,
+    OpenedConfirmation,
+    countersign,
+    make_accept,
+    make_confirmation,
+    open_accept,
+    open_confirmation,
+    open_countersignature,
+)
+from ._replay import ReplayCache
 from ._roster import ROSTER, Agreement, expand_terms
 from ._sealing import MAX_SEALED_BYTES, pack, seal, unpack, unseal
 from ._subjects import (

@@ -8,7 +8,7 @@ from typing import Any
 
 import msgspec
 
-from ._envelope import Header
+from ._document import Header
 from ._messages import MESSAGE_TYPES, Bundle
 
 __all__ = ["json_schemas"]

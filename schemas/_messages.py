@@ -1,6 +1,6 @@
 """Message types of protocol version 1: one tagged union, tag field ``type``.
 
-Times travel in the signed header (see ``_envelope``), not here. New fields must get defaults,
+Times travel in the signed header (see ``_document``), not here. New fields must get defaults,
 so that older and newer services keep reading each other's messages.
 """
 

@@ -5,14 +5,16 @@ a dozen such fields (ids, keys, digests, currencies, tokens). Here the decoder c
 only; :func:`pattern_checker` generates, per document type, one function: fields whose
 pattern is one character class repeated (ids, keys, digests, currencies) are concatenated per
 class and checked by deleting that class's bytes; the rest are joined with separators and
-matched with one regular expression. The JSON
-Schemas keep each field's exact pattern (``extra_json_schema``), so other implementations see
-the same rule. :func:`pattern_problem` is the slow path that names the offending field.
+matched with one regular expression. The JSON Schemas keep each field's exact pattern
+(``extra_json_schema``), so other implementations see the same rule. :func:`pattern_problem`
+is the slow path that names the offending field. Both stay in this one module (just over
+300 lines) because they must read a type's fields the same way to agree.
 """
 
 from __future__ import annotations
 
 import re
+import threading
 import types
 import typing
 from collections.abc import Callable
@@ -35,6 +37,14 @@ __all__ = [
 ]
 
 
+def _unanchored(pattern: str) -> str:
+    """The body of an anchored pattern; the checkers join bodies, so an unanchored one would
+    match part of a field. Refused when a type is defined, long before any message."""
+    if not (pattern.startswith("^") and pattern.endswith("$")):
+        raise ValueError(f"expected a pattern anchored as ^...$, got {pattern!r}")
+    return pattern[1:-1]
+
+
 def pattern_meta(
     pattern: str,
     *,
@@ -44,6 +54,7 @@ def pattern_meta(
 ) -> msgspec.Meta:
     """A string constraint whose pattern is checked by :func:`pattern_checker`, not the decoder.
     ``pattern`` is anchored (``^...$``) and must not match a newline or ``\\x1f``."""
+    _unanchored(pattern)
     return msgspec.Meta(
         min_length=min_length,
         max_length=max_length,
@@ -93,11 +104,9 @@ def _constraint_of(ann: Any) -> tuple[str, int, float] | None:
         for meta in ann.__metadata__:
             extra = getattr(meta, "extra_json_schema", None) or {}
             if "pattern" in extra:
-                p = str(extra["pattern"])
-                assert p.startswith("^") and p.endswith("$"), p
                 lo = meta.min_length or 0
                 hi = float("inf") if meta.max_length is None else meta.max_length
-                return p[1:-1], lo, hi
+                return _unanchored(str(extra["pattern"])), lo, hi
     return None
 
 
@@ -257,13 +266,19 @@ def _compile(cls: type) -> Callable[[Any], bool]:
 
 
 _CHECKERS: dict[type, Callable[[Any], bool]] = {}
+# One compilation at a time: while one reads a struct's fields, _HAS marks it "no patterns"
+# (against recursion), and another compiling meanwhile would take that mark for the answer.
+_COMPILING = threading.RLock()
 
 
 def pattern_checker(cls: type) -> Callable[[Any], bool]:
     """A function telling whether every patterned field of a ``cls`` instance matches."""
     fn = _CHECKERS.get(cls)
     if fn is None:
-        fn = _CHECKERS[cls] = _compile(cls)
+        with _COMPILING:
+            fn = _CHECKERS.get(cls)
+            if fn is None:
+                fn = _CHECKERS[cls] = _compile(cls)
     return fn
 
 

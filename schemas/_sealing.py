@@ -12,6 +12,7 @@ from nacl.public import PrivateKey, PublicKey, SealedBox
 
 from ._errors import Malformed, Oversized
 from ._messages import Bundle
+from ._strict_json import malformed
 
 __all__ = ["MAX_SEALED_BYTES", "pack", "seal", "unpack", "unseal"]
 
@@ -48,8 +49,8 @@ def unpack(data: bytes, count: int, where: str = "$") -> list[bytes]:
     """Decode a bundle and insist on exactly ``count`` frames."""
     try:
         frames = _bundle_decoder.decode(data).frames
-    except (msgspec.DecodeError, UnicodeDecodeError) as exc:
-        raise Malformed("a bundle of frames", str(exc), where) from None
+    except (msgspec.DecodeError, UnicodeDecodeError, RecursionError) as exc:
+        raise malformed(exc, "a bundle of frames", where) from None
     if len(frames) != count:
-        raise Malformed(f"a bundle of {count} frames", f"{len(frames)} frames", where)
+        raise Malformed(f"a bundle of {count} frames", f"{len(frames)} frames", f"{where}.frames")
     return frames

@@ -14,7 +14,8 @@ from typing import Any
 import msgspec
 from nacl.signing import SigningKey
 
-from ._envelope import PROTOCOL, sign
+from ._envelope import sign
+from ._framing import PROTOCOL
 from ._messages import Intent, IntentKeys, Item, Offer, Region, VendorKey, VendorProfile, Want
 from ._money import Money
 from ._roster import ROSTER

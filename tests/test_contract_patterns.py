@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+import threading
+import time
+from typing import Annotated, Any
 
 import msgspec
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from schemas import _patterns
 from schemas._patterns import (
     Digest,
     Id,
@@ -95,3 +99,53 @@ def test_an_optional_run_of_the_wrong_length_is_refused() -> None:
     bad = Sample("a" * 32, "", [], "", "abc", [], Inner("t", "E"), [])
     assert pattern_checker(Sample)(ok)
     assert not pattern_checker(Sample)(bad)
+
+
+@pytest.mark.parametrize("pattern", ["[a-f]{4}", "^[a-f]{4}", "[a-f]{4}$"])
+def test_an_unanchored_pattern_is_refused_where_the_type_is_defined(pattern: str) -> None:
+    """The checkers join pattern bodies into one expression, so a pattern without ``^`` and
+    ``$`` would let part of a field pass: pattern_meta refuses it with a ValueError saying
+    what it expected and what it got (once an ``assert``, gone under ``python -O``)."""
+    with pytest.raises(ValueError, match=r"expected a pattern anchored as \^\.\.\.\$, got"):
+        pattern_meta(pattern)
+
+
+class Leaf(msgspec.Struct):  # checked only by the test below: no checker exists for it yet
+    id: Id
+
+
+class First(msgspec.Struct):
+    leaf: Leaf
+
+
+class Second(msgspec.Struct):
+    leaf: Leaf
+
+
+def test_a_checker_compiled_while_another_is_compiling_still_checks_shared_nested_fields(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Compiling a checker marks a nested struct "no patterns" while it reads that struct's
+    own fields (against recursion). A second thread compiling a checker for another type
+    with the same nested struct meanwhile must wait, not take the mark for the answer and
+    build a checker that lets a bad nested id through."""
+
+    real_fields = _patterns._fields
+    first_inside, second_starting = threading.Event(), threading.Event()
+
+    def fields_pausing_first_inside_leaf(cls: type, prefix: str, out: list[Any]) -> None:
+        if cls is Leaf and threading.current_thread().name == "first":
+            first_inside.set()
+            second_starting.wait(timeout=10)
+            time.sleep(0.2)  # time enough for the second thread to compile, were it let
+        real_fields(cls, prefix, out)
+
+    monkeypatch.setattr(_patterns, "_fields", fields_pausing_first_inside_leaf)
+    first = threading.Thread(target=pattern_checker, args=(First,), name="first")
+    first.start()
+    assert first_inside.wait(timeout=10)
+    second_starting.set()
+    check_second = pattern_checker(Second)
+    first.join(timeout=10)
+    assert not check_second(Second(Leaf("Z" * 32)))
+    assert check_second(Second(Leaf("a" * 32)))

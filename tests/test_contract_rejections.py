@@ -145,7 +145,8 @@ def test_oversized_frames_and_boxes_are_refused_before_parsing() -> None:
     ("mutate", "what"),
     [
         (lambda b: b.replace(b'"reason"', b'"re\xffason"'), "invalid UTF-8"),
-        (lambda b: b[:-1] + b',"offer_id":"' + b"00" * 16 + b'"}}', "duplicate key"),
+        # The body ends with msg's "}" then the document's: a second offer_id goes inside msg.
+        (lambda b: b[:-2] + b',"offer_id":"' + b"00" * 16 + b'"}}', "duplicate key"),
         (lambda b: b.replace(b'"type":"decline"', b'"type":"decline","n":NaN'), "NaN"),
         (lambda b: b[:-10], "truncation"),
         (lambda b: b.replace(b'"type":"decline"', b'"type":"rating"'), "a body of another type"),
@@ -161,6 +162,45 @@ def test_malformed_documents_with_valid_signatures_are_refused(mutate, what: str
     wire = raw(tagline(), mutate(body_of(frame())))
     with pytest.raises(s.Malformed):
         check(wire)
+
+
+def _duplicated(body: bytes, where: str) -> bytes:
+    """``body`` with one key of the object at ``where`` ($ or $.hdr or $.msg) repeated, the
+    repeat carrying another valid value: the last one read would pass every other check."""
+    if where == "$":  # a second msg, for another offer: two parties could read two messages
+        other = body[body.index(b',"msg":') : -1].replace(b"efef", b"0000")
+        return body[:-1] + other + b"}"
+    if where == "$.hdr":  # a second audience inside the header
+        return body.replace(b',"vendor":""}', b',"vendor":"","intent":"' + b"00" * 16 + b'"}', 1)
+    return body[:-2] + b',"reason":"changed my mind"}}'
+
+
+@pytest.mark.parametrize(("where", "key"), [("$", "msg"), ("$.hdr", "intent"), ("$.msg", "reason")])
+def test_a_repeated_key_at_the_top_or_nested_is_malformed_at_its_path(where: str, key: str) -> None:
+    """A correctly signed document that repeats a key (a second msg at the top level, a second
+    intent in the header, a second reason in the message), each repeat valid on its own, is
+    Malformed at the repeated key's path and says which key came twice."""
+    body = body_of(frame())
+    doubled = _duplicated(body, where)
+    assert doubled.count(f'"{key}":'.encode()) == body.count(f'"{key}":'.encode()) + 1
+    with pytest.raises(s.Malformed) as e:
+        check(raw(tagline(), doubled), where="$.offer")
+    assert type(e.value) is s.Malformed
+    assert e.value.expected == "each key once per object"
+    assert e.value.got == f"{key!r} a second time"
+    assert e.value.where == f"$.offer{where[1:]}.{key}"
+
+
+def test_a_document_or_bundle_nested_past_the_decoders_limit_is_malformed_not_a_crash() -> None:
+    """A correctly signed document hiding 5000 nested arrays in a field the receiver ignores,
+    and a bundle doing the same, give Malformed (msgspec alone raises RecursionError)."""
+    deep = b"[" * 5000 + b"]" * 5000
+    body = body_of(frame()).replace(b'"type":"decline"', b'"type":"decline","extra":' + deep, 1)
+    with pytest.raises(s.Malformed) as e:
+        check(raw(tagline(), body))
+    assert e.value.got == "nesting past the decoder's limit"
+    with pytest.raises(s.Malformed):
+        s.unpack(b'{"extra":' + deep + b',"frames":["AA=="]}', 1)
 
 
 @pytest.mark.parametrize(
@@ -198,6 +238,75 @@ def test_errors_say_expected_got_and_where() -> None:
     text = str(e.value)
     assert text.startswith("rebound: expected intent ffff")
     assert "got intent cdcd" in text and "at `$.hdr.intent`" in text
+
+
+def _resigned_offer(change: tuple[bytes, bytes]) -> bytes:
+    """A vendor's real offer frame with one change to its document, signed again by the
+    vendor's signing key: the signature holds, so only the document can be refused."""
+    person, vendor = intent_for_test(), vendor_for_test()
+    bundle = s.unseal(person.secrets.seal, offer_for_test(person, vendor))
+    body = body_of(s.unpack(bundle, 2)[1])
+    assert change[0] in body
+    return raw(tagline(vendor.signing, "offer"), body.replace(*change, 1), vendor.signing)
+
+
+def test_a_schema_violation_names_its_real_path_and_what_was_found() -> None:
+    """A unit price whose amount is a string is Malformed at msgspec's path under the frame's
+    own place (not at `$` with the path buried in `got`): expected the type msgspec wanted,
+    got the type and the value found there."""
+    wire = _resigned_offer((b'"unit_price":{"amount":12900', b'"unit_price":{"amount":"12900"'))
+    with pytest.raises(s.Malformed) as e:
+        s.verify(wire, s.Offer, key=s.self_signed, now=NOW, where="$.offer")
+    assert e.value.where == "$.offer.msg.unit_price.amount"
+    assert (e.value.expected, e.value.got) == ("`int`", "`str` '12900'")
+
+
+def test_a_missing_field_and_a_broken_constraint_name_the_field() -> None:
+    """A header without its nonce is Malformed at `$.hdr.nonce` (got nothing); a quantity of
+    zero at `$.msg.quantity`, expected `int` >= 1, got 0."""
+    with pytest.raises(s.Malformed) as e:
+        check(raw(tagline(), body_of(frame()).replace(b'"nonce":', b'"once":', 1)))
+    assert (e.value.where, e.value.expected, e.value.got) == (
+        "$.hdr.nonce",
+        "a required field",
+        "nothing",
+    )
+    with pytest.raises(s.Malformed) as e:
+        s.verify(
+            _resigned_offer((b'"quantity":1', b'"quantity":0')),
+            s.Offer,
+            key=s.self_signed,
+            now=NOW,
+        )
+    assert (e.value.where, e.value.expected, e.value.got) == ("$.msg.quantity", "`int` >= 1", "0")
+
+
+def test_a_key_the_ring_refuses_is_named_at_the_frames_own_tag_line() -> None:
+    """A key ring sees only a key id, yet its UnknownSigner points at the tag line of the frame
+    being verified (`$.offer.tag` for an offer in a bundle), not at some `$.tag`."""
+    with pytest.raises(s.UnknownSigner) as e:
+        check(frame(), key=s.KeyRing("vendor"), where="$.offer")
+    assert e.value.where == "$.offer.tag" and s.kid_of(KEY)[:16] in e.value.got
+
+
+def test_a_replayed_nonce_is_named_at_the_nonce() -> None:
+    """The second delivery of a frame is Replayed at `$.hdr.nonce`, the field repeated."""
+    cache, wire = s.ReplayCache(), frame()
+    check(wire, replay=cache)
+    with pytest.raises(s.Replayed) as e:
+        check(wire, replay=cache)
+    assert e.value.where == "$.hdr.nonce"
+
+
+def test_a_bundle_of_the_wrong_shape_names_the_frame_at_fault() -> None:
+    """A bundle whose first frame is not base64 is Malformed at `$.bundle.frames[0]`; one of
+    the wrong length at `$.bundle.frames`, saying how many frames it has."""
+    with pytest.raises(s.Malformed) as e:
+        s.unpack(b'{"frames":["@@"]}', 1, "$.bundle")
+    assert e.value.where == "$.bundle.frames[0]"
+    with pytest.raises(s.Malformed) as e:
+        s.unpack(s.pack(b"a", b"b", b"c"), 2, "$.bundle")
+    assert (e.value.where, e.value.got) == ("$.bundle.frames", "3 frames")
 
 
 def test_intent_signed_by_a_key_other_than_its_own_is_rebound() -> None:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import threading
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -10,6 +12,7 @@ from hypothesis import strategies as st
 from nacl.signing import SigningKey
 
 import schemas as s
+from schemas import _document
 from tests.factories import NOW, intent_for_test, messages, offer_for_test, vendor_for_test
 
 KEY = SigningKey(b"\x07" * 32)
@@ -103,3 +106,44 @@ def test_whole_conversation_verifies_end_to_end() -> None:
     )
     assert cs.msg.receipt_hash == conf.receipt.digest
     assert cs.kid == person.intent.keys.sign
+
+
+def test_each_thread_compares_a_document_with_its_own_re_encoding(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Two threads verifying at once never see each other's re-encoded document: even when
+    both re-encode before either compares, each canonical frame passes on the fast path
+    (the exact slow path is never taken) and decodes to its own message."""
+    messages = [
+        s.Decline(id=n * 16, intent_id="cd" * 16, offer_id="ef" * 16, vendor_id="01" * 32)
+        for n in ("aa", "bb")
+    ]
+    frames = [_frame(m) for m in messages]
+    both_encoded = threading.Barrier(len(frames))
+    real_encoder, real_strict = _document._encoder, _document.decode_strict
+
+    class BothReEncodeBeforeEitherCompares:
+        def encode_into(self, obj: Any, buf: bytearray) -> None:
+            real_encoder.encode_into(obj, buf)
+            both_encoded.wait(timeout=10)
+
+    slow_paths: list[bytes] = []
+
+    def counting_strict(body: bytes, where: str = "$") -> Any:
+        slow_paths.append(body)
+        return real_strict(body, where)
+
+    monkeypatch.setattr(_document, "_encoder", BothReEncodeBeforeEitherCompares())
+    monkeypatch.setattr(_document, "decode_strict", counting_strict)
+    got: dict[int, s.Decline] = {}
+
+    def verify(i: int) -> None:
+        got[i] = s.verify(frames[i], s.Decline, key=s.self_signed, now=NOW).msg
+
+    threads = [threading.Thread(target=verify, args=(i,)) for i in range(len(frames))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=20)
+    assert got == dict(enumerate(messages))
+    assert slow_paths == []
