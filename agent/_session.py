@@ -131,7 +131,9 @@ class _OfferInbox:
         self._arrived.set()
 
     def on_no_responders(self, _: NoResponders) -> None:
-        self.no_responders = True  # nobody serves this category right now
+        # Nobody serves this category right now. The window still runs its course: anyone
+        # allowed to answer this intent could forge the server's "no responders" too.
+        self.no_responders = True
         log.info("intent.no_responders", intent=self.cast.intent.id)
 
     async def drain(self) -> None:
