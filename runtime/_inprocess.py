@@ -84,7 +84,6 @@ class InProcessTransport(Transport):
     def __init__(self, *, pending_limit: int = 65_536) -> None:
         self.state = "new"
         self.pending_limit = pending_limit
-        self.published = 0  # messages published, requests included
         self.dropped = 0  # messages a full subscription could not take
         self._subs: list[_Subscription] = []
         self._waiting: dict[str, asyncio.Future[bytes]] = {}
@@ -142,7 +141,6 @@ class InProcessTransport(Transport):
 
     async def publish(self, subject: str, data: bytes, *, reply: str = "") -> None:
         self._check_open()
-        self.published += 1
         waiter = self._waiting.get(subject)
         targets = self._route(subject)
         if waiter is not None:

@@ -9,7 +9,7 @@ import asyncio
 import contextlib
 import sys
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -38,10 +38,10 @@ from runtime import (
     InProcessTransport,
     Message,
     NoResponders,
+    NoRespondersHandler,
     Subscription,
     Transport,
 )
-from runtime._transport import NoRespondersHandler
 from vendor_adapter import FileCatalog, VendorAdapter, VendorStore, load_config
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -52,7 +52,7 @@ class _Outage(Transport):
     """The in-process transport, except that requests to subjects in ``down`` find nobody,
     as they would while that endpoint's vendor is away."""
 
-    def __init__(self, inner: InProcessTransport) -> None:
+    def __init__(self, inner: Transport) -> None:
         self.inner, self.down = inner, set[str]()
 
     @property
@@ -136,20 +136,20 @@ def _vendor(tmp: Path, name: str) -> VendorAdapter:
 
 @contextlib.asynccontextmanager
 async def market(
-    tmp: Path, *names: str, transport: Transport | None = None, opener: OfferOpener | None = None
+    tmp: Path,
+    *names: str,
+    agent_side: Callable[[Transport], Transport] = lambda bus: bus,
+    opener: OfferOpener | None = None,
 ) -> AsyncIterator[Market]:
     """Real vendor adapters (demo configs and catalogs, fresh keys and stores) serving on one
-    in-process transport, and an agent session on it (or on ``transport``, wrapping it)."""
+    in-process transport, and an agent session on it (through ``agent_side(bus)``)."""
     vendors = {name: _vendor(tmp, name) for name in names}
     store = AgentStore(tmp / "agent.sqlite")
     try:
         async with InProcessTransport() as bus, asyncio.TaskGroup() as tg:
-            agent_side = transport or bus
-            if isinstance(agent_side, _Outage):
-                agent_side.inner = bus
             m = None
             try:
-                async with AgentSession(agent_side, opener=opener) as session:
+                async with AgentSession(agent_side(bus), opener=opener) as session:
                     m = Market(bus, session, store, vendors, tg)
                     for name in names:
                         await m.start(name)
@@ -183,7 +183,7 @@ async def want(
     )  # fmt: skip
 
 
-async def accept_best(m: Market, vendor: str) -> tuple[str, VendorAdapter]:
+async def accept_from(m: Market, vendor: str) -> tuple[str, VendorAdapter]:
     """Cast, and accept the offer of ``vendor``: (offer id, that adapter)."""
     got = await want(m, expect=len(m.vendors))
     offer = next(r.offer.id for r in got.ranked if r.vendor_name == NAMES[vendor])
@@ -223,7 +223,7 @@ async def test_an_accept_ends_in_a_receipt_both_sides_signed(tmp_path: Path) -> 
     vendor signed and the countersignature they signed, the vendor acknowledged it and keeps
     the same countersignature beside its order."""
     async with market(tmp_path, "sierra", "cumbre") as m:
-        offer, sierra = await accept_best(m, "sierra")
+        offer, sierra = await accept_from(m, "sierra")
         mine = m.store.receipt_for_offer(offer)
         theirs = sierra.store.by_offer(offer)
         assert mine is not None
@@ -252,7 +252,7 @@ async def test_a_cancel_takes_the_order_off_and_gives_the_stock_back(tmp_path: P
     """A person's cancellation of a confirmed order is answered, signed, as cancelled; the
     vendor's order is cancelled and its stock is free again; asking again gets the same."""
     async with market(tmp_path, "sierra") as m:
-        offer, sierra = await accept_best(m, "sierra")
+        offer, sierra = await accept_from(m, "sierra")
         row = sierra.store.by_offer(offer)
         assert row is not None
         sku = sierra.store.orders()[0]["sku"]
@@ -278,11 +278,11 @@ async def test_a_countersignature_the_vendor_missed_is_acknowledged_on_sync(
     """While the vendor's receipt endpoint finds nobody, the order still completes and the
     countersignature waits unacknowledged; `sync` later delivers it, the vendor acknowledges
     and keeps it, and a second sync has nothing left to send."""
-    outage = _Outage(InProcessTransport())
-    async with market(tmp_path, "sierra", transport=outage) as m:
-        sierra = m.vendors["sierra"]
+    async with market(tmp_path, "sierra", agent_side=_Outage) as m:
+        outage, sierra = m.session.transport, m.vendors["sierra"]
+        assert isinstance(outage, _Outage)
         outage.down.add(schemas.vendor_subject(sierra.vendor_id, "receipt"))
-        offer, _ = await accept_best(m, "sierra")
+        offer, _ = await accept_from(m, "sierra")
         mine = m.store.receipt_for_offer(offer)
         theirs = sierra.store.by_offer(offer)
         assert mine is not None and theirs is not None

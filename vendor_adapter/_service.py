@@ -94,7 +94,7 @@ class VendorAdapter:
         self.rejected.inc(kind=kind, reason=err.code)
         log.warning(f"{kind}.rejected", code=err.code, error=str(err))
 
-    def _bus(self) -> Transport:
+    def _running(self) -> Transport:
         if self.transport is None:
             raise RuntimeError("expected a running vendor adapter: call run() first")
         return self.transport
@@ -102,7 +102,7 @@ class VendorAdapter:
     async def _respond(self, msg: Message, data: bytes) -> None:
         """Answer a request; a message that names nowhere to answer gets nothing."""
         if msg.reply:
-            await self._bus().publish(msg.reply, data)
+            await self._running().publish(msg.reply, data)
         else:
             log.warning("reply.nowhere", subject=msg.subject)
 
@@ -143,7 +143,7 @@ class VendorAdapter:
             total_price=schemas.Money(choice.quote.total, currency),
             delivery_by=choice.delivery_by, terms=self.terms, now=now, ttl=self.cfg.offer_validity,
         )  # fmt: skip
-        await self._bus().publish(intent.reply_subject, sealed)
+        await self._running().publish(intent.reply_subject, sealed)
         self.offers_made.inc()
         self.latency.observe(time.perf_counter() - t0)
         log.info(
