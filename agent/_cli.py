@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Literal, NoReturn, TypeVar
 
 import schemas
-from runtime import Bus, NatsServerNotFound, bus_url, configure_logging
+from runtime import Bus, NatsServerNotFound, NatsTransport, bus_url, configure_logging
 
 from ._export import (
     PASSPHRASE_ENV,
@@ -29,7 +29,14 @@ from ._home import AgentConfig, Home, HomeError
 from ._intent_file import IntentFileError, load_intent_file
 from ._render import render_accept, render_history, render_ranked, render_receipts
 from ._screen import shown
-from ._session import AcceptError, accept_offer, cancel_order, cast_and_collect, sync_receipts
+from ._session import (
+    AcceptError,
+    AgentSession,
+    accept_offer,
+    cancel_order,
+    cast_and_collect,
+    sync_receipts,
+)
 from ._store import AgentStore, UnknownReceipt
 from ._trust import BetaTrust, rating_evidence
 
@@ -302,7 +309,10 @@ async def _want(args: argparse.Namespace, home: Home, cfg: AgentConfig) -> int:
     ttl = timedelta(seconds=max(60.0, args.wait * 4))
     with AgentStore(home.db_path) as store:
         trust = BetaTrust(store, cfg.trust)
-        async with _connected(args, cfg, home) as bus:
+        async with (
+            _connected(args, cfg, home) as bus,
+            AgentSession(NatsTransport(bus)) as session,
+        ):
             cast = schemas.cast_intent(**fields, now=now, ttl=ttl, reply_prefix=bus.reply_prefix)
             if not args.json:
                 print(
@@ -310,7 +320,7 @@ async def _want(args: argparse.Namespace, home: Home, cfg: AgentConfig) -> int:
                     file=sys.stderr,
                 )
             got = await cast_and_collect(
-                bus.nc,
+                session,
                 cast,
                 window=args.wait,
                 store=store,
@@ -350,10 +360,13 @@ async def _accept(args: argparse.Namespace, home: Home, cfg: AgentConfig) -> int
                 (m for m in mine if m in vterms.payment_methods),
                 vterms.payment_methods[0] if vterms.payment_methods else "card",
             )
-        async with _connected(args, cfg, home) as bus:
+        async with (
+            _connected(args, cfg, home) as bus,
+            AgentSession(NatsTransport(bus)) as session,
+        ):
             try:
                 res = await accept_offer(
-                    bus.nc,
+                    session,
                     store,
                     args.offer,
                     disclosure=_disclosure(cfg),
@@ -368,9 +381,14 @@ async def _accept(args: argparse.Namespace, home: Home, cfg: AgentConfig) -> int
 
 async def _cancel(args: argparse.Namespace, home: Home, cfg: AgentConfig) -> int:
     with AgentStore(home.db_path) as store:
-        async with _connected(args, cfg, home) as bus:
+        async with (
+            _connected(args, cfg, home) as bus,
+            AgentSession(NatsTransport(bus)) as session,
+        ):
             try:
-                status, reason = await cancel_order(bus.nc, store, args.receipt, reason=args.reason)
+                status, reason = await cancel_order(
+                    session, store, args.receipt, reason=args.reason
+                )
             except AcceptError as exc:
                 raise UsageError(str(exc)) from None
     done = status == "rejected" and reason == "cancelled"
@@ -387,8 +405,11 @@ async def _cancel(args: argparse.Namespace, home: Home, cfg: AgentConfig) -> int
 
 async def _sync(args: argparse.Namespace, home: Home, cfg: AgentConfig) -> int:
     with AgentStore(home.db_path) as store:
-        async with _connected(args, cfg, home) as bus:
-            sent, acked = await sync_receipts(bus.nc, store)
+        async with (
+            _connected(args, cfg, home) as bus,
+            AgentSession(NatsTransport(bus)) as session,
+        ):
+            sent, acked = await sync_receipts(session, store)
     print(f"{acked} of {sent} pending countersignatures acknowledged by their vendors")
     return 0 if acked == sent else 1
 

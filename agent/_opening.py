@@ -63,11 +63,21 @@ def _open_chunk(
 
 class OfferOpener:
     """Opens batches of sealed offers, on ``threads`` threads when the batch is at least
-    ``min_batch`` long. Use as a context manager (or call :meth:`close`)."""
+    ``min_batch`` long.
+
+    A resource with a lifetime: ``async with OfferOpener() as opener`` (or ``with``, or
+    :meth:`close`). The first batch big enough for the threads starts them and lowers the
+    interpreter's switch interval (see ``_SWITCH_INTERVAL``); closing joins the threads and
+    puts the interval back as it found it, unless someone else changed it meanwhile. Opened
+    after close, it raises."""
 
     def __init__(self, threads: int = 2, min_batch: int = 4) -> None:
         self.threads, self.min_batch = threads, min_batch
+        self.state = "open"
         self._pool: concurrent.futures.ThreadPoolExecutor | None = None
+        # The switch interval before we lowered it and as the interpreter then reported it
+        # (it keeps whole microseconds): None while we have not lowered it.
+        self._switch: tuple[float, float] | None = None
 
     def __enter__(self) -> OfferOpener:
         return self
@@ -75,10 +85,35 @@ class OfferOpener:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    async def __aenter__(self) -> OfferOpener:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.close()
+
     def close(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=True)
-            self._pool = None
+        """Join the threads (they are idle unless a batch was abandoned mid-way: then it
+        waits for that batch) and restore the switch interval. Safe to repeat."""
+        self.state = "closed"
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=True)
+        switch, self._switch = self._switch, None
+        if switch is not None and sys.getswitchinterval() == switch[1]:
+            sys.setswitchinterval(switch[0])
+
+    def _start_threads(self) -> concurrent.futures.ThreadPoolExecutor:
+        if self.state != "open":
+            raise RuntimeError(f"expected an open offer opener, it is {self.state}")
+        if self._pool is None:
+            prior = sys.getswitchinterval()
+            if prior > _SWITCH_INTERVAL:
+                sys.setswitchinterval(_SWITCH_INTERVAL)
+                self._switch = (prior, sys.getswitchinterval())
+            self._pool = concurrent.futures.ThreadPoolExecutor(
+                self.threads, thread_name_prefix="intentcast-open"
+            )
+        return self._pool
 
     def _submit(
         self,
@@ -90,17 +125,12 @@ class OfferOpener:
     ) -> list[concurrent.futures.Future[list[Opened]]] | None:
         """The batch's parts, started on the threads; None to open it inline."""
         if self.threads < 2 or len(sealed) < self.min_batch:
+            if self.state != "open":
+                raise RuntimeError(f"expected an open offer opener, it is {self.state}")
             return None
-        if self._pool is None:
-            if sys.getswitchinterval() > _SWITCH_INTERVAL:
-                sys.setswitchinterval(_SWITCH_INTERVAL)
-            self._pool = concurrent.futures.ThreadPoolExecutor(
-                self.threads, thread_name_prefix="intentcast-open"
-            )
+        pool = self._start_threads()
         return [
-            self._pool.submit(
-                _open_chunk, sealed[i :: self.threads], intent, secrets, now, profiles
-            )
+            pool.submit(_open_chunk, sealed[i :: self.threads], intent, secrets, now, profiles)
             for i in range(self.threads)
         ]
 

@@ -1,4 +1,6 @@
-"""The agent's conversations on the bus: cast an intent and collect offers; accept one."""
+"""The agent's conversations on the bus: cast an intent and collect offers; accept one;
+cancel; deliver countersignatures. They travel through a :class:`runtime.Transport`, held by
+an :class:`AgentSession` with what the agent keeps between intents."""
 
 from __future__ import annotations
 
@@ -9,15 +11,12 @@ import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from types import TracebackType
 
 import structlog
-from nats.aio.client import Client
-from nats.aio.msg import Msg
-from nats.errors import NoRespondersError
-from nats.errors import TimeoutError as NatsTimeout
 
 import schemas
-from runtime import failpoint
+from runtime import Message, NoResponders, Transport, failpoint
 
 from ._home import RankingWeights, TrustPolicy
 from ._opening import OfferOpener, Opened, admit
@@ -28,6 +27,7 @@ from ._trust import TrustScorer
 __all__ = [
     "AcceptError",
     "AcceptResult",
+    "AgentSession",
     "CancelError",
     "Collected",
     "accept_offer",
@@ -38,15 +38,57 @@ __all__ = [
 ]
 
 log = structlog.get_logger("intentcast.agent")
-# Verified vendor profiles, shared by every intent this process casts: a profile travels with
-# each offer but is checked once (found by its exact bytes; times are re-checked).
-_PROFILES = schemas.ProfileCache()
-# Bursts of offers are opened on two threads; one pool for the process, started on first use.
-_OPENER = OfferOpener()
 
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+class AgentSession:
+    """The agent's side of its conversations: the transport it talks through, and what it
+    keeps from one intent to the next while open:
+
+    - ``profiles``: vendor profiles already verified. A profile travels with each offer but is
+      checked once (found by its exact bytes; times are re-checked).
+    - ``opener``: bursts of offers are opened on two threads (see ``_opening``), started on
+      the first burst, with the switch interval that makes them pay.
+
+    ::
+
+        async with AgentSession(NatsTransport(bus)) as session:
+            got = await cast_and_collect(session, cast, ...)
+
+    It does not own the transport: whoever opened it closes it, after the session. Closing
+    the session joins the opener's threads and puts the switch interval back."""
+
+    def __init__(self, transport: Transport, *, opener: OfferOpener | None = None) -> None:
+        """``opener``, if given, becomes the session's own: it closes with the session."""
+        self.transport = transport
+        self.profiles = schemas.ProfileCache()
+        self.opener = opener or OfferOpener()
+        self.state = "new"
+
+    async def __aenter__(self) -> AgentSession:
+        if self.state != "new":
+            raise RuntimeError(f"expected a new agent session, it is {self.state}")
+        self.state = "open"
+        return self
+
+    async def __aexit__(
+        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Join the opener's threads and restore the switch interval. Safe to repeat."""
+        self.state = "closed"
+        self.opener.close()
+
+    def _live(self) -> Transport:
+        """The transport, once the session is open and until it closes."""
+        if self.state != "open":
+            raise RuntimeError(f"expected an open agent session, it is {self.state}")
+        return self.transport
 
 
 @dataclass
@@ -70,9 +112,10 @@ class _OfferInbox:
         cast: schemas.CastIntent,
         clock: Callable[[], datetime],
         expect: int | None,
-        opener: OfferOpener,
+        session: AgentSession,
     ) -> None:
-        self.cast, self.clock, self.expect, self.opener = cast, clock, expect, opener
+        self.cast, self.clock, self.expect = cast, clock, expect
+        self.opener, self.profiles = session.opener, session.profiles
         self.replay = schemas.ReplayCache()
         self.offers: list[schemas.OpenedOffer] = []
         self.dropped: list[Dropped] = []
@@ -83,13 +126,15 @@ class _OfferInbox:
         self._arrived = asyncio.Event()
         self._closing = False
 
-    async def on_msg(self, msg: Msg) -> None:
-        if not msg.data and msg.headers and msg.headers.get("Status") == "503":
-            self.no_responders = True  # the server says nobody serves this category right now
-            log.info("intent.no_responders", intent=self.cast.intent.id)
-            return
+    async def on_msg(self, msg: Message) -> None:
         self._queued.append(msg.data)
         self._arrived.set()
+
+    def on_no_responders(self, _: NoResponders) -> None:
+        # Nobody serves this category right now. The window still runs its course: anyone
+        # allowed to answer this intent could forge the server's "no responders" too.
+        self.no_responders = True
+        log.info("intent.no_responders", intent=self.cast.intent.id)
 
     async def drain(self) -> None:
         """Open queued replies until :meth:`close`; a batch once taken is always finished."""
@@ -109,7 +154,7 @@ class _OfferInbox:
         now = self.clock()
         c = self.cast
         opened = await self.opener.open(
-            batch, intent=c.intent, secrets=c.secrets, now=now, profiles=_PROFILES
+            batch, intent=c.intent, secrets=c.secrets, now=now, profiles=self.profiles
         )
         for result in opened:
             self._admit(result, now)
@@ -135,7 +180,7 @@ class _OfferInbox:
 
 
 async def cast_and_collect(
-    nc: Client,
+    session: AgentSession,
     cast: schemas.CastIntent,
     *,
     window: float,
@@ -150,12 +195,18 @@ async def cast_and_collect(
     offers arrived), rank, and store the intent with its keys, the offers and the drops in one
     transaction (committed, not fsynced: see :meth:`AgentStore.transaction`)."""
     intent = cast.intent
-    inbox = _OfferInbox(cast, clock, expect, _OPENER)
-    sub = await nc.subscribe(intent.reply_subject, cb=inbox.on_msg, pending_msgs_limit=10_000)
+    bus = session._live()
+    inbox = _OfferInbox(cast, clock, expect, session)
+    sub = await bus.subscribe(
+        intent.reply_subject,
+        inbox.on_msg,
+        pending_limit=10_000,
+        on_no_responders=inbox.on_no_responders,
+    )
     try:
         async with asyncio.TaskGroup() as tg:
             tg.create_task(inbox.drain())
-            await nc.publish(cast.subject, cast.wire, reply=intent.reply_subject)
+            await bus.publish(cast.subject, cast.wire, reply=intent.reply_subject)
             log.info("intent.cast", intent=intent.id, category=intent.category, window=window)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(inbox.enough.wait(), window)
@@ -230,7 +281,7 @@ class AcceptResult:
 
 
 async def accept_offer(
-    nc: Client,
+    session: AgentSession,
     store: AgentStore,
     offer_id: str,
     *,
@@ -242,6 +293,7 @@ async def accept_offer(
 ) -> AcceptResult:
     """Accept one stored offer. Safe to repeat: the same acceptance (same bytes) is re-sent,
     and the vendor answers a repeated acceptance with the order it already made."""
+    session._live()
     rows = store.find_offer(offer_id)
     if not rows:
         raise AcceptError(
@@ -254,7 +306,7 @@ async def accept_offer(
     if done is not None:
         r = schemas.verify(done["receipt_wire"], schemas.Receipt, key=schemas.self_signed, now=None)
         acked = bool(done["vendor_acknowledged"]) or await deliver_countersignature(
-            nc, store, done, per_try_seconds
+            session, store, done, per_try_seconds
         )
         return AcceptResult("confirmed", "", r, row["vendor_name"], acked, True)
     irow, secrets = _intent_keys(store, row["intent_id"])
@@ -302,7 +354,7 @@ async def accept_offer(
             )
             sealed = prior["sealed"]
         reply = await _request_with_retries(
-            nc, schemas.vendor_subject(vendor.vendor_id, "order"), sealed, vendor.name,
+            session, schemas.vendor_subject(vendor.vendor_id, "order"), sealed, vendor.name,
             attempts=attempts, per_try_seconds=per_try_seconds, what=row["id"],
         )  # fmt: skip
         failpoint("agent.reply.received")
@@ -351,22 +403,24 @@ async def accept_offer(
     failpoint("agent.receipt.stored")
     stored = store.receipt_for_offer(row["id"])
     assert stored is not None
-    acknowledged = await deliver_countersignature(nc, store, stored, per_try_seconds)
+    acknowledged = await deliver_countersignature(session, store, stored, per_try_seconds)
     return AcceptResult("confirmed", "", conf.receipt, vendor.name, acknowledged, prior is not None)
 
 
 async def deliver_countersignature(
-    nc: Client, store: AgentStore, receipt: sqlite3.Row, per_try_seconds: float = 5.0
+    session: AgentSession, store: AgentStore, receipt: sqlite3.Row, per_try_seconds: float = 5.0
 ) -> bool:
     """Send the stored countersignature to the vendor (sealed afresh) and record its
     acknowledgement. Safe to repeat: the vendor answers a copy it already keeps."""
     profile, _, seal_to = _receipt_vendor(store, receipt)
     sealed = schemas.seal(seal_to, schemas.pack(receipt["countersignature_wire"]))
     subject = schemas.vendor_subject(profile.vendor_id, "receipt")
+    bus = session._live()
     try:
-        ack = await nc.request(subject, sealed, timeout=per_try_seconds)
-        stored = bool(json.loads(ack.data).get("stored"))
-    except (NatsTimeout, NoRespondersError, ValueError) as exc:
+        async with asyncio.timeout(per_try_seconds):
+            ack = await bus.request(subject, sealed)
+        stored = bool(json.loads(ack).get("stored"))
+    except (TimeoutError, NoResponders, ValueError) as exc:
         log.warning(
             "countersignature.unacknowledged",
             receipt=receipt["receipt_id"],
@@ -379,18 +433,18 @@ async def deliver_countersignature(
 
 
 async def sync_receipts(
-    nc: Client, store: AgentStore, per_try_seconds: float = 5.0
+    session: AgentSession, store: AgentStore, per_try_seconds: float = 5.0
 ) -> tuple[int, int]:
     """Re-send every countersignature a vendor has not acknowledged: (sent, acknowledged)."""
     pending = [r for r in store.rows("receipts", "created") if not r["vendor_acknowledged"]]
     acked = 0
     for r in pending:
-        acked += await deliver_countersignature(nc, store, r, per_try_seconds)
+        acked += await deliver_countersignature(session, store, r, per_try_seconds)
     return len(pending), acked
 
 
 async def _request_with_retries(
-    nc: Client,
+    session: AgentSession,
     subject: str,
     data: bytes,
     vendor_name: str,
@@ -399,11 +453,12 @@ async def _request_with_retries(
     per_try_seconds: float,
     what: str,
 ) -> bytes:
+    bus = session._live()
     for attempt in range(1, attempts + 1):
         try:
-            reply = await nc.request(subject, data, timeout=per_try_seconds)
-            return bytes(reply.data)
-        except (NatsTimeout, NoRespondersError) as exc:
+            async with asyncio.timeout(per_try_seconds):
+                return await bus.request(subject, data)
+        except (TimeoutError, NoResponders) as exc:
             log.warning("accept.retry", offer=what, attempt=attempt, error=type(exc).__name__)
             if attempt == attempts:
                 break
@@ -419,7 +474,7 @@ class CancelError(AcceptError):
 
 
 async def cancel_order(
-    nc: Client,
+    session: AgentSession,
     store: AgentStore,
     receipt_id: str,
     *,
@@ -429,6 +484,7 @@ async def cancel_order(
 ) -> tuple[str, str]:
     """Ask the vendor to cancel the order a receipt records: (status, vendor's reason).
     ``("rejected", "cancelled")`` means the order is off. Safe to repeat."""
+    session._live()
     rows = store.find_receipt(receipt_id)
     if len(rows) != 1:
         raise CancelError(
@@ -440,7 +496,7 @@ async def cancel_order(
     cancel_wire, sealed = schemas.make_cancel(receipt, secrets, seal_to, reason, clock())
     store.set_cancel(row["receipt_id"], cancel_wire, "cancelling")
     reply = await _request_with_retries(
-        nc, schemas.vendor_subject(profile.vendor_id, "cancel"), sealed, profile.name,
+        session, schemas.vendor_subject(profile.vendor_id, "cancel"), sealed, profile.name,
         attempts=3, per_try_seconds=per_try_seconds, what=row["offer_id"],
     )  # fmt: skip
     cancel = schemas.verify(cancel_wire, schemas.Cancel, key=schemas.self_signed, now=None)

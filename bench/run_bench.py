@@ -36,10 +36,10 @@ from nacl.public import PrivateKey, SealedBox  # noqa: E402
 from nacl.signing import SigningKey, VerifyKey  # noqa: E402
 
 import schemas  # noqa: E402
-from agent import AgentStore, BetaTrust, Collected, Ranker, cast_and_collect  # noqa: E402
+from agent import AgentSession, AgentStore, BetaTrust, Collected, Ranker, cast_and_collect  # noqa: E402
 from agent._home import RankingWeights, TrustPolicy  # noqa: E402
 from agent._opening import OfferOpener, admit  # noqa: E402
-from runtime import Bus, EmbeddedServer, ServiceProcess, configure_logging  # noqa: E402
+from runtime import Bus, EmbeddedServer, NatsTransport, ServiceProcess, configure_logging  # noqa: E402
 from vendor_adapter import FileCatalog, VendorAdapter, VendorStore  # noqa: E402
 from vendor_adapter._config import VendorConfig  # noqa: E402
 
@@ -433,14 +433,14 @@ async def timed(fn: Callable[[], Awaitable[object]], repeat: int) -> tuple[float
     return statistics.median(walls), statistics.median(cpus)
 
 
-def _collector(store: AgentStore) -> Callable[[Any, int], Awaitable[Collected]]:
+def _collector(store: AgentStore) -> Callable[[AgentSession, int], Awaitable[Collected]]:
     """The agent's real cast-collect-rank-store path, for one store and default policy."""
     policy, weights = TrustPolicy(), RankingWeights()
     trust = BetaTrust(store, policy)
 
-    async def collect(nc: Any, expect: int) -> Collected:
+    async def collect(session: AgentSession, expect: int) -> Collected:
         return await cast_and_collect(
-            nc,
+            session,
             cast(),
             window=30,
             store=store,
@@ -505,10 +505,13 @@ async def product_round_trip(url: str, tmp: Path, n: int, repeat: int) -> tuple[
     """From a signed intent to the ranked list, with n vendor adapters in another process."""
     with farm(url, n, "product"):
         collect = _collector(AgentStore(tmp / f"agent-{n}.sqlite"))
-        async with Bus(url, name="agent") as agent_bus:
+        async with (
+            Bus(url, name="agent") as agent_bus,
+            AgentSession(NatsTransport(agent_bus)) as session,
+        ):
 
             async def one() -> None:
-                got = await collect(agent_bus.nc, n)
+                got = await collect(session, n)
                 assert len(got.ranked) == n, (len(got.ranked), got.dropped[:2])
 
             await one()
@@ -539,11 +542,11 @@ async def sustained(url: str, tmp: Path, total: int, concurrency: int) -> float:
     with farm(url, 1, "product"):
         collect = _collector(AgentStore(tmp / f"agent-sustained-{concurrency}.sqlite"))
         sem = asyncio.Semaphore(concurrency)
-        async with Bus(url, name="agent-s") as abus:
+        async with Bus(url, name="agent-s") as abus, AgentSession(NatsTransport(abus)) as session:
 
             async def one() -> None:
                 async with sem:
-                    got = await collect(abus.nc, 1)
+                    got = await collect(session, 1)
                     assert got.ranked
 
             t = time.perf_counter()

@@ -20,7 +20,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 import structlog  # noqa: E402
 from nacl.signing import SigningKey, VerifyKey  # noqa: E402
 
-from runtime import Bus, configure_logging  # noqa: E402
+from runtime import Bus, NatsTransport, configure_logging  # noqa: E402
 from vendor_adapter import FileCatalog, VendorAdapter, VendorStore  # noqa: E402
 
 log = structlog.get_logger("intentcast.bench")
@@ -55,7 +55,7 @@ async def main(url: str, n: int, mode: str) -> None:
                         signer=rb.vendor_signer(f"Vendor {i}"),
                     )
                     ready = asyncio.Event()
-                    tg.create_task(a.run(bus, stop, on_ready=ready.set))
+                    tg.create_task(a.run(NatsTransport(bus), stop, on_ready=ready.set))
                     await asyncio.wait_for(ready.wait(), 10)
             await bus.nc.flush()
             print('{"event": "farm.ready"}', file=sys.stderr, flush=True)

@@ -1,27 +1,48 @@
-"""What services share beside the contract: the bus connection, the embedded nats-server,
-logging, metrics and the durable SQLite opener. It knows nothing of agents or vendors."""
+"""What services share beside the contract: the bus connection and the transport seam over
+it, the embedded nats-server, logging, metrics and the durable SQLite opener. It knows nothing
+of agents or vendors."""
 
 from ._bus import Bus
 from ._embedded import EmbeddedServer, NatsServerNotFound, find_nats_server, pid_alive
 from ._faults import FAILPOINTS_ENV, failpoint
 from ._http import HttpServer, Response
+from ._inprocess import InProcessTransport
 from ._logging import configure_logging
 from ._metrics import Counter, Histogram, Registry
+from ._nats_transport import NatsTransport
 from ._process import ServiceProcess, wait_total
 from ._resolve import bus_url, default_data_dir, embedded_bus_file, running_embedded_bus
 from ._store import open_db
+from ._transport import (
+    Handler,
+    Message,
+    NoResponders,
+    NoRespondersHandler,
+    Subscription,
+    Transport,
+    TransportError,
+)
 
 __all__ = [
     "FAILPOINTS_ENV",
     "Bus",
     "Counter",
     "EmbeddedServer",
+    "Handler",
     "Histogram",
     "HttpServer",
+    "InProcessTransport",
+    "Message",
     "NatsServerNotFound",
+    "NatsTransport",
+    "NoResponders",
+    "NoRespondersHandler",
     "Registry",
     "Response",
     "ServiceProcess",
+    "Subscription",
+    "Transport",
+    "TransportError",
     "bus_url",
     "configure_logging",
     "default_data_dir",

@@ -22,10 +22,10 @@ from types import TracebackType
 import msgspec
 from nacl.public import PrivateKey
 from nacl.signing import SigningKey
-from nats.aio.msg import Msg
 
 import schemas
 from agent import (
+    AgentSession,
     AgentStore,
     BetaTrust,
     RankingWeights,
@@ -34,7 +34,7 @@ from agent import (
     cast_and_collect,
     rating_evidence,
 )
-from runtime import Bus, EmbeddedServer
+from runtime import Bus, EmbeddedServer, Message, NatsTransport
 from vendor_adapter import FileCatalog, VendorAdapter, VendorConfig, VendorStore
 
 from ._hostile import HOSTILE_SKU_PREFIX, Rogue
@@ -91,7 +91,7 @@ class _Adapter(VendorAdapter):
 
     online = True
 
-    async def on_intent(self, msg: Msg) -> None:
+    async def on_intent(self, msg: Message) -> None:
         if self.online:
             await super().on_intent(msg)
 
@@ -141,6 +141,7 @@ class Market:
         self._tasks: asyncio.TaskGroup | None = None
         self._rogue_tasks: list[asyncio.Task[None]] = []
         self._bus: Bus | None = None
+        self._agent: AgentSession | None = None  # every person's agent talks through it
 
     # --- setting up -----------------------------------------------------------------------
 
@@ -163,6 +164,9 @@ class Market:
             )
             self._bus = await self._stack.enter_async_context(
                 Bus(url, name="sim-people", reconnect_forever=False)
+            )
+            self._agent = await self._stack.enter_async_context(
+                AgentSession(NatsTransport(self._bus))
             )
             self._stack.callback(self._close_stores)  # runs after every task has ended
             self._tasks = await self._stack.enter_async_context(asyncio.TaskGroup())
@@ -246,7 +250,7 @@ class Market:
             signer=signer,
         )
         ready = asyncio.Event()
-        self._tasks.create_task(adapter.run(bus, self._stop, on_ready=ready.set))
+        self._tasks.create_task(adapter.run(NatsTransport(bus), self._stop, on_ready=ready.set))
         await asyncio.wait_for(ready.wait(), 10)
         self.vendors.append(_Vendor(group.kind, adapter, categories, group.availability))
         self.kind_of[signer.vendor_id] = group.kind
@@ -281,7 +285,7 @@ class Market:
         return records
 
     async def run_round(self, r: int) -> RoundRecord:
-        assert self._bus is not None
+        assert self._agent is not None
         rng, sc = self.rng, self.scenario
         person = self.persons[rng.randrange(len(self.persons))]
         category = rng.choice(sorted(sc.categories))
@@ -303,7 +307,7 @@ class Market:
         online = sum(v.adapter.online for v in self.vendors)
         t0 = time.perf_counter()
         got = await cast_and_collect(
-            self._bus.nc, cast, window=sc.window_seconds if expected else min(sc.window_seconds, 0.2),
+            self._agent, cast, window=sc.window_seconds if expected else min(sc.window_seconds, 0.2),
             store=person.store, trust=person.trust, policy=person.policy,
             weights=person.weights, expect=expected or None,
         )  # fmt: skip
@@ -317,7 +321,7 @@ class Market:
             best = got.ranked[0]
             t1 = time.perf_counter()
             result = await accept_offer(
-                self._bus.nc, person.store, best.offer.id,
+                self._agent, person.store, best.offer.id,
                 disclosure=schemas.Disclosure(name=f"Person {person.index}", country="ES"),
                 payment_method="card",
             )  # fmt: skip

@@ -18,9 +18,9 @@ from typing import Any
 import pytest
 
 import schemas
-from agent import AgentStore, BetaTrust, Collected, cast_and_collect
+from agent import AgentSession, AgentStore, BetaTrust, Collected, cast_and_collect
 from agent._home import RankingWeights, TrustPolicy
-from runtime import EmbeddedServer, ServiceProcess
+from runtime import Bus, EmbeddedServer, NatsTransport, ServiceProcess
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -138,20 +138,21 @@ def rogue(nats_server: EmbeddedServer) -> Iterator[ServiceProcess]:
 
 
 async def collect(
-    nc: Any, store: AgentStore, *, window: float = 5.0, expect: int | None = None
+    bus: Bus, store: AgentStore, *, window: float = 5.0, expect: int | None = None
 ) -> Collected:
     """One intent for a 2-person tent, cast and ranked by the real agent code (in-process)."""
     policy = TrustPolicy()
-    return await cast_and_collect(
-        nc,
-        tent_intent(),
-        window=window,
-        store=store,
-        trust=BetaTrust(store, policy),
-        policy=policy,
-        weights=RankingWeights(),
-        expect=expect,
-    )
+    async with AgentSession(NatsTransport(bus)) as session:
+        return await cast_and_collect(
+            session,
+            tent_intent(),
+            window=window,
+            store=store,
+            trust=BetaTrust(store, policy),
+            policy=policy,
+            weights=RankingWeights(),
+            expect=expect,
+        )
 
 
 def tent_intent() -> schemas.CastIntent:

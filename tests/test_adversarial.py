@@ -142,7 +142,7 @@ async def test_a_flood_of_hostile_messages_changes_nothing_the_person_sees(
         await hb.nc.subscribe("ic.v1.reply.>", cb=hostile.on_reply)
         await hb.nc.flush()
         hostile_subs = list(hb.nc._subs.values())
-        got = await collect(ab.nc, AgentStore(tmp_path / "agent.sqlite"), window=3.0)
+        got = await collect(ab, AgentStore(tmp_path / "agent.sqlite"), window=3.0)
         for s in hostile_subs:
             await s.unsubscribe()
     print(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+import sys
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -190,6 +191,26 @@ def test_a_small_batch_is_opened_inline_without_starting_threads() -> None:
         (one,) = opener.open_batch(sealed[:1], **kw)  # type: ignore[arg-type]
         assert isinstance(one, schemas.OpenedOffer)
         assert opener._pool is None
+
+
+async def test_closing_the_opener_keeps_an_interval_set_by_others() -> None:
+    """Closing puts back only the switch interval the opener itself lowered: one changed by
+    someone else meanwhile stays as they set it. A closed opener opens nothing."""
+    cast, sealed = _burst()
+    kw = dict(intent=cast.intent, secrets=cast.secrets, now=NOW, profiles=schemas.ProfileCache())
+    before = sys.getswitchinterval()
+    try:
+        async with OfferOpener(threads=2, min_batch=2) as opener:
+            await opener.open(sealed, **kw)  # type: ignore[arg-type]
+            assert sys.getswitchinterval() < before
+            sys.setswitchinterval(before * 2)
+        assert sys.getswitchinterval() == before * 2
+        with pytest.raises(RuntimeError, match="open offer opener"):
+            await opener.open(sealed, **kw)  # type: ignore[arg-type]
+        with pytest.raises(RuntimeError, match="open offer opener"):
+            opener.open_batch(sealed[:1], **kw)  # type: ignore[arg-type]
+    finally:
+        sys.setswitchinterval(before)
 
 
 def test_a_rating_replaces_its_receipts_evidence_so_non_delivery_sinks_trust(

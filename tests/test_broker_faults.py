@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 import schemas
-from agent import AcceptError, AgentStore, accept_offer, sync_receipts
-from runtime import Bus, EmbeddedServer
+from agent import AcceptError, AgentSession, AgentStore, accept_offer, sync_receipts
+from runtime import Bus, EmbeddedServer, NatsTransport
 from tests.cluster import free_port
 from tests.conftest import VendorFactory, collect, restock, vendor_db
 
@@ -57,10 +57,13 @@ async def test_broker_killed_repeatedly_loses_and_duplicates_nothing(
         attempted: set[str] = set()
         acknowledged: dict[str, str] = {}  # offer -> receipt hash, as the person saw it
         errors = 0
-        async with Bus(broker.url, name="agent", inbox_prefix=schemas.REPLY_ROOT) as bus:
+        async with (
+            Bus(broker.url, name="agent", inbox_prefix=schemas.REPLY_ROOT) as bus,
+            AgentSession(NatsTransport(bus)) as session,
+        ):
             for i in range(rounds):
                 await asyncio.wait_for(_connected(bus), 20)
-                got = await collect(bus.nc, store, expect=1)
+                got = await collect(bus, store, expect=1)
                 if not got.ranked:
                     errors += 1
                     continue
@@ -69,7 +72,7 @@ async def test_broker_killed_repeatedly_loses_and_duplicates_nothing(
                 chaos = asyncio.to_thread(broker.bounce) if i % 3 == 1 else None
                 task = asyncio.create_task(
                     accept_offer(
-                        bus.nc,
+                        session,
                         store,
                         offer,
                         disclosure=schemas.Disclosure(name="A"),
@@ -91,7 +94,7 @@ async def test_broker_killed_repeatedly_loses_and_duplicates_nothing(
             await asyncio.wait_for(_connected(bus), 20)
             for offer in sorted(attempted - set(acknowledged)):
                 res = await accept_offer(
-                    bus.nc,
+                    session,
                     store,
                     offer,
                     disclosure=schemas.Disclosure(name="A"),
@@ -99,7 +102,7 @@ async def test_broker_killed_repeatedly_loses_and_duplicates_nothing(
                 )
                 assert res.receipt is not None
                 acknowledged[offer] = res.receipt.digest
-            sent, acked = await sync_receipts(bus.nc, store)
+            sent, acked = await sync_receipts(session, store)
             assert acked == sent
         orders = (
             vendor_db(tmp_path, "sierra")

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
@@ -16,21 +16,25 @@ from hypothesis import strategies as st
 from hypothesis.stateful import Bundle, RuleBasedStateMachine, initialize, invariant, rule
 
 import schemas
+from runtime import InProcessTransport
 from tests.factories import NOW, intent_for_test
 from vendor_adapter import FileCatalog, VendorAdapter, VendorStore, load_config
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-@dataclass
-class _Msg:
-    """What the adapter's order handler reads from a NATS message, and its reply."""
-
-    data: bytes
-    replies: list[bytes] = field(default_factory=list)
-
-    async def respond(self, data: bytes) -> None:
-        self.replies.append(data)
+async def _order(adapter: VendorAdapter, sealed: bytes) -> list[bytes]:
+    """The adapter's answer to one acceptance, sent as a request to its order handler (on an
+    in-process transport); none if it gave none."""
+    async with InProcessTransport() as bus:
+        adapter.transport = bus
+        subject = schemas.vendor_subject(adapter.vendor_id, "order")
+        await bus.subscribe(subject, adapter.on_order)
+        try:
+            async with asyncio.timeout(5):
+                return [await bus.request(subject, sealed)]
+        except TimeoutError:
+            return []
 
 
 @dataclass
@@ -151,12 +155,11 @@ class Conversation(RuleBasedStateMachine):
                 now=self.now,
             )
             self.accepts.setdefault(oid, (accept, sealed))
-        msg = _Msg(sealed)
-        asyncio.run(self.adapter.on_order(msg))  # type: ignore[arg-type]
+        replies = asyncio.run(_order(self.adapter, sealed))
         live = self.now <= sent.expires + schemas.CLOCK_SKEW  # type: ignore[operator]
-        assert msg.replies, "an authentic acceptance went unanswered"
+        assert replies, "an authentic acceptance went unanswered"
         conf_wire, receipt_wire = schemas.unpack(
-            schemas.unseal(sent.cast.secrets.seal, msg.replies[0]), 2
+            schemas.unseal(sent.cast.secrets.seal, replies[0]), 2
         )
         got = schemas.verify(
             conf_wire, schemas.OrderConfirmation, key=self.signer.ring, now=None

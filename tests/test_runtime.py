@@ -9,7 +9,16 @@ from pathlib import Path
 import pytest
 from structlog.testing import capture_logs
 
-from runtime import Bus, EmbeddedServer, HttpServer, Registry, running_embedded_bus
+from runtime import (
+    Bus,
+    EmbeddedServer,
+    HttpServer,
+    Message,
+    NatsTransport,
+    NoResponders,
+    Registry,
+    running_embedded_bus,
+)
 
 
 async def test_embedded_server_starts_on_a_free_port_and_stops(tmp_path: Path) -> None:
@@ -21,6 +30,41 @@ async def test_embedded_server_starts_on_a_free_port_and_stops(tmp_path: Path) -
             await bus.nc.publish("x", b"hi")
             assert (await sub.next_msg(timeout=2)).data == b"hi"
     assert a.state == b.state == "stopped"
+
+
+async def test_the_nats_transport_says_no_responders_as_a_typed_error(tmp_path: Path) -> None:
+    """Over a real server, a request nobody hears raises NoResponders, and the 503 status a
+    server sends to the reply subject of an unheard publish reaches the reply subscription
+    as NoResponders, never as a message; a heard request returns the answer's bytes."""
+    async with EmbeddedServer(tmp_path / "s") as server, Bus(server.url, name="t") as bus:
+        transport = NatsTransport(bus)
+        assert transport.connected
+        with pytest.raises(NoResponders):
+            async with asyncio.timeout(5):
+                await transport.request("nobody.here", b"?")
+        heard: list[Message] = []
+        told: list[NoResponders] = []
+        said = asyncio.Event()
+
+        async def on_reply(msg: Message) -> None:
+            heard.append(msg)
+
+        def on_no_responders(err: NoResponders) -> None:
+            told.append(err)
+            said.set()
+
+        await transport.subscribe("replies.1", on_reply, on_no_responders=on_no_responders)
+        await transport.publish("nobody.here", b"?", reply="replies.1")
+        async with asyncio.timeout(5):
+            await said.wait()
+        assert heard == [] and len(told) == 1
+
+        async def echo(msg: Message) -> None:
+            await transport.publish(msg.reply, msg.data[::-1])
+
+        await transport.subscribe("echo", echo, queue="q")
+        async with asyncio.timeout(5):
+            assert await transport.request("echo", b"abc") == b"cba"
 
 
 async def test_losing_the_server_is_logged_and_counted(tmp_path: Path) -> None:

@@ -30,7 +30,7 @@ async def test_a_stopped_vendor_does_not_slow_the_others(
     async with Bus(nats_server.url, name="agent", inbox_prefix=schemas.REPLY_ROOT) as bus:
 
         async def one(expect: int) -> list[str]:
-            got = await collect(bus.nc, store, window=10, expect=expect)
+            got = await collect(bus, store, window=10, expect=expect)
             return sorted(r.vendor_name for r in got.ranked)
 
         assert await one(2) == ["Cumbre Sports", "Sierra Outfitters"]

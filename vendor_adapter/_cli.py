@@ -14,7 +14,15 @@ from pathlib import Path
 import structlog
 
 import schemas
-from runtime import Bus, HttpServer, NatsServerNotFound, Registry, bus_url, configure_logging
+from runtime import (
+    Bus,
+    HttpServer,
+    NatsServerNotFound,
+    NatsTransport,
+    Registry,
+    bus_url,
+    configure_logging,
+)
 
 from ._catalog import load_catalog
 from ._config import ConfigError, VendorConfig, load_config
@@ -90,7 +98,7 @@ async def _run(cfg: VendorConfig, bus_flag: str | None) -> int:
         loop.add_signal_handler(sig, stop.set)
 
     async def healthz(_: str) -> tuple[int, str, bytes]:
-        ok = adapter.bus is not None and adapter.bus.nc.is_connected
+        ok = adapter.transport is not None and adapter.transport.connected
         body = {"status": "ok" if ok else "degraded", "vendor_id": signer.vendor_id, "name": cfg.name,
                 "bus": "connected" if ok else "disconnected"}  # fmt: skip
         return (200 if ok else 503), "application/json", json.dumps(body).encode()
@@ -121,7 +129,7 @@ async def _run(cfg: VendorConfig, bus_flag: str | None) -> int:
                     )
                 )
                 log.info("vendor.health", url=http.url + "/healthz", metrics=http.url + "/metrics")
-            await adapter.run(bus, stop)
+            await adapter.run(NatsTransport(bus), stop)
     finally:
         store.close()
     log.info("vendor.stopped", vendor=signer.vendor_id)

@@ -14,10 +14,9 @@ from datetime import UTC, date, datetime, timedelta
 import msgspec
 import structlog
 from nacl.signing import VerifyKey
-from nats.aio.msg import Msg
 
 import schemas
-from runtime import Bus, Registry, failpoint
+from runtime import Message, Registry, Transport, failpoint
 
 from ._catalog import Catalog, CatalogItem
 from ._config import VendorConfig
@@ -79,7 +78,7 @@ class VendorAdapter:
         lim = cfg.limits
         self.per_key = RateLimiter(lim.intents_per_key_per_minute, 60.0)
         self.per_category = RateLimiter(lim.intents_per_category_per_second, 1.0)
-        self.bus: Bus | None = None
+        self.transport: Transport | None = None  # the one it runs on (see run)
 
     @property
     def vendor_id(self) -> str:
@@ -95,7 +94,19 @@ class VendorAdapter:
         self.rejected.inc(kind=kind, reason=err.code)
         log.warning(f"{kind}.rejected", code=err.code, error=str(err))
 
-    async def on_intent(self, msg: Msg) -> None:
+    def _running(self) -> Transport:
+        if self.transport is None:
+            raise RuntimeError("expected a running vendor adapter: call run() first")
+        return self.transport
+
+    async def _respond(self, msg: Message, data: bytes) -> None:
+        """Answer a request; a message that names nowhere to answer gets nothing."""
+        if msg.reply:
+            await self._running().publish(msg.reply, data)
+        else:
+            log.warning("reply.nowhere", subject=msg.subject)
+
+    async def on_intent(self, msg: Message) -> None:
         t0 = time.perf_counter()
         self.intents_seen.inc()
         if not self.per_category.allow(msg.subject, time.monotonic()):
@@ -132,8 +143,7 @@ class VendorAdapter:
             total_price=schemas.Money(choice.quote.total, currency),
             delivery_by=choice.delivery_by, terms=self.terms, now=now, ttl=self.cfg.offer_validity,
         )  # fmt: skip
-        assert self.bus is not None
-        await self.bus.nc.publish(intent.reply_subject, sealed)
+        await self._running().publish(intent.reply_subject, sealed)
         self.offers_made.inc()
         self.latency.observe(time.perf_counter() - t0)
         log.info(
@@ -174,7 +184,7 @@ class VendorAdapter:
 
     # --- acceptances -> orders -----------------------------------------------------------
 
-    async def on_order(self, msg: Msg) -> None:
+    async def on_order(self, msg: Message) -> None:
         failpoint("vendor.accept.received")
         now = self.clock()
         try:
@@ -199,7 +209,7 @@ class VendorAdapter:
             )  # fmt: skip
             self.orders.inc(outcome=reason)
             log.info("order.refused", offer=a.offer_id, reason=reason)
-            await msg.respond(sealed)
+            await self._respond(msg, sealed)
             return
         if existing is None:
             existing = await self._take_order(opened, now)
@@ -207,7 +217,7 @@ class VendorAdapter:
         else:
             self.orders.inc(outcome="repeat")
             log.info("order.repeat", order=existing.order_id, offer=a.offer_id)
-        await msg.respond(existing.reply_sealed)
+        await self._respond(msg, existing.reply_sealed)
 
     async def _take_order(self, opened: schemas.OpenedAccept, now: datetime):  # type: ignore[no-untyped-def]
         a, offer, intent = opened.accept.msg, opened.offer.msg, opened.intent.msg
@@ -249,7 +259,7 @@ class VendorAdapter:
         assert got is not None
         return got
 
-    async def on_receipt(self, msg: Msg) -> None:
+    async def on_receipt(self, msg: Message) -> None:
         now = self.clock()
 
         try:
@@ -267,9 +277,9 @@ class VendorAdapter:
         stored = self.store.add_countersignature(cs.msg.receipt_id, cs.msg.receipt_hash, cs.wire)
         failpoint("vendor.receipt.stored")
         log.info("receipt.countersigned", receipt=cs.msg.receipt_id, stored=stored)
-        await msg.respond(json.dumps({"stored": stored}).encode())
+        await self._respond(msg, json.dumps({"stored": stored}).encode())
 
-    async def on_cancel(self, msg: Msg) -> None:
+    async def on_cancel(self, msg: Message) -> None:
         """A person cancels one of their confirmed orders. Idempotent: asking again gets the
         same answer."""
         now = self.clock()
@@ -299,7 +309,7 @@ class VendorAdapter:
         sealed = schemas.confirm_cancel(
             cv, signer=self.signer, seal_to=intent.keys.seal, status=status, reason=reason, now=now
         )
-        await msg.respond(sealed)
+        await self._respond(msg, sealed)
 
     def _intent_key(self, kid: str, at: datetime | None) -> VerifyKey:
         """Resolves only the intent keys of orders this vendor holds."""
@@ -316,32 +326,34 @@ class VendorAdapter:
         return n
 
     async def run(
-        self, bus: Bus, stop: asyncio.Event, *, on_ready: Callable[[], None] | None = None
+        self,
+        transport: Transport,
+        stop: asyncio.Event,
+        *,
+        on_ready: Callable[[], None] | None = None,
     ) -> None:
-        self.bus = bus
-        nc = bus.nc
+        """Serve on ``transport`` until ``stop`` is set (``on_ready`` once it hears)."""
+        self.transport = bus = transport
         queue = f"vendor-{self.vendor_id[:16]}"
         subs = []
         for cat in self.cfg.categories:
             for subject in schemas.vendor_intent_subscriptions(cat):
                 subs.append(
-                    await nc.subscribe(
-                        subject, queue=queue, cb=self.on_intent, pending_msgs_limit=20_000
-                    )
+                    await bus.subscribe(subject, self.on_intent, queue=queue, pending_limit=20_000)
                 )
-        subs.append(
-            await nc.subscribe(
-                schemas.vendor_subject(self.vendor_id, "order"), queue=queue, cb=self.on_order
-            )
-        )
-        for endpoint, cb in (("receipt", self.on_receipt), ("cancel", self.on_cancel)):
+        for endpoint, handler in (
+            ("order", self.on_order),
+            ("receipt", self.on_receipt),
+            ("cancel", self.on_cancel),
+        ):
             subs.append(
-                await nc.subscribe(
-                    schemas.vendor_subject(self.vendor_id, endpoint), queue=queue, cb=cb
+                await bus.subscribe(
+                    schemas.vendor_subject(self.vendor_id, endpoint), handler, queue=queue
                 )
             )
-        await nc.publish(schemas.profile_subject(self.vendor_id), self.signer.profile_wire)
-        await nc.flush(timeout=5)
+        await bus.publish(schemas.profile_subject(self.vendor_id), self.signer.profile_wire)
+        async with asyncio.timeout(5):
+            await bus.flush()
         log.info(
             "vendor.ready",
             vendor=self.vendor_id,

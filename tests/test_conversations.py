@@ -1,0 +1,369 @@
+"""The agent's conversations with real vendor adapters, through the transport seam on one
+in-process transport: no nats-server, no sockets, the whole file in a few seconds. The
+same conversations over a real nats-server are the end-to-end suite's (test_e2e_market and
+the fault tests); these pin what the agent and the vendor say to each other."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sys
+import threading
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from nacl.public import PrivateKey
+from nacl.signing import SigningKey, VerifyKey
+
+import schemas
+from agent import (
+    AcceptError,
+    AgentSession,
+    AgentStore,
+    BetaTrust,
+    Collected,
+    RankingWeights,
+    TrustPolicy,
+    accept_offer,
+    cancel_order,
+    cast_and_collect,
+    sync_receipts,
+)
+from agent._opening import OfferOpener
+from runtime import (
+    Handler,
+    InProcessTransport,
+    Message,
+    NoResponders,
+    NoRespondersHandler,
+    Subscription,
+    Transport,
+)
+from vendor_adapter import FileCatalog, VendorAdapter, VendorStore, load_config
+
+ROOT = Path(__file__).resolve().parent.parent
+NAMES = {"sierra": "Sierra Outfitters", "cumbre": "Cumbre Sports"}
+
+
+class _Outage(Transport):
+    """The in-process transport, except that requests to subjects in ``down`` find nobody,
+    as they would while that endpoint's vendor is away."""
+
+    def __init__(self, inner: Transport) -> None:
+        self.inner, self.down = inner, set[str]()
+
+    @property
+    def connected(self) -> bool:
+        return self.inner.connected
+
+    async def publish(self, subject: str, data: bytes, *, reply: str = "") -> None:
+        await self.inner.publish(subject, data, reply=reply)
+
+    async def request(self, subject: str, data: bytes) -> bytes:
+        if subject in self.down:
+            raise NoResponders(subject)
+        return await self.inner.request(subject, data)
+
+    async def subscribe(
+        self,
+        subject: str,
+        handler: Handler,
+        *,
+        queue: str = "",
+        pending_limit: int | None = None,
+        on_no_responders: NoRespondersHandler | None = None,
+    ) -> Subscription:
+        return await self.inner.subscribe(
+            subject,
+            handler,
+            queue=queue,
+            pending_limit=pending_limit,
+            on_no_responders=on_no_responders,
+        )
+
+    async def flush(self) -> None:
+        await self.inner.flush()
+
+
+@dataclass
+class Market:
+    bus: InProcessTransport
+    session: AgentSession
+    store: AgentStore
+    vendors: dict[str, VendorAdapter]
+    tasks: asyncio.TaskGroup
+    stops: dict[str, asyncio.Event] = field(default_factory=dict)
+    runs: dict[str, asyncio.Task[None]] = field(default_factory=dict)
+
+    async def start(self, name: str) -> None:
+        """Run the vendor ``name`` on the bus until :meth:`stop`; return once it hears."""
+        ready, self.stops[name] = asyncio.Event(), asyncio.Event()
+        v = self.vendors[name]
+        self.runs[name] = self.tasks.create_task(
+            v.run(self.bus, self.stops[name], on_ready=ready.set)
+        )
+        async with asyncio.timeout(5):
+            await ready.wait()
+
+    async def stop(self, name: str) -> None:
+        """Stop the vendor ``name``; return once it has left the bus."""
+        self.stops[name].set()
+        async with asyncio.timeout(5):
+            await self.runs[name]
+
+
+def _vendor(tmp: Path, name: str) -> VendorAdapter:
+    cfg = load_config(ROOT / "demo" / "vendors" / f"{name}.toml").model_copy(
+        update={"keys_dir": tmp / name / "keys", "data_dir": tmp / name / "data"}
+    )
+    signer = schemas.make_profile(
+        identity=SigningKey.generate(), signing=SigningKey.generate(),
+        seal_key=PrivateKey.generate(), name=cfg.name, categories=cfg.categories,
+        terms=cfg.terms.to_wire(), now=datetime.now(UTC),
+    )  # fmt: skip
+    assert cfg.catalog.path is not None
+    (tmp / name).mkdir(parents=True)
+    return VendorAdapter(
+        cfg,
+        catalog=FileCatalog(cfg.catalog.path),
+        store=VendorStore(tmp / name / "vendor.sqlite"),
+        signer=signer,
+    )
+
+
+@contextlib.asynccontextmanager
+async def market(
+    tmp: Path,
+    *names: str,
+    agent_side: Callable[[Transport], Transport] = lambda bus: bus,
+    opener: OfferOpener | None = None,
+) -> AsyncIterator[Market]:
+    """Real vendor adapters (demo configs and catalogs, fresh keys and stores) serving on one
+    in-process transport, and an agent session on it (through ``agent_side(bus)``)."""
+    vendors = {name: _vendor(tmp, name) for name in names}
+    store = AgentStore(tmp / "agent.sqlite")
+    try:
+        async with InProcessTransport() as bus, asyncio.TaskGroup() as tg:
+            m = None
+            try:
+                async with AgentSession(agent_side(bus), opener=opener) as session:
+                    m = Market(bus, session, store, vendors, tg)
+                    for name in names:
+                        await m.start(name)
+                    yield m
+            finally:
+                for stop in m.stops.values() if m else ():
+                    stop.set()
+    finally:
+        store.close()
+        for v in vendors.values():
+            v.store.close()
+
+
+def _cast(category: str = "outdoor/tents") -> schemas.CastIntent:
+    return schemas.cast_intent(
+        category=category, want=schemas.Want("2-person tent"), quantity=1,
+        max_price=schemas.Money(15000, "EUR"), wanted_by=date.today() + timedelta(days=20),
+        region=schemas.Region("ES", "28"),
+        terms=schemas.expand_terms(schemas.Terms(agreement="nostalking")),
+        now=datetime.now(UTC), ttl=timedelta(minutes=5),
+    )  # fmt: skip
+
+
+async def want(
+    m: Market, *, expect: int | None, window: float = 5.0, category: str = "outdoor/tents"
+) -> Collected:
+    policy = TrustPolicy()
+    return await cast_and_collect(
+        m.session, _cast(category), window=window, store=m.store,
+        trust=BetaTrust(m.store, policy), policy=policy, weights=RankingWeights(), expect=expect,
+    )  # fmt: skip
+
+
+async def accept_from(m: Market, vendor: str) -> tuple[str, VendorAdapter]:
+    """Cast, and accept the offer of ``vendor``: (offer id, that adapter)."""
+    got = await want(m, expect=len(m.vendors))
+    offer = next(r.offer.id for r in got.ranked if r.vendor_name == NAMES[vendor])
+    res = await accept_offer(
+        m.session, m.store, offer, disclosure=schemas.Disclosure(name="Ada"), payment_method="card"
+    )
+    assert res.status == "confirmed", res
+    return offer, m.vendors[vendor]
+
+
+def _only(kid: str) -> schemas.KeyResolver:
+    """A resolver that trusts one key: an archived frame must verify against the key it must
+    come from, not the key it names."""
+
+    def resolve(got: str, at: datetime | None) -> VerifyKey:
+        if got != kid:
+            raise schemas.UnknownSigner(kid[:16], got[:16], "$.tag")
+        return VerifyKey(bytes.fromhex(kid))
+
+    return resolve
+
+
+async def test_a_want_collects_offers_from_two_vendors(tmp_path: Path) -> None:
+    """One intent reaches both vendors of its category; both sealed offers come back,
+    verify, are ranked, and are stored with the intent."""
+    async with market(tmp_path, "sierra", "cumbre") as m:
+        got = await want(m, expect=2)
+        offers, intents = m.store.rows("offers"), m.store.rows("intents")
+    assert sorted(r.vendor_name for r in got.ranked) == sorted(NAMES.values())
+    assert got.dropped == [] and not got.no_responders
+    assert {r["vendor_name"] for r in offers} == set(NAMES.values())
+    assert [r["id"] for r in intents] == [got.cast.intent.id]
+
+
+async def test_an_accept_ends_in_a_receipt_both_sides_signed(tmp_path: Path) -> None:
+    """Accepting an offer makes one order at the vendor; the person keeps the receipt the
+    vendor signed and the countersignature they signed, the vendor acknowledged it and keeps
+    the same countersignature beside its order."""
+    async with market(tmp_path, "sierra", "cumbre") as m:
+        offer, sierra = await accept_from(m, "sierra")
+        mine = m.store.receipt_for_offer(offer)
+        theirs = sierra.store.by_offer(offer)
+        assert mine is not None
+        intent_row = m.store.intent(mine["intent_id"])
+        orders = sierra.store.orders()
+    assert theirs is not None and intent_row is not None
+    assert mine["vendor_acknowledged"]
+    assert theirs.status == "confirmed"
+    receipt = schemas.verify(
+        mine["receipt_wire"], schemas.Receipt, key=sierra.signer.ring, now=None
+    )
+    assert receipt.wire == theirs.receipt_wire
+    person = schemas.verify(intent_row["wire"], schemas.Intent, key=schemas.self_signed, now=None)
+    cs = schemas.verify(
+        mine["countersignature_wire"],
+        schemas.Countersignature,
+        key=_only(person.msg.keys.sign),
+        now=None,
+    )
+    assert cs.msg.receipt_hash == receipt.digest
+    assert theirs.countersignature_wire == mine["countersignature_wire"]
+    assert len(orders) == 1
+
+
+async def test_a_cancel_takes_the_order_off_and_gives_the_stock_back(tmp_path: Path) -> None:
+    """A person's cancellation of a confirmed order is answered, signed, as cancelled; the
+    vendor's order is cancelled and its stock is free again; asking again gets the same."""
+    async with market(tmp_path, "sierra") as m:
+        offer, sierra = await accept_from(m, "sierra")
+        row = sierra.store.by_offer(offer)
+        assert row is not None
+        sku = sierra.store.orders()[0]["sku"]
+        item = await sierra.catalog.get(sku)
+        assert item is not None
+        held = sierra.store.available(sku, item.stock)
+        receipt = m.store.receipt_for_offer(offer)
+        assert receipt is not None
+        first = await cancel_order(m.session, m.store, receipt["receipt_id"][:8])
+        again = await cancel_order(m.session, m.store, receipt["receipt_id"][:8])
+        order = sierra.store.order(row.order_id)
+        assert order is not None
+        assert first == again == ("rejected", "cancelled")
+        assert order["status"] == "cancelled"
+        assert sierra.store.available(sku, item.stock) == held + 1
+        mine = m.store.receipt_for_offer(offer)
+        assert mine is not None and mine["status"] == "cancelled"
+
+
+async def test_a_countersignature_the_vendor_missed_is_acknowledged_on_sync(
+    tmp_path: Path,
+) -> None:
+    """While the vendor's receipt endpoint finds nobody, the order still completes and the
+    countersignature waits unacknowledged; `sync` later delivers it, the vendor acknowledges
+    and keeps it, and a second sync has nothing left to send."""
+    async with market(tmp_path, "sierra", agent_side=_Outage) as m:
+        outage, sierra = m.session.transport, m.vendors["sierra"]
+        assert isinstance(outage, _Outage)
+        outage.down.add(schemas.vendor_subject(sierra.vendor_id, "receipt"))
+        offer, _ = await accept_from(m, "sierra")
+        mine = m.store.receipt_for_offer(offer)
+        theirs = sierra.store.by_offer(offer)
+        assert mine is not None and theirs is not None
+        assert not mine["vendor_acknowledged"] and theirs.countersignature_wire is None
+        outage.down.clear()
+        assert await sync_receipts(m.session, m.store) == (1, 1)
+        assert await sync_receipts(m.session, m.store) == (0, 0)
+        theirs = sierra.store.by_offer(offer)
+    assert theirs is not None and theirs.countersignature_wire == mine["countersignature_wire"]
+
+
+async def test_a_want_nobody_serves_says_no_responders(tmp_path: Path) -> None:
+    """An intent for a category no vendor hears comes back marked "no responders" (what the
+    CLI turns into "no vendor on this bus serves ..."), with no offers; one that is heard is
+    not so marked."""
+    async with market(tmp_path, "sierra") as m:
+        nobody = await want(m, expect=None, window=0.1, category="electronics/phones")
+        heard = await want(m, expect=1)
+    assert nobody.no_responders and nobody.ranked == [] and nobody.offers == []
+    assert not heard.no_responders and len(heard.ranked) == 1
+
+
+async def test_an_accept_to_a_vendor_gone_away_fails_and_repeats_later(tmp_path: Path) -> None:
+    """With the vendor gone, an acceptance finds nobody: AcceptError says to try again and the
+    acceptance stays stored; once the vendor is back, the same acceptance is confirmed."""
+    async with market(tmp_path, "sierra") as m:
+        got = await want(m, expect=1)
+        offer = got.ranked[0].offer.id
+        await m.stop("sierra")
+        with pytest.raises(AcceptError, match="did not answer after 1 tries"):
+            await accept_offer(
+                m.session, m.store, offer, disclosure=schemas.Disclosure(name="Ada"),
+                payment_method="card", attempts=1,
+            )  # fmt: skip
+        stored = m.store.accept(offer)
+        assert stored is not None and stored["status"] == "sent"
+        await m.start("sierra")
+        res = await accept_offer(
+            m.session, m.store, offer, disclosure=schemas.Disclosure(name="Ada"),
+            payment_method="card", attempts=1,
+        )  # fmt: skip
+        orders = m.vendors["sierra"].store.orders()
+    assert res.status == "confirmed" and res.repeated
+    assert len(orders) == 1
+
+
+async def test_the_in_process_request_to_nobody_raises_no_responders() -> None:
+    """A request nobody listens to raises NoResponders at once; one that is heard returns the
+    first answer."""
+    async with InProcessTransport() as bus:
+        with pytest.raises(NoResponders):
+            await bus.request("ic.v1.vendor.x.order", b"hello")
+
+        async def echo(msg: Message) -> None:
+            await bus.publish(msg.reply, msg.data[::-1])
+
+        await bus.subscribe("ic.v1.vendor.*.order", echo, queue="q")
+        async with asyncio.timeout(5):
+            assert await bus.request("ic.v1.vendor.x.order", b"hello") == b"olleh"
+
+
+def _opener_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name.startswith("intentcast-open")]
+
+
+async def test_closing_the_session_restores_the_switch_interval_and_ends_its_threads(
+    tmp_path: Path,
+) -> None:
+    """The session's opener lowers the switch interval and starts its threads only for the
+    offers it opens on them; once the session closes, the interval is what it was and the
+    threads are gone."""
+    before = sys.getswitchinterval()
+    assert not _opener_threads()
+    async with market(tmp_path, "sierra", "cumbre", opener=OfferOpener(min_batch=1)) as m:
+        got = await want(m, expect=2)
+        assert len(got.ranked) == 2
+        assert sys.getswitchinterval() < before
+        assert _opener_threads()
+        session = m.session
+    assert session.state == "closed"
+    assert sys.getswitchinterval() == before
+    assert not _opener_threads()
+    with pytest.raises(RuntimeError, match="open agent session"):
+        await want(m, expect=2)
