@@ -4,6 +4,7 @@ keys, subjects and typed errors. Pure: no I/O.
 See ``schemas/README.md`` for the rules a vendor in any language implements.
 """
 
+from ._currencies import ISO_4217
 from ._envelope import (
     CLOCK_SKEW,
     MAX_FRAME_BYTES,
@@ -116,6 +117,7 @@ __all__ = [
     "CURRENCY_EXPONENTS",
     "ERRORS_BY_CODE",
     "INTENT_ROOT",
+    "ISO_4217",
     "MAX_FRAME_BYTES",
     "MAX_LIFETIME",
     "MAX_SEALED_BYTES",
