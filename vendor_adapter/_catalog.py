@@ -410,11 +410,17 @@ class FileCatalog(_InMemory):
         if mtime == self._mtime:
             return
         try:
-            text = self.path.read_text(encoding="utf-8-sig")  # -sig: spreadsheets write a BOM
-        except (OSError, UnicodeDecodeError) as exc:
-            why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            data = self.path.read_bytes()
+        except OSError as exc:
+            why = exc.strerror or str(exc)
+            raise ConfigError(f"{self.path}: expected a readable catalog file, got {why}") from None
+        try:
+            text = data.decode("utf-8-sig")  # -sig: spreadsheets often start with a BOM
+        except UnicodeDecodeError as exc:
+            line = data[: exc.start].count(b"\n") + 1
             raise ConfigError(
-                f"{self.path}: expected a readable UTF-8 catalog file, got {why}"
+                f"{self.path}: line {line}: expected UTF-8 text, got byte "
+                f"0x{data[exc.start]:02x}, which is not; save the file as UTF-8"
             ) from None
         problems: list[str] = []
         read = _json_items if self.path.suffix == ".json" else _csv_items
