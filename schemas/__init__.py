@@ -27,6 +27,7 @@ Ratings and re-reading archived frames have no functions of their own on this fl
 """
 
 from ._cancelling import confirm_cancel, make_cancel, open_cancel, open_cancel_answer
+from ._currencies import ISO_4217
 from ._document import CLOCK_SKEW, MAX_LIFETIME, Header, check_times
 from ._envelope import (
     Audience,
@@ -136,6 +137,7 @@ __all__ = [
     "CURRENCY_EXPONENTS",
     "ERRORS_BY_CODE",
     "INTENT_ROOT",
+    "ISO_4217",
     "MAX_FRAME_BYTES",
     "MAX_LIFETIME",
     "MAX_SEALED_BYTES",

@@ -8,16 +8,20 @@ from typing import Annotated
 
 import msgspec
 
+from ._currencies import ISO_4217
 from ._patterns import Currency
 
 __all__ = ["CURRENCY_EXPONENTS", "Money", "parse_money"]
 
-# Minor-unit exponents for the currencies the project knows. Unknown codes are refused
-# rather than guessed, since a wrong exponent is a hundredfold price error.
+# The currencies the project knows (people can name them in a budget), with their exponents
+# from ISO 4217. Unknown codes are refused rather than guessed, since a wrong exponent is a
+# hundredfold price error.
 CURRENCY_EXPONENTS: dict[str, int] = {
-    "AUD": 2, "BRL": 2, "CAD": 2, "CHF": 2, "CNY": 2, "CZK": 2, "DKK": 2, "EUR": 2,
-    "GBP": 2, "HUF": 2, "INR": 2, "JPY": 0, "KRW": 0, "MXN": 2, "NOK": 2, "NZD": 2,
-    "PLN": 2, "SEK": 2, "SGD": 2, "USD": 2, "ZAR": 2, "BHD": 3, "KWD": 3,
+    c: ISO_4217[c]
+    for c in (
+        "AUD", "BRL", "CAD", "CHF", "CNY", "CZK", "DKK", "EUR", "GBP", "HUF", "INR", "JPY",
+        "KRW", "MXN", "NOK", "NZD", "PLN", "SEK", "SGD", "USD", "ZAR", "BHD", "KWD",
+    )
 }  # fmt: skip
 
 # Currency is checked by pattern after decoding, with the other patterned fields.

@@ -81,7 +81,9 @@ def test_missing_vendor_config_is_one_line_exit_2(tmp_path: Path) -> None:
         capture_output=True,
         text=True,
     )
-    assert "not found" in _one_line_error(cp)
+    line = _one_line_error(cp)
+    assert f"{tmp_path / 'nope.toml'}: expected a vendor config file, got no such file" in line
+    assert "start from demo/vendors/sierra.toml" in line
 
 
 def test_invalid_vendor_config_names_each_field(tmp_path: Path) -> None:

@@ -3,6 +3,7 @@ signed offers and turns acceptances into orders and countersigned receipts."""
 
 from ._catalog import Catalog, CatalogItem, FileCatalog, SqliteCatalog, load_catalog
 from ._config import ConfigError, VendorConfig, load_config
+from ._load import load_vendor
 from ._pricing import Quote, quote
 from ._service import Choice, VendorAdapter
 from ._store import VendorStore
@@ -20,5 +21,6 @@ __all__ = [
     "VendorStore",
     "load_catalog",
     "load_config",
+    "load_vendor",
     "quote",
 ]

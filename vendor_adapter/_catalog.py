@@ -2,20 +2,28 @@
 
 A plugin is any object with the :class:`Catalog` methods, made by a factory named
 ``package.module:factory`` or registered under the entry point group ``intentcast.catalogs``;
-the factory receives the ``[catalog.options]`` table. See ``vendor_adapter/README.md``.
+the factory receives the ``[catalog.options]`` table. See the vendor guide in ``README.md``.
+
+File and SQLite catalogs check every row as they load it (and again whenever the file changes)
+and refuse the whole catalog with one line per problem, as ``intentcast-vendor check`` shows.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import difflib
 import functools
 import importlib
 import importlib.metadata
+import io
 import json
 import re
 import sqlite3
 import time
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
@@ -23,7 +31,7 @@ import schemas
 
 from ._config import CatalogConfig, ConfigError
 
-__all__ = ["Catalog", "CatalogItem", "FileCatalog", "SqliteCatalog", "load_catalog"]
+__all__ = ["Catalog", "CatalogItem", "FileCatalog", "Rules", "SqliteCatalog", "load_catalog"]
 
 _WORD = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
 _STOP = {"a", "an", "the", "for", "with", "and", "or", "of", "to", "in", "on"}
@@ -63,30 +71,249 @@ def _words(text: str) -> frozenset[str]:
     return frozenset(out)
 
 
-def _item(row: dict[str, Any]) -> CatalogItem:
+_REQUIRED = ("sku", "title", "category", "price", "currency", "stock")
+_PLAIN_AMOUNT = re.compile(r"[0-9]+(?:\.[0-9]+)?")
+_COUNT = re.compile(r"[0-9]+")
+
+
+@dataclass(frozen=True)
+class Rules:
+    """What a vendor's rows must satisfy beyond being well formed: a category at or below one
+    the vendor serves (if ``categories`` is given), and the vendor's one pricing currency (if
+    ``currency`` is given). ``config`` names the config file in the hints."""
+
+    categories: tuple[str, ...] = ()
+    currency: str | None = None
+    config: str = "the vendor's config"
+
+
+def _shown(value: object) -> str:
+    return "nothing" if value is None else repr(value)
+
+
+def _count(value: object) -> int | None:
+    """A whole number of 0 or more from a cell or a JSON/SQL value; None if it is not one."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value if value >= 0 else None
+    if isinstance(value, float):
+        return int(value) if value.is_integer() and value >= 0 else None
+    text = str(value).strip()
+    return int(text) if _COUNT.fullmatch(text) else None
+
+
+def _category_problem(category: str, rules: Rules) -> str | None:
+    """Why a row's category is outside what the vendor serves, or None if it is inside."""
+    served = rules.categories
+    if not served or any(category == c or category.startswith(c + "/") for c in served):
+        return None
+    if category in schemas.CATEGORIES:
+        hint = f"add {category} to categories in {rules.config}, or fix the row"
+    else:
+        below = sorted(
+            t for t in schemas.CATEGORIES if any(t == c or t.startswith(c + "/") for c in served)
+        )
+        close = difflib.get_close_matches(category, below, n=3, cutoff=0.6)
+        hint = (
+            f"did you mean {' or '.join(close)}?"
+            if close
+            else f"use a category from schemas/_taxonomy.py that is in categories in {rules.config}"
+        )
+    return (
+        f"expected one of the vendor's categories ({', '.join(served)}) or one below them, "
+        f"got {category!r}; {hint}"
+    )
+
+
+def _item(
+    row: Mapping[str, Any], where: str, rules: Rules, problems: list[str]
+) -> CatalogItem | None:
+    """One catalog row as an item, or None after adding a line to ``problems`` for each thing
+    wrong with it (``where`` names the file and the row)."""
+    before = len(problems)
+
+    def bad(key: str, text: str) -> None:
+        problems.append(f"{where}: {key}: {text}")
+
+    for key in _REQUIRED:
+        if key not in row:
+            bad(key, "expected a value, got none")
+    if before != len(problems):
+        return None
+    sku, title, category = (str(row[k] if row[k] is not None else "").strip() for k in ("sku", "title", "category"))  # fmt: skip
+    if not sku:
+        bad("sku", f"expected a SKU, got {_shown(row['sku'])}")
+    if not title:
+        bad("title", f"expected a title the person will see, got {_shown(row['title'])}")
+    if not category:
+        bad("category", f"expected a category such as outdoor/tents, got {_shown(row['category'])}")
+    elif (why := _category_problem(category, rules)) is not None:
+        bad("category", why)
+
+    currency = str(row["currency"] or "").strip()
+    raw_price, price = row["price"], None
+    text = str(raw_price).strip() if raw_price is not None else ""
+    if isinstance(raw_price, bool) or not text:
+        bad("price", f"expected a price such as 129.00, got {_shown(raw_price)}")
+    elif isinstance(raw_price, int) or text.startswith("-"):  # an int is already minor units
+        if text.startswith("-"):
+            bad("price", f"expected a price of 0 or more, got {raw_price!r}")
+        else:
+            price = int(text)
+    elif _PLAIN_AMOUNT.fullmatch(text):
+        if currency in schemas.ISO_4217:
+            exp = schemas.ISO_4217[currency]
+            minor = Decimal(text) * 10**exp
+            if minor != minor.to_integral_value():
+                bad(
+                    "price",
+                    f"expected at most {exp} decimal places for {currency}, got {raw_price!r}",
+                )
+            else:
+                price = int(minor)
+    else:
+        try:
+            money = schemas.parse_money(text)
+        except ValueError:
+            bad("price", f"expected a price such as 129.00 (or 129.00 EUR), got {raw_price!r}")
+        else:
+            price, currency = money.amount, money.currency
+
+    if currency not in schemas.ISO_4217:
+        hint = (
+            f"; did you mean {currency.upper()!r}?" if currency.upper() in schemas.ISO_4217 else ""
+        )
+        bad("currency", f"expected an ISO 4217 currency code such as 'EUR', got {currency!r}{hint}")
+    elif rules.currency is not None and currency != rules.currency:
+        bad(
+            "currency",
+            f"expected {rules.currency!r} (pricing.currency in {rules.config}), got {currency!r}",
+        )
+
+    stock = 0 if row["stock"] in (None, "") else _count(row["stock"])
+    if stock is None:
+        bad("stock", f"expected a whole number of 0 or more, got {row['stock']!r}")
+    dd_raw = row.get("delivery_days")
+    delivery_days = None if dd_raw in (None, "") else _count(dd_raw)
+    if dd_raw not in (None, "") and delivery_days is None:
+        bad("delivery_days", f"expected a whole number of days, 0 or more, got {dd_raw!r}")
+
     attrs = row.get("attributes") or {}
     if isinstance(attrs, str):
-        attrs = json.loads(attrs) if attrs.strip().startswith("{") else dict(
-            kv.split("=", 1) for kv in attrs.split(";") if "=" in kv
-        )  # fmt: skip
+        with contextlib.suppress(ValueError):  # not an object: reported just below
+            attrs = json.loads(attrs) if attrs.strip().startswith("{") else dict(
+                kv.split("=", 1) for kv in attrs.split(";") if "=" in kv
+            )  # fmt: skip
+    if not isinstance(attrs, dict):
+        bad(
+            "attributes",
+            f"expected a JSON object or key=value;key=value, got {row.get('attributes')!r}",
+        )
     kws = row.get("keywords") or ()
     if isinstance(kws, str):
         kws = tuple(k.strip() for k in kws.replace(";", ",").split(",") if k.strip())
-    price = row["price"]
-    currency = str(row.get("currency") or "")
-    if isinstance(price, str) and not price.replace(".", "", 1).isdigit():
-        m = schemas.parse_money(price)
-        price, currency = m.amount, m.currency
-    elif isinstance(price, str | float):
-        exp = schemas.CURRENCY_EXPONENTS.get(currency, 2)
-        price = round(float(price) * 10**exp)
-    dd = row.get("delivery_days")
+
+    if len(problems) != before or price is None or stock is None or not isinstance(attrs, dict):
+        return None
     return CatalogItem(
-        sku=str(row["sku"]), title=str(row["title"]), category=str(row["category"]),
-        price=int(price), currency=currency, stock=int(row.get("stock") or 0),
-        attributes={str(k): str(v) for k, v in dict(attrs).items()}, keywords=tuple(kws),
-        delivery_days=int(dd) if dd not in (None, "") else None,
+        sku=sku, title=title, category=category, price=price, currency=currency, stock=stock,
+        attributes={str(k): str(v) for k, v in attrs.items()}, keywords=tuple(str(k) for k in kws),
+        delivery_days=delivery_days,
     )  # fmt: skip
+
+
+def _items(
+    path: Path, rows: Iterable[tuple[str, Mapping[str, Any]]], rules: Rules, problems: list[str]
+) -> dict[str, CatalogItem]:
+    """Items by SKU from ``(place, row)`` pairs, ``place`` such as ``line 3``; a SKU seen twice
+    is a problem."""
+    items: dict[str, CatalogItem] = {}
+    first: dict[str, str] = {}
+    for place, row in rows:
+        where = f"{path}: {place}"
+        item = _item(row, where, rules, problems)
+        sku = str(row.get("sku") or "").strip()
+        if sku in first:
+            problems.append(
+                f"{where}: sku: expected each SKU once, got {sku!r} again (first at {first[sku]})"
+            )
+        elif sku:
+            first[sku] = place.split(" (")[0]
+        if item is not None and not problems:  # after the first problem only problems matter
+            items[item.sku] = item
+    return items
+
+
+def _columns(path: Path, where: str, columns: Sequence[str]) -> list[str]:
+    """A line for each required column that ``columns`` lacks, with the likeliest misspelling."""
+    out = []
+    unknown = [c for c in columns if c not in _REQUIRED]
+    for need in _REQUIRED:
+        if need not in columns:
+            close = difflib.get_close_matches(need, unknown, n=1, cutoff=0.6)
+            hint = f"; is {close[0]!r} meant to be {need!r}?" if close else ""
+            out.append(
+                f"{path}: {where}: expected a {need!r} column, got columns "
+                f"{', '.join(repr(c) for c in columns) or 'none'}{hint}"
+            )
+    return out
+
+
+def _csv_items(path: Path, text: str, rules: Rules, problems: list[str]) -> dict[str, CatalogItem]:
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+
+    def rows(width: int) -> Iterator[tuple[str, dict[str, Any]]]:
+        for row in reader:
+            place = f"line {reader.line_num}"
+            if sku := (row.get("sku") or "").strip():
+                place += f" (sku {sku})"
+            if None in row:  # more cells than the header has columns
+                extra = len(row.pop(None) or ())
+                problems.append(
+                    f"{path}: {place}: expected {width} cells as in the header, got "
+                    f"{width + extra}; quote cells that contain a comma"
+                )
+                continue
+            yield place, row
+
+    try:
+        header = reader.fieldnames
+        if header is None:
+            problems.append(
+                f"{path}: line 1: expected a header row ({','.join(_REQUIRED)}), got an empty file"
+            )
+            return {}
+        if missing := _columns(path, "line 1 (header)", header):
+            problems.extend(missing)
+            return {}
+        return _items(path, rows(len(header)), rules, problems)
+    except csv.Error as exc:
+        problems.append(f"{path}: line {reader.line_num}: expected CSV, got {exc}")
+        return {}
+
+
+def _json_items(path: Path, text: str, rules: Rules, problems: list[str]) -> dict[str, CatalogItem]:
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
+        problems.append(f"{path}: expected JSON (a list of items), got {exc}")
+        return {}
+    if not isinstance(data, list):
+        problems.append(f"{path}: expected a JSON list of items, got a {type(data).__name__}")
+        return {}
+    rows = []
+    for n, row in enumerate(data):
+        place = f"$[{n}]"
+        if not isinstance(row, dict):
+            problems.append(
+                f"{path}: {place}: expected an object with {', '.join(_REQUIRED)}, got {row!r}"
+            )
+            continue
+        if isinstance(row.get("sku"), str) and row["sku"].strip():
+            place += f" (sku {row['sku'].strip()})"
+        rows.append((place, row))
+    return _items(path, rows, rules, problems)
 
 
 class _Shelf:
@@ -164,8 +391,8 @@ class FileCatalog(_InMemory):
     keywords[,delivery_days]) or a JSON list of objects with the same keys. Reloaded when the
     file changes, so a vendor's export job can replace it in place."""
 
-    def __init__(self, path: Path, check_seconds: float = 1.0) -> None:
-        self.path, self.check_seconds = path, check_seconds
+    def __init__(self, path: Path, check_seconds: float = 1.0, rules: Rules = Rules()) -> None:
+        self.path, self.check_seconds, self.rules = path, check_seconds, rules
         self._mtime = -1.0
         self._checked = float("-inf")
         self.items = {}
@@ -179,22 +406,29 @@ class FileCatalog(_InMemory):
         try:
             mtime = self.path.stat().st_mtime
         except FileNotFoundError:
-            raise ConfigError(f"catalog file {self.path} not found") from None
+            raise ConfigError(f"{self.path}: expected a catalog file, got no such file") from None
         if mtime == self._mtime:
             return
-        text = self.path.read_text()
         try:
-            rows = (
-                json.loads(text)
-                if self.path.suffix == ".json"
-                else list(csv.DictReader(text.splitlines()))
-            )
-            self.items = {i.sku: i for i in map(_item, rows)}
-            self._by_category = None
-        except (KeyError, ValueError, TypeError) as exc:
+            data = self.path.read_bytes()
+        except OSError as exc:
+            why = exc.strerror or str(exc)
+            raise ConfigError(f"{self.path}: expected a readable catalog file, got {why}") from None
+        try:
+            text = data.decode("utf-8-sig")  # -sig: spreadsheets often start with a BOM
+        except UnicodeDecodeError as exc:
+            line = data[: exc.start].count(b"\n") + 1
             raise ConfigError(
-                f"catalog {self.path}: expected rows with sku, title, category, price, currency, stock; {exc}"
+                f"{self.path}: line {line}: expected UTF-8 text, got byte "
+                f"0x{data[exc.start]:02x}, which is not; save the file as UTF-8"
             ) from None
+        problems: list[str] = []
+        read = _json_items if self.path.suffix == ".json" else _csv_items
+        items = read(self.path, text, self.rules, problems)
+        if problems:
+            raise ConfigError(*problems)
+        self.items = items
+        self._by_category = None
         self._mtime = mtime
 
     async def search(self, category: str, want: schemas.Want, quantity: int) -> list[CatalogItem]:
@@ -205,8 +439,15 @@ class FileCatalog(_InMemory):
 class SqliteCatalog(_InMemory):
     """Items from a SQLite database via a query that returns the catalog columns."""
 
-    def __init__(self, path: Path, query: str, refresh_seconds: float = 30.0) -> None:
-        self.path, self.query, self.refresh_seconds = path, query, refresh_seconds
+    def __init__(
+        self, path: Path, query: str, refresh_seconds: float = 30.0, rules: Rules = Rules()
+    ) -> None:
+        self.path, self.query, self.refresh_seconds, self.rules = (
+            path,
+            query,
+            refresh_seconds,
+            rules,
+        )
         self.items = {}
         self._loaded_at = float("-inf")
         self._refresh()
@@ -217,31 +458,45 @@ class SqliteCatalog(_InMemory):
             return
         self._loaded_at = now
         if not self.path.exists():
-            raise ConfigError(f"catalog database {self.path} not found")
+            raise ConfigError(f"{self.path}: expected a catalog database, got no such file")
         db = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True)
         db.row_factory = sqlite3.Row
+        problems: list[str] = []
         try:
-            self.items = {i.sku: i for i in (_item(dict(r)) for r in db.execute(self.query))}
-            self._by_category = None
+            cur = db.execute(self.query)
+            columns = [d[0] for d in cur.description or ()]
+            if missing := _columns(self.path, "catalog.query", columns):
+                raise ConfigError(*missing)
+            rows = ((f"query row {n}", dict(r)) for n, r in enumerate(cur, 1))
+            items = _items(self.path, rows, self.rules, problems)
         except sqlite3.Error as exc:
-            raise ConfigError(f"catalog query failed on {self.path}: {exc}") from None
+            raise ConfigError(
+                f"{self.path}: catalog.query: expected a query that runs, got {exc}"
+            ) from None
         finally:
             db.close()
+        if problems:
+            raise ConfigError(*problems)
+        self.items = items
+        self._by_category = None
 
     async def search(self, category: str, want: schemas.Want, quantity: int) -> list[CatalogItem]:
         self._refresh()
         return await super().search(category, want, quantity)
 
 
-def load_catalog(cfg: CatalogConfig) -> Catalog:
+def load_catalog(cfg: CatalogConfig, rules: Rules = Rules()) -> Catalog:
+    """The catalog ``cfg`` names; file and SQLite catalogs also check every row (see
+    :class:`Rules`) and raise :class:`ConfigError` with a line for each problem."""
     if cfg.kind in ("csv", "json"):
         if cfg.path is None:
             raise ConfigError(f"catalog.kind = {cfg.kind!r} needs catalog.path")
-        return FileCatalog(cfg.path)
+        return FileCatalog(cfg.path, rules=rules)
     if cfg.kind == "sqlite":
         if cfg.path is None:
             raise ConfigError("catalog.kind = 'sqlite' needs catalog.path")
-        return SqliteCatalog(cfg.path, cfg.query, float(cfg.options.get("refresh_seconds", 30.0)))
+        refresh = float(cfg.options.get("refresh_seconds", 30.0))
+        return SqliteCatalog(cfg.path, cfg.query, refresh, rules=rules)
     if not cfg.plugin:
         raise ConfigError("catalog.kind = 'plugin' needs catalog.plugin = 'package.module:factory'")
     if ":" in cfg.plugin:

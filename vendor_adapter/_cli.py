@@ -24,9 +24,10 @@ from runtime import (
     configure_logging,
 )
 
-from ._catalog import load_catalog
+from ._catalog import Catalog
 from ._config import ConfigError, VendorConfig, load_config
 from ._keys import load_or_create_keys
+from ._load import load_vendor
 from ._service import VendorAdapter
 from ._store import VendorStore
 
@@ -86,8 +87,7 @@ def _signer(cfg: VendorConfig) -> schemas.VendorSigner:
     )  # fmt: skip
 
 
-async def _run(cfg: VendorConfig, bus_flag: str | None) -> int:
-    catalog = load_catalog(cfg.catalog)
+async def _run(cfg: VendorConfig, catalog: Catalog, bus_flag: str | None) -> int:
     signer = _signer(cfg)
     store = VendorStore(cfg.data_dir / "vendor.sqlite")
     metrics = Registry()
@@ -136,12 +136,13 @@ async def _run(cfg: VendorConfig, bus_flag: str | None) -> int:
     return 0
 
 
-def _check(cfg: VendorConfig) -> int:
-    catalog = load_catalog(cfg.catalog)
-    n = len(getattr(catalog, "items", {}))
+def _check(cfg: VendorConfig, catalog: Catalog) -> int:
+    """The summary of a config and catalog that :func:`load_vendor` passed."""
+    items = getattr(catalog, "items", None)
+    n = f"{len(items)} items, every row checked" if isinstance(items, dict) else "items not checked"
     print(f"config ok: {cfg.name}")
     print(f"  categories: {', '.join(cfg.categories)}")
-    print(f"  catalog:    {cfg.catalog.kind} {cfg.catalog.path or cfg.catalog.plugin} ({n} items)")
+    print(f"  catalog:    {cfg.catalog.kind} {cfg.catalog.path or cfg.catalog.plugin} ({n})")
     print(f"  terms:      keeps data {cfg.terms.data_retention_days} days, "
           f"{'no tracking' if cfg.terms.no_tracking else 'TRACKS'}, "
           f"{'no sharing' if cfg.terms.no_sharing else 'SHARES'}, "
@@ -155,16 +156,20 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     configure_logging(json=False, level="warning")  # stdout stays for the command's output
     try:
-        cfg = load_config(args.config)
-        if args.command == "check":
-            return _check(cfg)
         if args.command == "id":
-            identity, _, _ = load_or_create_keys(cfg.keys_dir)
+            identity, _, _ = load_or_create_keys(load_config(args.config).keys_dir)
             print(bytes(identity.verify_key).hex())
             return 0
+        cfg, catalog = load_vendor(args.config)  # run starts only on what check passes
+        if args.command == "check":
+            return _check(cfg, catalog)
         configure_logging(json=args.log_format == "json", level=args.log_level, cache=True)
-        return asyncio.run(_run(cfg, args.bus))
-    except (ConfigError, NatsServerNotFound) as exc:
+        return asyncio.run(_run(cfg, catalog, args.bus))
+    except ConfigError as exc:
+        for problem in exc.problems:  # every problem, one line each
+            print(f"intentcast-vendor: error: {problem}", file=sys.stderr)
+        return 2
+    except NatsServerNotFound as exc:
         print(f"intentcast-vendor: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -1,5 +1,5 @@
-"""The vendor's config file (TOML), validated with pydantic: errors name the field, what was
-expected and what arrived."""
+"""The vendor's config file (TOML), validated with pydantic: each problem is one line naming the
+file, the key, what was expected and what arrived."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic_core import ErrorDetails
 
 import schemas
 
@@ -27,8 +28,19 @@ def parse_duration(text: str) -> timedelta:
     return timedelta(**{_UNITS[m.group(2)]: int(m.group(1))})
 
 
+# Where a person who has no config yet can start from (both files exist in the repository;
+# tests/test_vendor_check.py checks every path the vendor's messages name).
+EXAMPLE = "demo/vendors/sierra.toml"
+GUIDE = "README.md (Guide for the vendor)"
+
+
 class ConfigError(Exception):
-    """A config file that cannot be used; the message says what to fix."""
+    """A config or catalog that cannot be used: ``problems`` holds one line for each thing to
+    fix, naming the file, the key or row, what was expected and what was found."""
+
+    def __init__(self, *problems: str) -> None:
+        super().__init__("\n".join(problems))
+        self.problems: tuple[str, ...] = problems
 
 
 class _Model(BaseModel):
@@ -65,7 +77,22 @@ class DiscountTier(_Model):
     percent: Annotated[float, Field(gt=0, lt=100)]
 
 
+def _currency(code: str) -> str:
+    if code not in schemas.ISO_4217:
+        hint = f"; did you mean {code.upper()!r}?" if code.upper() in schemas.ISO_4217 else ""
+        raise ValueError(f"expected an ISO 4217 currency code such as 'EUR', got {code!r}{hint}")
+    return code
+
+
+def _category_path(c: str) -> str:
+    if not re.fullmatch(r"[a-z0-9-]{1,32}(/[a-z0-9-]{1,32}){0,4}", c):
+        raise ValueError(f"expected a category path such as 'outdoor/tents', got {c!r}")
+    return c
+
+
 class PricingConfig(_Model):
+    # The one currency the catalog's prices are in, if the vendor wants that checked.
+    currency: Annotated[str, AfterValidator(_currency)] | None = None
     quantity_discounts: list[DiscountTier] = []
     floor_percent: Annotated[float, Field(gt=0, le=100)] = 100.0
     meet_budget: bool = True  # come down toward the floor to meet the person's maximum
@@ -78,7 +105,7 @@ class LimitsConfig(_Model):
 
 class VendorConfig(_Model):
     name: Annotated[str, Field(min_length=1, max_length=200)]
-    categories: Annotated[list[str], Field(min_length=1)]
+    categories: Annotated[list[Annotated[str, AfterValidator(_category_path)]], Field(min_length=1)]
     keys_dir: Path = Path("keys")
     data_dir: Path = Path("data")
     bus_url: str | None = None
@@ -102,34 +129,25 @@ class VendorConfig(_Model):
     def _duration(cls, v: object) -> object:
         return parse_duration(v) if isinstance(v, str) else v
 
-    @field_validator("categories")
-    @classmethod
-    def _categories(cls, v: list[str]) -> list[str]:
-        for c in v:
-            if not re.fullmatch(r"[a-z0-9-]{1,32}(/[a-z0-9-]{1,32}){0,4}", c):
-                raise ValueError(f"expected a category path such as 'outdoor/tents', got {c!r}")
-        return v
-
 
 def load_config(path: Path) -> VendorConfig:
     """Read and validate; relative paths resolve against the config file's folder."""
     try:
-        raw = tomllib.loads(path.read_text())
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ConfigError(
-            f"config file {path} not found; create one (see vendor_adapter/README or "
-            "demo/vendors/*.toml for examples)"
+            f"{path}: expected a vendor config file, got no such file; "
+            f"start from {EXAMPLE} and see {GUIDE}"
         ) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise ConfigError(f"{path}: expected a readable UTF-8 config file, got {why}") from None
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+        raise ConfigError(f"{path}: expected valid TOML, got {exc}") from None
     try:
         cfg = VendorConfig.model_validate(raw)
     except ValidationError as exc:
-        lines = [
-            f"  {'.'.join(str(p) for p in e['loc'])}: {e['msg']} (got {e.get('input')!r})"
-            for e in exc.errors()
-        ]
-        raise ConfigError(f"{path}: {len(lines)} problem(s):\n" + "\n".join(lines)) from None
+        raise ConfigError(*(_problem(path, e) for e in exc.errors())) from None
     base = path.resolve().parent
     catalog = cfg.catalog
     if catalog.path is not None and not catalog.path.is_absolute():
@@ -143,3 +161,27 @@ def load_config(path: Path) -> VendorConfig:
             "catalog": catalog,
         }
     )
+
+
+def _key(loc: tuple[int | str, ...]) -> str:
+    """``('pricing', 'quantity_discounts', 0, 'percent')`` as ``pricing.quantity_discounts[0].percent``."""
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else f".{part}" if out else str(part)
+    return out
+
+
+def _problem(path: Path, e: ErrorDetails) -> str:
+    """One pydantic error as one line: file, key, what was expected, what was found."""
+    key, msg = _key(e["loc"]), e["msg"]
+    if e["type"] == "missing":
+        return f"{path}: {key}: expected a value, got none; add it (see {EXAMPLE})"
+    if e["type"] == "extra_forbidden":
+        return (
+            f"{path}: {key}: expected only known keys, got unknown key {e['loc'][-1]!r}; "
+            f"remove it or fix its spelling (see {EXAMPLE})"
+        )
+    if msg.startswith("Value error, "):  # our own validators say expected and got
+        return f"{path}: {key}: {msg.removeprefix('Value error, ')}"
+    expected = msg.removeprefix("Input should be ") if msg.startswith("Input should be ") else msg
+    return f"{path}: {key}: expected {expected}, got {e.get('input')!r}"
