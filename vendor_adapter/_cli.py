@@ -6,7 +6,6 @@ import argparse
 import asyncio
 import contextlib
 import json
-import signal
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -14,7 +13,15 @@ from pathlib import Path
 import structlog
 
 import schemas
-from runtime import Bus, HttpServer, NatsServerNotFound, Registry, bus_url, configure_logging
+from runtime import (
+    Bus,
+    HttpServer,
+    NatsServerNotFound,
+    Registry,
+    StopOnSignals,
+    bus_url,
+    configure_logging,
+)
 
 from ._catalog import load_catalog
 from ._config import ConfigError, VendorConfig, load_config
@@ -25,6 +32,7 @@ from ._store import VendorStore
 __all__ = ["main"]
 
 log = structlog.get_logger("intentcast.vendor")
+DRAIN_SECONDS = 2.0  # on a stop, handlers in flight get this long; the whole stop stays under 5 s
 
 EPILOG = """examples:
   intentcast-vendor check --config vendor.toml
@@ -51,7 +59,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     sub = ap.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, helptext in (
-        ("run", "run the adapter until interrupted"),
+        ("run", "run the adapter until SIGINT or SIGTERM, then exit 0"),
         ("check", "validate the config and catalog, print a summary"),
         ("id", "print the vendor id (creating keys on first use), for bus permissions"),
     ):
@@ -84,10 +92,6 @@ async def _run(cfg: VendorConfig, bus_flag: str | None) -> int:
     store = VendorStore(cfg.data_dir / "vendor.sqlite")
     metrics = Registry()
     adapter = VendorAdapter(cfg, catalog=catalog, store=store, signer=signer, metrics=metrics)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
 
     async def healthz(_: str) -> tuple[int, str, bytes]:
         ok = adapter.bus is not None and adapter.bus.nc.is_connected
@@ -98,8 +102,11 @@ async def _run(cfg: VendorConfig, bus_flag: str | None) -> int:
     async def metrics_page(_: str) -> tuple[int, str, bytes]:
         return 200, "text/plain; version=0.0.4", metrics.render().encode()
 
+    # SIGINT or SIGTERM ends the block wherever it is (connecting to an unreachable bus,
+    # reconnecting, handling an intent); leaving it drains the bus for up to DRAIN_SECONDS
+    # and stops a private embedded bus. Then we exit 0.
     try:
-        async with contextlib.AsyncExitStack() as stack:
+        async with StopOnSignals("intentcast-vendor") as stop, contextlib.AsyncExitStack() as stack:
             url = await stack.enter_async_context(
                 bus_url(bus_flag or cfg.bus_url, store_dir=cfg.data_dir / "jetstream")
             )
@@ -110,6 +117,7 @@ async def _run(cfg: VendorConfig, bus_flag: str | None) -> int:
                     metrics=metrics,
                     nkey_seed=cfg.bus_nkey_seed,
                     tls_ca=cfg.bus_tls_ca,
+                    drain_timeout=DRAIN_SECONDS,
                 )
             )
             if cfg.health_port >= 0:
@@ -121,7 +129,7 @@ async def _run(cfg: VendorConfig, bus_flag: str | None) -> int:
                     )
                 )
                 log.info("vendor.health", url=http.url + "/healthz", metrics=http.url + "/metrics")
-            await adapter.run(bus, stop)
+            await adapter.run(bus, stop.event)
     finally:
         store.close()
     log.info("vendor.stopped", vendor=signer.vendor_id)
