@@ -163,7 +163,13 @@ class Bus:
         try:
             if nc.is_connected:
                 wait = self.drain_timeout if drain_seconds is None else drain_seconds
-                await asyncio.wait_for(nc.drain(), wait)
+                # nats-py's own drain timeout, not a cancellation from outside: cancelling
+                # its drain() leaves a gathered CancelledError that asyncio reports, as a
+                # traceback, as "never retrieved". Its timeout path reports DrainTimeoutError
+                # through error_cb (a bus.error event) and closes. wait_for is a backstop
+                # for the flush that follows.
+                nc.options["drain_timeout"] = wait
+                await asyncio.wait_for(nc.drain(), wait + 1.0)
         except (TimeoutError, nats.errors.Error, OSError) as exc:
             log.warning("bus.drain_failed", client=self.name, error=str(exc))
         finally:

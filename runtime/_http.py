@@ -33,6 +33,7 @@ class HttpServer:
         # asyncio starts a task per connection and keeps no hold on it: we do, so that
         # leaving the block ends requests in flight (a client sending slowly) at once.
         self._connections: set[asyncio.Task[object]] = set()
+        self._stopping = False
 
     @property
     def url(self) -> str:
@@ -44,6 +45,12 @@ class HttpServer:
         self._connections.add(task)
         try:
             await self._respond(reader, writer)
+        except asyncio.CancelledError:
+            # Ours (the server is stopping) ends the task quietly: Python 3.11's streams
+            # report a cancelled connection task as an unhandled exception, with a
+            # traceback. Anybody else's cancellation goes on up.
+            if not (self._stopping and task.uncancel() == 0):
+                raise
         finally:
             self._connections.discard(task)
             writer.close()
@@ -88,6 +95,7 @@ class HttpServer:
     ) -> None:
         if self._server is not None:
             self._server.close()
+            self._stopping = True
             for task in self._connections:
                 task.cancel("the server is stopping")
             if self._connections:
