@@ -29,7 +29,7 @@ class ServiceProcess:
         cwd: Path | None = None,
     ) -> None:
         """Ready when stderr carries the JSON event ``ready_event``, or, with
-        ``ready_line`` (a regular expression), when a line of stdout matches it."""
+        ``ready_line`` (a regular expression), when a line of stdout or stderr matches it."""
         if (ready_event is None) == (ready_line is None):
             raise ValueError("expected one of ready_event and ready_line")
         self.args, self.ready_event, self.name = list(args), ready_event, name or args[0]
@@ -58,6 +58,10 @@ class ServiceProcess:
         assert self._proc is not None and self._proc.stderr is not None
         for line in self._proc.stderr:
             self.lines.append(line.rstrip())
+            if self.ready_line is not None and self.ready_line.search(line):
+                with self._cond:
+                    self._cond.notify_all()
+                self._ready.set()
             try:
                 ev = json.loads(line)
             except ValueError:
@@ -83,7 +87,7 @@ class ServiceProcess:
 
     def _is_ready(self) -> bool:
         if self.ready_line is not None:
-            return any(self.ready_line.search(ln) for ln in self.output)
+            return any(self.ready_line.search(ln) for ln in [*self.output, *self.lines])
         return any(e.get("event") == self.ready_event for e in self.events)
 
     def start(self, timeout: float = 20.0) -> ServiceProcess:

@@ -12,6 +12,10 @@ the block absorbs that cancellation on the way out, and only that one, the way
 ``asyncio.timeout`` does: a cancellation from anywhere else still propagates. A second
 signal cancels again, which cuts short whatever clean-up is waiting (a bus drain, say);
 clean-up that must finish (stopping a child process) shields itself.
+
+``exit=True`` is for blocks whose caller cannot carry on without them (a one-shot command
+with a private embedded bus): after the clean-up the stop leaves by ``SystemExit(128 +
+signal)``, the exit status a shell expects of a process ended by that signal.
 """
 
 from __future__ import annotations
@@ -35,9 +39,12 @@ class StopOnSignals:
     first one, for code that takes an :class:`asyncio.Event` to watch.
     """
 
-    def __init__(self, name: str, *, signals: tuple[signal.Signals, ...] = STOP_SIGNALS) -> None:
+    def __init__(
+        self, name: str, *, signals: tuple[signal.Signals, ...] = STOP_SIGNALS, exit: bool = False
+    ) -> None:
         self.name = name
         self.signals = signals
+        self.exit = exit
         self.signal: signal.Signals | None = None
         self.event = asyncio.Event()
         self._cancels = 0
@@ -93,5 +100,8 @@ class StopOnSignals:
                     raise
         elif not issubclass(et, asyncio.CancelledError) or others:
             return False  # a real error, or somebody else's cancellation: not ours to eat
-        log.info("process.stopped", process=self.name, signal=self.signal and self.signal.name)
+        assert self.signal is not None
+        log.info("process.stopped", process=self.name, signal=self.signal.name)
+        if self.exit:
+            raise SystemExit(128 + self.signal)
         return True

@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -27,7 +28,7 @@ import pytest
 
 from runtime import Bus, EmbeddedServer, ServiceProcess, StopOnSignals, pid_alive
 from tests.cluster import free_port, prepare
-from tests.conftest import BIN, ROOT, _shared_dir, tent_intent
+from tests.conftest import BIN, ROOT, Agent, _shared_dir, tent_intent
 
 pytestmark = pytest.mark.e2e
 
@@ -73,9 +74,11 @@ def procs() -> Iterator[Callable[[ServiceProcess], ServiceProcess]]:
             p.kill()
 
 
-def _stop(p: ServiceProcess, sig: signal.Signals, *, logs_json: bool = True) -> float:
-    """Send ``sig`` and return how long the process took to exit; it must exit 0 within
-    DEADLINE, saying (when it logs JSON) that the signal stopped it."""
+def _stop(
+    p: ServiceProcess, sig: signal.Signals, *, logs_json: bool = True, status: int = 0
+) -> float:
+    """Send ``sig`` and return how long the process took to exit; it must exit ``status``
+    within DEADLINE, saying (when it logs JSON) that the signal stopped it."""
     t0 = time.monotonic()
     p.signal(sig)
     try:
@@ -85,7 +88,7 @@ def _stop(p: ServiceProcess, sig: signal.Signals, *, logs_json: bool = True) -> 
         pytest.fail(f"{p.name} still running {DEADLINE}s after {sig.name}:\n{tail}")
     took = time.monotonic() - t0
     p.stop()  # joins the readers, so every line it wrote has been read
-    assert rc == 0, f"{p.name} exited {rc} after {sig.name}:\n" + "\n".join(p.lines)
+    assert rc == status, f"{p.name} exited {rc} after {sig.name}:\n" + "\n".join(p.lines)
     assert "Traceback" not in "\n".join(p.lines), "\n".join(p.lines)
     if logs_json:
         assert p.count("process.stopped", signal=sig.name) == 1
@@ -407,6 +410,27 @@ def test_web_on_a_taken_port_is_one_line_exit_2(env: dict[str, str]) -> None:
         line = _one_line_exit_2([str(BIN / "intentcast"), "web", "--port", str(port)], env)
     assert line.startswith(f"intentcast: error: port {port} on 127.0.0.1 is in use")
     assert line.endswith("stop the other program or pass --port")
+
+
+# --- a one-shot command with a private bus ------------------------------------------------
+
+
+@pytest.mark.parametrize("sig", SIGNALS)
+def test_a_one_shot_command_stops_its_private_bus(
+    sig: signal.Signals, env: dict[str, str], procs
+) -> None:
+    """`intentcast want` with no bus anywhere starts a private nats-server for the cast;
+    SIGTERM or SIGINT mid-cast stops that server too, and exits 128 + the signal (143 or
+    130), instead of dying and leaving the server running."""
+    _init_home(env)
+    args = [str(BIN / "intentcast"), "-v", *Agent.want_args(wait="60s")]
+    p = procs(ServiceProcess(args, ready_line=r"bus\.embedded\.private", name="want", env=env))
+    started = re.search(r"bus\.embedded\.started\s.*\bpid=(\d+)", "\n".join(p.lines))
+    assert started is not None, "\n".join(p.lines)
+    server_pid = int(started.group(1))
+    assert pid_alive(server_pid)
+    _stop(p, sig, logs_json=False, status=128 + sig)
+    assert not pid_alive(server_pid)
 
 
 # --- the pieces, in-process --------------------------------------------------------------
