@@ -155,10 +155,12 @@ def _parser() -> _Parser:
     p = cmd("sync", "re-send countersignatures that vendors have not yet acknowledged")
     p.add_argument("--bus", help="NATS URL(s)")
     p = cmd(
-        "bus", "run an embedded NATS bus that every intentcast command on this machine will use"
+        "bus",
+        "run an embedded NATS bus that every intentcast command on this machine will use,"
+        " until Ctrl-C or SIGTERM (then exit 0; a taken --port is exit 2)",
     )
     p.add_argument("--port", type=int, default=4222)
-    p = cmd("web", "a local web page over your history and receipts")
+    p = cmd("web", "a local web page over your history and receipts, until Ctrl-C or SIGTERM")
     p.add_argument("--port", type=int, default=8765)
     p.add_argument(
         "--host", default="127.0.0.1", help="address to bind (default: this machine only)"
