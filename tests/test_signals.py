@@ -100,16 +100,21 @@ def _stop(
 # --- intentcast-vendor run ---------------------------------------------------------------
 
 
-def _vendor(tmp_path: Path, env: dict[str, str], bus: str | None, *, stuck: bool = False,
-            ready: str = "vendor.ready") -> ServiceProcess:  # fmt: skip
+def _vendor_config(tmp_path: Path, *, stuck: bool = False, health_port: int = 0) -> Path:
     d = _shared_dir(tmp_path)
-    text = (d / "vendors" / "sierra.toml").read_text()
+    text = f"health_port = {health_port}\n" + (d / "vendors" / "sierra.toml").read_text()
     if stuck:
         csv = 'kind = "csv"\npath = "../catalogs/sierra.csv"'
         assert csv in text
         text = text.replace(csv, 'kind = "plugin"\nplugin = "tests._stuck_catalog:factory"')
     cfg = d / "vendors" / "sierra-signals.toml"
     cfg.write_text(text)
+    return cfg
+
+
+def _vendor(tmp_path: Path, env: dict[str, str], bus: str | None, *, stuck: bool = False,
+            ready: str = "vendor.ready") -> ServiceProcess:  # fmt: skip
+    cfg = _vendor_config(tmp_path, stuck=stuck)
     args = [str(BIN / "intentcast-vendor"), "run", "--config", str(cfg)]
     return ServiceProcess(
         args + (["--bus", bus] if bus else []), ready_event=ready, name="vendor", env=env
@@ -182,6 +187,26 @@ def test_vendor_stops_its_private_bus(
     _stop(p, sig)
     assert not pid_alive(server_pid)
     assert p.count("bus.embedded.stopped") == 1
+
+
+def test_vendor_health_port_taken_is_one_line_exit_2(
+    tmp_path: Path, env: dict[str, str], nats_server: EmbeddedServer
+) -> None:
+    """A vendor whose health_port is taken ends with one error line saying so, exit 2, no
+    traceback (its JSON log lines come before it)."""
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        cfg = _vendor_config(tmp_path, health_port=port)
+        cp = subprocess.run(
+            [str(BIN / "intentcast-vendor"), "run", "--config", str(cfg), "--bus", nats_server.url],
+            capture_output=True, text=True, env={**os.environ, **env}, timeout=30,
+        )  # fmt: skip
+    assert cp.returncode == 2 and "Traceback" not in cp.stderr, cp.stderr
+    last = cp.stderr.strip().splitlines()[-1]
+    assert last.startswith(f"intentcast-vendor: error: health_port {port} on 127.0.0.1 is in use")
+    assert last.endswith("stop the other program or change health_port")
 
 
 # --- intentcast-bus-auth -----------------------------------------------------------------

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import errno
 import json
 import sys
 from datetime import UTC, datetime
@@ -121,13 +122,20 @@ async def _run(cfg: VendorConfig, bus_flag: str | None) -> int:
                 )
             )
             if cfg.health_port >= 0:
-                http = await stack.enter_async_context(
-                    HttpServer(
-                        {"/healthz": healthz, "/metrics": metrics_page},
-                        cfg.health_host,
-                        cfg.health_port,
+                try:
+                    http = await stack.enter_async_context(
+                        HttpServer(
+                            {"/healthz": healthz, "/metrics": metrics_page},
+                            cfg.health_host,
+                            cfg.health_port,
+                        )
                     )
-                )
+                except OSError as exc:
+                    if exc.errno != errno.EADDRINUSE:
+                        raise
+                    raise ConfigError(
+                        f"health_port {cfg.health_port} on {cfg.health_host} is in use (expected a free port; got {exc.strerror}); stop the other program or change health_port"
+                    ) from None
                 log.info("vendor.health", url=http.url + "/healthz", metrics=http.url + "/metrics")
             await adapter.run(bus, stop.event)
     finally:
