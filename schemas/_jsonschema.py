@@ -47,7 +47,9 @@ def _normalised(node: Any) -> Any:
             if k == "description" and isinstance(v, str):
                 out[k] = inspect.cleandoc(v)
             elif k == "anyOf" and isinstance(v, list):
-                out[k] = sorted((_normalised(x) for x in v), key=lambda x: json.dumps(x, sort_keys=True))
+                out[k] = sorted(
+                    (_normalised(x) for x in v), key=lambda x: json.dumps(x, sort_keys=True)
+                )
             else:
                 out[k] = _normalised(v)
         return out
