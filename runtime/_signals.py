@@ -11,7 +11,10 @@ The first signal cancels the task that entered the block (the one ``asyncio.run`
 the block absorbs that cancellation on the way out, and only that one, the way
 ``asyncio.timeout`` does: a cancellation from anywhere else still propagates. A second
 signal cancels again, which cuts short whatever clean-up is waiting (a bus drain, say);
-clean-up that must finish (stopping a child process) shields itself.
+clean-up that must finish (stopping a child process) shields itself. Libraries do swallow
+a cancellation now and then (nats-py does, in its flush path), so if the block has not ended
+``grace`` seconds after the first signal it is cancelled again, as by a second signal, and
+again every ``grace / 4`` seconds until it ends: the stop keeps its deadline.
 
 ``exit=True`` is for blocks whose caller cannot carry on without them (a one-shot command
 with a private embedded bus): after the clean-up the stop leaves by ``SystemExit(128 +
@@ -40,13 +43,20 @@ class StopOnSignals:
     """
 
     def __init__(
-        self, name: str, *, signals: tuple[signal.Signals, ...] = STOP_SIGNALS, exit: bool = False
+        self,
+        name: str,
+        *,
+        signals: tuple[signal.Signals, ...] = STOP_SIGNALS,
+        grace: float = 3.0,
+        exit: bool = False,
     ) -> None:
         self.name = name
         self.signals = signals
+        self.grace = grace
         self.exit = exit
         self.signal: signal.Signals | None = None
         self.event = asyncio.Event()
+        self._again: asyncio.TimerHandle | None = None
         self._cancels = 0
         self._task: asyncio.Task[object] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -60,15 +70,27 @@ class StopOnSignals:
         await self.event.wait()
 
     def _on_signal(self, sig: signal.Signals) -> None:
-        assert self._task is not None
         if self.signal is None:
             self.signal = sig
             self.event.set()
             log.info("process.stopping", process=self.name, signal=sig.name)
+            assert self._loop is not None
+            self._again = self._loop.call_later(self.grace, self._cancel_again)
         else:
             log.warning("process.stopping_now", process=self.name, signal=sig.name)
+        self._cancel(sig.name)
+
+    def _cancel_again(self) -> None:
+        assert self._loop is not None and self.signal is not None
+        log.warning("process.stopping_now", process=self.name, signal=self.signal.name,
+                    reason=f"still running {self.grace}s after the signal")  # fmt: skip
+        self._again = self._loop.call_later(self.grace / 4, self._cancel_again)
+        self._cancel(self.signal.name)
+
+    def _cancel(self, why: str) -> None:
+        assert self._task is not None
         self._cancels += 1
-        self._task.cancel(f"stopped by {sig.name}")
+        self._task.cancel(f"stopped by {why}")
 
     async def __aenter__(self) -> StopOnSignals:
         task = asyncio.current_task()
@@ -85,6 +107,8 @@ class StopOnSignals:
         assert self._task is not None and self._loop is not None
         for sig in self.signals:  # before any await: no signal cancels us after this line
             self._loop.remove_signal_handler(sig)
+        if self._again is not None:
+            self._again.cancel()
         if not self._cancels:
             return False
         others = 0

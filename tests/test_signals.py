@@ -8,6 +8,12 @@ Real signals to real processes. Each state is reached by waiting on the process'
 events (or, for the commands that talk to people, its output); the 5 s is a deadline
 (``wait_exit``), never a sleep. HOME, the XDG folders and INTENTCAST_HOME point into the
 test's temporary folder.
+
+Not every state exists for every command: `intentcast bus` is the bus (no reconnecting or
+unreachable state; its "mid-request" is a connected client), `intentcast web` has no bus at
+all, and `intentcast-bus-auth` answers a callout synchronously, so there is no request in
+flight to hold it in. A one-shot command with a private bus is here too: it must not leave
+that nats-server behind either.
 """
 
 from __future__ import annotations
@@ -478,6 +484,26 @@ async def test_stop_on_signals_lets_other_cancellations_through() -> None:
         await task
     loop = asyncio.get_running_loop()
     assert not loop.remove_signal_handler(signal.SIGTERM)  # False: none was left installed
+
+
+async def test_a_swallowed_stop_is_asked_again_within_the_grace() -> None:
+    """A body that swallows the signal's cancellation (as nats-py's flush path does) is
+    cancelled again once ``grace`` has passed, so the block still ends, by the signal."""
+    swallowed = asyncio.Event()
+
+    async def body() -> StopOnSignals:
+        async with StopOnSignals("test", signals=(signal.SIGUSR1,), grace=0.2) as stop:
+            assert signal.getsignal(signal.SIGUSR1) != signal.SIG_DFL  # safe to raise
+            signal.raise_signal(signal.SIGUSR1)
+            try:
+                await asyncio.Event().wait()
+            except asyncio.CancelledError:
+                swallowed.set()  # and carry on, as a misbehaving library would
+            await asyncio.Event().wait()
+        return stop
+
+    stop = await asyncio.wait_for(body(), DEADLINE)
+    assert swallowed.is_set() and stop.signal == signal.SIGUSR1
 
 
 async def test_a_cancelled_embedded_start_leaves_no_server(tmp_path: Path) -> None:
