@@ -80,6 +80,19 @@ def procs() -> Iterator[Callable[[ServiceProcess], ServiceProcess]]:
             p.kill()
 
 
+@pytest.fixture
+def servers() -> Iterator[list[int]]:
+    """The pids of nats-servers the processes under test started: a test that fails (its
+    process SIGKILLed, which cannot clean up) must not leave them running."""
+    pids: list[int] = []
+    try:
+        yield pids
+    finally:
+        for pid in pids:
+            if pid_alive(pid):
+                os.kill(pid, signal.SIGKILL)
+
+
 def _stop(
     p: ServiceProcess, sig: signal.Signals, *, logs_json: bool = True, status: int = 0
 ) -> float:
@@ -184,11 +197,12 @@ def test_vendor_stops_mid_intent(
 
 @pytest.mark.parametrize("sig", SIGNALS)
 def test_vendor_stops_its_private_bus(
-    sig: signal.Signals, tmp_path: Path, env: dict[str, str], procs
+    sig: signal.Signals, tmp_path: Path, env: dict[str, str], procs, servers: list[int]
 ) -> None:
     """A vendor given no bus starts a private nats-server; on the signal it stops it too."""
     p = procs(_vendor(tmp_path, env, None))
     server_pid = int(p.wait_for("bus.embedded.started")["pid"])  # type: ignore[call-overload]
+    servers.append(server_pid)
     assert pid_alive(server_pid)
     _stop(p, sig)
     assert not pid_alive(server_pid)
@@ -294,12 +308,13 @@ def _shared_bus(env: dict[str, str], port: int) -> ServiceProcess:
 
 @pytest.mark.parametrize("sig", SIGNALS)
 def test_bus_stops_its_nats_server_and_removes_bus_json(
-    sig: signal.Signals, env: dict[str, str], procs
+    sig: signal.Signals, env: dict[str, str], procs, servers: list[int]
 ) -> None:
     """`intentcast bus` on the signal stops its nats-server and removes bus.json."""
     port = free_port()
     p = procs(_shared_bus(env, port))
     info = json.loads(_bus_json(env).read_text())
+    servers.append(info["server_pid"])
     assert info["url"] == f"nats://127.0.0.1:{port}" and info["pid"] == p.pid
     assert pid_alive(info["server_pid"])
     _stop(p, sig, logs_json=False)
@@ -308,12 +323,15 @@ def test_bus_stops_its_nats_server_and_removes_bus_json(
 
 
 @pytest.mark.parametrize("sig", SIGNALS)
-def test_bus_stops_with_a_client_connected(sig: signal.Signals, env: dict[str, str], procs) -> None:
+def test_bus_stops_with_a_client_connected(
+    sig: signal.Signals, env: dict[str, str], procs, servers: list[int]
+) -> None:
     """With a client connected and subscribed, `intentcast bus` still stops its
     nats-server within 5 s, and the client sees the bus go."""
     port = free_port()
     p = procs(_shared_bus(env, port))
     server_pid = json.loads(_bus_json(env).read_text())["server_pid"]
+    servers.append(server_pid)
 
     async def client() -> float:
         async with Bus(f"nats://127.0.0.1:{port}", name="client", reconnect_forever=False) as bus:
@@ -355,12 +373,15 @@ def test_bus_on_a_taken_port_is_one_line_exit_2(env: dict[str, str]) -> None:
     assert not _bus_json(env).exists()
 
 
-def test_a_second_bus_names_the_first_and_leaves_it_alone(env: dict[str, str], procs) -> None:
+def test_a_second_bus_names_the_first_and_leaves_it_alone(
+    env: dict[str, str], procs, servers: list[int]
+) -> None:
     """A second `intentcast bus` on the first one's port names the first (its pid) in its
     one-line error, and leaves the first running with its bus.json intact."""
     port = free_port()
     first = procs(_shared_bus(env, port))
     before = _bus_json(env).read_text()
+    servers.append(json.loads(before)["server_pid"])
     line = _one_line_exit_2([str(BIN / "intentcast"), "bus", "--port", str(port)], env)
     assert f"stop the other intentcast bus (pid {first.pid}) or pass --port" in line
     assert first.returncode is None
@@ -448,7 +469,7 @@ def test_web_on_a_taken_port_is_one_line_exit_2(env: dict[str, str]) -> None:
 
 @pytest.mark.parametrize("sig", SIGNALS)
 def test_a_one_shot_command_stops_its_private_bus(
-    sig: signal.Signals, env: dict[str, str], procs
+    sig: signal.Signals, env: dict[str, str], procs, servers: list[int]
 ) -> None:
     """`intentcast want` with no bus anywhere starts a private nats-server for the cast;
     SIGTERM or SIGINT mid-cast stops that server too, and exits 128 + the signal (143 or
@@ -459,6 +480,7 @@ def test_a_one_shot_command_stops_its_private_bus(
     started = re.search(r"bus\.embedded\.started\s.*\bpid=(\d+)", "\n".join(p.lines))
     assert started is not None, "\n".join(p.lines)
     server_pid = int(started.group(1))
+    servers.append(server_pid)
     assert pid_alive(server_pid)
     _stop(p, sig, logs_json=False, status=128 + sig)
     assert not pid_alive(server_pid)
@@ -519,10 +541,15 @@ async def test_a_cancelled_embedded_start_leaves_no_server(tmp_path: Path) -> No
             time.sleep(0.001)  # polls a condition, with a deadline
         return server._proc is not None
 
-    assert await asyncio.to_thread(spawned)
-    pid = server.pid
-    entering.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await entering
-    assert server.state == "stopped"
-    assert not pid_alive(pid)
+    try:
+        assert await asyncio.to_thread(spawned)
+        pid = server.pid
+        entering.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await entering
+        assert server.state == "stopped"
+        assert not pid_alive(pid)
+    finally:  # if the test failed, leave nothing running either
+        entering.cancel()
+        await asyncio.gather(entering, return_exceptions=True)
+        server.kill()
