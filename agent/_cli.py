@@ -202,10 +202,12 @@ def _parser() -> _Parser:
     p = cmd("sync", "re-send countersignatures that vendors have not yet acknowledged")
     p.add_argument("--bus", help="NATS URL(s)")
     p = cmd(
-        "bus", "run an embedded NATS bus that every intentcast command on this machine will use"
+        "bus",
+        "run an embedded NATS bus that every intentcast command on this machine will use,"
+        " until Ctrl-C or SIGTERM (then exit 0; a taken --port is exit 2)",
     )
     p.add_argument("--port", type=int, default=4222)
-    p = cmd("web", "a local web page over your history and receipts")
+    p = cmd("web", "a local web page over your history and receipts, until Ctrl-C or SIGTERM")
     p.add_argument("--port", type=int, default=8765)
     p.add_argument(
         "--host", default="127.0.0.1", help="address to bind (default: this machine only)"
@@ -435,22 +437,71 @@ def _rate(args: argparse.Namespace, home: Home) -> int:
     return 0
 
 
+# `intentcast bus` and `intentcast web` run until SIGINT or SIGTERM (runtime.StopOnSignals)
+# and then exit 0: a stop asked for is a clean end, not an error.
+
+
+def _forget_bus(f: Path, pid: int) -> None:
+    """Remove bus.json if it is still ours (another `intentcast bus` may have taken it)."""
+    with contextlib.suppress(OSError, ValueError, KeyError):
+        if json.loads(f.read_text())["pid"] == pid:
+            f.unlink()
+
+
 async def _bus(args: argparse.Namespace) -> int:
-    from runtime import EmbeddedServer, default_data_dir, embedded_bus_file
+    """Run the shared embedded bus until SIGINT or SIGTERM, then stop its nats-server and
+    remove bus.json. A taken port is a UsageError (one line, exit 2)."""
+    from runtime import (
+        EmbeddedServer,
+        PortInUse,
+        StopOnSignals,
+        default_data_dir,
+        embedded_bus_file,
+        running_embedded_bus,
+    )
 
     f = embedded_bus_file()
-    async with EmbeddedServer(default_data_dir() / "jetstream", port=args.port) as server:
-        f.parent.mkdir(parents=True, exist_ok=True)
-        import os
-
-        f.write_text(json.dumps({"url": server.url, "pid": os.getpid()}))
-        print(
-            f"embedded bus on {server.url}; intentcast and intentcast-vendor on this machine will use it. Ctrl-C stops it."
-        )
+    async with StopOnSignals("intentcast bus") as stop:
         try:
-            await asyncio.Event().wait()
-        finally:
-            f.unlink(missing_ok=True)
+            async with EmbeddedServer(default_data_dir() / "jetstream", port=args.port) as server:
+                f.parent.mkdir(parents=True, exist_ok=True)
+                f.write_text(
+                    json.dumps({"url": server.url, "pid": os.getpid(), "server_pid": server.pid})
+                )
+                try:
+                    print(
+                        f"embedded bus on {server.url}; intentcast and intentcast-vendor on this machine will use it. Ctrl-C stops it.",
+                        flush=True,
+                    )
+                    await stop.wait()
+                finally:
+                    _forget_bus(f, os.getpid())
+        except PortInUse as exc:
+            other = "other bus"
+            if running_embedded_bus() == f"nats://{exc.host}:{exc.port}":
+                with contextlib.suppress(OSError, ValueError, KeyError):
+                    other = f"other intentcast bus (pid {int(json.loads(f.read_text())['pid'])})"
+            raise UsageError(f"{exc}; stop the {other} or pass --port") from None
+    return 0
+
+
+async def _web(args: argparse.Namespace, home: Home) -> int:
+    """``intentcast web`` until SIGINT or SIGTERM; requests in flight are cut off."""
+    import errno
+
+    from runtime import StopOnSignals
+
+    from ._web import serve
+
+    async with StopOnSignals("intentcast web"):
+        try:
+            return await serve(home, args.port, args.host)
+        except OSError as exc:
+            if exc.errno != errno.EADDRINUSE:
+                raise
+            raise UsageError(
+                f"port {args.port} on {args.host} is in use (expected a free port; got {exc.strerror}); stop the other program or pass --port"
+            ) from None
     return 0
 
 
@@ -480,9 +531,7 @@ def _run(args: argparse.Namespace) -> int:
     if args.command == "rate":
         return _rate(args, home)
     if args.command == "web":
-        from ._web import serve
-
-        return asyncio.run(serve(home, args.port, args.host))
+        return asyncio.run(_web(args, home))
     with AgentStore(home.db_path) as store:
         if args.command == "receipts":
             print(render_receipts(store, as_json=args.json))

@@ -5,20 +5,20 @@
 
 The bus (deploy/nats/callout.conf) asks it about every connection: persons get a reply
 subject of their own connection only, vendors their own endpoints and categories.
+It runs until SIGINT or SIGTERM (also while the bus is unreachable) and then exits 0.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import signal
 import sys
 from pathlib import Path
 
 import nkeys  # type: ignore[import-untyped]
 import structlog
 
-from runtime import Bus, configure_logging
+from runtime import Bus, StopOnSignals, configure_logging
 
 from ._policy import Policy
 from ._service import AUTH_SUBJECT, CalloutService
@@ -26,21 +26,24 @@ from ._service import AUTH_SUBJECT, CalloutService
 __all__ = ["main"]
 
 log = structlog.get_logger("intentcast.bus_auth")
+DRAIN_SECONDS = 2.0  # on a stop, callouts in flight get this long; the whole stop stays under 5 s
 
 
 async def _run(args: argparse.Namespace) -> int:
     policy = Policy.load(args.policy)
     issuer = nkeys.from_seed(args.issuer_seed.read_text().strip().encode())
     service = CalloutService(policy, issuer)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    async with Bus(args.bus, name="bus-auth", nkey_seed=args.seed) as bus:
+    # SIGINT or SIGTERM ends this wherever it is, also while the bus is unreachable and
+    # being retried; callouts in flight get DRAIN_SECONDS. Then we exit 0.
+    async with (
+        StopOnSignals("intentcast-bus-auth") as stop,
+        Bus(args.bus, name="bus-auth", nkey_seed=args.seed, drain_timeout=DRAIN_SECONDS) as bus,
+    ):
         await bus.nc.subscribe(AUTH_SUBJECT, cb=service.on_request)
         await bus.nc.flush()
         log.info("bus_auth.ready", persons=len(policy.persons), vendors=len(policy.vendors))
         await stop.wait()
+    log.info("bus_auth.stopped")
     return 0
 
 

@@ -1,9 +1,15 @@
 """What services share beside the contract: the bus connection and the transport seam over
-it, the embedded nats-server, logging, metrics and the durable SQLite opener. It knows nothing
-of agents or vendors."""
+it, the embedded nats-server, logging, metrics, clean stops on signals and the durable SQLite
+opener. It knows nothing of agents or vendors."""
 
 from ._bus import Bus
-from ._embedded import EmbeddedServer, NatsServerNotFound, find_nats_server, pid_alive
+from ._embedded import (
+    EmbeddedServer,
+    NatsServerNotFound,
+    PortInUse,
+    find_nats_server,
+    pid_alive,
+)
 from ._faults import FAILPOINTS_ENV, failpoint
 from ._http import HttpServer, Response
 from ._inprocess import InProcessTransport
@@ -12,6 +18,7 @@ from ._metrics import Counter, Histogram, Registry
 from ._nats_transport import NatsTransport
 from ._process import ServiceProcess, wait_total
 from ._resolve import bus_url, default_data_dir, embedded_bus_file, running_embedded_bus
+from ._signals import STOP_SIGNALS, StopOnSignals
 from ._store import open_db
 from ._transport import (
     Handler,
@@ -25,6 +32,7 @@ from ._transport import (
 
 __all__ = [
     "FAILPOINTS_ENV",
+    "STOP_SIGNALS",
     "Bus",
     "Counter",
     "EmbeddedServer",
@@ -37,9 +45,11 @@ __all__ = [
     "NatsTransport",
     "NoResponders",
     "NoRespondersHandler",
+    "PortInUse",
     "Registry",
     "Response",
     "ServiceProcess",
+    "StopOnSignals",
     "Subscription",
     "Transport",
     "TransportError",

@@ -52,6 +52,7 @@ class Bus:
         metrics: Registry | None = None,
         reconnect_forever: bool = True,
         connect_timeout: float = 5.0,
+        drain_timeout: float = 5.0,
         nkey_seed: Path | None = None,
         tls_ca: Path | None = None,
         reply_token: str | None = None,
@@ -62,6 +63,7 @@ class Bus:
         self.metrics = metrics or Registry()
         self.reconnect_forever = reconnect_forever
         self.connect_timeout = connect_timeout
+        self.drain_timeout = drain_timeout
         self.options = options
         # A person's connection names a fresh reply token: its request inbox and reply
         # subjects live under ic.v1.reply.<token>, the one place a per-connection grant
@@ -141,19 +143,33 @@ class Bus:
             ctx = ssl.create_default_context(cafile=str(self.tls_ca))
             opts["tls"] = ctx
         opts.update(self.options)
+        # With reconnect_forever an unreachable bus is retried for ever, every
+        # reconnect_time_wait, each failure a bus.error event: the wait is only awaits, so a
+        # cancellation (a stop signal, see StopOnSignals) ends it at once.
+        self.state = "connecting"
+        log.info("bus.connecting", client=self.name, server=self.url)
         self._nc = await nats.connect(**opts)
         self.state = "connected"
         log.info("bus.connected", client=self.name, server=self.url)
         return self
 
-    async def close(self, drain_seconds: float = 5.0) -> None:
+    async def close(self, drain_seconds: float | None = None) -> None:
+        """Drain (let handlers in flight finish, up to ``drain_seconds``, default the
+        ``drain_timeout`` given), then close. Not connected (reconnecting): just close."""
         if self._nc is None or self.state == "closed":
             return
         nc = self._nc
         self.state = "closing"
         try:
             if nc.is_connected:
-                await asyncio.wait_for(nc.drain(), drain_seconds)
+                wait = self.drain_timeout if drain_seconds is None else drain_seconds
+                # nats-py's own drain timeout, not a cancellation from outside: cancelling
+                # its drain() leaves a gathered CancelledError that asyncio reports, as a
+                # traceback, as "never retrieved". Its timeout path reports DrainTimeoutError
+                # through error_cb (a bus.error event) and closes. wait_for is a backstop
+                # for the flush that follows.
+                nc.options["drain_timeout"] = wait
+                await asyncio.wait_for(nc.drain(), wait + 1.0)
         except (TimeoutError, nats.errors.Error, OSError) as exc:
             log.warning("bus.drain_failed", client=self.name, error=str(exc))
         finally:

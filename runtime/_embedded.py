@@ -19,14 +19,24 @@ from types import TracebackType
 
 import structlog
 
-__all__ = ["EmbeddedServer", "NatsServerNotFound", "find_nats_server"]
+__all__ = ["EmbeddedServer", "NatsServerNotFound", "PortInUse", "find_nats_server"]
 
 log = structlog.get_logger("intentcast.bus")
 _LISTENING = re.compile(r"Listening for client connections on [^:\s]+:(\d+)")
+_IN_USE = re.compile(r"address already in use", re.IGNORECASE)
+_QUOTED = re.compile(r'"([^"]+)"')
 
 
 class NatsServerNotFound(RuntimeError):
     pass
+
+
+class PortInUse(RuntimeError):
+    """The port asked for is taken: ``detail`` is what nats-server said about it."""
+
+    def __init__(self, host: str, port: int, detail: str) -> None:
+        super().__init__(f"port {port} on {host} is in use (expected a free port; got {detail})")
+        self.host, self.port, self.detail = host, port, detail
 
 
 def find_nats_server() -> str:
@@ -76,6 +86,8 @@ class EmbeddedServer:
         self._tail: deque[str] = deque(maxlen=40)
         self._reader: threading.Thread | None = None
         self._generated: Path | None = None
+        self._aborted = False
+        self._listening = False
 
     @property
     def url(self) -> str:
@@ -115,7 +127,9 @@ class EmbeddedServer:
             m = _LISTENING.search(line)
             if m and not self._ready.is_set():
                 self.port = int(m.group(1))
+                self._listening = True
                 self._ready.set()
+        self._ready.set()  # EOF: the server ended (a busy port, a bad config); start() sees it
 
     def start(self) -> EmbeddedServer:
         if self.state != "new":
@@ -128,11 +142,25 @@ class EmbeddedServer:
         )  # fmt: skip
         self._reader = threading.Thread(target=self._read, name="nats-server-log", daemon=True)
         self._reader.start()
-        if not self._ready.wait(self.startup_timeout) or self._proc.poll() is not None:
+        ready = self._ready.wait(self.startup_timeout)
+        if not ready or not self._listening or self._aborted or self._proc.poll() is not None:
             self.state = "failed"
             self._kill()
+            self._reader.join(self.startup_timeout)
+            if self._generated is not None:
+                self._generated.unlink(missing_ok=True)
+            if self._aborted:
+                raise RuntimeError("nats-server start was abandoned (the process is stopping)")
+            in_use = next((ln for ln in self._tail if _IN_USE.search(ln)), None)
+            if in_use is not None:
+                quoted = _QUOTED.search(in_use)
+                raise PortInUse(self.host, self.port, quoted.group(1) if quoted else in_use)
             tail = "\n".join(self._tail)
-            raise RuntimeError(f"nats-server did not start within {self.startup_timeout}s:\n{tail}")
+            if not ready:
+                raise RuntimeError(
+                    f"nats-server did not start within {self.startup_timeout}s:\n{tail}"
+                )
+            raise RuntimeError(f"nats-server exited before listening:\n{tail}")
         self.state = "running"
         log.info(
             "bus.embedded.started", url=self.url, pid=self._proc.pid, store=str(self.store_dir)
@@ -172,8 +200,26 @@ class EmbeddedServer:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
+    def abort(self) -> None:
+        """Make a :meth:`start` in progress (on another thread) give up at once."""
+        self._aborted = True
+        self._ready.set()
+
     async def __aenter__(self) -> EmbeddedServer:
-        return await asyncio.to_thread(self.start)
+        # start() runs on a thread that a cancellation cannot stop: if we are cancelled
+        # (a stop signal), tell it to give up, wait for it, and make sure nothing is left
+        # running, or the nats-server it started would outlive us.
+        starting = asyncio.ensure_future(asyncio.to_thread(self.start))
+        try:
+            return await asyncio.shield(starting)
+        except asyncio.CancelledError:
+            self.abort()
+            try:
+                with contextlib.suppress(Exception):
+                    await asyncio.shield(starting)
+            finally:
+                await asyncio.shield(asyncio.to_thread(self.stop))
+            raise
 
     async def __aexit__(
         self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None

@@ -30,12 +30,32 @@ class HttpServer:
     def __init__(self, routes: dict[str, Handler], host: str = "127.0.0.1", port: int = 0) -> None:
         self.routes, self.host, self.port = routes, host, port
         self._server: asyncio.Server | None = None
+        # asyncio starts a task per connection and keeps no hold on it: we do, so that
+        # leaving the block ends requests in flight (a client sending slowly) at once.
+        self._connections: set[asyncio.Task[object]] = set()
+        self._stopping = False
 
     @property
     def url(self) -> str:
         return f"http://{self.host}:{self.port}"
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._connections.add(task)
+        try:
+            await self._respond(reader, writer)
+        except asyncio.CancelledError:
+            # Ours (the server is stopping) ends the task quietly: Python 3.11's streams
+            # report a cancelled connection task as an unhandled exception, with a
+            # traceback. Anybody else's cancellation goes on up.
+            if not (self._stopping and task.uncancel() == 0):
+                raise
+        finally:
+            self._connections.discard(task)
+            writer.close()
+
+    async def _respond(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         status, ctype, body = 400, "text/plain", b"bad request\n"
         try:
             line = await asyncio.wait_for(reader.readline(), 5)
@@ -64,7 +84,6 @@ class HttpServer:
         with contextlib.suppress(ConnectionError):
             writer.write(head.encode() + body)
             await writer.drain()
-        writer.close()
 
     async def __aenter__(self) -> HttpServer:
         self._server = await asyncio.start_server(self._handle, self.host, self.port)
@@ -76,4 +95,9 @@ class HttpServer:
     ) -> None:
         if self._server is not None:
             self._server.close()
+            self._stopping = True
+            for task in self._connections:
+                task.cancel("the server is stopping")
+            if self._connections:
+                await asyncio.wait(self._connections, timeout=1)
             await self._server.wait_closed()

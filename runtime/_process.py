@@ -1,10 +1,12 @@
 """A service run as a child process, ready when it logs a given event (JSON log lines on
-stderr). For the demo, tests and benchmarks: wait on the event, never on a timer."""
+stderr) or prints a given line (stdout, for commands that talk to people). For the demo,
+tests and benchmarks: wait on the event, never on a timer."""
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import threading
@@ -20,22 +22,31 @@ class ServiceProcess:
         self,
         args: Sequence[str],
         *,
-        ready_event: str,
+        ready_event: str | None = None,
+        ready_line: str | None = None,
         name: str = "",
         env: dict[str, str] | None = None,
         cwd: Path | None = None,
         condition: threading.Condition | None = None,
     ) -> None:
-        """``condition``: share one among several processes to wait on what they log between
-        them (``wait_total``); by default each process has its own."""
+        """Ready when stderr carries the JSON event ``ready_event``, or, with
+        ``ready_line`` (a regular expression), when a line of stdout or stderr matches it.
+        ``condition``: share one among several processes to wait on what they log between
+        them (``wait_total``); by default each process has its own.
+        """
+        if (ready_event is None) == (ready_line is None):
+            raise ValueError("expected one of ready_event and ready_line")
         self.args, self.ready_event, self.name = list(args), ready_event, name or args[0]
+        self.ready_line = None if ready_line is None else re.compile(ready_line)
         self.env = {**os.environ, **(env or {})}
         self.cwd = cwd
         self.events: deque[dict[str, object]] = deque(maxlen=10_000)
         self.lines: deque[str] = deque(maxlen=200)
+        self.output: deque[str] = deque(maxlen=200)  # stdout lines
         self._ready = threading.Event()
         self._proc: subprocess.Popen[str] | None = None
         self._reader: threading.Thread | None = None
+        self._out_reader: threading.Thread | None = None
         self._cond = condition or threading.Condition()
 
     @property
@@ -51,6 +62,10 @@ class ServiceProcess:
         assert self._proc is not None and self._proc.stderr is not None
         for line in self._proc.stderr:
             self.lines.append(line.rstrip())
+            if self.ready_line is not None and self.ready_line.search(line):
+                with self._cond:
+                    self._cond.notify_all()
+                self._ready.set()
             try:
                 ev = json.loads(line)
             except ValueError:
@@ -65,22 +80,46 @@ class ServiceProcess:
             self._cond.notify_all()
         self._ready.set()  # EOF: the process ended; start() tells the two apart
 
+    def _read_output(self) -> None:
+        assert self._proc is not None and self._proc.stdout is not None
+        for line in self._proc.stdout:
+            with self._cond:
+                self.output.append(line.rstrip("\n"))
+                self._cond.notify_all()
+            if self.ready_line is not None and self.ready_line.search(line):
+                self._ready.set()
+
+    def _is_ready(self) -> bool:
+        if self.ready_line is not None:
+            return any(self.ready_line.search(ln) for ln in [*self.output, *self.lines])
+        return any(e.get("event") == self.ready_event for e in self.events)
+
     def start(self, timeout: float = 20.0) -> ServiceProcess:
         self._proc = subprocess.Popen(
-            self.args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+            self.args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
             text=True, env=self.env, cwd=self.cwd, start_new_session=True,
         )  # fmt: skip
         self._reader = threading.Thread(target=self._read, daemon=True, name=f"log:{self.name}")
         self._reader.start()
-        if not self._ready.wait(timeout) or not any(
-            e.get("event") == self.ready_event for e in self.events
-        ):
+        self._out_reader = threading.Thread(
+            target=self._read_output, daemon=True, name=f"out:{self.name}"
+        )
+        self._out_reader.start()
+        if not self._ready.wait(timeout) or not self._is_ready():
             self.kill()
-            tail = "\n".join(self.lines)
-            raise RuntimeError(
-                f"{self.name} did not log {self.ready_event!r} within {timeout}s:\n{tail}"
-            )
+            tail = "\n".join([*self.output, *self.lines])
+            waited = self.ready_event or (self.ready_line and self.ready_line.pattern)
+            raise RuntimeError(f"{self.name} did not log {waited!r} within {timeout}s:\n{tail}")
         return self
+
+    def wait_exit(self, timeout: float) -> int:
+        """The exit code, once the process has ended; TimeoutError if not within ``timeout``
+        (a deadline: it returns as soon as the process is gone)."""
+        assert self._proc is not None
+        try:
+            return self._proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            raise TimeoutError(f"{self.name} still running {timeout}s later") from None
 
     def wait_for(self, event: str, timeout: float = 10.0, **match: object) -> dict[str, object]:
         """Block until a log event named ``event`` (with the given fields) has been seen."""
@@ -138,8 +177,9 @@ class ServiceProcess:
                 self._proc.wait(timeout)
             except subprocess.TimeoutExpired:
                 self.kill()
-        if self._reader is not None:
-            self._reader.join(timeout)
+        for reader in (self._reader, self._out_reader):
+            if reader is not None:
+                reader.join(timeout)
         return self._proc.returncode
 
     def __enter__(self) -> ServiceProcess:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import signal
 import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -14,6 +15,7 @@ import platformdirs
 import structlog
 
 from ._embedded import EmbeddedServer, pid_alive
+from ._signals import StopOnSignals
 
 __all__ = ["bus_url", "default_data_dir", "embedded_bus_file", "running_embedded_bus"]
 
@@ -55,7 +57,17 @@ async def bus_url(given: str | None, *, store_dir: Path | None = None) -> AsyncI
         yield url
         return
     store = store_dir or default_data_dir() / "jetstream"
-    async with EmbeddedServer(store) as server:
+    # The private nats-server must not outlive us. A long-running service handles SIGTERM
+    # itself (StopOnSignals) and stops this block with it; SIGINT in asyncio.run cancels
+    # the main task, which unwinds it too. A one-shot command left SIGTERM at its default,
+    # which would kill us and leave the child running: then SIGTERM unwinds this block and
+    # exits 143.
+    async with contextlib.AsyncExitStack() as stack:
+        if signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
+            await stack.enter_async_context(
+                StopOnSignals("private bus", signals=(signal.SIGTERM,), exit=True)
+            )
+        server = await stack.enter_async_context(EmbeddedServer(store))
         log.info("bus.embedded.private", url=server.url,
                  hint="nobody else is on this bus; run `intentcast bus` to share one")  # fmt: skip
         yield server.url

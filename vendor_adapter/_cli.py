@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import errno
 import json
-import signal
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,6 +20,7 @@ from runtime import (
     NatsServerNotFound,
     NatsTransport,
     Registry,
+    StopOnSignals,
     bus_url,
     configure_logging,
 )
@@ -34,6 +35,7 @@ from ._store import VendorStore
 __all__ = ["main"]
 
 log = structlog.get_logger("intentcast.vendor")
+DRAIN_SECONDS = 2.0  # on a stop, handlers in flight get this long; the whole stop stays under 5 s
 
 EPILOG = """examples:
   intentcast-vendor check --config vendor.toml
@@ -60,7 +62,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     sub = ap.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, helptext in (
-        ("run", "run the adapter until interrupted"),
+        ("run", "run the adapter until SIGINT or SIGTERM, then exit 0"),
         ("check", "validate the config and catalog, print a summary"),
         ("id", "print the vendor id (creating keys on first use), for bus permissions"),
     ):
@@ -92,10 +94,6 @@ async def _run(cfg: VendorConfig, catalog: Catalog, bus_flag: str | None) -> int
     store = VendorStore(cfg.data_dir / "vendor.sqlite")
     metrics = Registry()
     adapter = VendorAdapter(cfg, catalog=catalog, store=store, signer=signer, metrics=metrics)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
 
     async def healthz(_: str) -> tuple[int, str, bytes]:
         ok = adapter.transport is not None and adapter.transport.connected
@@ -106,8 +104,11 @@ async def _run(cfg: VendorConfig, catalog: Catalog, bus_flag: str | None) -> int
     async def metrics_page(_: str) -> tuple[int, str, bytes]:
         return 200, "text/plain; version=0.0.4", metrics.render().encode()
 
+    # SIGINT or SIGTERM ends the block wherever it is (connecting to an unreachable bus,
+    # reconnecting, handling an intent); leaving it drains the bus for up to DRAIN_SECONDS
+    # and stops a private embedded bus. Then we exit 0.
     try:
-        async with contextlib.AsyncExitStack() as stack:
+        async with StopOnSignals("intentcast-vendor") as stop, contextlib.AsyncExitStack() as stack:
             url = await stack.enter_async_context(
                 bus_url(bus_flag or cfg.bus_url, store_dir=cfg.data_dir / "jetstream")
             )
@@ -118,18 +119,26 @@ async def _run(cfg: VendorConfig, catalog: Catalog, bus_flag: str | None) -> int
                     metrics=metrics,
                     nkey_seed=cfg.bus_nkey_seed,
                     tls_ca=cfg.bus_tls_ca,
+                    drain_timeout=DRAIN_SECONDS,
                 )
             )
             if cfg.health_port >= 0:
-                http = await stack.enter_async_context(
-                    HttpServer(
-                        {"/healthz": healthz, "/metrics": metrics_page},
-                        cfg.health_host,
-                        cfg.health_port,
+                try:
+                    http = await stack.enter_async_context(
+                        HttpServer(
+                            {"/healthz": healthz, "/metrics": metrics_page},
+                            cfg.health_host,
+                            cfg.health_port,
+                        )
                     )
-                )
+                except OSError as exc:
+                    if exc.errno != errno.EADDRINUSE:
+                        raise
+                    raise ConfigError(
+                        f"health_port {cfg.health_port} on {cfg.health_host} is in use (expected a free port; got {exc.strerror}); stop the other program or change health_port"
+                    ) from None
                 log.info("vendor.health", url=http.url + "/healthz", metrics=http.url + "/metrics")
-            await adapter.run(NatsTransport(bus), stop)
+            await adapter.run(NatsTransport(bus), stop.event)
     finally:
         store.close()
     log.info("vendor.stopped", vendor=signer.vendor_id)
