@@ -26,6 +26,7 @@ Ratings and re-reading archived frames have no functions of their own on this fl
 ``now=None``); each gets its module when it gets its functions, not before.
 """
 
+from ._archive import ArchivedOrder, intent_key_of_seed, reread_order
 from ._cancelling import confirm_cancel, make_cancel, open_cancel, open_cancel_answer
 from ._currencies import ISO_4217
 from ._document import CLOCK_SKEW, MAX_LIFETIME, Header, check_times
@@ -148,6 +149,7 @@ __all__ = [
     "ROSTER",
     "Accept",
     "Agreement",
+    "ArchivedOrder",
     "Audience",
     "BadSignature",
     "BoolClause",
@@ -206,6 +208,7 @@ __all__ = [
     "countersign",
     "digest",
     "expand_terms",
+    "intent_key_of_seed",
     "intent_subject",
     "kid_of",
     "make_accept",
@@ -228,6 +231,7 @@ __all__ = [
     "pack",
     "parse_money",
     "profile_subject",
+    "reread_order",
     "seal",
     "seal_key_for",
     "self_signed",
