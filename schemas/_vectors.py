@@ -14,9 +14,26 @@ from typing import Any
 import msgspec
 from nacl.signing import SigningKey
 
-from ._envelope import sign
+from ._envelope import digest, sign
 from ._framing import PROTOCOL
-from ._messages import Intent, IntentKeys, Item, Offer, Region, VendorKey, VendorProfile, Want
+from ._messages import (
+    Accept,
+    Cancel,
+    Countersignature,
+    Decline,
+    Disclosure,
+    Intent,
+    IntentKeys,
+    Item,
+    Offer,
+    OrderConfirmation,
+    Rating,
+    Receipt,
+    Region,
+    VendorKey,
+    VendorProfile,
+    Want,
+)
 from ._money import Money
 from ._roster import ROSTER
 from ._terms import VendorTerms
@@ -80,6 +97,67 @@ def _body(hdr: dict[str, Any], msg: bytes) -> bytes:
     return b'{"hdr":' + msgspec.json.encode(hdr) + b',"msg":' + msg + b"}"
 
 
+def _conversation(
+    now: datetime, offer_wire: bytes, vendor_hdr: dict[str, str], vendor_keys: list[str]
+) -> list[tuple[str, str, bytes, str | None, dict[str, Any]]]:
+    """One valid frame of every other message type, chained by hash as in a real order:
+    acceptance of valid_offer for valid_intent, the vendor's confirmation and receipt, the
+    person's countersignature, a cancellation, a decline and a rating."""
+    intent_wire = sign(
+        _intent(), _PERSON, created=now, expires=now + timedelta(minutes=5), nonce="cc" * 16,
+        intent=_INTENT_ID,
+    )  # fmt: skip
+    vendor_id, order_id = vendor_hdr["vendor"], "77" * 16
+    ids = dict(intent_id=_INTENT_ID, offer_id=_OFFER_ID, vendor_id=vendor_id)
+
+    def framed(msg: Any, key: SigningKey, nonce: str) -> bytes:
+        return sign(msg, key, created=now, expires=now + _HOUR, nonce=nonce, **vendor_hdr)
+
+    accept_wire = framed(
+        Accept(
+            id="88" * 16, **ids, intent_hash=digest(intent_wire[64:]),
+            offer_hash=digest(offer_wire[64:]), payment_method="card",
+            disclosure=Disclosure(name="Ada Lovelace", address=["Calle Mayor 1"], postcode="28013",
+                                  country="ES"),
+            reply_subject="ic.v1.reply." + "99" * 16,
+        ),
+        _PERSON, "e1" * 16,
+    )  # fmt: skip
+    receipt = Receipt(
+        id="aa" * 16, order_id=order_id, **ids, intent_hash=digest(intent_wire[64:]),
+        offer_hash=digest(offer_wire[64:]), accept_hash=digest(accept_wire[64:]),
+        item=_offer().item, quantity=1, total_price=_offer().total_price,
+        delivery_by=_offer().delivery_by, payment_method="card",
+    )  # fmt: skip
+    receipt_wire = framed(receipt, _VENDOR, "e3" * 16)
+    person = {"expect": "", "audience": vendor_hdr, "keys": [_hex(_PERSON)]}
+    vendor = {"expect": "", "audience": vendor_hdr, "keys": vendor_keys}
+    return [
+        ("valid_accept", "The person's acceptance of valid_offer, signed by the intent's key, "
+         "binding the intent and the offer by the SHA-256 of their signed bytes.",
+         accept_wire, None, {**person, "expect": "accept"}),
+        ("valid_order_confirmation", "The vendor's confirmation of that acceptance.",
+         framed(OrderConfirmation(order_id=order_id, **ids, status="confirmed"), _VENDOR, "e2" * 16),
+         None, {**vendor, "expect": "order_confirmation"}),
+        ("valid_receipt", "The vendor's receipt binding intent, offer and acceptance by hash.",
+         receipt_wire, None, {**vendor, "expect": "receipt"}),
+        ("valid_countersignature", "The person's countersignature of valid_receipt.",
+         framed(Countersignature(receipt_id=receipt.id, receipt_hash=digest(receipt_wire[64:]),
+                                 intent_id=_INTENT_ID, vendor_id=vendor_id), _PERSON, "e4" * 16),
+         None, {**person, "expect": "countersignature"}),
+        ("valid_cancel", "The person asks the vendor to cancel the order of valid_receipt.",
+         framed(Cancel(order_id=order_id, **ids, by="person", reason="changed my mind"), _PERSON, "e5" * 16),
+         None, {**person, "expect": "cancel"}),
+        ("valid_decline", "The vendor declines to make an offer, with a reason.",
+         framed(Decline(id="bb" * 16, **ids, reason="out_of_stock"), _VENDOR, "e6" * 16),
+         None, {**vendor, "expect": "decline"}),
+        ("valid_rating", "The person's rating of the order of valid_receipt, by the intent's key.",
+         framed(Rating(receipt_hash=digest(receipt_wire[64:]), vendor_id=vendor_id, score=5,
+                       outcome="delivered"), _PERSON, "e7" * 16),
+         None, {**person, "expect": "rating"}),
+    ]  # fmt: skip
+
+
 def test_vectors() -> dict[str, dict[str, Any]]:
     now = VECTOR_NOW
     t = timedelta
@@ -117,6 +195,7 @@ def test_vectors() -> dict[str, dict[str, Any]]:
     )  # fmt: skip
 
     cases: list[tuple[str, str, bytes, str | None, dict[str, Any]]] = [
+        *_conversation(now, offer_frame(), vendor_hdr, vendor_keys),
         ("valid_intent", "A self-signed intent.",
          sign(_intent(), _PERSON, created=now, expires=now + t(minutes=5), nonce="cc" * 16, intent=_INTENT_ID),
          None, {"expect": "intent", "audience": {"intent": _INTENT_ID}, "keys": "self"}),

@@ -61,6 +61,12 @@ def test_vectors_cover_every_rejection_class() -> None:
         assert {"description", "public_key", "signed_bytes", "signature", "valid"} <= set(v)
 
 
+def test_every_message_type_has_a_valid_vector() -> None:
+    """An implementer can check each message type they sign or verify against one good frame."""
+    valid = {v["context"]["expect"] for v in VECTORS.values() if v["valid"]}
+    assert valid == set(s.MESSAGE_TYPES), sorted(set(s.MESSAGE_TYPES) - valid)
+
+
 def _resolver(ctx: dict[str, Any]) -> s.KeyResolver:
     if ctx["keys"] == "self":
         return s.self_signed
