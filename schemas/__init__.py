@@ -106,6 +106,7 @@ from ._ordering import (
     open_confirmation,
     open_countersignature,
 )
+from ._reasons import CANCEL_REASONS, DECLINE_REASONS, REJECTION_REASONS, vendor_queue_group
 from ._replay import ReplayCache
 from ._roster import ROSTER, Agreement, expand_terms
 from ._sealing import MAX_SEALED_BYTES, pack, seal, unpack, unseal
@@ -133,9 +134,11 @@ from ._terms import (
 )
 
 __all__ = [
+    "CANCEL_REASONS",
     "CATEGORIES",
     "CLOCK_SKEW",
     "CURRENCY_EXPONENTS",
+    "DECLINE_REASONS",
     "ERRORS_BY_CODE",
     "INTENT_ROOT",
     "ISO_4217",
@@ -145,6 +148,7 @@ __all__ = [
     "MESSAGE_TYPES",
     "OFFER_RULES",
     "PROTOCOL",
+    "REJECTION_REASONS",
     "REPLY_ROOT",
     "ROSTER",
     "Accept",
@@ -240,6 +244,7 @@ __all__ = [
     "unpack",
     "unseal",
     "vendor_intent_subscriptions",
+    "vendor_queue_group",
     "vendor_subject",
     "verify",
 ]
