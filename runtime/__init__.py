@@ -17,6 +17,7 @@ from ._logging import configure_logging
 from ._metrics import Counter, Histogram, Registry
 from ._nats_transport import NatsTransport
 from ._process import ServiceProcess, wait_total
+from ._ratings import RATINGS_STREAM, RatingsBoard
 from ._resolve import bus_url, default_data_dir, embedded_bus_file, running_embedded_bus
 from ._signals import STOP_SIGNALS, StopOnSignals
 from ._store import open_db
@@ -32,6 +33,7 @@ from ._transport import (
 
 __all__ = [
     "FAILPOINTS_ENV",
+    "RATINGS_STREAM",
     "STOP_SIGNALS",
     "Bus",
     "Counter",
@@ -46,6 +48,7 @@ __all__ = [
     "NoResponders",
     "NoRespondersHandler",
     "PortInUse",
+    "RatingsBoard",
     "Registry",
     "Response",
     "ServiceProcess",

@@ -106,6 +106,14 @@ from ._ordering import (
     open_confirmation,
     open_countersignature,
 )
+from ._rating import (
+    RATING_OUTCOMES,
+    OpenedRating,
+    latest_per_receipt,
+    make_rating,
+    open_rating,
+    rating_subject,
+)
 from ._reasons import CANCEL_REASONS, DECLINE_REASONS, REJECTION_REASONS, vendor_queue_group
 from ._replay import ReplayCache
 from ._roster import ROSTER, Agreement, expand_terms
@@ -148,6 +156,7 @@ __all__ = [
     "MESSAGE_TYPES",
     "OFFER_RULES",
     "PROTOCOL",
+    "RATING_OUTCOMES",
     "REJECTION_REASONS",
     "REPLY_ROOT",
     "ROSTER",
@@ -181,6 +190,7 @@ __all__ = [
     "OpenedAccept",
     "OpenedConfirmation",
     "OpenedOffer",
+    "OpenedRating",
     "OrderConfirmation",
     "Oversized",
     "ProfileCache",
@@ -215,11 +225,13 @@ __all__ = [
     "intent_key_of_seed",
     "intent_subject",
     "kid_of",
+    "latest_per_receipt",
     "make_accept",
     "make_cancel",
     "make_confirmation",
     "make_offer",
     "make_profile",
+    "make_rating",
     "match_terms",
     "new_id",
     "new_reply_subject",
@@ -232,9 +244,11 @@ __all__ = [
     "open_intent",
     "open_offer",
     "open_offer_bundle",
+    "open_rating",
     "pack",
     "parse_money",
     "profile_subject",
+    "rating_subject",
     "reread_order",
     "seal",
     "seal_key_for",
