@@ -73,12 +73,14 @@ class Registry:
 
     def counter(self, name: str, help: str) -> Counter:
         m = self._metrics.setdefault(name, Counter(name, help))
-        assert isinstance(m, Counter)
+        if not isinstance(m, Counter):
+            raise TypeError(f"metric {name}: expected a counter, got a {type(m).__name__}")
         return m
 
     def histogram(self, name: str, help: str) -> Histogram:
         m = self._metrics.setdefault(name, Histogram(name, help))
-        assert isinstance(m, Histogram)
+        if not isinstance(m, Histogram):
+            raise TypeError(f"metric {name}: expected a histogram, got a {type(m).__name__}")
         return m
 
     def render(self) -> str:
