@@ -1,5 +1,5 @@
 """What services share beside the contract: the bus connection, the embedded nats-server,
-logging, metrics and the durable SQLite opener. It knows nothing of agents or vendors."""
+logging, metrics, the durable SQLite opener and the reader of a vendor registry. It knows nothing of agents or vendors."""
 
 from ._bus import Bus
 from ._embedded import EmbeddedServer, NatsServerNotFound, find_nats_server, pid_alive
@@ -8,6 +8,14 @@ from ._http import HttpServer, Response
 from ._logging import configure_logging
 from ._metrics import Counter, Histogram, Registry
 from ._process import ServiceProcess, wait_total
+from ._registry_view import (
+    LocalRegistrar,
+    Registration,
+    RegistryView,
+    local_registrar_file,
+    read_local_registrar,
+    write_local_registrar,
+)
 from ._resolve import bus_url, default_data_dir, embedded_bus_file, running_embedded_bus
 from ._store import open_db
 
@@ -18,8 +26,11 @@ __all__ = [
     "EmbeddedServer",
     "Histogram",
     "HttpServer",
+    "LocalRegistrar",
     "NatsServerNotFound",
+    "Registration",
     "Registry",
+    "RegistryView",
     "Response",
     "ServiceProcess",
     "bus_url",
@@ -28,8 +39,11 @@ __all__ = [
     "embedded_bus_file",
     "failpoint",
     "find_nats_server",
+    "local_registrar_file",
     "open_db",
     "pid_alive",
+    "read_local_registrar",
     "running_embedded_bus",
     "wait_total",
+    "write_local_registrar",
 ]
