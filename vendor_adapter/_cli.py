@@ -19,6 +19,7 @@ from runtime import Bus, HttpServer, NatsServerNotFound, Registry, bus_url, conf
 from ._catalog import load_catalog
 from ._config import ConfigError, VendorConfig, load_config
 from ._keys import load_or_create_keys
+from ._registration import RegistrationRefused, register
 from ._service import VendorAdapter
 from ._store import VendorStore
 
@@ -112,6 +113,7 @@ async def _run(cfg: VendorConfig, bus_flag: str | None) -> int:
                     tls_ca=cfg.bus_tls_ca,
                 )
             )
+            await register(bus.nc, signer.identity, cfg, url)
             if cfg.health_port >= 0:
                 http = await stack.enter_async_context(
                     HttpServer(
@@ -156,7 +158,7 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         configure_logging(json=args.log_format == "json", level=args.log_level, cache=True)
         return asyncio.run(_run(cfg, args.bus))
-    except (ConfigError, NatsServerNotFound) as exc:
+    except (ConfigError, NatsServerNotFound, RegistrationRefused) as exc:
         print(f"intentcast-vendor: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
