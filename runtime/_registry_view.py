@@ -39,6 +39,7 @@ __all__ = [
 
 log = structlog.get_logger("intentcast.registry")
 _KEY_PREFIX = schemas.vendor_entry_key("")
+NOT_REGISTERED = "not registered with a registrar you trust"
 
 
 def local_registrar_file() -> Path:
@@ -81,6 +82,11 @@ class Registration:
 
     entry: schemas.Verified[schemas.RegistryEntry] | None
     problem: str = ""  # "" when active; else a short reason a person can read
+
+    @property
+    def unknown(self) -> bool:
+        """No entry at all for this vendor (not one that is revoked, lapsed or forged)."""
+        return self.problem == NOT_REGISTERED
 
     @property
     def active(self) -> bool:
@@ -128,7 +134,7 @@ class RegistryView:
         """The vendor's standing in the snapshot, its entry verified against the trusted keys."""
         wire = self._raw.get(vendor_id)
         if wire is None:
-            return Registration(None, "not registered with a registrar you trust")
+            return Registration(None, NOT_REGISTERED)
         hit = self._verified.get(vendor_id)
         if hit is not None and hit[0] == wire:
             reg = hit[1]
