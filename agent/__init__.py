@@ -3,6 +3,7 @@ terms, verifies and ranks offers, accepts one, and keeps the receipts on the per
 
 from ._home import AgentConfig, Home, HomeError, RankingWeights, TrustPolicy
 from ._ranking import Dropped, Ranked, Ranker, rank_offers
+from ._registered import RegisteredTrust, with_registry
 from ._session import (
     AcceptError,
     AcceptResult,
@@ -28,6 +29,7 @@ __all__ = [
     "Ranked",
     "Ranker",
     "RankingWeights",
+    "RegisteredTrust",
     "TrustPolicy",
     "TrustScore",
     "TrustScorer",
@@ -38,4 +40,5 @@ __all__ = [
     "rank_offers",
     "rating_evidence",
     "sync_receipts",
+    "with_registry",
 ]

@@ -130,6 +130,10 @@ class RegistryView:
         log.info("registry.loaded", bucket=self.bucket, entries=len(raw))
         return len(raw)
 
+    def hold(self, vendor_id: str, wire: bytes) -> None:
+        """Put the frame found under a vendor's key into the snapshot; verified when used."""
+        self._raw[vendor_id] = wire
+
     def lookup(self, vendor_id: str, now: datetime) -> Registration:
         """The vendor's standing in the snapshot, its entry verified against the trusted keys."""
         wire = self._raw.get(vendor_id)
