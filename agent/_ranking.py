@@ -1,9 +1,10 @@
 """From verified offers to a short ranked list with reasons, and a list of what was dropped.
 
-A vendor no registrar the person trusts has registered is dropped first when registration is
-required (``unregistered``, see ``_registered``). Must-have terms, the contract's rules for an offer fit to show (``schemas.offer_fault``:
-currency, arithmetic, a price above zero, quantity, budget, dates) and the trust threshold
-filter; price, delivery, preferred terms and trust score what is left."""
+A vendor that no registrar the person trusts has registered is dropped first when the bus is
+shared (``unregistered``, see ``_registered``). Must-have terms, the contract's rules for an
+offer fit to show (``schemas.offer_fault``: currency, arithmetic, a price above zero,
+quantity, budget, dates) and the trust threshold filter; price, delivery, preferred terms
+and trust score what is left."""
 
 from __future__ import annotations
 
@@ -128,8 +129,7 @@ class Ranker:
         ]
         if standing is None:
             return Ranked(o, score, t, reasons)
-        registered = standing.name if standing.registered is not None else None
-        return Ranked(o, score, t, standing.notes + reasons, registered)
+        return Ranked(o, score, t, standing.notes + reasons, standing.registered_name)
 
 
 def rank_offers(

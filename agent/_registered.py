@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import datetime
 
 from nats.aio.client import Client
 
@@ -31,8 +31,7 @@ __all__ = ["RegisteredTrust", "Standing", "trusted_registrars", "with_registry"]
 class Standing:
     """A vendor's standing with the person's registrars, as the ranker uses it."""
 
-    name: str  # what to show: the registered name, else the profile's own claim
-    registered: date | None = None
+    registered_name: str | None = None  # what a trusted registrar calls the vendor
     drop: str | None = None  # why the offer must not be shown
     notes: list[str] = field(default_factory=list)  # reasons shown beside the offer
 
@@ -58,20 +57,18 @@ class RegisteredTrust:
 
     def standing(self, vendor_id: str, claimed: str, now: datetime) -> Standing:
         reg = self.view.lookup(vendor_id, now)
-        if reg.active and reg.entry is not None:
-            e = reg.entry.msg
-            name, since = e.name, e.registered
-            notes = [f"registered as {e.name} since {e.registered}"]
+        name = reg.name
+        if name is not None and reg.entry is not None:
+            notes = [f"registered as {name} since {reg.entry.msg.registered}"]
         elif self.required:
             why = "" if reg.unknown else f"{reg.problem}; "
-            return Standing(claimed, drop=f"{why}the name {claimed!r} is only its own claim")
+            return Standing(drop=f"{why}the name {claimed!r} is only its own claim")
         else:
-            name, since = claimed, None
             notes = [f"not registered ({reg.problem}): its name is its own claim"]
-        alike = self._history.get(schemas.name_skeleton(name))
+        alike = self._history.get(schemas.name_skeleton(name or claimed))
         if alike is not None and alike[0] != vendor_id:
             notes.append(f"name looks like {alike[1]} you bought from before: not the same vendor")
-        return Standing(name, since, None, notes)
+        return Standing(name, None, notes)
 
 
 def trusted_registrars(cfg: AgentConfig, url: str) -> tuple[list[str], str]:
