@@ -117,8 +117,9 @@ async def _run(args: argparse.Namespace) -> int:
         log.info("registry.ready", registrar=registrar.id, bucket=args.bucket,
                  auto_approve=args.auto_approve, health=health)  # fmt: skip
         async with asyncio.TaskGroup() as tg:
-            tg.create_task(_refresh_loop(registrar, stop))
+            refresher = tg.create_task(_refresh_loop(registrar, stop))
             await stop.wait()
+            refresher.cancel()  # a refresh under way is redone at the next start
         await sub.unsubscribe()
     log.info("registry.stopped", registrar=registrar.id)
     return 0

@@ -16,6 +16,7 @@ import unicodedata
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 
+import nats.errors
 import nats.js.errors
 import structlog
 from nacl.signing import SigningKey
@@ -142,7 +143,12 @@ class Registrar:
             self.answers.inc(status="unverified", code=err.code)
             log.warning("registration.unverified", code=err.code, error=str(err))
             return  # no answer is bound to a request that did not verify
-        status, code, detail, entry = await self.decide(req.msg, req.wire, now)
+        try:
+            status, code, detail, entry = await self.decide(req.msg, req.wire, now)
+        except (nats.errors.Error, TimeoutError) as exc:  # the bucket did not answer
+            self.answers.inc(status="failed", code=type(exc).__name__)
+            log.error("registration.failed", vendor=req.msg.vendor_id, error=repr(exc))
+            return  # nothing was decided; the vendor's request times out and it may retry
         reply = schemas.make_registration_answer(
             self.key, req, status=status, code=code, detail=detail, now=now, entry=entry
         )
