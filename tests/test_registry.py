@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import json
 import subprocess
+import urllib.request
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -243,6 +244,33 @@ def test_without_auto_approve_a_vendor_waits_for_the_operator(
         assert [o["vendor"] for o in later["offers"]] == ["Sierra Outfitters"]
     finally:
         reg.stop()
+
+
+def test_the_registrar_reports_health_and_metrics_and_stops_cleanly_on_sigterm(
+    tmp_path: Path, nats_server: EmbeddedServer, vendor: VendorFactory
+) -> None:
+    """/healthz names the registrar and its bucket; /metrics counts answers by status; on
+    SIGTERM it stops at once, exit 0, and says so. Its key file is readable by its owner only."""
+    reg = ServiceProcess(
+        [str(BIN / "intentcast-registry"), "run", "--keys", str(tmp_path / "registrar"),
+         "--bus", nats_server.url, "--auto-approve", "--health-port", "0"],
+        ready_event="registry.ready", name="registry",
+    ).start()  # fmt: skip
+    try:
+        ready = reg.wait_for("registry.ready")
+        vendor("sierra", registry=registered(str(ready["registrar"]))).wait_for("vendor.registered")
+        health = json.loads(urllib.request.urlopen(str(ready["health"]), timeout=5).read())
+        assert health == {"status": "ok", "registrar": ready["registrar"], "bucket": "ic_registry", "bus": "connected"}  # fmt: skip
+        metrics = urllib.request.urlopen(
+            str(ready["health"]).replace("healthz", "metrics"), timeout=5
+        )
+        assert (
+            'registry_answers_total{code="none",status="registered"} 1' in metrics.read().decode()
+        )
+        assert (tmp_path / "registrar" / "registrar.key").stat().st_mode & 0o777 == 0o600
+    finally:
+        assert reg.stop() == 0
+    assert reg.count("registry.stopped") == 1
 
 
 def test_operator_commands_refuse_unknown_vendors_in_one_line(
