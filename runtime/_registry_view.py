@@ -102,6 +102,7 @@ class RegistryView:
         self.registrars = frozenset(registrars)
         self.bucket = bucket
         self.loaded = False
+        self.unreadable: str | None = None  # why the last load could not read the bucket
         self._raw: dict[str, bytes] = {}
         self._verified: dict[str, tuple[bytes, Registration]] = {}
 
@@ -113,12 +114,9 @@ class RegistryView:
         bucket is an empty registry (logged): nobody is registered there yet. ``wait`` bounds
         each step on the bus, in seconds."""
         raw: dict[str, bytes] = {}
+        self.unreadable = None
         try:
             kv = await nc.jetstream(timeout=wait).key_value(self.bucket)
-        except nats.js.errors.BucketNotFoundError:
-            log.warning("registry.bucket_missing", bucket=self.bucket)
-            kv = None
-        if kv is not None:
             watcher = await kv.watch(_KEY_PREFIX + ">", ignore_deletes=True)
             try:
                 while (e := await watcher.updates(wait)) is not None:  # type: ignore[no-untyped-call]
@@ -126,6 +124,11 @@ class RegistryView:
                         raw[e.key[len(_KEY_PREFIX) :]] = bytes(e.value)
             finally:
                 await watcher.stop()  # type: ignore[no-untyped-call]
+        except nats.js.errors.BucketNotFoundError:
+            log.warning("registry.bucket_missing", bucket=self.bucket)
+        except (nats.errors.Error, TimeoutError) as exc:  # no JetStream here, or it is down
+            self.unreadable = type(exc).__name__
+            log.warning("registry.unreadable", bucket=self.bucket, error=repr(exc))
         self._raw, self.loaded = raw, True
         log.info("registry.loaded", bucket=self.bucket, entries=len(raw))
         return len(raw)
@@ -137,6 +140,8 @@ class RegistryView:
     def lookup(self, vendor_id: str, now: datetime) -> Registration:
         """The vendor's standing in the snapshot, its entry verified against the trusted keys."""
         wire = self._raw.get(vendor_id)
+        if wire is None and self.unreadable is not None:
+            return Registration(None, f"the registry could not be read ({self.unreadable})")
         if wire is None:
             return Registration(None, NOT_REGISTERED)
         hit = self._verified.get(vendor_id)

@@ -23,7 +23,7 @@ import pytest
 from nacl.signing import SigningKey
 
 import schemas
-from runtime import EmbeddedServer, ServiceProcess
+from runtime import EmbeddedServer, RegistryView, ServiceProcess
 from tests.conftest import BIN, Agent, VendorFactory, agent_db, vendor_config
 
 pytestmark = pytest.mark.e2e
@@ -285,3 +285,28 @@ def test_operator_commands_refuse_unknown_vendors_in_one_line(
             assert "no entry for vendor" in cp.stderr
     finally:
         reg.stop()
+
+
+async def test_a_registry_that_cannot_be_read_leaves_every_vendor_unregistered_and_says_why(
+    tmp_path: Path, nats_server: EmbeddedServer
+) -> None:
+    """No bucket yet: nobody is registered (and the log says the bucket is missing). A bus
+    without JetStream: nobody is registered either, and the reason names the failure, so a
+    person is not told a vendor never registered when the registry could not be read."""
+    key = schemas.kid_of(SigningKey.generate())
+    nc = await nats.connect(nats_server.url)
+    try:
+        view = RegistryView({key})
+        assert await view.load(nc, wait=2) == 0
+        assert view.lookup("ab" * 32, datetime.now(UTC)).unknown
+    finally:
+        await nc.close()
+    with EmbeddedServer(jetstream=False) as bare:
+        nc = await nats.connect(bare.url)
+        try:
+            view = RegistryView({key})
+            assert await view.load(nc, wait=1) == 0
+            reg = view.lookup("ab" * 32, datetime.now(UTC))
+            assert not reg.active and reg.problem.startswith("the registry could not be read (")
+        finally:
+            await nc.close()
