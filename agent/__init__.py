@@ -4,6 +4,7 @@ terms, verifies and ranks offers, accepts one, and keeps the receipts on the per
 from ._home import AgentConfig, Home, HomeError, RankingWeights, TrustPolicy
 from ._network_trust import NetworkTrust, NetworkWeights, rating_bundle
 from ._ranking import Dropped, Ranked, Ranker, rank_offers
+from ._registered import RegisteredTrust, with_registry
 from ._session import (
     AcceptError,
     AcceptResult,
@@ -36,6 +37,7 @@ __all__ = [
     "Ranked",
     "Ranker",
     "RankingWeights",
+    "RegisteredTrust",
     "TrustPolicy",
     "TrustScore",
     "TrustScorer",
@@ -48,4 +50,5 @@ __all__ = [
     "rating_bundle",
     "rating_evidence",
     "sync_receipts",
+    "with_registry",
 ]

@@ -30,6 +30,7 @@ from ._messages import (
     Rating,
     Receipt,
     Region,
+    RegistryEntry,
     VendorKey,
     VendorProfile,
     Want,
@@ -194,6 +195,23 @@ def test_vectors() -> dict[str, dict[str, Any]]:
         keys=[VendorKey(_hex(_VENDOR), "66" * 32, now - t(days=1), now + t(days=364))],
     )  # fmt: skip
 
+    entry = RegistryEntry(
+        vendor_id=_hex(_key(9)), name="Example Outdoor", skeleton="exampleoutdoor",
+        categories=["outdoor"], registered=date(2026, 10, 1), status="active", serial=1,
+        regions=["ES"],
+    )  # fmt: skip
+    registrar = _key(4)
+    entry_ctx = {
+        "expect": "registry_entry",
+        "audience": {"vendor": _hex(_key(9))},
+        "keys": [_hex(registrar)],
+    }
+
+    def entry_frame(key: SigningKey) -> bytes:
+        return sign(
+            entry, key, created=now, expires=now + t(days=90), nonce="ee" * 16, vendor=_hex(_key(9))
+        )
+
     cases: list[tuple[str, str, bytes, str | None, dict[str, Any]]] = [
         *_conversation(now, offer_frame(), vendor_hdr, vendor_keys),
         ("valid_intent", "A self-signed intent.",
@@ -204,6 +222,10 @@ def test_vectors() -> dict[str, dict[str, Any]]:
         ("valid_vendor_profile", "A vendor profile signed by the vendor's identity key.",
          sign(profile, _key(9), created=now, expires=now + t(days=365), nonce="dd" * 16, vendor=_hex(_key(9))),
          None, {"expect": "vendor_profile", "audience": {"vendor": _hex(_key(9))}, "keys": "self"}),
+        ("valid_registry_entry", "A registry entry signed by the registrar the receiver trusts.",
+         entry_frame(registrar), None, entry_ctx),
+        ("untrusted_registry_entry", "A registry entry signed by a key the receiver does not trust as a registrar (here the vendor's own).",
+         entry_frame(_key(9)), "unknown_signer", entry_ctx),
         ("bad_signature", "A valid offer whose signature has one bit flipped.",
          bytes([offer_frame()[0] ^ 1]) + offer_frame()[1:], "bad_signature", offer_ctx),
         ("tampered_byte", "A valid offer with one byte of the signed JSON changed (price 12900 -> 02900).",
