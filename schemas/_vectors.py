@@ -30,6 +30,8 @@ from ._messages import (
     Rating,
     Receipt,
     Region,
+    RegistrationAnswer,
+    RegistrationRequest,
     RegistryEntry,
     VendorKey,
     VendorProfile,
@@ -159,6 +161,38 @@ def _conversation(
     ]  # fmt: skip
 
 
+def _registration(
+    now: datetime, registrar: SigningKey
+) -> list[tuple[str, str, bytes, str | None, dict[str, Any]]]:
+    """A vendor's registration request, signed by its identity key, and the registrar's
+    answer bound to it by the SHA-256 of its signed bytes."""
+    vendor = _key(9)
+    request_wire = sign(
+        RegistrationRequest(
+            vendor_id=_hex(vendor), registrar=_hex(registrar), name="Example Outdoor",
+            categories=["outdoor"], regions=["ES"],
+        ),
+        vendor, created=now, expires=now + timedelta(minutes=5), nonce="f1" * 16,
+        vendor=_hex(vendor),
+    )  # fmt: skip
+    answer_wire = sign(
+        RegistrationAnswer(
+            vendor_id=_hex(vendor), request_hash=digest(request_wire[64:]), status="registered"
+        ),
+        registrar, created=now, expires=now + timedelta(minutes=5), nonce="f2" * 16,
+        vendor=_hex(vendor),
+    )  # fmt: skip
+    audience = {"vendor": _hex(vendor)}
+    return [
+        ("valid_registration_request", "A vendor asks a registrar (named inside) to register "
+         "its name; signed by its identity key, whose hex is vendor_id.",
+         request_wire, None, {"expect": "registration_request", "audience": audience, "keys": "self"}),
+        ("valid_registration_answer", "The registrar's answer, bound to that request by hash.",
+         answer_wire, None, {"expect": "registration_answer", "audience": audience,
+                             "keys": [_hex(registrar)]}),
+    ]  # fmt: skip
+
+
 def test_vectors() -> dict[str, dict[str, Any]]:
     now = VECTOR_NOW
     t = timedelta
@@ -224,6 +258,7 @@ def test_vectors() -> dict[str, dict[str, Any]]:
          None, {"expect": "vendor_profile", "audience": {"vendor": _hex(_key(9))}, "keys": "self"}),
         ("valid_registry_entry", "A registry entry signed by the registrar the receiver trusts.",
          entry_frame(registrar), None, entry_ctx),
+        *_registration(now, registrar),
         ("untrusted_registry_entry", "A registry entry signed by a key the receiver does not trust as a registrar (here the vendor's own).",
          entry_frame(_key(9)), "unknown_signer", entry_ctx),
         ("bad_signature", "A valid offer whose signature has one bit flipped.",
