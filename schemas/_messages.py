@@ -2,6 +2,11 @@
 
 Times travel in the signed header (see ``_document``), not here. New fields must get defaults,
 so that older and newer services keep reading each other's messages.
+
+Every wire type lives in this one module (over 300 lines, on purpose): it is the part of the
+contract other implementations read first, top to bottom, and the JSON Schemas in
+``schemas/json`` are generated from it; the exchanges that build and open them each have a
+module of their own.
 """
 
 from __future__ import annotations
