@@ -67,6 +67,7 @@ from ._identity import (
     make_profile,
     seal_key_for,
 )
+from ._jsonschema import json_schemas
 from ._messages import (
     MESSAGE_TYPES,
     Accept,
@@ -160,6 +161,7 @@ from ._terms import (
     VendorTerms,
     match_terms,
 )
+from ._vectors import test_vectors as contract_vectors
 
 __all__ = [
     "CANCEL_REASONS",
@@ -244,11 +246,13 @@ __all__ = [
     "check_times",
     "confirm_cancel",
     "connection_reply_prefix",
+    "contract_vectors",
     "countersign",
     "digest",
     "expand_terms",
     "intent_key_of_seed",
     "intent_subject",
+    "json_schemas",
     "kid_of",
     "latest_per_receipt",
     "make_accept",

@@ -17,9 +17,15 @@ from typing import Any
 
 import msgspec
 
-from schemas import CANCEL_REASONS, CATEGORIES, DECLINE_REASONS, REJECTION_REASONS, ROSTER
-from schemas._jsonschema import json_schemas
-from schemas._vectors import test_vectors
+from schemas import (
+    CANCEL_REASONS,
+    CATEGORIES,
+    DECLINE_REASONS,
+    REJECTION_REASONS,
+    ROSTER,
+    contract_vectors,
+    json_schemas,
+)
 
 ROOT = Path(__file__).resolve().parent.parent / "schemas"
 
@@ -28,7 +34,7 @@ def generated() -> dict[Path, str]:
     files: dict[Path, Any] = {}
     for stem, schema in json_schemas().items():
         files[ROOT / "json" / f"{stem}.json"] = schema
-    for name, vector in test_vectors().items():
+    for name, vector in contract_vectors().items():
         files[ROOT / "vectors" / f"{name}.json"] = vector
     files[ROOT / "roster.json"] = {k: msgspec.to_builtins(v) for k, v in sorted(ROSTER.items())}
     files[ROOT / "taxonomy.json"] = sorted(CATEGORIES)
