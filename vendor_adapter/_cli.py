@@ -8,6 +8,7 @@ import contextlib
 import errno
 import json
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 import structlog
@@ -133,6 +134,15 @@ async def _run(cfg: VendorConfig, catalog: Catalog, bus_flag: str | None) -> int
     return 0
 
 
+def _span(d: timedelta) -> str:
+    """A duration as the config writes it: 90s, 2m, 1h, 7d."""
+    s = int(d.total_seconds())
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if s and s % size == 0:
+            return f"{s // size}{unit}"
+    return f"{s}s"
+
+
 def _check(cfg: VendorConfig, catalog: Catalog) -> int:
     """The summary of a config and catalog that :func:`load_vendor` passed."""
     items = getattr(catalog, "items", None)
@@ -148,7 +158,7 @@ def _check(cfg: VendorConfig, catalog: Catalog) -> int:
     areas = ", ".join(cfg.delivery.areas) or "anywhere (not stated: add [delivery] areas)"
     print(f"  delivers:   {areas}")
     o = cfg.orders
-    print(f"  holds:      an unconfirmed order holds stock for {o.hold}; unconfirmed orders "
+    print(f"  holds:      an unconfirmed order holds stock for {_span(o.hold)}; unconfirmed orders "
           f"hold at most {o.max_held_share:.0%} of an item's stock (at least 1 unit)")  # fmt: skip
     return 0
 
