@@ -10,11 +10,12 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
+import schemas
 from runtime import Bus, EmbeddedServer, NatsTransport
 from tests.conftest import Agent, VendorFactory, restock, vendor_db
 from tests.shopper import Shopper, intent
@@ -116,3 +117,42 @@ async def test_acceptances_never_countersigned_hold_at_most_the_cap_and_give_it_
         again = intent(quantity=STOCK - 1, budget=100_000, attributes=green)
         (offer,) = await mallory.offers(again)
         assert offer.offer.msg.item.sku == "SO-TENT-2" and offer.offer.msg.quantity == STOCK - 1
+
+
+async def test_only_the_orders_own_intent_key_confirms_it(
+    tmp_path: Path, nats_server: EmbeddedServer, vendor: VendorFactory
+) -> None:
+    """A countersignature of one order's receipt signed by the intent key of another order
+    the same client made is refused (rebound, logged) and confirms nothing: the order still
+    only holds its stock. Signed by its own intent key, it confirms the order for good."""
+    sierra = vendor("sierra")
+    async with Bus(nats_server.url, name="two-orders") as bus:
+        mallory = Shopper(NatsTransport(bus))
+        orders = []
+        for _ in range(2):
+            cast = intent()
+            (offer,) = await mallory.offers(cast)
+            orders.append(await mallory.order(cast, offer))
+        a, b = orders
+        receipt = a.confirmation.receipt
+        assert receipt is not None
+        profile = a.offer.profile.msg
+        _, forged = schemas.countersign(
+            receipt, b.cast.secrets, schemas.seal_key_for(profile, receipt.kid), datetime.now(UTC)
+        )
+        await mallory.transport.publish(
+            schemas.vendor_subject(profile.vendor_id, "receipt"), forged
+        )
+        ev = await asyncio.to_thread(sierra.wait_for, "countersignature.rejected")
+        assert ev["code"] == "rebound"
+        db = vendor_db(tmp_path, "sierra")
+        row = db.execute(
+            "SELECT held_until, countersignature_wire FROM orders WHERE receipt_id = ?",
+            (receipt.msg.id,),
+        ).fetchone()
+        assert row["held_until"] is not None and row["countersignature_wire"] is None
+        assert await mallory.countersign(a) == {"stored": True}
+        row = db.execute(
+            "SELECT status, held_until FROM orders WHERE receipt_id = ?", (receipt.msg.id,)
+        ).fetchone()
+        assert (row["status"], row["held_until"]) == ("confirmed", None)

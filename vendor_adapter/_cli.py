@@ -92,7 +92,8 @@ async def _run(cfg: VendorConfig, catalog: Catalog, bus_flag: str | None) -> int
     async def metrics_page(_: str) -> tuple[int, str, bytes]:
         return 200, "text/plain; version=0.0.4", metrics.render().encode()
 
-    vendor_id = vendor_signer(cfg).vendor_id  # creates the keys on first run, before the bus
+    signer = vendor_signer(cfg)  # creates the keys on first run, before the bus
+    vendor_id = signer.vendor_id
     # SIGINT or SIGTERM ends the block wherever it is (connecting to an unreachable bus,
     # reconnecting, handling an intent); leaving it stops serving, drains the bus for up to
     # DRAIN_SECONDS and stops a private embedded bus. Then we exit 0.
@@ -127,7 +128,7 @@ async def _run(cfg: VendorConfig, catalog: Catalog, bus_flag: str | None) -> int
                 ) from None
             log.info("vendor.health", url=http.url + "/healthz", metrics=http.url + "/metrics")
         vendor = await stack.enter_async_context(
-            Vendor(cfg, NatsTransport(bus), catalog=catalog, metrics=metrics)
+            Vendor(cfg, NatsTransport(bus), catalog=catalog, signer=signer, metrics=metrics)
         )
         await stop.wait()
     log.info("vendor.stopped", vendor=vendor_id)
