@@ -114,7 +114,12 @@ class Vendor:
             async with asyncio.timeout(READY_SECONDS):
                 await ready.wait()
         except BaseException as exc:
-            await stack.__aexit__(type(exc), exc, exc.__traceback__)  # raises what run raised
+            try:  # leaving the task group raises what stopped the vendor from serving
+                await stack.__aexit__(type(exc), exc, exc.__traceback__)
+            except BaseExceptionGroup as group:
+                if len(group.exceptions) == 1:
+                    raise group.exceptions[0] from None
+                raise
             raise
         return self
 
