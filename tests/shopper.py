@@ -81,11 +81,13 @@ class Shopper:
         finally:
             await sub.unsubscribe()
 
-    async def order(self, cast: schemas.CastIntent, offer: schemas.OpenedOffer) -> Order:
-        """Accept ``offer`` (without countersigning what comes back)."""
+    async def order(
+        self, cast: schemas.CastIntent, offer: schemas.OpenedOffer, *, name: str = "Mallory"
+    ) -> Order:
+        """Accept ``offer``, disclosing ``name`` (without countersigning what comes back)."""
         accept, sealed = schemas.make_accept(
             intent_wire=cast.wire, intent=cast.intent, secrets=cast.secrets, offer=offer,
-            disclosure=schemas.Disclosure(name="Mallory", country="ES"), payment_method="card",
+            disclosure=schemas.Disclosure(name=name, country="ES"), payment_method="card",
             now=datetime.now(UTC),
         )  # fmt: skip
         subject = schemas.vendor_subject(offer.profile.msg.vendor_id, "order")

@@ -65,12 +65,12 @@ def test_a_countersignature_confirms_a_held_order_and_takes_stock_for_an_unheld_
     assert store.reserved("T1") == 2
 
 
-def test_holds_that_expire_lapse_return_their_stock_and_forget_the_disclosure(
+def test_holds_that_expire_lapse_and_return_their_stock_and_a_late_confirmation_takes_it(
     tmp_path: Path,
 ) -> None:
-    """Nothing is released before its time; at it, held and unheld orders lapse, the held
-    units are back, and no personal details are kept of an order never confirmed. A late
-    countersignature still takes the stock if it is there."""
+    """Nothing is released before its time; at it, held and unheld orders lapse and the held
+    units are back. What the person disclosed stays as their terms allow, so a late
+    countersignature, which still takes the stock if it is there, can be fulfilled."""
     store = VendorStore(tmp_path / "v.sqlite")
     store.insert_order(_acceptance("a"), stock=5, held_cap=1)
     store.insert_order(_acceptance("b"), stock=5, held_cap=1)  # unheld
@@ -81,7 +81,7 @@ def test_holds_that_expire_lapse_return_their_stock_and_forget_the_disclosure(
     assert store.held("T1") == 0 and store.reserved("T1") == 0
     assert store.next_hold_expiry() is None
     rows = list(store.orders())
-    assert {r["status"] for r in rows} == {"lapsed"} and all(r["disclosure"] is None for r in rows)
+    assert {r["status"] for r in rows} == {"lapsed"} and all(r["disclosure"] for r in rows)
     assert store.confirm("a", b"late", stock=5) == "taken"
     assert store.reserved("T1") == 1
 

@@ -24,10 +24,6 @@ class Aftercare:
     def __init__(self, shop: Shop) -> None:
         self.shop = shop
         self.replay = schemas.ReplayCache()
-        self.holds = shop.metrics.counter(
-            "vendor_holds_total",
-            "Stock holds of unconfirmed orders: held, unheld (share full), released (expired)",
-        )
 
     def _intent_key(self, kid: str, at: datetime | None) -> VerifyKey:
         """Resolves only the intent keys of orders this vendor holds."""
@@ -67,7 +63,7 @@ class Aftercare:
             if outcome == "out_of_stock":  # its hold had lapsed and the stock was sold since
                 answer["reason"] = "out_of_stock"
             if outcome in ("held", "taken"):
-                self.holds.inc(event="confirmed")
+                self.shop.holds.inc(event="confirmed")
             log.info(
                 "order.confirmed" if outcome in ("held", "taken") else "receipt.kept",
                 order=order["order_id"], receipt=cs.msg.receipt_id, outcome=outcome,

@@ -39,10 +39,6 @@ class OrderRoom:
         self.shop = shop
         self.replay = schemas.ReplayCache()
         self.ring = shop.signer.ring  # our own keys, for our own receipts
-        self.holds = shop.metrics.counter(
-            "vendor_holds_total",
-            "Stock holds of unconfirmed orders: held, unheld (share full), released (expired)",
-        )
 
     async def on_order(self, msg: Message) -> None:
         shop = self.shop
@@ -119,7 +115,7 @@ class OrderRoom:
             if stored is not None:
                 shop.orders.inc(outcome=status)
                 if confirmed:
-                    self.holds.inc(event="held" if stored == "confirmed" else "unheld")
+                    self.shop.holds.inc(event="held" if stored == "confirmed" else "unheld")
                 log.info(
                     "order.stored", order=order_id, offer=a.offer_id, status=stored,
                     reason=reason, sku=offer.item.sku, held=store.held(offer.item.sku),
@@ -139,7 +135,7 @@ class OrderRoom:
         store = self.shop.store
         released = store.release_expired(now)
         if released:
-            self.holds.inc(len(released), event="released")
+            self.shop.holds.inc(len(released), event="released")
             log.info(
                 "hold.released",
                 orders=len(released),

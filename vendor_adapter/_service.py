@@ -164,6 +164,6 @@ class VendorAdapter:
             now = self.shop.clock()
             self.orders.release_holds(now)
             due = self.store.next_hold_expiry()
-            wait = hold if due is None else min(hold, max(0.0, (due - now).total_seconds()))
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), wait + 0.01)
+            wait = hold if due is None else min(hold, (due - now).total_seconds())
+            with contextlib.suppress(TimeoutError):  # holds due within 50 ms go together
+                await asyncio.wait_for(stop.wait(), max(0.05, wait + 0.01))

@@ -37,6 +37,7 @@ class Shop:
     transport: Transport | None = None  # the one it runs on (see VendorAdapter.run)
     rejections: RejectionLog = field(init=False)
     orders: Counter = field(init=False)
+    holds: Counter = field(init=False)
 
     def __post_init__(self) -> None:
         rejected = self.metrics.counter(
@@ -45,6 +46,10 @@ class Shop:
         interval = self.cfg.limits.rejection_log_interval.total_seconds()
         self.rejections = RejectionLog(rejected, interval)
         self.orders = self.metrics.counter("vendor_orders_total", "Acceptances handled, by outcome")
+        self.holds = self.metrics.counter(
+            "vendor_holds_total",
+            "Stock holds of unconfirmed orders: held, unheld (share full), confirmed, released",
+        )
 
     @property
     def vendor_id(self) -> str:

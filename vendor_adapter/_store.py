@@ -5,7 +5,7 @@ countersigned (``held_until`` NULL), or until ``held_until`` while the vendor wa
 countersignature; ``unheld`` was confirmed to the person when unconfirmed orders already held
 their share of the item, so it holds nothing until the countersignature takes the stock;
 ``lapsed`` was not confirmed by the person before ``held_until`` (its stock, if it held any,
-is free again, and its disclosure forgotten); ``rejected`` and ``cancelled`` hold nothing.
+is free again); ``rejected`` and ``cancelled`` hold nothing.
 A countersignature that comes for an ``unheld`` or ``lapsed`` order takes the stock if it is
 still there."""
 
@@ -86,6 +86,7 @@ class VendorStore:
         self.path = path
         self.db = open_db(path, SCHEMA, MIGRATIONS)
         self.db.execute(HOLDS_INDEX)
+        self.db.execute("PRAGMA secure_delete=ON")  # purged details are overwritten on disk
         self.snapshot_seconds = 0.5
         self._snapshot: dict[str, int] = {}
         self._snapshot_at = float("-inf")
@@ -179,12 +180,13 @@ class VendorStore:
         return int(n)
 
     def release_expired(self, now: datetime) -> list[Released]:
-        """End every hold that expired by ``now``: those orders lapse, their stock is free,
-        and the personal details disclosed for them are forgotten (the person never confirmed
-        them). Unheld orders whose time passed lapse too. Only held orders are returned."""
+        """End every hold that expired by ``now``: those orders lapse and their stock is free.
+        Unheld orders whose time passed lapse too. Only held orders are returned. What the
+        person disclosed is kept as their terms allow (see :meth:`purge`), so that a late
+        countersignature can still be fulfilled."""
         at = stamp(now)
         lapse = (
-            "UPDATE orders SET status = 'lapsed', held_until = NULL, disclosure = NULL,"
+            "UPDATE orders SET status = 'lapsed', held_until = NULL,"
             " reason = 'not confirmed by the person in time'"
             " WHERE status = ? AND held_until IS NOT NULL AND held_until <= ?"
         )
@@ -269,9 +271,11 @@ class VendorStore:
         return cur.rowcount == 1
 
     def purge(self, now: datetime) -> int:
-        """Forget disclosed personal details whose retention has passed."""
+        """Forget disclosed personal details whose retention has passed: the disclosure, and
+        the signed acceptance that carries it too (the receipt keeps its hash)."""
         cur = self.db.execute(
-            "UPDATE orders SET disclosure = NULL WHERE disclosure IS NOT NULL AND purge_after <= ?",
+            "UPDATE orders SET disclosure = NULL, accept_wire = X''"
+            " WHERE disclosure IS NOT NULL AND purge_after <= ?",
             (now.isoformat(),),
         )
         return cur.rowcount
