@@ -141,8 +141,10 @@ class VendorAdapter:
         finally:
             self.shop.rejections.flush()
             for s in subs:
-                with contextlib.suppress(Exception):
+                try:
                     await s.unsubscribe()
+                except Exception as exc:  # a bus already gone has nothing left to stop
+                    log.warning("vendor.unsubscribe_failed", subject=s.subject, error=repr(exc))
 
     async def _flush(self) -> None:
         self.shop.rejections.flush()
