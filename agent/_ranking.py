@@ -46,6 +46,19 @@ class Dropped:
     vendor_name: str | None = None
 
 
+def _outside_delivery_area(intent: schemas.Intent, offer: schemas.Offer) -> str | None:
+    """Why the offer's stated delivery area leaves out the intent's region, or None when it
+    covers it or says nothing (see ``delivers_to`` in schemas/README.md)."""
+    r = intent.region
+    if not offer.delivers_to or any(
+        a.country == r.country and r.postcode_prefix.startswith(a.postcode_prefix)
+        for a in offer.delivers_to
+    ):
+        return None
+    areas = ", ".join(f"{a.country}-{a.postcode_prefix}".rstrip("-") for a in offer.delivers_to)
+    return f"delivers to {areas}, not to {r.country}-{r.postcode_prefix}".rstrip("-")
+
+
 def _filter(
     intent: schemas.Intent, person: schemas.Terms, o: schemas.OpenedOffer
 ) -> tuple[Dropped | None, schemas.TermsMatch]:
@@ -64,6 +77,8 @@ def _filter(
     fault = schemas.offer_fault(intent, offer, o.offer.header.created.astimezone(UTC).date())
     if fault is not None:
         return drop(*fault)
+    if (outside := _outside_delivery_area(intent, offer)) is not None:
+        return drop("outside_delivery_area", outside)
     return None, match
 
 

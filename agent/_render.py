@@ -26,6 +26,7 @@ _DROP_WORDS = {
     "inconsistent": "inconsistent prices",
     "free": "priced at nothing",
     "implausible_date": "delivery date before the offer was made",
+    "outside_delivery_area": "does not deliver to your region",
 }
 
 

@@ -39,9 +39,15 @@ import schemas  # noqa: E402
 from agent import AgentSession, AgentStore, BetaTrust, Collected, Ranker, cast_and_collect  # noqa: E402
 from agent._home import RankingWeights, TrustPolicy  # noqa: E402
 from agent._opening import OfferOpener, admit  # noqa: E402
-from runtime import Bus, EmbeddedServer, NatsTransport, ServiceProcess, configure_logging  # noqa: E402
-from vendor_adapter import FileCatalog, VendorAdapter, VendorStore  # noqa: E402
-from vendor_adapter._config import VendorConfig  # noqa: E402
+from runtime import (  # noqa: E402
+    Bus,
+    EmbeddedServer,
+    InProcessTransport,
+    NatsTransport,
+    ServiceProcess,
+    configure_logging,
+)
+from vendor_adapter import FileCatalog, Vendor, VendorConfig, VendorStore  # noqa: E402
 
 RECORDS: list[dict[str, Any]] = []
 NOW = datetime.now(UTC)
@@ -152,7 +158,7 @@ def vendor_config(tmp: Path, catalog: Path) -> VendorConfig:
         "data_dir": str(tmp / "d"), "health_port": -1,
         "limits": {"intents_per_key_per_minute": 1000, "intents_per_category_per_second": 1_000_000},
         "terms": {k: getattr(VTERMS, k) for k in VTERMS.__struct_fields__},
-        "catalog": {"kind": "csv", "path": str(catalog)},
+        "catalog": {"kind": "csv", "path": str(catalog)}, "delivery": {"areas": ["ES", "PT"]},
     })  # fmt: skip
 
 
@@ -167,27 +173,31 @@ def write_catalog(tmp: Path) -> Path:
     return p
 
 
-def make_vendor(home: Path, signer: schemas.VendorSigner) -> VendorAdapter:
+def make_vendor(home: Path, signer: schemas.VendorSigner) -> Vendor:
+    """A vendor that is not serving (no transport): for timing its choice of offer."""
     home.mkdir(parents=True, exist_ok=True)
-    cfg = vendor_config(home, write_catalog(home))
+    catalog = write_catalog(home)
+    cfg = vendor_config(home, catalog)
     store = VendorStore(home / "vendor.sqlite")
-    return VendorAdapter(cfg, catalog=FileCatalog(cfg.catalog.path), store=store, signer=signer)  # type: ignore[arg-type]
+    return Vendor(
+        cfg, InProcessTransport(), catalog=FileCatalog(catalog), store=store, signer=signer
+    )
 
 
-async def vendor_run(adapter: VendorAdapter, intents: list[schemas.CastIntent]) -> float:
+async def vendor_run(vendor: Vendor, intents: list[schemas.CastIntent]) -> float:
     """Microseconds per intent: verify and decode it, choose and price, sign and seal."""
-    replay, v = schemas.ReplayCache(), adapter.signer
+    replay, v = schemas.ReplayCache(), vendor.signer
     gc.disable()
     t = time.perf_counter()
     for ci in intents:
         vi = schemas.open_intent(ci.wire, now=NOW, replay=replay)
-        ch = await adapter.choose(vi.msg, NOW)
+        ch = await vendor.choose(vi.msg, NOW)
         assert not isinstance(ch, str), ch
         schemas.make_offer(
             intent=vi, signer=v, item=schemas.Item(ch.item.sku, ch.item.title, ch.item.attributes),
             quantity=1, unit_price=schemas.Money(ch.quote.unit, "EUR"),
             total_price=schemas.Money(ch.quote.total, "EUR"), delivery_by=ch.delivery_by,
-            terms=VTERMS, now=NOW, ttl=timedelta(hours=1),
+            terms=VTERMS, now=NOW, ttl=timedelta(hours=1), delivers_to=vendor.delivers_to,
         )  # fmt: skip
     elapsed = time.perf_counter() - t
     gc.enable()
@@ -196,13 +206,13 @@ async def vendor_run(adapter: VendorAdapter, intents: list[schemas.CastIntent]) 
 
 def _replica(home: str, n: int, start: Any, out: Any) -> None:
     """One replica in its own process: prepare, wait for the others, run, report its span."""
-    adapter = make_vendor(Path(home), vendor_signer())
+    vendor = make_vendor(Path(home), vendor_signer())
     intents = [cast() for _ in range(n)]
-    asyncio.run(vendor_run(adapter, intents[:50]))  # warm up, as the in-process figure is
+    asyncio.run(vendor_run(vendor, intents[:50]))  # warm up, as the in-process figure is
     intents = [cast() for _ in range(n)]
     start.wait()
     t0 = time.perf_counter()  # CLOCK_MONOTONIC: one clock for every process
-    asyncio.run(vendor_run(adapter, intents))
+    asyncio.run(vendor_run(vendor, intents))
     out.put((t0, time.perf_counter()))
 
 
@@ -369,8 +379,8 @@ async def micro(tmp: Path, quick: bool) -> dict[str, float]:
     )
 
     # vendor_per_intent: verify and decode the intent, choose and price, sign and seal.
-    adapter = make_vendor(tmp / "vmicro", v)
-    vendor_us = await vendor_run(adapter, [cast() for _ in range(n)])
+    vendor = make_vendor(tmp / "vmicro", v)
+    vendor_us = await vendor_run(vendor, [cast() for _ in range(n)])
     record(
         "vendor_per_intent",
         vendor_us,

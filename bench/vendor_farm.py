@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import signal
 import sys
 import tempfile
@@ -21,7 +22,7 @@ import structlog  # noqa: E402
 from nacl.signing import SigningKey, VerifyKey  # noqa: E402
 
 from runtime import Bus, NatsTransport, configure_logging  # noqa: E402
-from vendor_adapter import FileCatalog, VendorAdapter, VendorStore  # noqa: E402
+from vendor_adapter import FileCatalog, Vendor, VendorStore  # noqa: E402
 
 log = structlog.get_logger("intentcast.bench")
 
@@ -35,7 +36,7 @@ async def main(url: str, n: int, mode: str) -> None:
     with tempfile.TemporaryDirectory(prefix="farm-") as d:
         tmp = Path(d)
         catalog = rb.write_catalog(tmp)
-        async with Bus(url, name=f"farm-{mode}") as bus, asyncio.TaskGroup() as tg:
+        async with Bus(url, name=f"farm-{mode}") as bus, contextlib.AsyncExitStack() as stack:
             if mode == "floor":
                 keys = [SigningKey.generate() for _ in range(n)]
                 for i, k in enumerate(keys):
@@ -48,15 +49,14 @@ async def main(url: str, n: int, mode: str) -> None:
             else:
                 for i in range(n):
                     cfg = rb.vendor_config(tmp / f"v{i}", catalog)
-                    a = VendorAdapter(
+                    vendor = Vendor(
                         cfg,
+                        NatsTransport(bus),
                         catalog=FileCatalog(catalog),
                         store=VendorStore(tmp / f"v{i}.sqlite"),
                         signer=rb.vendor_signer(f"Vendor {i}"),
                     )
-                    ready = asyncio.Event()
-                    tg.create_task(a.run(NatsTransport(bus), stop, on_ready=ready.set))
-                    await asyncio.wait_for(ready.wait(), 10)
+                    await stack.enter_async_context(vendor)
             await bus.nc.flush()
             print('{"event": "farm.ready"}', file=sys.stderr, flush=True)
             await stop.wait()

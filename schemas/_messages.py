@@ -150,6 +150,9 @@ class Offer(_Base, tag="offer", frozen=True):
     delivery_by: date
     terms: VendorTerms
     evidence: Annotated[list[Digest], msgspec.Meta(max_length=16)] = []
+    # Where the vendor delivers; empty: not stated. An agent drops an offer none of whose
+    # regions contains the intent's region.
+    delivers_to: Annotated[list[Region], msgspec.Meta(max_length=32)] = []
 
 
 class Disclosure(msgspec.Struct, frozen=True, forbid_unknown_fields=False, omit_defaults=True):

@@ -106,6 +106,7 @@ def make_offer(
     now: datetime,
     ttl: timedelta,
     evidence: list[str] | None = None,
+    delivers_to: list[Region] | None = None,
 ) -> tuple[Offer, bytes]:
     """A signed offer bundled with the vendor's profile, sealed to the intent alone."""
     offer = Offer(
@@ -119,6 +120,7 @@ def make_offer(
         delivery_by=delivery_by,
         terms=terms,
         evidence=evidence or [],
+        delivers_to=delivers_to or [],
     )
     wire = sign(
         offer, signer.signing, created=now, expires=now + ttl,

@@ -34,8 +34,17 @@ from agent import (
     cast_and_collect,
     rating_evidence,
 )
-from runtime import Bus, EmbeddedServer, Message, NatsTransport
-from vendor_adapter import FileCatalog, VendorAdapter, VendorConfig, VendorStore
+from runtime import (
+    Bus,
+    EmbeddedServer,
+    Handler,
+    Message,
+    NatsTransport,
+    NoRespondersHandler,
+    Subscription,
+    Transport,
+)
+from vendor_adapter import FileCatalog, Vendor, VendorConfig, VendorStore
 
 from ._hostile import HOSTILE_SKU_PREFIX, Rogue
 from ._scenario import PersonGroup, Scenario, VendorGroup
@@ -86,20 +95,57 @@ class _Person:
     weights: RankingWeights
 
 
-class _Adapter(VendorAdapter):
-    """The real adapter, which the market can take offline: then it hears nothing."""
+class _Gate(Transport):
+    """A vendor's transport that the market can take offline: then it hears no intents."""
 
-    online = True
+    def __init__(self, inner: Transport) -> None:
+        self.inner = inner
+        self.online = True
 
-    async def on_intent(self, msg: Message) -> None:
-        if self.online:
-            await super().on_intent(msg)
+    @property
+    def connected(self) -> bool:
+        return self.inner.connected
+
+    async def publish(self, subject: str, data: bytes, *, reply: str = "") -> None:
+        await self.inner.publish(subject, data, reply=reply)
+
+    async def request(self, subject: str, data: bytes) -> bytes:
+        return await self.inner.request(subject, data)
+
+    async def subscribe(
+        self,
+        subject: str,
+        handler: Handler,
+        *,
+        queue: str = "",
+        pending_limit: int | None = None,
+        on_no_responders: NoRespondersHandler | None = None,
+    ) -> Subscription:
+        if subject.startswith(schemas.INTENT_ROOT + "."):
+
+            async def gated(msg: Message, handler: Handler = handler) -> None:
+                if self.online:
+                    await handler(msg)
+
+            handler = gated
+        return await self.inner.subscribe(
+            subject,
+            handler,
+            queue=queue,
+            pending_limit=pending_limit,
+            on_no_responders=on_no_responders,
+        )
+
+    async def flush(self) -> None:
+        await self.inner.flush()
 
 
 @dataclass
 class _Vendor:
     kind: str
-    adapter: _Adapter
+    vendor: Vendor
+    gate: _Gate
+    store: VendorStore
     categories: list[str]
     availability: float
 
@@ -201,7 +247,7 @@ class Market:
         for p in self.persons:
             p.store.close()
         for v in self.vendors:
-            v.adapter.store.close()
+            v.store.close()
 
     async def _add_vendor(self, group: VendorGroup, bus: Bus) -> None:
         assert self._tasks is not None
@@ -243,16 +289,13 @@ class Market:
             seal_key=PrivateKey(rng.randbytes(32)), name=cfg.name, categories=categories,
             terms=terms, now=datetime.now(UTC),
         )  # fmt: skip
-        adapter = _Adapter(
-            cfg,
-            catalog=FileCatalog(catalog),
-            store=VendorStore(home / "orders.sqlite"),
-            signer=signer,
+        store = VendorStore(home / "orders.sqlite")
+        gate = _Gate(NatsTransport(bus))
+        vendor = Vendor(cfg, gate, catalog=FileCatalog(catalog), signer=signer, store=store)
+        await self._stack.enter_async_context(vendor)
+        self.vendors.append(
+            _Vendor(group.kind, vendor, gate, store, categories, group.availability)
         )
-        ready = asyncio.Event()
-        self._tasks.create_task(adapter.run(NatsTransport(bus), self._stop, on_ready=ready.set))
-        await asyncio.wait_for(ready.wait(), 10)
-        self.vendors.append(_Vendor(group.kind, adapter, categories, group.availability))
         self.kind_of[signer.vendor_id] = group.kind
 
     def _add_person(self, g: int, group: PersonGroup) -> None:
@@ -300,11 +343,11 @@ class Market:
         )  # fmt: skip
         expected = 0
         for v in self.vendors:
-            v.adapter.online = v.availability >= 1 or rng.random() < v.availability
-            if category in v.categories and v.adapter.online:
-                choice = await v.adapter.choose(cast.intent, now)
+            v.gate.online = v.availability >= 1 or rng.random() < v.availability
+            if category in v.categories and v.gate.online:
+                choice = await v.vendor.choose(cast.intent, now)
                 expected += not isinstance(choice, str)
-        online = sum(v.adapter.online for v in self.vendors)
+        online = sum(v.gate.online for v in self.vendors)
         t0 = time.perf_counter()
         got = await cast_and_collect(
             self._agent, cast, window=sc.window_seconds if expected else min(sc.window_seconds, 0.2),

@@ -1,12 +1,33 @@
 """The vendor adapter: deployed by a seller beside their catalog, it answers intents with
-signed offers and turns acceptances into orders and countersigned receipts."""
+signed offers and turns acceptances into orders and countersigned receipts.
+
+Run one with :class:`Vendor` (``async with Vendor(config_path, transport)``); the CLI, demo,
+benchmarks and simulator all do.
+
+The code is cut by exchange, one room per module, because each exchange has its own
+adversary and its own state, and a change to one must not reach into another:
+
+- ``_intents``: intents to offers (verify, check, search, price, offer). Hot, stateless but
+  for the replay cache and rate limits; its adversary is junk and floods on a broadcast
+  subject.
+- ``_orders``: acceptances to orders (reserve stock, confirm with a receipt). Writes to the
+  store; its adversary is the unlinkable acceptor who holds stock and never pays, bounded by
+  the hold policy there.
+- ``_aftercare``: what follows an order (countersignatures that confirm it, cancellations,
+  purges of personal details). Touches only orders the vendor already holds.
+
+They share a ``Shop`` (config, catalog, store, keys, metrics, clock, the refusals log); the
+service (``_service``) is only the subscriptions and timers that feed them.
+"""
 
 from ._catalog import Catalog, CatalogItem, FileCatalog, SqliteCatalog, load_catalog
 from ._config import ConfigError, VendorConfig, load_config
+from ._intents import Choice
 from ._load import load_vendor
 from ._pricing import Quote, quote
-from ._service import Choice, VendorAdapter
+from ._service import VendorAdapter
 from ._store import VendorStore
+from ._vendor import Vendor, vendor_signer
 
 __all__ = [
     "Catalog",
@@ -16,6 +37,7 @@ __all__ = [
     "FileCatalog",
     "Quote",
     "SqliteCatalog",
+    "Vendor",
     "VendorAdapter",
     "VendorConfig",
     "VendorStore",
@@ -23,4 +45,5 @@ __all__ = [
     "load_config",
     "load_vendor",
     "quote",
+    "vendor_signer",
 ]

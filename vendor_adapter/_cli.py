@@ -8,12 +8,11 @@ import contextlib
 import errno
 import json
 import sys
-from datetime import UTC, datetime
+from datetime import timedelta
 from pathlib import Path
 
 import structlog
 
-import schemas
 from runtime import (
     Bus,
     HttpServer,
@@ -30,8 +29,7 @@ from ._config import ConfigError, VendorConfig, load_config
 from ._keys import load_or_create_keys
 from ._load import load_vendor
 from ._registration import RegistrationRefused, register
-from ._service import VendorAdapter
-from ._store import VendorStore
+from ._vendor import Vendor, vendor_signer
 
 __all__ = ["main"]
 
@@ -82,69 +80,70 @@ def _parser() -> argparse.ArgumentParser:
     return ap
 
 
-def _signer(cfg: VendorConfig) -> schemas.VendorSigner:
-    identity, signing, seal = load_or_create_keys(cfg.keys_dir)
-    return schemas.make_profile(
-        identity=identity, signing=signing, seal_key=seal, name=cfg.name,
-        categories=cfg.categories, terms=cfg.terms.to_wire(), now=datetime.now(UTC),
-    )  # fmt: skip
-
-
 async def _run(cfg: VendorConfig, catalog: Catalog, bus_flag: str | None) -> int:
-    signer = _signer(cfg)
-    store = VendorStore(cfg.data_dir / "vendor.sqlite")
     metrics = Registry()
-    adapter = VendorAdapter(cfg, catalog=catalog, store=store, signer=signer, metrics=metrics)
+    vendor: Vendor | None = None
 
     async def healthz(_: str) -> tuple[int, str, bytes]:
-        ok = adapter.transport is not None and adapter.transport.connected
-        body = {"status": "ok" if ok else "degraded", "vendor_id": signer.vendor_id, "name": cfg.name,
+        ok = vendor is not None and vendor.connected
+        body = {"status": "ok" if ok else "degraded", "vendor_id": vendor_id, "name": cfg.name,
                 "bus": "connected" if ok else "disconnected"}  # fmt: skip
         return (200 if ok else 503), "application/json", json.dumps(body).encode()
 
     async def metrics_page(_: str) -> tuple[int, str, bytes]:
         return 200, "text/plain; version=0.0.4", metrics.render().encode()
 
+    signer = vendor_signer(cfg)  # creates the keys on first run, before the bus
+    vendor_id = signer.vendor_id
     # SIGINT or SIGTERM ends the block wherever it is (connecting to an unreachable bus,
-    # reconnecting, handling an intent); leaving it drains the bus for up to DRAIN_SECONDS
-    # and stops a private embedded bus. Then we exit 0.
-    try:
-        async with StopOnSignals("intentcast-vendor") as stop, contextlib.AsyncExitStack() as stack:
-            url = await stack.enter_async_context(
-                bus_url(bus_flag or cfg.bus_url, store_dir=cfg.data_dir / "jetstream")
+    # reconnecting, handling an intent); leaving it stops serving, drains the bus for up to
+    # DRAIN_SECONDS and stops a private embedded bus. Then we exit 0.
+    async with StopOnSignals("intentcast-vendor") as stop, contextlib.AsyncExitStack() as stack:
+        url = await stack.enter_async_context(
+            bus_url(bus_flag or cfg.bus_url, store_dir=cfg.data_dir / "jetstream")
+        )
+        bus = await stack.enter_async_context(
+            Bus(
+                url,
+                name=f"vendor:{cfg.name}",
+                metrics=metrics,
+                nkey_seed=cfg.bus_nkey_seed,
+                tls_ca=cfg.bus_tls_ca,
+                drain_timeout=DRAIN_SECONDS,
             )
-            bus = await stack.enter_async_context(
-                Bus(
-                    url,
-                    name=f"vendor:{cfg.name}",
-                    metrics=metrics,
-                    nkey_seed=cfg.bus_nkey_seed,
-                    tls_ca=cfg.bus_tls_ca,
-                    drain_timeout=DRAIN_SECONDS,
-                )
-            )
-            await register(bus.nc, signer.identity, cfg, url)
-            if cfg.health_port >= 0:
-                try:
-                    http = await stack.enter_async_context(
-                        HttpServer(
-                            {"/healthz": healthz, "/metrics": metrics_page},
-                            cfg.health_host,
-                            cfg.health_port,
-                        )
+        )
+        await register(bus.nc, signer.identity, cfg, url)
+        if cfg.health_port >= 0:
+            try:
+                http = await stack.enter_async_context(
+                    HttpServer(
+                        {"/healthz": healthz, "/metrics": metrics_page},
+                        cfg.health_host,
+                        cfg.health_port,
                     )
-                except OSError as exc:
-                    if exc.errno != errno.EADDRINUSE:
-                        raise
-                    raise ConfigError(
-                        f"health_port {cfg.health_port} on {cfg.health_host} is in use (expected a free port; got {exc.strerror}); stop the other program or change health_port"
-                    ) from None
-                log.info("vendor.health", url=http.url + "/healthz", metrics=http.url + "/metrics")
-            await adapter.run(NatsTransport(bus), stop.event)
-    finally:
-        store.close()
-    log.info("vendor.stopped", vendor=signer.vendor_id)
+                )
+            except OSError as exc:
+                if exc.errno != errno.EADDRINUSE:
+                    raise
+                raise ConfigError(
+                    f"health_port {cfg.health_port} on {cfg.health_host} is in use (expected a free port; got {exc.strerror}); stop the other program or change health_port"
+                ) from None
+            log.info("vendor.health", url=http.url + "/healthz", metrics=http.url + "/metrics")
+        vendor = await stack.enter_async_context(
+            Vendor(cfg, NatsTransport(bus), catalog=catalog, signer=signer, metrics=metrics)
+        )
+        await stop.wait()
+    log.info("vendor.stopped", vendor=vendor_id)
     return 0
+
+
+def _span(d: timedelta) -> str:
+    """A duration as the config writes it: 90s, 2m, 1h, 7d."""
+    s = int(d.total_seconds())
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if s and s % size == 0:
+            return f"{s // size}{unit}"
+    return f"{s}s"
 
 
 def _check(cfg: VendorConfig, catalog: Catalog) -> int:
@@ -159,6 +158,11 @@ def _check(cfg: VendorConfig, catalog: Catalog) -> int:
           f"{'no sharing' if cfg.terms.no_sharing else 'SHARES'}, "
           f"{cfg.terms.return_days}-day returns, {cfg.terms.warranty_months}-month warranty")  # fmt: skip
     print(f"  offers:     valid {cfg.offer_validity}, delivery in {cfg.delivery_days} days")
+    areas = ", ".join(cfg.delivery.areas) or "anywhere (not stated: add [delivery] areas)"
+    print(f"  delivers:   {areas}")
+    o = cfg.orders
+    print(f"  holds:      an unconfirmed order holds stock for {_span(o.hold)}; unconfirmed orders "
+          f"hold at most {o.max_held_share:.0%} of an item's stock (at least 1 unit)")  # fmt: skip
     return 0
 
 

@@ -9,12 +9,28 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+)
 from pydantic_core import ErrorDetails
 
 import schemas
 
-__all__ = ["CatalogConfig", "ConfigError", "PricingConfig", "VendorConfig", "load_config"]
+__all__ = [
+    "CatalogConfig",
+    "ConfigError",
+    "DeliveryConfig",
+    "OrdersConfig",
+    "PricingConfig",
+    "VendorConfig",
+    "load_config",
+]
 
 _DURATION = re.compile(r"^(\d+)\s*(s|m|h|d)$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
@@ -98,9 +114,57 @@ class PricingConfig(_Model):
     meet_budget: bool = True  # come down toward the floor to meet the person's maximum
 
 
+def _duration_or_same(v: object) -> object:
+    return parse_duration(v) if isinstance(v, str) else v
+
+
+def _positive(d: timedelta) -> timedelta:
+    if d <= timedelta(0):
+        raise ValueError(f"expected a duration above zero such as '90s', got {d}")
+    return d
+
+
+Duration = Annotated[timedelta, BeforeValidator(_duration_or_same), AfterValidator(_positive)]
+
+
 class LimitsConfig(_Model):
     intents_per_key_per_minute: Annotated[int, Field(ge=1)] = 5
     intents_per_category_per_second: Annotated[int, Field(ge=1)] = 500
+    # Refusals of unverifiable input are counted at once but logged at most once per interval
+    # (the first in full, then one summary of counts by reason), so junk cannot flood the log.
+    rejection_log_interval: Duration = timedelta(seconds=10)
+
+
+class OrdersConfig(_Model):
+    """How much stock acceptances can hold before the person confirms (see the vendor guide).
+
+    An acceptance from a fresh, unlinkable intent key holds stock for ``hold`` at most, unless
+    the person's countersignature confirms the order first; unconfirmed orders together hold
+    at most ``max_held_share`` of each item's stock (but always at least one unit); expired
+    holds return to stock."""
+
+    hold: Duration = timedelta(minutes=2)
+    max_held_share: Annotated[float, Field(gt=0, le=1)] = 0.25
+
+
+_AREA = re.compile(r"([A-Z]{2})(?:-([A-Z0-9]{1,3}))?")
+
+
+def _area(text: str) -> str:
+    if not _AREA.fullmatch(text):
+        raise ValueError(
+            "expected a country code such as 'ES', or a country and a postcode prefix of up to "
+            f"3 letters or digits such as 'ES-28', got {text!r}"
+        )
+    return text
+
+
+class DeliveryConfig(_Model):
+    """Where the vendor delivers: countries ('ES') and postcode prefixes within them
+    ('ES-28'). No offer is made for an intent outside them; offers say where they deliver.
+    Empty: not stated (offers for any region, and the person's agent cannot check)."""
+
+    areas: list[Annotated[str, AfterValidator(_area)]] = []
 
 
 class RegistrationConfig(_Model):
@@ -132,6 +196,8 @@ class VendorConfig(_Model):
     pricing: PricingConfig = PricingConfig()
     limits: LimitsConfig = LimitsConfig()
     registry: RegistrationConfig | None = None
+    orders: OrdersConfig = OrdersConfig()
+    delivery: DeliveryConfig = DeliveryConfig()
 
     @field_validator("offer_validity", "purge_interval", mode="before")
     @classmethod

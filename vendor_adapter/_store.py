@@ -1,16 +1,25 @@
-"""The vendor's orders, on disk before anything is acknowledged, as the exact signed bytes."""
+"""The vendor's orders, on disk before anything is acknowledged, as the exact signed bytes.
+
+An order's ``status`` on disk: ``confirmed`` holds stock, for good once the person
+countersigned (``held_until`` NULL), or until ``held_until`` while the vendor waits for that
+countersignature; ``unheld`` was confirmed to the person when unconfirmed orders already held
+their share of the item, so it holds nothing until the countersignature takes the stock;
+``lapsed`` was not confirmed by the person before ``held_until`` (its stock, if it held any,
+is free again); ``rejected`` and ``cancelled`` hold nothing.
+A countersignature that comes for an ``unheld`` or ``lapsed`` order takes the stock if it is
+still there."""
 
 from __future__ import annotations
 
 import sqlite3
 import time
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 from runtime import open_db
 
-__all__ = ["OrderRow", "VendorStore"]
+__all__ = ["OrderRow", "Released", "VendorStore", "stamp"]
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS orders (
@@ -22,7 +31,7 @@ CREATE TABLE IF NOT EXISTS orders (
     quantity      INTEGER NOT NULL,
     total_amount  INTEGER NOT NULL,
     currency      TEXT NOT NULL,
-    status        TEXT NOT NULL,          -- confirmed | rejected | cancelled
+    status        TEXT NOT NULL,          -- confirmed | unheld | lapsed | rejected | cancelled
     reason        TEXT NOT NULL DEFAULT '',
     created       TEXT NOT NULL,
     intent_wire   BLOB NOT NULL,
@@ -43,7 +52,23 @@ CREATE INDEX IF NOT EXISTS orders_by_purge ON orders(purge_after) WHERE disclosu
 """
 
 
-MIGRATIONS = ("ALTER TABLE orders ADD COLUMN cancel_wire BLOB",)
+MIGRATIONS = (
+    "ALTER TABLE orders ADD COLUMN cancel_wire BLOB",
+    # When an unconfirmed order's hold on stock ends; NULL once confirmed (or never held).
+    "ALTER TABLE orders ADD COLUMN held_until TEXT",
+)
+HOLDS_INDEX = (
+    "CREATE INDEX IF NOT EXISTS orders_by_hold ON orders(held_until) WHERE held_until IS NOT NULL"
+)
+
+
+@dataclass(frozen=True)
+class Released:
+    """Stock an expired hold gave back."""
+
+    order_id: str
+    sku: str
+    quantity: int
 
 
 @dataclass(frozen=True)
@@ -60,6 +85,8 @@ class VendorStore:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.db = open_db(path, SCHEMA, MIGRATIONS)
+        self.db.execute(HOLDS_INDEX)
+        self.db.execute("PRAGMA secure_delete=ON")  # purged details are overwritten on disk
         self.snapshot_seconds = 0.5
         self._snapshot: dict[str, int] = {}
         self._snapshot_at = float("-inf")
@@ -101,37 +128,124 @@ class VendorStore:
             self._snapshot_at = now
         return stock - int(self._snapshot.get(sku, 0))
 
-    def insert_order(self, row: dict[str, object], *, stock: int | None) -> bool:
+    def held(self, sku: str) -> int:
+        """Units of ``sku`` held by orders the person has not confirmed yet."""
+        (n,) = self.db.execute(
+            "SELECT COALESCE(SUM(quantity), 0) FROM orders"
+            " WHERE sku = ? AND status = 'confirmed' AND held_until IS NOT NULL",
+            (sku,),
+        ).fetchone()
+        return int(n)
+
+    def insert_order(
+        self, row: dict[str, object], *, stock: int | None, held_cap: int | None = None
+    ) -> str | None:
         """Check stock and insert in one immediate transaction, committed (synchronous=FULL)
-        before the caller replies. With ``stock``, a confirmed row that would oversell is
-        refused. False when an order for this offer already exists or stock ran out."""
-        cols = ", ".join(row)
-        marks = ", ".join("?" for _ in row)
+        before the caller replies; the status stored, or None when an order for this offer
+        already exists or stock ran out. With ``stock``, a row that would oversell is refused.
+        With ``held_cap``, a row that would hold stock (``held_until`` set) beyond that many
+        units of unconfirmed holds of its item is stored ``unheld``, holding nothing."""
+        row = dict(row)
+        sku, quantity = str(row["sku"]), int(row["quantity"])  # type: ignore[call-overload]
         self.db.execute("BEGIN IMMEDIATE")
         try:
-            if stock is not None and self.reserved(str(row["sku"])) + int(row["quantity"]) > stock:  # type: ignore[call-overload]
+            if stock is not None and self.reserved(sku) + quantity > stock:
                 self.db.execute("ROLLBACK")
-                return False
+                return None
+            if (
+                held_cap is not None
+                and row.get("held_until") is not None
+                and self.held(sku) + quantity > held_cap
+            ):
+                row.update(status="unheld")  # held_until: when it lapses unconfirmed
+            cols = ", ".join(row)
+            marks = ", ".join("?" for _ in row)
             self.db.execute(f"INSERT INTO orders ({cols}) VALUES ({marks})", tuple(row.values()))
         except sqlite3.IntegrityError:
             self.db.execute("ROLLBACK")
-            return False
+            return None
         except BaseException:
             self.db.execute("ROLLBACK")
             raise
         self.db.execute("COMMIT")
         self._snapshot_at = float("-inf")
-        return True
+        return str(row["status"])
 
-    def add_countersignature(self, receipt_id: str, receipt_hash: str, wire: bytes) -> bool:
-        """Keep the person's countersignature beside the receipt it signs. False when no
-        receipt has that id and hash."""
-        cur = self.db.execute(
-            "UPDATE orders SET countersignature_wire = COALESCE(countersignature_wire, ?)"
-            " WHERE receipt_id = ? AND receipt_hash = ?",
-            (wire, receipt_id, receipt_hash),
+    def held_total(self) -> int:
+        """Units of every item held by orders the person has not confirmed yet."""
+        (n,) = self.db.execute(
+            "SELECT COALESCE(SUM(quantity), 0) FROM orders"
+            " WHERE status = 'confirmed' AND held_until IS NOT NULL"
+        ).fetchone()
+        return int(n)
+
+    def release_expired(self, now: datetime) -> list[Released]:
+        """End every hold that expired by ``now``: those orders lapse and their stock is free.
+        Unheld orders whose time passed lapse too. Only held orders are returned. What the
+        person disclosed is kept as their terms allow (see :meth:`purge`), so that a late
+        countersignature can still be fulfilled."""
+        at = stamp(now)
+        lapse = (
+            "UPDATE orders SET status = 'lapsed', held_until = NULL,"
+            " reason = 'not confirmed by the person in time'"
+            " WHERE status = ? AND held_until IS NOT NULL AND held_until <= ?"
         )
-        return cur.rowcount == 1
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            self.db.execute(lapse, ("unheld", at))
+            rows = self.db.execute(lapse + " RETURNING order_id, sku, quantity", ("confirmed", at))
+            released = [Released(*r) for r in rows.fetchall()]
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
+        if released:
+            self._snapshot_at = float("-inf")
+        return released
+
+    def next_hold_expiry(self) -> datetime | None:
+        (t,) = self.db.execute(
+            "SELECT MIN(held_until) FROM orders"
+            " WHERE status IN ('confirmed', 'unheld') AND held_until IS NOT NULL"
+        ).fetchone()
+        return None if t is None else datetime.fromisoformat(t)
+
+    def by_receipt(self, receipt_id: str, receipt_hash: str) -> sqlite3.Row | None:
+        r: sqlite3.Row | None = self.db.execute(
+            "SELECT order_id, sku, quantity, status, intent_key FROM orders"
+            " WHERE receipt_id = ? AND receipt_hash = ?",
+            (receipt_id, receipt_hash),
+        ).fetchone()
+        return r
+
+    def confirm(self, order_id: str, wire: bytes, *, stock: int) -> str:
+        """Keep the person's countersignature on an order's receipt, which confirms it: a held
+        order holds its stock for good (``held``); one that holds nothing (``unheld``,
+        ``lapsed``) takes the stock if ``stock`` still has it (``taken``) or stays as it is
+        (``out_of_stock``). ``already`` and ``cancelled``: nothing changed but the copy kept."""
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            status, held_until, sku, quantity = self.db.execute(
+                "SELECT status, held_until, sku, quantity FROM orders WHERE order_id = ?",
+                (order_id,),
+            ).fetchone()
+            if status == "confirmed":
+                outcome = "held" if held_until is not None else "already"
+            elif status in ("unheld", "lapsed"):
+                taken = self.reserved(sku) + quantity <= stock
+                outcome = "taken" if taken else "out_of_stock"
+            else:
+                outcome = status
+            update = "countersignature_wire = COALESCE(countersignature_wire, ?)"
+            if outcome in ("held", "taken"):
+                update += ", status = 'confirmed', held_until = NULL, reason = ''"
+            self.db.execute(f"UPDATE orders SET {update} WHERE order_id = ?", (wire, order_id))
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
+        self._snapshot_at = float("-inf")
+        return str(outcome)
 
     def has_countersignature(self, wire: bytes) -> bool:
         q = "SELECT 1 FROM orders WHERE countersignature_wire = ? LIMIT 1"
@@ -144,23 +258,32 @@ class VendorStore:
         return r
 
     def cancel(self, order_id: str, cancel_wire: bytes) -> bool:
-        """Cancel a confirmed order (its stock is free again), keeping the person's signed
-        request. False when it was not confirmed (already cancelled, or never made)."""
+        """Cancel an order the person holds a receipt for (its stock, if it held any, is free
+        again), keeping the person's signed request. False when there was nothing to cancel
+        (already cancelled, or never made)."""
         cur = self.db.execute(
             "UPDATE orders SET status = 'cancelled', reason = 'cancelled by the person',"
-            " cancel_wire = ? WHERE order_id = ? AND status = 'confirmed'",
+            " held_until = NULL, cancel_wire = ? WHERE order_id = ?"
+            " AND status IN ('confirmed', 'unheld', 'lapsed')",
             (cancel_wire, order_id),
         )
         self._snapshot_at = float("-inf")
         return cur.rowcount == 1
 
     def purge(self, now: datetime) -> int:
-        """Forget disclosed personal details whose retention has passed."""
+        """Forget disclosed personal details whose retention has passed: the disclosure, and
+        the signed acceptance that carries it too (the receipt keeps its hash)."""
         cur = self.db.execute(
-            "UPDATE orders SET disclosure = NULL WHERE disclosure IS NOT NULL AND purge_after <= ?",
+            "UPDATE orders SET disclosure = NULL, accept_wire = X''"
+            " WHERE disclosure IS NOT NULL AND purge_after <= ?",
             (now.isoformat(),),
         )
         return cur.rowcount
 
     def orders(self) -> list[sqlite3.Row]:
         return list(self.db.execute("SELECT * FROM orders ORDER BY created"))
+
+
+def stamp(t: datetime) -> str:
+    """A UTC time as text that sorts as the time does (fixed width, always microseconds)."""
+    return t.astimezone(UTC).isoformat(timespec="microseconds")

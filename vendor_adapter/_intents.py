@@ -1,0 +1,147 @@
+"""Intents to offers: verify, check, search, price, offer.
+
+An intent is verified in full (signature, times, the subject it came on, the reply subject it
+names) before anything is charged or remembered: junk uses up neither a category's rate
+limit nor a real intent's nonce, which enters the replay cache only after every other check
+passed. Rate limits then bound what valid intents cost: searching, pricing, signing."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+import structlog
+
+import schemas
+from runtime import Message
+
+from ._catalog import CatalogItem
+from ._delivery import covers, regions
+from ._pricing import Quote, quote
+from ._ratelimit import RateLimiter
+from ._shop import Shop
+
+__all__ = ["Choice", "IntentRoom"]
+
+log = structlog.get_logger("intentcast.vendor")
+
+
+@dataclass(frozen=True)
+class Choice:
+    """What a vendor offers for an intent: the item, its price and when it arrives."""
+
+    item: CatalogItem
+    quote: Quote
+    delivery_by: date
+
+
+class IntentRoom:
+    def __init__(self, shop: Shop) -> None:
+        self.shop = shop
+        cfg, m = shop.cfg, shop.metrics
+        self.terms = cfg.terms.to_wire()
+        self.areas = regions(cfg.delivery.areas)
+        self.intents_seen = m.counter("vendor_intents_seen_total", "Intents received", ())
+        self.offers_made = m.counter("vendor_offers_made_total", "Offers signed and sent", ())
+        self.declines = m.counter(
+            "vendor_declines_total", "Intents answered with no offer, by reason", ("reason",)
+        )
+        self.latency = m.histogram(
+            "vendor_intent_seconds", "Time from intent received to offer sent"
+        )
+        self.replay = schemas.ReplayCache()
+        self.per_key = RateLimiter(cfg.limits.intents_per_key_per_minute, 60.0)
+        self.per_category = RateLimiter(cfg.limits.intents_per_category_per_second, 1.0)
+
+    def _decline(self, reason: str, intent_id: str, **detail: object) -> None:
+        self.declines.inc(reason=reason.split(":")[0])
+        log.info("offer.declined", intent=intent_id, reason=reason, **detail)
+
+    def _open(self, msg: Message, now: datetime) -> schemas.Verified[schemas.Intent]:
+        """The intent, verified and bound to where it came from; its nonce is recorded last."""
+        v = schemas.open_intent(msg.data, now=now, replay=None)
+        intent = v.msg
+        if schemas.intent_subject(intent.category) != msg.subject:
+            raise schemas.Rebound(
+                f"an intent for {schemas.category_of(msg.subject)}",
+                f"one for {intent.category}",
+                "$.msg.category",
+            )
+        if msg.reply and msg.reply != intent.reply_subject:
+            raise schemas.Rebound(f"reply subject {intent.reply_subject}", msg.reply, "reply")
+        self.replay.add(v.kid, v.header.nonce, v.header.expires, now)
+        return v
+
+    async def on_intent(self, msg: Message) -> None:
+        t0 = time.perf_counter()
+        self.intents_seen.inc()
+        now = self.shop.clock()
+        try:
+            v = self._open(msg, now)
+        except schemas.ProtocolError as err:
+            self.shop.rejections.reject("intent", err)
+            return
+        intent = v.msg
+        if not self.per_category.allow(msg.subject, time.monotonic()):
+            self._decline("rate_limited", intent.id, scope="category", subject=msg.subject)
+            return
+        if not self.per_key.allow(v.kid, time.monotonic()):
+            self._decline("rate_limited", intent.id, scope="intent_key")
+            return
+        choice = await self.choose(intent, now)
+        if isinstance(choice, str):
+            r = intent.region
+            self._decline(choice, intent.id, region=f"{r.country}-{r.postcode_prefix}".rstrip("-"))
+            return
+        currency = intent.max_price.currency
+        _, sealed = schemas.make_offer(
+            intent=v, signer=self.shop.signer,
+            item=schemas.Item(choice.item.sku, choice.item.title, choice.item.attributes),
+            quantity=intent.quantity,
+            unit_price=schemas.Money(choice.quote.unit, currency),
+            total_price=schemas.Money(choice.quote.total, currency),
+            delivery_by=choice.delivery_by, terms=self.terms, now=now,
+            ttl=self.shop.cfg.offer_validity, delivers_to=self.areas,
+        )  # fmt: skip
+        await self.shop.publish(intent.reply_subject, sealed)
+        self.offers_made.inc()
+        self.latency.observe(time.perf_counter() - t0)
+        log.info(
+            "offer.sent",
+            intent=intent.id,
+            sku=choice.item.sku,
+            total=choice.quote.total,
+            note=choice.quote.note,
+        )
+
+    async def choose(self, intent: schemas.Intent, now: datetime) -> Choice | str:
+        """The best item to offer for ``intent``, or the reason there is none. Changes
+        nothing: what :meth:`on_intent` would offer, for dry runs and simulations."""
+        cfg, store = self.shop.cfg, self.shop.store
+        person = schemas.expand_terms(intent.terms)
+        breaches = schemas.match_terms(person, self.terms).breaches
+        if breaches and cfg.terms_policy == "honour":
+            return "breach:" + ",".join(b.clause for b in breaches)
+        if not covers(self.areas, intent.region):
+            return "outside_delivery_area"
+        items = await self.shop.catalog.search(intent.category, intent.want, intent.quantity)
+        reason = "no_match"
+        for item in items:  # best matches first: offer the first that can be sold
+            if item.currency != intent.max_price.currency:
+                reason = "currency" if reason == "no_match" else reason
+                continue
+            if store.available(item.sku, item.stock) < intent.quantity:
+                reason = "out_of_stock" if reason in ("no_match", "currency") else reason
+                continue
+            q = quote(item, intent.quantity, intent.max_price.amount, cfg.pricing)
+            if q is None:
+                reason = "over_budget"
+                continue
+            days = item.delivery_days if item.delivery_days is not None else cfg.delivery_days
+            by = now.date() + timedelta(days=days)
+            if by > intent.wanted_by:
+                reason = "too_late"
+                continue
+            return Choice(item, q, by)
+        return reason

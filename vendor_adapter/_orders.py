@@ -1,0 +1,146 @@
+"""Acceptances to orders: verify the acceptance, reserve the stock, confirm with a receipt.
+
+Acceptors are unlinkable by design (every intent has fresh keys), so no per-acceptor limit
+can stop one party from taking all the stock with acceptances it never completes. What an
+acceptance can hold is bounded instead: an order holds its stock for ``orders.hold`` unless
+the person's countersignature confirms it first (see :mod:`._aftercare`); unconfirmed orders
+together hold at most ``orders.max_held_share`` of an item's stock (at least one unit); an
+acceptance beyond that is confirmed but holds nothing, and takes the stock when its
+countersignature comes, if it is still there. Expired holds lapse and return to stock
+(:meth:`OrderRoom.release_holds`, run by the service when the next hold is due)."""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime, timedelta
+
+import msgspec
+import structlog
+
+import schemas
+from runtime import Message, failpoint
+
+from ._shop import Shop
+from ._store import OrderRow, stamp
+
+__all__ = ["OrderRoom", "held_cap"]
+
+log = structlog.get_logger("intentcast.vendor")
+
+
+def held_cap(stock: int, share: float) -> int:
+    """Units of an item with ``stock`` that unconfirmed orders may hold together: the share,
+    rounded down, but at least one, so that the last unit can still be sold."""
+    return max(1, math.floor(stock * share))
+
+
+class OrderRoom:
+    def __init__(self, shop: Shop) -> None:
+        self.shop = shop
+        self.replay = schemas.ReplayCache()
+        self.ring = shop.signer.ring  # our own keys, for our own receipts
+
+    async def on_order(self, msg: Message) -> None:
+        shop = self.shop
+        failpoint("vendor.accept.received")
+        now = shop.clock()
+        try:
+            opened = schemas.open_accept(
+                msg.data, signer=shop.signer, now=now, replay=None, allow_expired=True
+            )
+            a = opened.accept.msg
+            existing = shop.store.by_offer(a.offer_id)
+            if existing is None and not (opened.offer_expired or opened.accept_expired):
+                h = opened.accept.header
+                self.replay.add(opened.accept.kid, h.nonce, h.expires, now)
+        except schemas.ProtocolError as err:
+            shop.rejections.reject("accept", err)
+            return
+        if existing is None and (opened.offer_expired or opened.accept_expired):
+            # Authentic but stale, and no order was made: say so, signed, so the person's
+            # agent can act at once (cast again, or accept afresh) instead of timing out.
+            reason = "offer_expired" if opened.offer_expired else "acceptance_expired"
+            _, _, sealed = schemas.make_confirmation(
+                opened, signer=shop.signer, order_id=schemas.new_id(), status="rejected",
+                reason=reason, now=now,
+            )  # fmt: skip
+            shop.orders.inc(outcome=reason)
+            log.info("order.refused", offer=a.offer_id, reason=reason)
+            await shop.respond(msg, sealed)
+            return
+        if existing is None:
+            existing = await self._take_order(opened, now)
+            failpoint("vendor.order.committed")
+        else:
+            shop.orders.inc(outcome="repeat")
+            log.info("order.repeat", order=existing.order_id, offer=a.offer_id)
+        await shop.respond(msg, existing.reply_sealed)
+
+    async def _take_order(self, opened: schemas.OpenedAccept, now: datetime) -> OrderRow:
+        shop = self.shop
+        cfg, store = shop.cfg, shop.store
+        a, offer, intent = opened.accept.msg, opened.offer.msg, opened.intent.msg
+        item = await shop.catalog.get(offer.item.sku)
+        stock = item.stock if item is not None else 0
+        cap = held_cap(stock, cfg.orders.max_held_share)
+        keep = cfg.terms.data_retention_days
+        if intent.terms.data_retention_days is not None:
+            keep = min(keep, intent.terms.data_retention_days.value)
+        order_id = schemas.new_id()
+        for status, reason in (("confirmed", ""), ("rejected", "out_of_stock")):
+            conf, receipt, sealed = schemas.make_confirmation(
+                opened, signer=shop.signer, order_id=order_id, status=status, reason=reason,
+                now=now,
+            )  # fmt: skip
+            confirmed = status == "confirmed"
+            row = dict(
+                order_id=order_id, offer_id=a.offer_id, intent_id=a.intent_id,
+                intent_key=intent.keys.sign, sku=offer.item.sku, quantity=offer.quantity,
+                total_amount=offer.total_price.amount, currency=offer.total_price.currency,
+                status=status, reason=reason, created=now.isoformat(),
+                intent_wire=opened.intent.wire, offer_wire=opened.offer.wire,
+                accept_wire=opened.accept.wire, confirmation_wire=conf, receipt_wire=receipt,
+                receipt_id=None, receipt_hash=None, reply_sealed=sealed,
+                disclosure=msgspec.json.encode(a.disclosure).decode() if confirmed else None,
+                purge_after=(now + timedelta(days=keep)).isoformat(),
+                held_until=stamp(now + cfg.orders.hold) if confirmed else None,
+            )  # fmt: skip
+            if receipt is not None:
+                # Our own receipt, just signed: verified against our own key ring.
+                r = schemas.verify(receipt, schemas.Receipt, key=self.ring, now=None)
+                row.update(receipt_id=r.msg.id, receipt_hash=r.digest)
+            stored = store.insert_order(
+                row, stock=stock if confirmed else None, held_cap=cap if confirmed else None
+            )
+            if stored is not None:
+                shop.orders.inc(outcome=status)
+                if confirmed:
+                    self.shop.holds.inc(event="held" if stored == "confirmed" else "unheld")
+                log.info(
+                    "order.stored", order=order_id, offer=a.offer_id, status=stored,
+                    reason=reason, sku=offer.item.sku, held=store.held(offer.item.sku),
+                    held_cap=cap, stock=stock,
+                )  # fmt: skip
+                break
+            prior = store.by_offer(a.offer_id)
+            if prior is not None:  # another replica took the same acceptance first
+                shop.orders.inc(outcome="repeat")
+                return prior
+        got = store.by_offer(a.offer_id)
+        assert got is not None
+        return got
+
+    def release_holds(self, now: datetime) -> int:
+        """Return the stock of every hold that expired by ``now``; how many orders lapsed."""
+        store = self.shop.store
+        released = store.release_expired(now)
+        if released:
+            self.shop.holds.inc(len(released), event="released")
+            log.info(
+                "hold.released",
+                orders=len(released),
+                units=sum(r.quantity for r in released),
+                skus=sorted({r.sku for r in released}),
+                still_held=store.held_total(),
+            )
+        return len(released)
