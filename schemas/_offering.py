@@ -11,13 +11,13 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from ._envelope import Audience, Verified, new_id, self_signed, sign, verify
-from ._errors import Rebound
+from ._errors import Malformed, Rebound
 from ._identity import IntentSecrets, KeyRing, ProfileCache, VendorSigner
 from ._messages import Intent, IntentKeys, Item, Offer, Region, VendorProfile, Want
 from ._money import Money
 from ._replay import ReplayCache
 from ._sealing import pack, seal, unpack, unseal
-from ._subjects import REPLY_ROOT, intent_subject, new_reply_subject
+from ._subjects import REPLY_ROOT, intent_subject, is_reply_subject, new_reply_subject
 from ._terms import Terms, VendorTerms
 
 __all__ = [
@@ -77,7 +77,9 @@ def cast_intent(
 def open_intent(
     wire: bytes, *, now: datetime | None, replay: ReplayCache | None, where: str = "$"
 ) -> Verified[Intent]:
-    """Verify a broadcast intent: self-signed by the key it names, bound to its own id.
+    """Verify a broadcast intent: self-signed by the key it names, bound to its own id, and
+    asking for replies on a reply subject (:func:`is_reply_subject`), not on an order
+    endpoint or an intent subject where honest vendors would publish what it provokes.
     ``now=None`` skips the time checks (an acceptance may come after the intent's window)."""
     v = verify(wire, Intent, key=self_signed, now=now, replay=replay, where=where)
     if v.kid != v.msg.keys.sign:
@@ -89,6 +91,12 @@ def open_intent(
             f"header bound to intent {v.msg.id}",
             v.header.intent or "(none)",
             f"{where}.hdr.intent",
+        )
+    if not is_reply_subject(v.msg.reply_subject):
+        raise Malformed(
+            f"a reply subject {REPLY_ROOT}.<32 hex>[.<32 hex>]",
+            v.msg.reply_subject[:80],
+            f"{where}.msg.reply_subject",
         )
     return v
 
