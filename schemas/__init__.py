@@ -87,9 +87,11 @@ from ._messages import (
 from ._money import CURRENCY_EXPONENTS, Money, parse_money
 from ._offer_rules import OFFER_RULES, offer_fault
 from ._offering import (
+    INTENT_LIFETIMES,
     CastIntent,
     OpenedOffer,
     cast_intent,
+    intent_lifetime,
     make_offer,
     open_intent,
     open_offer,
@@ -107,7 +109,7 @@ from ._ordering import (
 )
 from ._replay import ReplayCache
 from ._roster import ROSTER, Agreement, expand_terms
-from ._sealing import MAX_SEALED_BYTES, pack, seal, unpack, unseal
+from ._sealing import BOX_SIZES, MAX_SEALED_BYTES, pack, seal, unpack, unseal
 from ._subjects import (
     INTENT_ROOT,
     REPLY_KEY_PROOF_TAG,
@@ -137,10 +139,12 @@ from ._terms import (
 )
 
 __all__ = [
+    "BOX_SIZES",
     "CATEGORIES",
     "CLOCK_SKEW",
     "CURRENCY_EXPONENTS",
     "ERRORS_BY_CODE",
+    "INTENT_LIFETIMES",
     "INTENT_ROOT",
     "ISO_4217",
     "MAX_FRAME_BYTES",
@@ -213,6 +217,7 @@ __all__ = [
     "countersign",
     "digest",
     "expand_terms",
+    "intent_lifetime",
     "intent_subject",
     "is_reply_subject",
     "kid_of",
