@@ -11,12 +11,13 @@ import msgspec
 from nacl.exceptions import BadSignatureError
 from nacl.signing import VerifyKey
 
-import schemas
+from runtime import reply_key_proof_bytes, reply_tokens
 
 __all__ = ["Policy", "VendorGrant", "grant_for", "person_reply_grant"]
 
 # "<ephemeral Ed25519 public key, 64 hex>.<its signature over reply_key_proof_bytes, 128 hex>"
 _PROOF = re.compile(r"^([0-9a-f]{64})\.([0-9a-f]{128})$")
+REPLY_ROOT = "ic.v1.reply"
 
 
 class VendorGrant(msgspec.Struct, frozen=True):
@@ -41,7 +42,7 @@ def person_reply_grant(nkey: str, token: str, nonce: str) -> list[str] | str:
 
     ``token`` (the connect token) must be ``<ephemeral key>.<signature>``: a fresh Ed25519
     key of the connection's own and its signature over
-    :func:`schemas.reply_key_proof_bytes` of the credential ``nkey`` and this connection's
+    :func:`runtime.reply_key_proof_bytes` of the credential ``nkey`` and this connection's
     ``nonce``. The grant is ``ic.v1.reply.<t>.>`` for each reply token ``t`` derived from
     that key, so only the holder of the key is ever granted them: a token learnt from an
     intent is a hash of the key, and the signature is over this server's nonce alone."""
@@ -52,10 +53,10 @@ def person_reply_grant(nkey: str, token: str, nonce: str) -> list[str] | str:
         return "a person's connection must prove an ephemeral reply key (key.signature)"
     key = bytes.fromhex(m.group(1))
     try:
-        VerifyKey(key).verify(schemas.reply_key_proof_bytes(nkey, nonce), bytes.fromhex(m.group(2)))
+        VerifyKey(key).verify(reply_key_proof_bytes(nkey, nonce), bytes.fromhex(m.group(2)))
     except (BadSignatureError, ValueError):
         return "the reply key's signature does not match this connection"
-    return [f"{schemas.connection_reply_prefix(t)}.>" for t in schemas.reply_tokens(key)]
+    return [f"{REPLY_ROOT}.{t}.>" for t in reply_tokens(key)]
 
 
 def grant_for(

@@ -2,7 +2,7 @@
 it, the embedded nats-server, logging, metrics, clean stops on signals and the durable SQLite
 opener. It knows nothing of agents or vendors."""
 
-from ._bus import Bus
+from ._bus import REPLY_KEY_PROOF_TAG, REPLY_TOKENS, Bus, reply_key_proof_bytes, reply_tokens
 from ._embedded import (
     EmbeddedServer,
     NatsServerNotFound,
@@ -32,6 +32,8 @@ from ._transport import (
 
 __all__ = [
     "FAILPOINTS_ENV",
+    "REPLY_KEY_PROOF_TAG",
+    "REPLY_TOKENS",
     "STOP_SIGNALS",
     "Bus",
     "Counter",
@@ -61,6 +63,8 @@ __all__ = [
     "find_nats_server",
     "open_db",
     "pid_alive",
+    "reply_key_proof_bytes",
+    "reply_tokens",
     "running_embedded_bus",
     "wait_total",
 ]

@@ -3,8 +3,8 @@ and counters (permission violations, slow consumers, disconnects, the final clos
 
 A person's connection (``person=True``) makes a fresh ephemeral Ed25519 key and proves it in
 its connect token, signed over the server's nonce for this connection
-(``schemas.reply_key_proof_bytes``); a bus with the auth callout then lets it listen only on
-the reply tokens derived from that key (``schemas.reply_tokens``): token 0 is its request
+(:func:`reply_key_proof_bytes`); a bus with the auth callout then lets it listen only on
+the reply tokens derived from that key (:func:`reply_tokens`): token 0 is its request
 inbox, token 1 its :attr:`Bus.reply_prefix`, and :meth:`Bus.next_reply_prefix` hands out the
 others, one per intent, then opens a fresh connection with a fresh key. A bus without the
 callout ignores the token.
@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import os
 import ssl
 from collections.abc import Awaitable, Callable
@@ -32,11 +33,39 @@ import schemas
 
 from ._metrics import Registry
 
-__all__ = ["Bus"]
+__all__ = ["REPLY_KEY_PROOF_TAG", "REPLY_TOKENS", "Bus", "reply_key_proof_bytes", "reply_tokens"]
 
 log = structlog.get_logger("intentcast.bus")
 SEED_ENV = "INTENTCAST_BUS_SEED"  # path to an nkey seed file: the credential for a secured bus
 CA_ENV = "INTENTCAST_BUS_CA"  # path to the CA certificate that signed the bus's TLS certificate
+
+
+# Reply tokens granted per connection: token 0 is the connection's request inbox, token 1 its
+# reply_prefix, the others one intent each; then a fresh ephemeral key on a fresh connection.
+REPLY_TOKENS = 32
+REPLY_KEY_PROOF_TAG = b"intentcast/1 bus-reply-key\n"
+_TOKEN_TAG = b"intentcast/1 reply-token\n"
+
+
+def reply_tokens(ephemeral_key: bytes, count: int = REPLY_TOKENS) -> list[str]:
+    """The reply tokens of a connection's ephemeral Ed25519 public key (32 raw bytes):
+    ``SHA-256("intentcast/1 reply-token\\n" || key || i as one byte)``, first 16 bytes in
+    hex, for i in 0..count-1. The client and the auth callout both derive them."""
+    if len(ephemeral_key) != 32:
+        raise ValueError(f"expected a 32-byte public key, got {len(ephemeral_key)} bytes")
+    if not 0 < count <= 256:
+        raise ValueError(f"expected 1 to 256 tokens, got {count}")
+    return [
+        hashlib.sha256(_TOKEN_TAG + ephemeral_key + bytes([i])).digest()[:16].hex()
+        for i in range(count)
+    ]
+
+
+def reply_key_proof_bytes(credential: str, nonce: str) -> bytes:
+    """What a person's connection signs with its ephemeral key: the domain tag, the public
+    nkey of the credential it connects with, a newline and the server's nonce for this
+    connection."""
+    return REPLY_KEY_PROOF_TAG + credential.encode() + b"\n" + nonce.encode()
 
 
 def _error_kind(err: BaseException) -> str:
@@ -113,7 +142,7 @@ class Bus:
 
     def _new_reply_key(self) -> None:
         self._reply_key = SigningKey.generate()
-        self._tokens = schemas.reply_tokens(bytes(self._reply_key.verify_key))
+        self._tokens = reply_tokens(bytes(self._reply_key.verify_key))
         self._next_token = 2
 
     @property
@@ -154,7 +183,7 @@ class Bus:
         nonce = str(nc._server_info.get("nonce", ""))
         if not nonce:  # a bus without authentication: nothing to prove
             return ""
-        sig = key.sign(schemas.reply_key_proof_bytes(credential, nonce)).signature
+        sig = key.sign(reply_key_proof_bytes(credential, nonce)).signature
         return f"{bytes(key.verify_key).hex()}.{sig.hex()}"
 
     async def _on_error(self, err: Exception) -> None:

@@ -21,7 +21,7 @@ from structlog.testing import capture_logs
 import schemas
 from agent import AgentSession, AgentStore, BetaTrust, Collected, cast_and_collect
 from agent._home import RankingWeights, TrustPolicy
-from runtime import Bus, EmbeddedServer, NatsTransport, ServiceProcess
+from runtime import REPLY_TOKENS, Bus, EmbeddedServer, NatsTransport, ServiceProcess
 from tests.cluster import free_port, prepare, vendor_id
 from tests.conftest import BIN, DEMO, Agent
 
@@ -257,7 +257,7 @@ async def test_intents_on_one_long_lived_connection_share_no_reply_token(
             assert [len(c.offers) for c in casts] == [1, 1]
             first_key = list(person._tokens)
             with capture_logs() as logs:
-                for _ in range(schemas.REPLY_TOKENS):
+                for _ in range(REPLY_TOKENS):
                     prefix = await person.next_reply_prefix()
             assert [e["event"] for e in logs if e["event"] == "bus.rekeyed"] == ["bus.rekeyed"]
             assert _token_of(prefix + ".x") not in first_key
