@@ -168,9 +168,14 @@ class Bus:
         return schemas.connection_reply_prefix(token)
 
     async def _rekey(self) -> None:
-        old = self.nc
+        old, key, tokens = self.nc, self._reply_key, self._tokens
         self._new_reply_key()
-        self._nc = await self._open()
+        try:
+            new = await self._open()
+        except BaseException:  # the old key and connection stay; nothing half-changed
+            self._reply_key, self._tokens, self._next_token = key, tokens, len(tokens)
+            raise
+        self._nc = new
         retired, self._retired = self._retired, old
         log.info("bus.rekeyed", client=self.name)
         if retired is not None:
