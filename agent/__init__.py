@@ -2,7 +2,9 @@
 terms, verifies and ranks offers, accepts one, and keeps the receipts on the person's disk."""
 
 from ._home import AgentConfig, Home, HomeError, RankingWeights, TrustPolicy
+from ._network_trust import NetworkTrust, NetworkWeights, rating_bundle
 from ._ranking import Dropped, Ranked, Ranker, rank_offers
+from ._registered import RegisteredTrust, with_registry
 from ._session import (
     AcceptError,
     AcceptResult,
@@ -30,9 +32,12 @@ __all__ = [
     "Dropped",
     "Home",
     "HomeError",
+    "NetworkTrust",
+    "NetworkWeights",
     "Ranked",
     "Ranker",
     "RankingWeights",
+    "RegisteredTrust",
     "TrustPolicy",
     "TrustScore",
     "TrustScorer",
@@ -42,6 +47,8 @@ __all__ = [
     "cast_and_collect",
     "deliver_countersignature",
     "rank_offers",
+    "rating_bundle",
     "rating_evidence",
     "sync_receipts",
+    "with_registry",
 ]

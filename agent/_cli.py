@@ -27,6 +27,7 @@ from ._export import (
 )
 from ._home import AgentConfig, Home, HomeError
 from ._intent_file import IntentFileError, load_intent_file
+from ._registered import with_registry
 from ._render import render_accept, render_history, render_ranked, render_receipts
 from ._screen import shown
 from ._session import (
@@ -326,7 +327,7 @@ async def _want(args: argparse.Namespace, home: Home, cfg: AgentConfig) -> int:
                 cast,
                 window=args.wait,
                 store=store,
-                trust=trust,
+                trust=await with_registry(trust, cfg, bus.nc, bus.url, store),
                 policy=cfg.trust,
                 weights=cfg.ranking,
                 expect=args.expect,

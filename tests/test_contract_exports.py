@@ -61,6 +61,12 @@ def test_vectors_cover_every_rejection_class() -> None:
         assert {"description", "public_key", "signed_bytes", "signature", "valid"} <= set(v)
 
 
+def test_every_message_type_has_a_valid_vector() -> None:
+    """An implementer can check each message type they sign or verify against one good frame."""
+    valid = {v["context"]["expect"] for v in VECTORS.values() if v["valid"]}
+    assert valid == set(s.MESSAGE_TYPES), sorted(set(s.MESSAGE_TYPES) - valid)
+
+
 def _resolver(ctx: dict[str, Any]) -> s.KeyResolver:
     if ctx["keys"] == "self":
         return s.self_signed
@@ -109,3 +115,14 @@ def test_vector_signatures_check_with_an_independent_ed25519(name: str) -> None:
     else:
         pk.verify(sig, signed)  # every other vector is correctly signed: its defect is elsewhere
         assert signed.split(b" ", 2)[2].startswith(v["public_key"].encode())
+
+
+def test_the_spec_lists_every_reason_code_and_ships_the_taxonomy() -> None:
+    """schemas/README.md names each reason code an agent acts on, and taxonomy.json is the
+    taxonomy the code checks categories against."""
+    text = (ROOT / "README.md").read_text()
+    for table in (s.REJECTION_REASONS, s.CANCEL_REASONS, s.DECLINE_REASONS):
+        for code, meaning in table.items():
+            assert f"| `{code}` | {meaning} |" in text, code
+    assert json.loads((ROOT / "taxonomy.json").read_text()) == sorted(s.CATEGORIES)
+    assert s.vendor_queue_group("ab" * 32) == "vendor-" + "ab" * 8

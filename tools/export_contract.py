@@ -1,6 +1,7 @@
-"""Write the contract's generated files: JSON Schemas, test vectors and the agreement roster.
+"""Write the contract's generated files: JSON Schemas, test vectors, the agreement roster, the
+category taxonomy and the reason codes.
 
-    python tools/export_contract.py          # rewrite schemas/json, schemas/vectors, roster.json
+    python tools/export_contract.py          # rewrite schemas/json, vectors, roster, taxonomy, reasons
     python tools/export_contract.py --check  # exit 1 if any committed file has drifted
 
 A test runs the --check form, so the committed files always match the types.
@@ -16,9 +17,15 @@ from typing import Any
 
 import msgspec
 
-from schemas import ROSTER
-from schemas._jsonschema import json_schemas
-from schemas._vectors import test_vectors
+from schemas import (
+    CANCEL_REASONS,
+    CATEGORIES,
+    DECLINE_REASONS,
+    REJECTION_REASONS,
+    ROSTER,
+    contract_vectors,
+    json_schemas,
+)
 
 ROOT = Path(__file__).resolve().parent.parent / "schemas"
 
@@ -27,9 +34,15 @@ def generated() -> dict[Path, str]:
     files: dict[Path, Any] = {}
     for stem, schema in json_schemas().items():
         files[ROOT / "json" / f"{stem}.json"] = schema
-    for name, vector in test_vectors().items():
+    for name, vector in contract_vectors().items():
         files[ROOT / "vectors" / f"{name}.json"] = vector
     files[ROOT / "roster.json"] = {k: msgspec.to_builtins(v) for k, v in sorted(ROSTER.items())}
+    files[ROOT / "taxonomy.json"] = sorted(CATEGORIES)
+    files[ROOT / "reasons.json"] = {
+        "order_rejection": REJECTION_REASONS,
+        "cancel_answer": CANCEL_REASONS,
+        "decline": DECLINE_REASONS,
+    }
     return {p: json.dumps(v, indent=2, sort_keys=False) + "\n" for p, v in files.items()}
 
 
