@@ -309,7 +309,7 @@ def _intent_fields(args: argparse.Namespace, cfg: AgentConfig, today: date) -> d
 async def _want(args: argparse.Namespace, home: Home, cfg: AgentConfig) -> int:
     now = datetime.now(UTC)
     fields = _intent_fields(args, cfg, now.date())
-    ttl = timedelta(seconds=max(60.0, args.wait * 4))
+    ttl: timedelta = schemas.intent_lifetime(args.wait)
     with AgentStore(home.db_path) as store:
         trust = BetaTrust(store, cfg.trust)
         async with (

@@ -2,7 +2,7 @@
 neither service package; it stands beside the bus."""
 
 from ._jwt import JwtError, decode, encode
-from ._policy import Policy, VendorGrant, grant_for
+from ._policy import Policy, VendorGrant, grant_for, person_reply_grant
 from ._service import AUTH_SUBJECT, CalloutService
 
 __all__ = [
@@ -14,4 +14,5 @@ __all__ = [
     "decode",
     "encode",
     "grant_for",
+    "person_reply_grant",
 ]

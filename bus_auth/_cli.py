@@ -3,8 +3,9 @@
     intentcast-bus-auth --bus nats://127.0.0.1:4222 --policy secrets/callout.json \\
         --issuer-seed secrets/issuer.nk --seed secrets/callout.nk
 
-The bus (deploy/nats/callout.conf) asks it about every connection: persons get a reply
-subject of their own connection only, vendors their own endpoints and categories.
+The bus (deploy/nats/callout.conf) asks it about every connection: persons get only the
+reply tokens of their connection's own ephemeral key, vendors their own endpoints and
+categories.
 It runs until SIGINT or SIGTERM (also while the bus is unreachable) and then exits 0.
 """
 

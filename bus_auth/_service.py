@@ -55,7 +55,7 @@ class CalloutService:
         nkey, sig = str(opts.get("nkey", "")), str(opts.get("sig", ""))
         if not nkey or not sig or not nonce or not verify_nonce_signature(nkey, nonce, sig):
             return self._deny(user_nkey, server, "expected a connection signed with an nkey")
-        grant = grant_for(self.policy, nkey, str(opts.get("auth_token", "")))
+        grant = grant_for(self.policy, nkey, str(opts.get("auth_token", "")), nonce)
         if isinstance(grant, str):
             return self._deny(user_nkey, server, grant)
         name, perms = grant

@@ -3,7 +3,7 @@ it, the embedded nats-server, logging, metrics, clean stops on signals, the dura
 opener, the ratings board and the reader of a vendor registry. It knows nothing of agents or
 vendors."""
 
-from ._bus import Bus
+from ._bus import REPLY_KEY_PROOF_TAG, REPLY_TOKENS, Bus, reply_key_proof_bytes, reply_tokens
 from ._embedded import (
     EmbeddedServer,
     NatsServerNotFound,
@@ -43,6 +43,8 @@ from ._transport import (
 __all__ = [
     "FAILPOINTS_ENV",
     "RATINGS_STREAM",
+    "REPLY_KEY_PROOF_TAG",
+    "REPLY_TOKENS",
     "STOP_SIGNALS",
     "Bus",
     "Counter",
@@ -78,6 +80,8 @@ __all__ = [
     "open_db",
     "pid_alive",
     "read_local_registrar",
+    "reply_key_proof_bytes",
+    "reply_tokens",
     "running_embedded_bus",
     "wait_total",
     "write_local_registrar",

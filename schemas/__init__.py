@@ -96,9 +96,11 @@ from ._money import CURRENCY_EXPONENTS, Money, parse_money
 from ._names import name_skeleton
 from ._offer_rules import OFFER_RULES, offer_fault
 from ._offering import (
+    INTENT_LIFETIMES,
     CastIntent,
     OpenedOffer,
     cast_intent,
+    intent_lifetime,
     make_offer,
     open_intent,
     open_offer,
@@ -137,13 +139,14 @@ from ._registering import (
 )
 from ._replay import ReplayCache
 from ._roster import ROSTER, Agreement, expand_terms
-from ._sealing import MAX_SEALED_BYTES, pack, seal, unpack, unseal
+from ._sealing import BOX_SIZES, MAX_SEALED_BYTES, pack, seal, unpack, unseal
 from ._subjects import (
     INTENT_ROOT,
     REPLY_ROOT,
     category_of,
     connection_reply_prefix,
     intent_subject,
+    is_reply_subject,
     new_reply_subject,
     profile_subject,
     registry_subject,
@@ -164,6 +167,7 @@ from ._terms import (
 from ._vectors import test_vectors as contract_vectors
 
 __all__ = [
+    "BOX_SIZES",
     "CANCEL_REASONS",
     "CATEGORIES",
     "CLOCK_SKEW",
@@ -171,6 +175,7 @@ __all__ = [
     "DECLINE_REASONS",
     "ENTRY_LIFETIME",
     "ERRORS_BY_CODE",
+    "INTENT_LIFETIMES",
     "INTENT_ROOT",
     "ISO_4217",
     "MAX_FRAME_BYTES",
@@ -251,7 +256,9 @@ __all__ = [
     "digest",
     "expand_terms",
     "intent_key_of_seed",
+    "intent_lifetime",
     "intent_subject",
+    "is_reply_subject",
     "json_schemas",
     "kid_of",
     "latest_per_receipt",

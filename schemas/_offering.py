@@ -11,24 +11,42 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from ._envelope import Audience, Verified, new_id, self_signed, sign, verify
-from ._errors import Rebound
+from ._errors import Malformed, Rebound
 from ._identity import IntentSecrets, KeyRing, ProfileCache, VendorSigner
 from ._messages import Intent, IntentKeys, Item, Offer, Region, VendorProfile, Want
 from ._money import Money
 from ._replay import ReplayCache
 from ._sealing import pack, seal, unpack, unseal
-from ._subjects import REPLY_ROOT, intent_subject, new_reply_subject
+from ._subjects import REPLY_ROOT, intent_subject, is_reply_subject, new_reply_subject
 from ._terms import Terms, VendorTerms
 
 __all__ = [
+    "INTENT_LIFETIMES",
     "CastIntent",
     "OpenedOffer",
     "cast_intent",
+    "intent_lifetime",
     "make_offer",
     "open_intent",
     "open_offer",
     "open_offer_bundle",
 ]
+
+
+# The only lifetimes an intent has, so that its lifetime says nothing about how long its
+# person chose to wait (or which agent, with which defaults, cast it).
+INTENT_LIFETIMES = tuple(
+    timedelta(minutes=m) for m in (1, 5, 15, 60, 24 * 60)
+)  # fmt: skip
+
+
+def intent_lifetime(wait_seconds: float) -> timedelta:
+    """The smallest of :data:`INTENT_LIFETIMES` that covers a wait of ``wait_seconds`` (the
+    largest, a day, for anything longer)."""
+    for lifetime in INTENT_LIFETIMES:
+        if wait_seconds <= lifetime.total_seconds():
+            return lifetime
+    return INTENT_LIFETIMES[-1]
 
 
 @dataclass(frozen=True)
@@ -55,7 +73,10 @@ def cast_intent(
     reply_prefix: str = REPLY_ROOT,
 ) -> CastIntent:
     """A new intent with fresh keys, a fresh id and a fresh reply subject: nothing in it links
-    to any other intent of the same person."""
+    to any other intent of the same person. ``created`` is ``now`` to the second (finer
+    digits would fingerprint the machine's clock) and the lifetime is ``ttl`` rounded up to
+    one of :data:`INTENT_LIFETIMES`."""
+    now = now.replace(microsecond=0)
     secrets = IntentSecrets.generate()
     intent = Intent(
         id=new_id(),
@@ -69,7 +90,7 @@ def cast_intent(
         keys=IntentKeys(sign=secrets.sign_public, seal=secrets.seal_public),
         reply_subject=new_reply_subject(reply_prefix),
     )
-    expires = now + ttl
+    expires = now + intent_lifetime(ttl.total_seconds())
     wire = sign(intent, secrets.sign, created=now, expires=expires, intent=intent.id)
     return CastIntent(wire, intent, secrets, intent_subject(category), now, expires)
 
@@ -77,7 +98,9 @@ def cast_intent(
 def open_intent(
     wire: bytes, *, now: datetime | None, replay: ReplayCache | None, where: str = "$"
 ) -> Verified[Intent]:
-    """Verify a broadcast intent: self-signed by the key it names, bound to its own id.
+    """Verify a broadcast intent: self-signed by the key it names, bound to its own id, and
+    asking for replies on a reply subject (:func:`is_reply_subject`), not on an order
+    endpoint or an intent subject where honest vendors would publish what it provokes.
     ``now=None`` skips the time checks (an acceptance may come after the intent's window)."""
     v = verify(wire, Intent, key=self_signed, now=now, replay=replay, where=where)
     if v.kid != v.msg.keys.sign:
@@ -89,6 +112,12 @@ def open_intent(
             f"header bound to intent {v.msg.id}",
             v.header.intent or "(none)",
             f"{where}.hdr.intent",
+        )
+    if not is_reply_subject(v.msg.reply_subject):
+        raise Malformed(
+            f"a reply subject {REPLY_ROOT}.<32 hex>[.<32 hex>]",
+            v.msg.reply_subject[:80],
+            f"{where}.msg.reply_subject",
         )
     return v
 

@@ -3,10 +3,10 @@
 =====================================  =======================================================
 ``ic.v1.intent.<category tokens>``     intents, routed by category: ``outdoor/tents`` travels
                                        on ``ic.v1.intent.outdoor.tents``
-``ic.v1.reply.[<conn>.]<token>``      replies to one intent or one acceptance; the tokens are
+``ic.v1.reply.[<conn>.]<token>``       replies to one intent or one acceptance; the tokens are
                                        fresh random and say nothing about the person (``conn``
-                                       names the connection where the bus grants per-connection
-                                       permissions)
+                                       is one of the reply tokens the bus granted this
+                                       connection, see ``runtime.reply_tokens``)
 ``ic.v1.vendor.<vendor_id>.order``     acceptances (request/reply), sealed to the vendor
 ``ic.v1.vendor.<vendor_id>.receipt``   countersigned receipts (request/reply)
 ``ic.v1.vendor.<vendor_id>.cancel``    cancellations (request/reply)
@@ -17,11 +17,17 @@
 =====================================  =======================================================
 
 No subject carries anything that identifies a person. Headers are not used.
+
+On a bus with per-connection permissions (the auth callout) a reply token is one of those
+the bus granted the connection: a one-way hash of the connection's own ephemeral key, which
+the connection proves when it connects (``runtime.reply_tokens``, deploy/README.md), so
+learning one from an intent gives nobody a way to be granted it.
 """
 
 from __future__ import annotations
 
 import os
+import re
 
 __all__ = [
     "INTENT_ROOT",
@@ -29,6 +35,7 @@ __all__ = [
     "category_of",
     "connection_reply_prefix",
     "intent_subject",
+    "is_reply_subject",
     "new_reply_subject",
     "profile_subject",
     "registry_subject",
@@ -39,6 +46,8 @@ __all__ = [
 PREFIX = "ic.v1"
 INTENT_ROOT = f"{PREFIX}.intent"
 REPLY_ROOT = f"{PREFIX}.reply"
+_HEX32 = "[0-9a-f]{32}"
+_REPLY_SUBJECT = re.compile(rf"{re.escape(REPLY_ROOT)}\.{_HEX32}(?:\.{_HEX32})?")
 
 
 def intent_subject(category: str) -> str:
@@ -61,14 +70,21 @@ def vendor_intent_subscriptions(category: str) -> list[str]:
 
 def new_reply_subject(prefix: str = REPLY_ROOT) -> str:
     """A fresh reply subject: 128 random bits under ``prefix`` (on a bus with per-connection
-    permissions, the connection's own ``ic.v1.reply.<connection token>``), nothing else."""
+    permissions, one of the connection's own ``ic.v1.reply.<reply token>``), nothing else."""
     if prefix != REPLY_ROOT and not prefix.startswith(REPLY_ROOT + "."):
         raise ValueError(f"expected a prefix under {REPLY_ROOT}, got {prefix!r}")
     return f"{prefix}.{os.urandom(16).hex()}"
 
 
+def is_reply_subject(subject: str) -> bool:
+    """Is ``subject`` a well-formed reply subject, ``ic.v1.reply.<32 hex>`` or
+    ``ic.v1.reply.<32 hex>.<32 hex>``, as :func:`new_reply_subject` makes them? Nothing
+    else (an order endpoint, an intent subject, a wildcard) is a place to send an offer."""
+    return _REPLY_SUBJECT.fullmatch(subject) is not None
+
+
 def connection_reply_prefix(token: str) -> str:
-    """The reply prefix of a connection that presented ``token`` (32 hex digits)."""
+    """The reply prefix ``ic.v1.reply.<token>`` of one reply token (32 hex digits)."""
     if len(token) != 32 or token.strip("0123456789abcdef"):
         raise ValueError(f"expected a token of 32 lowercase hex digits, got {token!r}")
     return f"{REPLY_ROOT}.{token}"

@@ -1,6 +1,7 @@
 """Per-connection permissions through the auth callout (deploy/nats/callout.conf and
-`intentcast-bus-auth`): each agent connection may listen only to its own reply subjects, so
-nobody, not even another holder of the person credential, can listen to everyone's replies."""
+`intentcast-bus-auth`): each agent connection may listen only to the reply tokens of its own
+ephemeral key, so nobody, not even another holder of the person credential who learnt a
+token from an intent, can listen to replies meant for another connection."""
 
 from __future__ import annotations
 
@@ -9,12 +10,18 @@ import json
 import os
 import shutil
 from collections.abc import Iterator
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import nkeys  # type: ignore[import-untyped]
 import pytest
+from nats.aio.msg import Msg
+from structlog.testing import capture_logs
 
-from runtime import Bus, EmbeddedServer, ServiceProcess
+import schemas
+from agent import AgentSession, AgentStore, BetaTrust, Collected, cast_and_collect
+from agent._home import RankingWeights, TrustPolicy
+from runtime import REPLY_TOKENS, Bus, EmbeddedServer, NatsTransport, ServiceProcess
 from tests.cluster import free_port, prepare, vendor_id
 from tests.conftest import BIN, DEMO, Agent
 
@@ -57,8 +64,27 @@ class Secured:
             name="bus-auth",
         ).start()
         self.secrets = s
+        self.vendor: ServiceProcess | None = None
+
+    def start_sierra(self) -> ServiceProcess:
+        self.vendor = ServiceProcess(
+            [
+                str(BIN / "intentcast-vendor"),
+                "run",
+                "--config",
+                str(self.sierra_cfg),
+                "--bus",
+                self.url,
+            ],
+            ready_event="vendor.ready",
+            name="sierra",
+            env={"INTENTCAST_BUS_SEED": str(self.secrets / "sierra.nk")},
+        ).start()
+        return self.vendor
 
     def close(self) -> None:
+        if self.vendor is not None:
+            self.vendor.stop()
         self.auth.stop()
         self.server.stop()
 
@@ -72,80 +98,191 @@ def secured(tmp_path: Path) -> Iterator[Secured]:
         s.close()
 
 
-async def _violation(bus: Bus, before: float = 0) -> None:
+async def _violation(bus: Bus, before: float = 0, seconds: float = 5.0) -> None:
+    """Until the server's -ERR for a refused subscription has arrived (it comes before the
+    PONG of a flush). The deadline is checked here: on Python 3.11 a wait_for around a
+    flush loop can lose its own cancellation, and a broken grant would hang, not fail."""
+    deadline = asyncio.get_running_loop().time() + seconds
     while bus.errors.value(kind="permission_violation") <= before:
+        if asyncio.get_running_loop().time() > deadline:
+            raise TimeoutError(f"expected a permission violation on {bus.name} within {seconds}s")
         await bus.nc.flush()
 
 
-async def test_a_person_connection_hears_only_its_own_replies(secured: Secured) -> None:
-    """Connection A may subscribe under ic.v1.reply.<A's token> but not to ic.v1.reply.*,
-    ic.v1.reply.> or another connection's token."""
-    ta, tb = os.urandom(16).hex(), os.urandom(16).hex()
-    seed = secured.secrets / "app.nk"
-    async with Bus(secured.url, name="a", nkey_seed=seed, reply_token=ta) as a:
-        await a.nc.subscribe(f"ic.v1.reply.{ta}.x")
-        await a.nc.subscribe(f"ic.v1.reply.{ta}.>")
+def _person(secured: Secured, name: str) -> Bus:
+    return Bus(secured.url, name=name, nkey_seed=secured.secrets / "app.nk", person=True)
+
+
+def _token_of(reply_subject: str) -> str:
+    """The connection's reply token in ``ic.v1.reply.<token>.<random>``."""
+    return reply_subject.split(".")[3]
+
+
+async def _cast(bus: Bus, store: AgentStore, prefix: str) -> Collected:
+    """One intent for a 2-person tent under ``prefix``, cast and collected by the real agent
+    code on ``bus`` until one offer arrived (or 20 s passed)."""
+    cast = schemas.cast_intent(
+        category="outdoor/tents", want=schemas.Want("2-person tent"), quantity=1,
+        max_price=schemas.Money(15000, "EUR"), wanted_by=date.today() + timedelta(days=20),
+        region=schemas.Region("ES", "28"), terms=schemas.expand_terms(schemas.Terms(agreement="nostalking")),
+        now=datetime.now(UTC), ttl=timedelta(minutes=5), reply_prefix=prefix,
+    )  # fmt: skip
+    policy = TrustPolicy()
+    async with AgentSession(NatsTransport(bus)) as session:
+        return await cast_and_collect(
+            session, cast, window=20, store=store, trust=BetaTrust(store, policy),
+            policy=policy, weights=RankingWeights(), expect=1,
+        )  # fmt: skip
+
+
+async def test_a_person_connection_hears_only_its_own_reply_tokens(secured: Secured) -> None:
+    """Connection A may subscribe under each reply token of its own key, and not to
+    ic.v1.reply.*, ic.v1.reply.>, a token it made up, or connection B's tokens."""
+    async with _person(secured, "a") as a, _person(secured, "b") as b:
+        for prefix in (a.reply_prefix, await a.next_reply_prefix(), a.nc._inbox_prefix.decode()):
+            await a.nc.subscribe(f"{prefix}.x")
         await a.nc.flush()
         assert a.errors.value(kind="permission_violation") == 0
-        for subject in ("ic.v1.reply.*", "ic.v1.reply.>", f"ic.v1.reply.{tb}.>", "ic.v1.reply.*.*"):
+        theirs = [b.reply_prefix, await b.next_reply_prefix()]
+        made_up = schemas.connection_reply_prefix(os.urandom(16).hex())
+        for subject in ("ic.v1.reply.*", "ic.v1.reply.>", "ic.v1.reply.*.*", made_up + ".>"):
             before = a.errors.value(kind="permission_violation")
             await a.nc.subscribe(subject)
-            await asyncio.wait_for(_violation(a, before), 5)
+            await _violation(a, before)
+        for prefix in theirs:
+            before = a.errors.value(kind="permission_violation")
+            await a.nc.subscribe(f"{prefix}.>")
+            await _violation(a, before)
 
 
-async def test_connections_without_token_or_known_key_are_refused(secured: Secured) -> None:
-    """A person connection without a reply token, and an unknown nkey, are refused."""
+async def test_connections_without_proof_or_known_key_are_refused(secured: Secured) -> None:
+    """The callout refuses a person connection without a reply-key proof, with a bare 32-hex
+    token (the old client-chosen form), with a proof for another credential, and an
+    unknown nkey even with a valid proof."""
+    seed = secured.secrets / "app.nk"
+    once = {"reconnect_forever": False, "allow_reconnect": False}
+    with pytest.raises(Exception, match=r"(?i)authori"):
+        async with Bus(secured.url, name="no-proof", nkey_seed=seed, **once):  # type: ignore[arg-type]
+            pass
     with pytest.raises(Exception, match=r"(?i)authori"):
         async with Bus(
-            secured.url,
-            name="no-token",
-            nkey_seed=secured.secrets / "app.nk",
-            reconnect_forever=False,
-            allow_reconnect=False,
-        ):
+            secured.url, name="bare", nkey_seed=seed, token=os.urandom(16).hex(), **once
+        ):  # type: ignore[arg-type]
             pass
     stranger = secured.secrets / "stranger.nk"
     stranger.write_bytes(nkeys.encode_seed(os.urandom(32), nkeys.PREFIX_BYTE_USER))
     with pytest.raises(Exception, match=r"(?i)authori"):
-        async with Bus(
-            secured.url,
-            name="stranger",
-            nkey_seed=stranger,
-            reply_token=os.urandom(16).hex(),
-            reconnect_forever=False,
-            allow_reconnect=False,
-        ):
+        async with Bus(secured.url, name="stranger", nkey_seed=stranger, person=True, **once):  # type: ignore[arg-type]
             pass
-    assert secured.auth.wait_count("bus_auth.denied", 2, timeout=10) >= 2
+    # A proof signed for the stranger's credential, presented with the person credential.
+    other = nkeys.from_seed(bytearray(stranger.read_bytes())).public_key.decode()
+    wrong = Bus(secured.url, name="wrong", nkey_seed=seed, person=True, **once)  # type: ignore[arg-type]
+    wrong._reply_proof = lambda nc, key, cred: Bus._reply_proof(wrong, nc, key, other)  # type: ignore[method-assign]
+    with pytest.raises(Exception, match=r"(?i)authori"):
+        async with wrong:
+            pass
+    assert await asyncio.to_thread(secured.auth.wait_count, "bus_auth.denied", 4, 10) >= 4
+    assert secured.auth.count("bus_auth.granted") == 0
+
+
+async def test_a_token_learnt_from_an_intent_gets_its_replies_to_nobody_else(
+    secured: Secured, tmp_path: Path
+) -> None:
+    """The attack of issue 11: a vendor (here an ops observer of intents, standing in for
+    it) learns the reply token from an intent, then, holding the same person credential,
+    connects presenting that token (refused by the callout) and connects as a person and
+    subscribes to the token (refused by the server). A late reply published on the intent's
+    reply subject reaches the person and not the attacker, who counts zero messages."""
+    await asyncio.to_thread(secured.start_sierra)
+    seen: asyncio.Queue[Msg] = asyncio.Queue()
+    got: list[Msg] = []
+    async with (
+        Bus(secured.url, name="ops", nkey_seed=secured.secrets / "ops.nk") as ops,
+        _person(secured, "person") as person,
+    ):
+        await ops.nc.subscribe("ic.v1.intent.>", cb=seen.put)
+        await ops.nc.flush()
+        with AgentStore(tmp_path / "agent.sqlite") as store:
+            first = await _cast(person, store, await person.next_reply_prefix())
+        assert [o.profile.msg.name for o in first.offers] == ["Sierra Outfitters"]
+        intent = await asyncio.wait_for(seen.get(), 5)
+        learnt = _token_of(intent.reply)
+        assert intent.reply == first.cast.intent.reply_subject
+
+        with pytest.raises(Exception, match=r"(?i)authori"):
+            async with Bus(
+                secured.url, name="replayer", nkey_seed=secured.secrets / "app.nk",
+                token=learnt, reconnect_forever=False, allow_reconnect=False,
+            ):  # fmt: skip
+                pass
+        person_heard: asyncio.Queue[Msg] = asyncio.Queue()
+        await person.nc.subscribe(intent.reply, cb=person_heard.put)
+        await person.nc.flush()
+        async with _person(secured, "attacker") as attacker:
+
+            async def stolen(msg: Msg) -> None:
+                got.append(msg)
+
+            for subject in (f"ic.v1.reply.{learnt}.>", intent.reply):
+                before = attacker.errors.value(kind="permission_violation")
+                await attacker.nc.subscribe(subject, cb=stolen)
+                await _violation(attacker, before)
+            await ops.nc.publish(intent.reply, b"a late reply")
+            assert (await asyncio.wait_for(person_heard.get(), 5)).data == b"a late reply"
+            await attacker.nc.flush()
+    assert got == []
+
+
+async def test_intents_on_one_long_lived_connection_share_no_reply_token(
+    secured: Secured, tmp_path: Path
+) -> None:
+    """Two intents cast one after the other on one person connection travel with different
+    reply tokens (captured by an ops observer), each gets its offer; once the connection's
+    tokens are used up it changes key on a fresh connection, and an intent cast there still
+    gets its offer, under a token of the new key."""
+    await asyncio.to_thread(secured.start_sierra)
+    seen: list[Msg] = []
+    async with (
+        Bus(secured.url, name="ops", nkey_seed=secured.secrets / "ops.nk") as ops,
+        _person(secured, "person") as person,
+    ):
+
+        async def spy(msg: Msg) -> None:
+            seen.append(msg)
+
+        await ops.nc.subscribe("ic.v1.intent.>", cb=spy)
+        await ops.nc.flush()
+        with AgentStore(tmp_path / "agent.sqlite") as store:
+            casts = [await _cast(person, store, await person.next_reply_prefix()) for _ in range(2)]
+            assert [len(c.offers) for c in casts] == [1, 1]
+            first_key = list(person._tokens)
+            with capture_logs() as logs:
+                for _ in range(REPLY_TOKENS):
+                    prefix = await person.next_reply_prefix()
+            assert [e["event"] for e in logs if e["event"] == "bus.rekeyed"] == ["bus.rekeyed"]
+            assert _token_of(prefix + ".x") not in first_key
+            third = await _cast(person, store, prefix)
+        assert [o.profile.msg.name for o in third.offers] == ["Sierra Outfitters"]
+        await ops.nc.flush()
+    tokens = [_token_of(m.reply) for m in seen]
+    assert len(tokens) == 3 and len(set(tokens)) == 3
+    assert tokens[:2] == [_token_of(c.cast.intent.reply_subject) for c in casts]
+    assert all(schemas.is_reply_subject(m.reply) for m in seen)
+    assert secured.auth.count("bus_auth.granted", role="person") == 2  # one per key
 
 
 def test_the_whole_conversation_works_through_the_callout(secured: Secured, tmp_path: Path) -> None:
     """want, accept and the countersigned receipt, with a vendor and an agent each granted
     per-connection permissions by the callout service."""
-    vendor = ServiceProcess(
-        [
-            str(BIN / "intentcast-vendor"),
-            "run",
-            "--config",
-            str(secured.sierra_cfg),
-            "--bus",
-            secured.url,
-        ],
-        ready_event="vendor.ready",
-        name="sierra",
-        env={"INTENTCAST_BUS_SEED": str(secured.secrets / "sierra.nk")},
-    ).start()
-    try:
-        person = Agent(tmp_path / "person", secured.url, secured.secrets / "app.nk")
-        assert person.run("init", "--region", "ES-28").returncode == 0
-        out = person.run(*person.want_args("--expect", "1", "--wait", "5s"))
-        assert out.returncode == 0, out.stderr
-        offers = json.loads(out.stdout)["offers"]
-        assert [o["vendor"] for o in offers] == ["Sierra Outfitters"]
-        acc = person.run("accept", offers[0]["offer"], "--json")
-        assert acc.returncode == 0, acc.stderr
-        assert json.loads(acc.stdout)["vendor_acknowledged"] is True
-        assert secured.auth.wait_count("bus_auth.granted", 2, timeout=10, role="person") >= 2
-        assert secured.auth.wait_count("bus_auth.granted", 1, timeout=10, role="vendor") == 1
-    finally:
-        vendor.stop()
+    secured.start_sierra()
+    person = Agent(tmp_path / "person", secured.url, secured.secrets / "app.nk")
+    assert person.run("init", "--region", "ES-28").returncode == 0
+    out = person.run(*person.want_args("--expect", "1", "--wait", "5s"))
+    assert out.returncode == 0, out.stderr
+    offers = json.loads(out.stdout)["offers"]
+    assert [o["vendor"] for o in offers] == ["Sierra Outfitters"]
+    acc = person.run("accept", offers[0]["offer"], "--json")
+    assert acc.returncode == 0, acc.stderr
+    assert json.loads(acc.stdout)["vendor_acknowledged"] is True
+    assert secured.auth.wait_count("bus_auth.granted", 2, timeout=10, role="person") >= 2
+    assert secured.auth.wait_count("bus_auth.granted", 1, timeout=10, role="vendor") == 1

@@ -9,9 +9,11 @@ import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import nats.errors
 import pytest
 from structlog.testing import capture_logs
 
+import schemas
 from runtime import Bus, EmbeddedServer
 from tests.cluster import free_port, prepare
 
@@ -42,8 +44,7 @@ def secured(tmp_path: Path) -> AsyncIterator[tuple[str, Path]]:
 
 
 async def _violation(bus: Bus) -> None:
-    while bus.errors.value(kind="permission_violation") == 0:
-        await bus.nc.flush()  # the server's -ERR arrives before the PONG
+    await _until_more(bus, 0)
 
 
 async def test_vendor_cannot_read_replies_publish_intents_or_answer_twice(
@@ -91,8 +92,14 @@ async def test_vendor_cannot_read_replies_publish_intents_or_answer_twice(
         assert got.empty()
 
 
-async def _until_more(bus: Bus, before: float) -> None:
+async def _until_more(bus: Bus, before: float, seconds: float = 5.0) -> None:
+    """Until one more permission violation has arrived (the server's -ERR comes before the
+    PONG). The deadline is checked here: on Python 3.11 a wait_for around a flush loop can
+    lose its cancellation, so a violation that never comes would hang instead of failing."""
+    deadline = asyncio.get_running_loop().time() + seconds
     while bus.errors.value(kind="permission_violation") <= before:
+        if asyncio.get_running_loop().time() > deadline:
+            raise TimeoutError(f"expected a permission violation on {bus.name}")
         await bus.nc.flush()
 
 
@@ -130,6 +137,34 @@ async def test_person_cannot_publish_offers_or_listen_to_vendor_endpoints(
             before = person.errors.value(kind="permission_violation")
             await person.nc.subscribe(subject)
             await asyncio.wait_for(_until_more(person, before), 5)
+
+
+async def test_a_person_connection_works_on_static_permissions_too(
+    secured: tuple[str, Path],
+) -> None:
+    """A person's connection (which presents its reply-key proof as the connect token) is
+    accepted by a bus with static nkey permissions, which ignores the token, and hears a
+    reply on a subject under its reply prefix."""
+    url, secrets = secured
+    async with (
+        Bus(url, name="person", nkey_seed=secrets / "app.nk", person=True) as person,
+        Bus(url, name="ops", nkey_seed=secrets / "ops.nk") as ops,
+    ):
+        prefix = await person.next_reply_prefix()
+        # Until a reply reaches a fresh subscription: right after the server starts, an
+        # interest can go unseen for a moment (each try waits on delivery, with a timeout).
+        async with asyncio.timeout(10):
+            while True:
+                sub = await person.nc.subscribe(schemas.new_reply_subject(prefix))
+                await person.nc.flush()
+                await ops.nc.publish(sub.subject, b"an offer")
+                try:
+                    assert (await sub.next_msg(timeout=0.5)).data == b"an offer"
+                    break
+                except nats.errors.TimeoutError:
+                    await sub.unsubscribe()
+
+        assert person.errors.value(kind="permission_violation") == 0
 
 
 async def test_no_credential_no_connection(secured: tuple[str, Path]) -> None:

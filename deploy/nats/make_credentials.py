@@ -11,7 +11,10 @@ auth.conf, which every server config in deploy/nats includes. Get a vendor's id 
 
 Roles (see deploy/README.md for the reasoning):
   person  publish intents and requests to vendors; receive only on reply subjects
-          (ic.v1.reply.<token> and a request inbox below it); never subscribe to everything
+          (ic.v1.reply.<token> and a request inbox below it); never subscribe to everything.
+          With --callout, only the reply tokens of the connection's own ephemeral key, which
+          it proves in its connect token (deploy/README.md), so one person credential can
+          be shared by a community without its members hearing each other's replies
   ops     everything in the market account: for the operator's own probes and tooling,
           never for an agent or an adapter
   vendor  receive intents of its categories and requests to its own endpoints; publish
