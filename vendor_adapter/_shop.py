@@ -69,8 +69,10 @@ class Shop:
         await self.running().publish(subject, data)
 
     async def respond(self, msg: Message, data: bytes) -> None:
-        """Answer a request; a message that names nowhere to answer gets nothing."""
-        if msg.reply:
+        """Answer a request, only ever under the reply root: a request that names nowhere to
+        answer, or another party's subject (an order endpoint, an intent subject), gets
+        nothing, so a stranger cannot make the vendor publish where it chooses."""
+        if msg.reply.startswith(schemas.REPLY_ROOT + "."):
             await self.running().publish(msg.reply, data)
         else:
-            log.warning("reply.nowhere", subject=msg.subject)
+            log.warning("reply.nowhere", subject=msg.subject, reply=msg.reply[:120])
