@@ -51,7 +51,7 @@ from vendor_adapter import FileCatalog, Vendor, VendorConfig, VendorStore  # noq
 
 RECORDS: list[dict[str, Any]] = []
 NOW = datetime.now(UTC)
-VTERMS = schemas.VendorTerms(30, True, True, True, 30, 24, ["card"], "es", ["nostalking"])
+VTERMS = schemas.example_vendor_terms()
 
 
 def record(

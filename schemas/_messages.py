@@ -88,7 +88,7 @@ class Region(msgspec.Struct, frozen=True, forbid_unknown_fields=False):
     postcode_prefix: Annotated[str, pattern_meta("^[A-Z0-9]{0,3}$", max_length=3)] = ""
 
 
-class IntentKeys(msgspec.Struct, frozen=True, forbid_unknown_fields=False):
+class IntentKeys(msgspec.Struct, frozen=True, forbid_unknown_fields=False, kw_only=True):
     """Fresh per intent. ``sign``: Ed25519 key that signed the intent and will sign the
     acceptance. ``seal``: X25519 key that offers and confirmations are sealed to."""
 
@@ -96,7 +96,7 @@ class IntentKeys(msgspec.Struct, frozen=True, forbid_unknown_fields=False):
     seal: KeyHex
 
 
-class Intent(_Base, tag="intent", frozen=True):
+class Intent(_Base, tag="intent", frozen=True, kw_only=True):
     """A purchase intent, broadcast to every vendor of its category."""
 
     id: Id
@@ -117,7 +117,7 @@ class Item(msgspec.Struct, frozen=True, forbid_unknown_fields=False):
     attributes: Attributes = {}
 
 
-class VendorKey(msgspec.Struct, frozen=True, forbid_unknown_fields=False):
+class VendorKey(msgspec.Struct, frozen=True, forbid_unknown_fields=False, kw_only=True):
     """A vendor's signing key (Ed25519) and sealing key (X25519) with a validity window."""
 
     sign: KeyHex
@@ -126,7 +126,7 @@ class VendorKey(msgspec.Struct, frozen=True, forbid_unknown_fields=False):
     not_after: UtcTime
 
 
-class VendorProfile(_Base, tag="vendor_profile", frozen=True):
+class VendorProfile(_Base, tag="vendor_profile", frozen=True, kw_only=True):
     """Who a vendor is: signed by its identity key, whose hex is ``vendor_id``."""
 
     vendor_id: KeyHex
@@ -137,7 +137,7 @@ class VendorProfile(_Base, tag="vendor_profile", frozen=True):
     revoked: Annotated[list[KeyHex], msgspec.Meta(max_length=64)] = []
 
 
-class Offer(_Base, tag="offer", frozen=True):
+class Offer(_Base, tag="offer", frozen=True, kw_only=True):
     """A binding offer: the vendor honours it until the header's ``expires``."""
 
     id: Id
@@ -166,7 +166,7 @@ class Disclosure(msgspec.Struct, frozen=True, forbid_unknown_fields=False, omit_
     phone: Annotated[str, msgspec.Meta(max_length=32)] = ""
 
 
-class Accept(_Base, tag="accept", frozen=True):
+class Accept(_Base, tag="accept", frozen=True, kw_only=True):
     """The person takes an offer. Signed by the intent's key; sealed to the vendor."""
 
     id: Id
@@ -180,7 +180,7 @@ class Accept(_Base, tag="accept", frozen=True):
     reply_subject: Subject
 
 
-class Decline(_Base, tag="decline", frozen=True):
+class Decline(_Base, tag="decline", frozen=True, kw_only=True):
     id: Id
     intent_id: Id
     offer_id: Id
@@ -188,7 +188,7 @@ class Decline(_Base, tag="decline", frozen=True):
     reason: Text = ""
 
 
-class OrderConfirmation(_Base, tag="order_confirmation", frozen=True):
+class OrderConfirmation(_Base, tag="order_confirmation", frozen=True, kw_only=True):
     """The vendor's answer to an acceptance. ``confirmed`` comes with a signed receipt."""
 
     order_id: Id
@@ -199,7 +199,7 @@ class OrderConfirmation(_Base, tag="order_confirmation", frozen=True):
     reason: Text = ""
 
 
-class Receipt(_Base, tag="receipt", frozen=True):
+class Receipt(_Base, tag="receipt", frozen=True, kw_only=True):
     """Binds intent, offer and acceptance by hash. Signed by the vendor, countersigned by the
     person (see :class:`Countersignature`); both keep both."""
 
@@ -218,7 +218,7 @@ class Receipt(_Base, tag="receipt", frozen=True):
     payment_method: Annotated[str, msgspec.Meta(max_length=40)]
 
 
-class Countersignature(_Base, tag="countersignature", frozen=True):
+class Countersignature(_Base, tag="countersignature", frozen=True, kw_only=True):
     """The person's signature on a vendor's receipt: signed by the intent's key."""
 
     receipt_id: Id
@@ -227,7 +227,7 @@ class Countersignature(_Base, tag="countersignature", frozen=True):
     vendor_id: KeyHex
 
 
-class Cancel(_Base, tag="cancel", frozen=True):
+class Cancel(_Base, tag="cancel", frozen=True, kw_only=True):
     order_id: Id
     intent_id: Id
     offer_id: Id
@@ -236,7 +236,7 @@ class Cancel(_Base, tag="cancel", frozen=True):
     reason: Text = ""
 
 
-class Rating(_Base, tag="rating", frozen=True):
+class Rating(_Base, tag="rating", frozen=True, kw_only=True):
     """The person's rating of a completed order, bound to its receipt."""
 
     receipt_hash: Digest
@@ -246,7 +246,7 @@ class Rating(_Base, tag="rating", frozen=True):
     comment: LongText = ""
 
 
-class RegistrationRequest(_Base, tag="registration_request", frozen=True):
+class RegistrationRequest(_Base, tag="registration_request", frozen=True, kw_only=True):
     """A vendor asks one registrar to register its name. Signed by the vendor's identity key
     (``kid == vendor_id``: possession proven); ``registrar`` binds it to the registrar asked."""
 
@@ -257,7 +257,7 @@ class RegistrationRequest(_Base, tag="registration_request", frozen=True):
     regions: Annotated[list[RegionCode], msgspec.Meta(max_length=64)] = []
 
 
-class RegistryEntry(_Base, tag="registry_entry", frozen=True):
+class RegistryEntry(_Base, tag="registry_entry", frozen=True, kw_only=True):
     """A registrar's word that ``vendor_id`` (the vendor's identity key, which signs its
     profile and so its signing keys) goes by ``name``, unique by ``skeleton`` among its
     entries. Signed by the registrar; ``serial`` grows with every re-issue, a revocation too."""
@@ -273,7 +273,7 @@ class RegistryEntry(_Base, tag="registry_entry", frozen=True):
     reason: Text = ""
 
 
-class RegistrationAnswer(_Base, tag="registration_answer", frozen=True):
+class RegistrationAnswer(_Base, tag="registration_answer", frozen=True, kw_only=True):
     """The registrar's answer to one request (bound by ``request_hash``). ``registered``
     travels with the entry; ``pending`` waits for an operator; ``refused`` says why in
     ``code`` (``name_taken``, ``confusable``, ``unknown_category``, ``revoked``, ``invalid``)."""

@@ -68,7 +68,9 @@ def make_registration(
     now: datetime,
 ) -> bytes:
     vid = kid_of(identity)
-    msg = RegistrationRequest(vid, registrar, name, categories, regions)
+    msg = RegistrationRequest(
+        vendor_id=vid, registrar=registrar, name=name, categories=categories, regions=regions
+    )
     return sign(msg, identity, created=now, expires=now + _REQUEST_LIFETIME, vendor=vid)
 
 
@@ -135,7 +137,11 @@ def make_registration_answer(
     """The reply: ``[answer, entry]``, or ``[answer, answer]`` when there is no entry (as a
     rejected order repeats its confirmation: a reply is always two frames)."""
     vid = request.msg.vendor_id
-    answer = RegistrationAnswer(vid, request.digest, status, code, detail)  # type: ignore[arg-type]
+    answer = RegistrationAnswer(
+        vendor_id=vid, request_hash=request.digest,
+        status=status,  # type: ignore[arg-type]  # the decoder checks it on the way back
+        code=code, detail=detail,
+    )  # fmt: skip
     wire = sign(answer, key, created=now, expires=now + _ANSWER_LIFETIME, vendor=vid)
     return pack(wire, entry if entry is not None else wire)
 

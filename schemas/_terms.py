@@ -64,7 +64,7 @@ class Terms(msgspec.Struct, frozen=True, omit_defaults=True, forbid_unknown_fiel
     jurisdiction: SetClause | None = None
 
 
-class VendorTerms(msgspec.Struct, frozen=True, forbid_unknown_fields=False):
+class VendorTerms(msgspec.Struct, frozen=True, forbid_unknown_fields=False, kw_only=True):
     """What a vendor commits to, in the same vocabulary, as plain facts."""
 
     data_retention_days: Days

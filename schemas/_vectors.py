@@ -18,6 +18,7 @@ import msgspec
 from nacl.signing import SigningKey
 
 from ._envelope import digest, sign
+from ._examples import example_vendor_terms
 from ._framing import PROTOCOL
 from ._messages import (
     Accept,
@@ -42,7 +43,6 @@ from ._messages import (
 )
 from ._money import Money
 from ._roster import ROSTER
-from ._terms import VendorTerms
 
 __all__ = ["VECTOR_NOW", "test_vectors"]
 
@@ -62,7 +62,7 @@ def _hex(k: SigningKey) -> str:
 
 
 _PERSON, _VENDOR, _STRANGER = _key(1), _key(2), _key(3)
-_TERMS = VendorTerms(30, True, True, True, 30, 24, ["card", "sepa"], "es", ["nostalking"])
+_TERMS = example_vendor_terms(payment_methods=["card", "sepa"])
 
 
 def _intent() -> Intent:
@@ -229,7 +229,7 @@ def test_vectors() -> dict[str, dict[str, Any]]:
     offer_ctx = {"expect": "offer", "audience": vendor_hdr, "keys": vendor_keys}
     profile = VendorProfile(
         vendor_id=_hex(_key(9)), name="Example Outdoor", categories=["outdoor"], terms=_TERMS,
-        keys=[VendorKey(_hex(_VENDOR), "66" * 32, now - t(days=1), now + t(days=364))],
+        keys=[VendorKey(sign=_hex(_VENDOR), seal="66" * 32, not_before=now - t(days=1), not_after=now + t(days=364))],
     )  # fmt: skip
 
     entry = RegistryEntry(

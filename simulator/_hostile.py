@@ -44,7 +44,7 @@ __all__ = [
 
 log = structlog.get_logger("intentcast.rogue")
 HOSTILE_SKU_PREFIX = "MIRAGE-"
-TERMS = schemas.VendorTerms(0, True, True, True, 365, 120, ["card"], "es", ["nostalking"])
+TERMS = schemas.example_vendor_terms(data_retention_days=0, return_days=365, warranty_months=120)
 ABSURD_KINDS = ("free", "two_currencies", "backdated", "arithmetic")
 SCRIBBLED_NAME = "Scrawl\x1b[2J\x1b[H\x1b]0;owned\x07 Goods\u202e"
 SCRIBBLED_TITLE = (

@@ -53,8 +53,16 @@ __all__ = ["MARKER", "Market", "RoundRecord"]
 
 MARKER = ".intentcast-sim"  # marks a work directory the simulator made (and may replace)
 
-FAIR_TERMS = schemas.VendorTerms(30, True, True, True, 30, 24, ["card"], "es", ["nostalking"])
-GREEDY_TERMS = schemas.VendorTerms(3650, False, False, False, 14, 12, ["card"], "es", [])
+FAIR_TERMS = schemas.example_vendor_terms()
+GREEDY_TERMS = schemas.example_vendor_terms(
+    data_retention_days=3650,
+    no_tracking=False,
+    no_sharing=False,
+    contact_via_agent_only=False,
+    return_days=14,
+    warranty_months=12,
+    agreements=[],
+)
 ADJECTIVES = ["Classic", "Light", "Pro", "Compact", "Family", "Trail", "Urban", "Eco"]
 
 

@@ -11,7 +11,7 @@ from nacl.signing import SigningKey
 import schemas as s
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
-VTERMS = s.VendorTerms(30, True, True, True, 30, 24, ["card"], "es", ["nostalking"])
+VTERMS = s.example_vendor_terms()
 
 hex32 = st.binary(min_size=16, max_size=16).map(bytes.hex)
 hex64 = st.binary(min_size=32, max_size=32).map(bytes.hex)
@@ -35,8 +35,10 @@ terms = st.builds(
 )
 vterms = st.builds(
     s.VendorTerms,
-    st.integers(0, 3650), st.booleans(), st.booleans(), st.booleans(),
-    st.integers(0, 365), st.integers(0, 120), st.just(["card"]), st.just("es"),
+    data_retention_days=st.integers(0, 3650), no_tracking=st.booleans(),
+    no_sharing=st.booleans(), contact_via_agent_only=st.booleans(),
+    return_days=st.integers(0, 365), warranty_months=st.integers(0, 120),
+    payment_methods=st.just(["card"]), jurisdiction=st.just("es"),
 )  # fmt: skip
 reply = hex32.map(lambda t: "ic.v1.reply." + t)
 
@@ -48,7 +50,7 @@ def messages() -> st.SearchStrategy[s.Message]:
             s.Intent, id=hex32, category=category, want=st.builds(s.Want, text, attrs),
             quantity=st.integers(1, 1000), max_price=money, wanted_by=days,
             region=st.builds(s.Region, st.sampled_from(["ES", "DE", "US"]), st.sampled_from(["", "28", "1"])),
-            terms=terms, keys=st.builds(s.IntentKeys, hex64, hex64), reply_subject=reply,
+            terms=terms, keys=st.builds(s.IntentKeys, sign=hex64, seal=hex64), reply_subject=reply,
         ),
         st.builds(
             s.Offer, id=hex32, intent_id=hex32, vendor_id=hex64, item=item, quantity=st.integers(1, 99),
@@ -57,7 +59,7 @@ def messages() -> st.SearchStrategy[s.Message]:
         ),
         st.builds(
             s.VendorProfile, vendor_id=hex64, name=text,
-            keys=st.lists(st.builds(s.VendorKey, hex64, hex64, st.just(NOW), st.just(NOW + timedelta(days=9))), min_size=1, max_size=2),
+            keys=st.lists(st.builds(s.VendorKey, sign=hex64, seal=hex64, not_before=st.just(NOW), not_after=st.just(NOW + timedelta(days=9))), min_size=1, max_size=2),
             categories=st.lists(category, max_size=3), terms=vterms,
         ),
         st.builds(

@@ -64,7 +64,7 @@ def test_ranking_filters_must_haves_budget_deadline_and_trust_and_explains(tmp_p
     cast = intent_for_test()
     honest = vendor_for_test("Honest")
     tracker = vendor_for_test(
-        "Tracker", schemas.VendorTerms(30, False, True, True, 30, 24, ["card"], "es")
+        "Tracker", schemas.example_vendor_terms(no_tracking=False, agreements=[])
     )
     opened = [
         schemas.open_offer(
@@ -114,12 +114,14 @@ def test_terms_match_clause_by_clause_and_roster_expands() -> None:
         )
     )
     assert person.no_tracking is not None and person.min_return_days == schemas.DaysClause(14)
-    v = schemas.VendorTerms(30, True, True, True, 30, 24, ["card"], "es")
+    v = schemas.example_vendor_terms(agreements=[])
     m = schemas.match_terms(person, v)
     assert m.acceptable and m.preference_score == 0.0
-    v36 = schemas.VendorTerms(30, True, True, True, 30, 36, ["card"], "es")
+    v36 = schemas.example_vendor_terms(warranty_months=36, agreements=[])
     assert schemas.match_terms(person, v36).preference_score == 1.0
-    leaky = schemas.VendorTerms(400, True, False, True, 30, 36, ["card"], "es")
+    leaky = schemas.example_vendor_terms(
+        data_retention_days=400, no_sharing=False, warranty_months=36, agreements=[]
+    )
     assert {b.clause for b in schemas.match_terms(person, leaky).breaches} == {
         "data_retention_days",
         "no_sharing",

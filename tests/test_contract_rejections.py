@@ -368,8 +368,12 @@ def test_ids_keys_and_digests_must_be_lowercase_hex_of_their_length(
 def test_hex_checks_reach_into_nested_lists() -> None:
     """A vendor profile whose second key is not hex is refused, though every length is right."""
     key = SigningKey(b"\x09" * 32)
-    good = s.VendorKey("aa" * 32, "bb" * 32, NOW, NOW + timedelta(days=1))
-    bad = s.VendorKey("aa" * 32, "BB" * 32, NOW, NOW + timedelta(days=1))
+    good = s.VendorKey(
+        sign="aa" * 32, seal="bb" * 32, not_before=NOW, not_after=NOW + timedelta(days=1)
+    )
+    bad = s.VendorKey(
+        sign="aa" * 32, seal="BB" * 32, not_before=NOW, not_after=NOW + timedelta(days=1)
+    )
     prof = s.VendorProfile(
         vendor_id=s.kid_of(key), name="V", keys=[good, bad], categories=[], terms=VTERMS
     )
@@ -426,11 +430,15 @@ def test_a_separator_or_wrong_case_hidden_in_a_token_is_refused(smuggled: str) -
     """Patterned fields are checked together, joined with separators; a value carrying a
     separator (or otherwise off-pattern) is still refused, and the field is named."""
     key = SigningKey(b"\x0a" * 32)
-    terms = s.VendorTerms(30, True, True, True, 30, 24, [smuggled], "es")
+    terms = s.example_vendor_terms(payment_methods=[smuggled], agreements=[])
     prof = s.VendorProfile(
         vendor_id=s.kid_of(key),
         name="V",
-        keys=[s.VendorKey("aa" * 32, "bb" * 32, NOW, NOW + timedelta(days=1))],
+        keys=[
+            s.VendorKey(
+                sign="aa" * 32, seal="bb" * 32, not_before=NOW, not_after=NOW + timedelta(days=1)
+            )
+        ],
         categories=[],
         terms=terms,
     )

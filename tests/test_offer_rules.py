@@ -24,7 +24,7 @@ def _offer(**change: object) -> schemas.Offer:
         item=schemas.Item("SKU", "Tent"), quantity=1,
         unit_price=schemas.Money(10000, "EUR"), total_price=schemas.Money(10000, "EUR"),
         delivery_by=TODAY + timedelta(days=3),
-        terms=schemas.VendorTerms(30, True, True, True, 30, 24, ["card"], "es"),
+        terms=schemas.example_vendor_terms(agreements=[]),
     )  # fmt: skip
     return msgspec.structs.replace(base, **change)
 

@@ -20,7 +20,7 @@ from runtime import Bus, EmbeddedServer, Message, NatsTransport
 from tests.conftest import Agent, VendorFactory
 from vendor_adapter._delivery import covers, regions
 
-TERMS = schemas.VendorTerms(30, True, True, True, 30, 24, ["card"], "es", ["nostalking"])
+TERMS = schemas.example_vendor_terms()
 
 
 def _declines(metrics_url: str) -> dict[str, float]:
