@@ -10,35 +10,28 @@ import os
 import re
 import sys
 from collections.abc import AsyncIterator, Callable, Sequence
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, Literal, NoReturn, TypeVar
 
 import schemas
 from runtime import Bus, NatsServerNotFound, NatsTransport, bus_url, configure_logging
 
+from ._agent import OUTCOMES, Agent
 from ._export import (
     PASSPHRASE_ENV,
     ExportError,
-    export_document,
     import_export,
     read_passphrase,
     write_private_file,
 )
 from ._home import AgentConfig, Home, HomeError
 from ._intent_file import IntentFileError, load_intent_file
+from ._records import AcceptState
 from ._render import render_accept, render_history, render_ranked, render_receipts
 from ._screen import shown
-from ._session import (
-    AcceptError,
-    AgentSession,
-    accept_offer,
-    cancel_order,
-    cast_and_collect,
-    sync_receipts,
-)
+from ._session import AcceptError
 from ._store import AgentStore, UnknownReceipt
-from ._trust import BetaTrust, rating_evidence
 
 __all__ = ["main"]
 
@@ -145,6 +138,11 @@ def _parser() -> _Parser:
     p = cmd("accept", "accept an offer: sealed to that vendor alone, ends in a signed receipt")
     p.add_argument("offer", help="offer id (or its first characters)")
     p.add_argument("--pay", help="payment method (default: the first one the vendor accepts)")
+    p.add_argument(
+        "--another",
+        action="store_true",
+        help="order again on an intent that already has an order (one is all it asked for)",
+    )
     p.add_argument("--timeout", type=_duration, default=5.0, help="per-try wait for the vendor")
     p.add_argument("--bus", help="NATS URL(s)")
     p.add_argument("--json", action="store_true")
@@ -189,11 +187,7 @@ def _parser() -> _Parser:
     p = cmd("rate", "rate a completed order; it feeds your trust in that vendor")
     p.add_argument("receipt", help="receipt id (or its first characters)")
     p.add_argument("--score", type=int, required=True, choices=range(1, 6), metavar="1-5")
-    p.add_argument(
-        "--outcome",
-        default="delivered",
-        choices=["delivered", "late", "not_delivered", "not_as_described", "returned"],
-    )
+    p.add_argument("--outcome", default="delivered", choices=OUTCOMES)
     p = cmd("cancel", "ask the vendor to cancel a confirmed order; it answers, signed")
     p.add_argument("receipt", help="receipt id (or its first characters)")
     p.add_argument("--reason", default="", help="a few words for the vendor (optional)")
@@ -216,12 +210,20 @@ def _parser() -> _Parser:
 
 
 @contextlib.asynccontextmanager
-async def _connected(args: argparse.Namespace, cfg: AgentConfig, home: Home) -> AsyncIterator[Bus]:
+async def _agent(args: argparse.Namespace, cfg: AgentConfig, home: Home) -> AsyncIterator[Agent]:
+    """The person's agent, over the bus the arguments or config name."""
     async with (
         bus_url(args.bus or cfg.bus_url, store_dir=home.path / "jetstream") as url,
         Bus(url, name="agent", reconnect_forever=False, reply_token=os.urandom(16).hex()) as bus,
+        Agent(
+            home,
+            NatsTransport(bus),
+            config=cfg,
+            reply_prefix=bus.reply_prefix,
+            per_try_seconds=getattr(args, "timeout", 5.0),
+        ) as agent,  # fmt: skip
     ):
-        yield bus
+        yield agent
 
 
 # --- want ------------------------------------------------------------------------------------
@@ -306,134 +308,72 @@ def _intent_fields(args: argparse.Namespace, cfg: AgentConfig, today: date) -> d
 
 
 async def _want(args: argparse.Namespace, home: Home, cfg: AgentConfig) -> int:
-    now = datetime.now(UTC)
-    fields = _intent_fields(args, cfg, now.date())
-    ttl = timedelta(seconds=max(60.0, args.wait * 4))
-    with AgentStore(home.db_path) as store:
-        trust = BetaTrust(store, cfg.trust)
-        async with (
-            _connected(args, cfg, home) as bus,
-            AgentSession(NatsTransport(bus)) as session,
-        ):
-            cast = schemas.cast_intent(**fields, now=now, ttl=ttl, reply_prefix=bus.reply_prefix)
-            if not args.json:
-                print(
-                    f"Casting intent {cast.intent.id[:8]} to {cast.intent.category} for {args.wait:g}s ...",
-                    file=sys.stderr,
-                )
-            got = await cast_and_collect(
-                session,
-                cast,
-                window=args.wait,
-                store=store,
-                trust=trust,
-                policy=cfg.trust,
-                weights=cfg.ranking,
-                expect=args.expect,
+    fields = _intent_fields(args, cfg, datetime.now(UTC).date())
+
+    def casting(cast: schemas.CastIntent) -> None:
+        if not args.json:
+            print(
+                f"Casting intent {cast.intent.id[:8]} to {cast.intent.category} for {args.wait:g}s ...",
+                file=sys.stderr,
             )
+
+    async with _agent(args, cfg, home) as agent:
+        got = await agent.want(**fields, window=args.wait, expect=args.expect, on_cast=casting)
     print(render_ranked(got, show=cfg.ranking.show, as_json=args.json))
     return 0
 
 
-# --- accept ----------------------------------------------------------------------------------
-
-
-def _disclosure(cfg: AgentConfig) -> schemas.Disclosure:
-    p = cfg.person
-    fields = {
-        k: getattr(p, k)
-        for k in ("name", "address", "postcode", "country", "email", "phone")
-        if k in cfg.disclose
-    }
-    return schemas.Disclosure(**fields)
+# --- accept, cancel, sync, rate ---------------------------------------------------------------
 
 
 async def _accept(args: argparse.Namespace, home: Home, cfg: AgentConfig) -> int:
-    with AgentStore(home.db_path) as store:
-        rows = store.find_offer(args.offer)
-        pay = args.pay
-        if pay is None and len(rows) == 1:
-            offered = schemas.unpack(rows[0]["bundle"], 2)[1]
-            vterms = schemas.verify(
-                offered, schemas.Offer, key=schemas.self_signed, now=None
-            ).msg.terms
-            mine = cfg.person.payment_methods
-            pay = next(
-                (m for m in mine if m in vterms.payment_methods),
-                vterms.payment_methods[0] if vterms.payment_methods else "card",
-            )
-        async with (
-            _connected(args, cfg, home) as bus,
-            AgentSession(NatsTransport(bus)) as session,
-        ):
-            try:
-                res = await accept_offer(
-                    session,
-                    store,
-                    args.offer,
-                    disclosure=_disclosure(cfg),
-                    payment_method=pay or "card",
-                    per_try_seconds=args.timeout,
-                )
-            except AcceptError as exc:
-                raise UsageError(str(exc)) from None
+    async with _agent(args, cfg, home) as agent:
+        try:
+            res = await agent.accept(args.offer, pay=args.pay, another=args.another)
+        except AcceptError as exc:
+            raise UsageError(str(exc)) from None
     print(render_accept(res, as_json=args.json))
-    return 0 if res.status == "confirmed" else 1
+    return 0 if res.status is AcceptState.CONFIRMED else 1
 
 
 async def _cancel(args: argparse.Namespace, home: Home, cfg: AgentConfig) -> int:
-    with AgentStore(home.db_path) as store:
-        async with (
-            _connected(args, cfg, home) as bus,
-            AgentSession(NatsTransport(bus)) as session,
-        ):
-            try:
-                status, reason = await cancel_order(
-                    session, store, args.receipt, reason=args.reason
-                )
-            except AcceptError as exc:
-                raise UsageError(str(exc)) from None
-    done = status == "rejected" and reason == "cancelled"
+    async with _agent(args, cfg, home) as agent:
+        try:
+            got = await agent.cancel(args.receipt, reason=args.reason)
+        except AcceptError as exc:
+            raise UsageError(str(exc)) from None
     if args.json:
-        print(json.dumps({"cancelled": done, "status": status, "reason": reason}))
+        print(json.dumps({"cancelled": got.done, "status": got.status, "reason": got.reason}))
     else:
         print(
             "Cancelled; the vendor signed that the order is off."
-            if done
-            else f"Not cancelled: {shown(reason, 200)}."
+            if got.done
+            else f"Not cancelled: {shown(got.reason, 200)}."
         )
-    return 0 if done else 1
+    return 0 if got.done else 1
 
 
 async def _sync(args: argparse.Namespace, home: Home, cfg: AgentConfig) -> int:
-    with AgentStore(home.db_path) as store:
-        async with (
-            _connected(args, cfg, home) as bus,
-            AgentSession(NatsTransport(bus)) as session,
-        ):
-            sent, acked = await sync_receipts(session, store)
+    async with _agent(args, cfg, home) as agent:
+        sent, acked = await agent.sync()
     print(f"{acked} of {sent} pending countersignatures acknowledged by their vendors")
     return 0 if acked == sent else 1
 
 
-# --- the rest --------------------------------------------------------------------------------
-
-
-def _rate(args: argparse.Namespace, home: Home) -> int:
-    with AgentStore(home.db_path) as store:
-        rows = [
-            r for r in store.rows("receipts") if r["receipt_id"].startswith(args.receipt.lower())
-        ]
-        if len(rows) != 1:
-            raise UsageError(
-                f"expected one receipt starting {args.receipt!r}, found {len(rows)}; see `intentcast receipts`"
+async def _offline(args: argparse.Namespace, home: Home, cfg: AgentConfig) -> int:
+    """The commands that need no bus: rate, receipts, history, export."""
+    async with Agent(home, config=cfg) as agent:
+        if args.command == "rate":
+            r = agent.rate(args.receipt, args.score, args.outcome)
+            print(
+                f"rated {shown(r.receipt.vendor_name)} {r.score}/5 ({r.outcome}); trust is now {r.trust.describe()}"
             )
-        pos, neg = rating_evidence(args.score, args.outcome)
-        r = store.rate(rows[0]["receipt_id"], positive=pos, negative=neg, at=datetime.now(UTC))
-        t = BetaTrust(store, home.config().trust).score(r["vendor_id"], datetime.now(UTC))
-    print(
-        f"rated {shown(r['vendor_name'])} {args.score}/5 ({args.outcome}); trust is now {t.describe()}"
-    )
+        elif args.command == "receipts":
+            print(render_receipts(agent.receipts(), as_json=args.json))
+        elif args.command == "history":
+            print(render_history(agent.history(), as_json=args.json))
+        else:
+            return _export(args, agent)
     return 0
 
 
@@ -528,21 +468,12 @@ def _run(args: argparse.Namespace) -> int:
         return asyncio.run(_sync(args, home, cfg))
     if args.command == "cancel":
         return asyncio.run(_cancel(args, home, cfg))
-    if args.command == "rate":
-        return _rate(args, home)
     if args.command == "web":
         return asyncio.run(_web(args, home))
-    with AgentStore(home.db_path) as store:
-        if args.command == "receipts":
-            print(render_receipts(store, as_json=args.json))
-        elif args.command == "history":
-            print(render_history(store, as_json=args.json))
-        elif args.command == "export":
-            return _export(args, home, store)
-    return 0
+    return asyncio.run(_offline(args, home, cfg))
 
 
-def _export(args: argparse.Namespace, home: Home, store: AgentStore) -> int:
+def _export(args: argparse.Namespace, agent: Agent) -> int:
     if args.plaintext_keys and not args.include_keys:
         raise UsageError(
             "--plaintext-keys: expected it with --include-keys, got it alone; add --include-keys"
@@ -552,7 +483,7 @@ def _export(args: argparse.Namespace, home: Home, store: AgentStore) -> int:
     )
     try:
         pw = read_passphrase(args.passphrase_file, confirm=True) if keys == "sealed" else None
-        data = export_document(store, home, keys=keys, passphrase=pw)
+        data = agent.export(keys=keys, passphrase=pw)
         if args.out:
             write_private_file(args.out, data)
     except ExportError as exc:

@@ -35,8 +35,10 @@ from nacl.signing import SigningKey
 import schemas
 
 from ._home import Home, HomeError
-from ._render import _receipt_rows
-from ._store import TABLES, AgentStore
+from ._receipts import check_all
+from ._records import AcceptRow, DropRow, IntentRow, OfferRow, OutcomeRow, ReceiptRow
+from ._rereading import person_key
+from ._store import KEY_COLUMNS, TABLES, AgentStore
 
 __all__ = [
     "FORMAT",
@@ -56,7 +58,6 @@ PASSPHRASE_ENV = "INTENTCAST_PASSPHRASE"
 # may sit in a backup for years; an attacker with the file can guess offline, so the
 # interactive limits (64 MiB) are too cheap. The file records the limits used.
 KDF_MODERATE = (argon2id.OPSLIMIT_MODERATE, argon2id.MEMLIMIT_MODERATE)
-_KEY_COLUMNS = ("sign_seed", "seal_secret")
 _MIN_PASSPHRASE = 8
 
 
@@ -70,82 +71,11 @@ class ExportError(Exception):
         super().__init__("".join(c if c.isprintable() else ascii(c)[1:-1] for c in message))
 
 
-# --- the format: one struct per table, fields exactly the table's columns --------------------
+# --- the format: the store's own records (``_records``), one struct per table ------------
 
 
 class _Row(msgspec.Struct, forbid_unknown_fields=True):
     pass
-
-
-class IntentRow(_Row):
-    id: str
-    created: str
-    expires: str
-    category: str
-    description: str
-    wire: bytes  # the signed intent frame
-
-
-class OfferRow(_Row):
-    id: str
-    intent_id: str
-    vendor_id: str
-    vendor_name: str
-    bundle: bytes  # the vendor's signed profile and signed offer, as received (unsealed)
-    total_amount: int
-    currency: str
-    delivery_by: str
-    expires: str
-    rank: int | None
-    score: float
-    reasons: list[str]
-    received: str
-
-
-class DropRow(_Row):
-    id: int
-    intent_id: str
-    vendor_id: str | None
-    vendor_name: str | None
-    reason: str
-    detail: str
-    received: str
-
-
-class AcceptRow(_Row):
-    offer_id: str
-    intent_id: str
-    vendor_id: str
-    accept_wire: bytes  # the person's signed acceptance
-    sealed: bytes  # that acceptance and the disclosure, sealed to the vendor
-    created: str
-    status: str
-
-
-class ReceiptRow(_Row):
-    receipt_id: str
-    order_id: str
-    intent_id: str
-    offer_id: str
-    vendor_id: str
-    vendor_name: str
-    receipt_wire: bytes
-    confirmation_wire: bytes
-    countersignature_wire: bytes
-    vendor_acknowledged: int
-    created: str
-    status: str
-    cancel_wire: bytes | None
-
-
-class OutcomeRow(_Row):
-    id: int
-    vendor_id: str
-    kind: str  # receipt | rating | rejected
-    positive: float
-    negative: float
-    at: str
-    ref: str
 
 
 class Tables(_Row):
@@ -155,16 +85,6 @@ class Tables(_Row):
     accepts: list[AcceptRow]
     receipts: list[ReceiptRow]
     outcomes: list[OutcomeRow]
-
-
-_ROW_TYPES: dict[str, type[_Row]] = {
-    "intents": IntentRow,
-    "offers": OfferRow,
-    "drops": DropRow,
-    "accepts": AcceptRow,
-    "receipts": ReceiptRow,
-    "outcomes": OutcomeRow,
-}
 
 
 class Content(_Row):
@@ -248,17 +168,9 @@ def export_document(
     intent_keys: dict[str, IntentKey] = {}
     with store.snapshot():
         for table in TABLES:
-            fields = set(_ROW_TYPES[table].__struct_fields__)
-            # Columns by name: iterating a sqlite3.Row yields its values, not its keys (the
-            # IndexError export used to crash with).
-            cols = [c for c in store.columns(table) if table != "intents" or c not in _KEY_COLUMNS]
-            have = set(cols)
-            if have != fields:
-                raise ExportError(
-                    f"expected the {table} table to have the columns {FORMAT} knows, got also"
-                    f" {sorted(have - fields)} and without {sorted(fields - have)}; this store is"
-                    " from a newer or older intentcast: export with the version that wrote it"
-                )
+            # Columns by name: iterating a sqlite3.Row yields its values, not its keys. The
+            # store opened only because its columns are exactly its records' (and the keys).
+            cols = [c for c in store.columns(table) if table != "intents" or c not in KEY_COLUMNS]
             out = []
             for row in store.rows(table):
                 d = {k: row[k] for k in cols}
@@ -491,7 +403,7 @@ def _verify_frames(path: Path, t: Tables, keys: dict[str, IntentKey] | None) -> 
     intents: dict[str, schemas.Intent] = {}
     for i in t.intents:
         try:
-            v = schemas.verify(i.wire, schemas.Intent, key=schemas.self_signed, now=None)
+            v = schemas.open_intent(i.wire, now=None, replay=None)
             im = v.msg
             if (im.id, im.category, im.want.description) != (i.id, i.category, i.description):
                 raise ValueError("its row disagrees with its signed bytes")
@@ -532,33 +444,36 @@ def _verify_frames(path: Path, t: Tables, keys: dict[str, IntentKey] | None) -> 
             raise _frame_error(path, f"offer {o.id[:8]}", exc) from None
     for a in t.accepts:
         try:
-            acc = schemas.verify(a.accept_wire, schemas.Accept, key=schemas.self_signed, now=None)
+            person = person_key(intents[a.intent_id])
+            acc = schemas.verify(a.accept_wire, schemas.Accept, key=person, now=None)
             if (acc.msg.offer_id, acc.msg.intent_id) != (a.offer_id, a.intent_id):
                 raise ValueError("its row disagrees with its signed bytes")
-        except (schemas.ProtocolError, ValueError) as exc:
+        except (schemas.ProtocolError, ValueError, KeyError) as exc:
             raise _frame_error(path, f"acceptance of offer {a.offer_id[:8]}", exc) from None
 
 
-def _verify_receipt_frames(path: Path, t: Tables) -> None:
-    """After the agent's own check of receipts and countersignatures: each receipt's row
-    against its signed bytes, and its confirmation and cancellation frames."""
-    for r in t.receipts:
+def _verify_receipts(path: Path, store: AgentStore) -> None:
+    """The agent's own archival check of every order (``schemas.reread_order``: each frame
+    against the key it must come from, and the hashes that bind them), on the bytes as the
+    new home holds them; then each confirmation against the vendor's ring."""
+    checked = check_all(store)
+    bad = [f"{c.row.receipt_id[:8]}: {c.problem}" for c in checked if c.order is None]
+    if bad:
+        raise ExportError(
+            f"{path}: expected every receipt and countersignature to verify, got"
+            f" {len(bad)} that do not ({'; '.join(bad)}); the file was edited or"
+            " damaged: import an intact copy"
+        )
+    for c in checked:
+        r, order = c.row, c.order
+        assert order is not None
         try:
-            rm = schemas.verify(
-                r.receipt_wire, schemas.Receipt, key=schemas.self_signed, now=None
-            ).msg
-            row = (r.receipt_id, r.order_id, r.offer_id, r.intent_id, r.vendor_id)
-            if (rm.id, rm.order_id, rm.offer_id, rm.intent_id, rm.vendor_id) != row:
-                raise ValueError("its row disagrees with its signed bytes")
-            c = schemas.verify(
-                r.confirmation_wire, schemas.OrderConfirmation, key=schemas.self_signed, now=None
+            ring = schemas.KeyRing.from_profile(order.profile.msg)
+            conf = schemas.verify(
+                r.confirmation_wire, schemas.OrderConfirmation, key=ring, now=None
             )
-            if (c.msg.order_id, c.msg.offer_id) != (r.order_id, r.offer_id):
+            if (conf.msg.order_id, conf.msg.offer_id) != (r.order_id, r.offer_id):
                 raise ValueError("its row disagrees with its signed bytes")
-            if r.cancel_wire is not None:
-                x = schemas.verify(r.cancel_wire, schemas.Cancel, key=schemas.self_signed, now=None)
-                if x.msg.order_id != r.order_id:
-                    raise ValueError("a cancellation of another order")
         except (schemas.ProtocolError, ValueError) as exc:
             raise _frame_error(path, f"receipt {r.receipt_id[:8]}", exc) from None
 
@@ -629,16 +544,7 @@ def import_export(path: Path, target: Path, passphrase: Callable[[], str]) -> Im
                             d["seal_secret"] = k.seal_secret if k else ""
                         rows.append(d)
                     store.restore(table, rows)
-            # The agent's own archival check of receipts and countersignatures, on the bytes
-            # as the new home now holds them.
-            bad = [r["receipt"][:8] for r in _receipt_rows(store) if not r["signatures_verify"]]
-            if bad:
-                raise ExportError(
-                    f"{path}: expected every receipt and countersignature to verify, got"
-                    f" {len(bad)} that do not ({', '.join(bad)}); the file was edited or"
-                    " damaged: import an intact copy"
-                )
-            _verify_receipt_frames(path, t)
+            _verify_receipts(path, store)
             ratings = sum(1 for o in t.outcomes if o.kind == "rating")
         for f in tmp.iterdir():  # the store is fsynced by SQLite; the rest is made so here
             _fsync_dir(f)

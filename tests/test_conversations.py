@@ -21,18 +21,15 @@ from nacl.signing import SigningKey, VerifyKey
 import schemas
 from agent import (
     AcceptError,
+    AcceptState,
+    Agent,
+    AgentConfig,
     AgentSession,
     AgentStore,
-    BetaTrust,
     Collected,
-    RankingWeights,
-    TrustPolicy,
-    accept_offer,
-    cancel_order,
-    cast_and_collect,
-    sync_receipts,
+    Home,
+    OfferOpener,
 )
-from agent._opening import OfferOpener
 from runtime import (
     Handler,
     InProcessTransport,
@@ -91,12 +88,20 @@ class _Outage(Transport):
 @dataclass
 class Market:
     bus: InProcessTransport
-    session: AgentSession
-    store: AgentStore
+    agent: Agent
     vendors: dict[str, VendorAdapter]
     tasks: asyncio.TaskGroup
     stops: dict[str, asyncio.Event] = field(default_factory=dict)
     runs: dict[str, asyncio.Task[None]] = field(default_factory=dict)
+
+    @property
+    def session(self) -> AgentSession:
+        assert self.agent.session is not None
+        return self.agent.session
+
+    @property
+    def store(self) -> AgentStore:
+        return self.agent.store
 
     async def start(self, name: str) -> None:
         """Run the vendor ``name`` on the bus until :meth:`stop`; return once it hears."""
@@ -142,15 +147,17 @@ async def market(
     opener: OfferOpener | None = None,
 ) -> AsyncIterator[Market]:
     """Real vendor adapters (demo configs and catalogs, fresh keys and stores) serving on one
-    in-process transport, and an agent session on it (through ``agent_side(bus)``)."""
+    in-process transport, and the person's agent on it (through ``agent_side(bus)``)."""
     vendors = {name: _vendor(tmp, name) for name in names}
-    store = AgentStore(tmp / "agent.sqlite")
     try:
         async with InProcessTransport() as bus, asyncio.TaskGroup() as tg:
             m = None
+            person = Agent(
+                Home(tmp / "person"), agent_side(bus), config=AgentConfig(), opener=opener
+            )
             try:
-                async with AgentSession(agent_side(bus), opener=opener) as session:
-                    m = Market(bus, session, store, vendors, tg)
+                async with person:
+                    m = Market(bus, person, vendors, tg)
                     for name in names:
                         await m.start(name)
                     yield m
@@ -158,7 +165,6 @@ async def market(
                 for stop in m.stops.values() if m else ():
                     stop.set()
     finally:
-        store.close()
         for v in vendors.values():
             v.store.close()
 
@@ -176,21 +182,15 @@ def _cast(category: str = "outdoor/tents") -> schemas.CastIntent:
 async def want(
     m: Market, *, expect: int | None, window: float = 5.0, category: str = "outdoor/tents"
 ) -> Collected:
-    policy = TrustPolicy()
-    return await cast_and_collect(
-        m.session, _cast(category), window=window, store=m.store,
-        trust=BetaTrust(m.store, policy), policy=policy, weights=RankingWeights(), expect=expect,
-    )  # fmt: skip
+    return await m.agent.cast(_cast(category), window=window, expect=expect)
 
 
 async def accept_from(m: Market, vendor: str) -> tuple[str, VendorAdapter]:
     """Cast, and accept the offer of ``vendor``: (offer id, that adapter)."""
     got = await want(m, expect=len(m.vendors))
     offer = next(r.offer.id for r in got.ranked if r.vendor_name == NAMES[vendor])
-    res = await accept_offer(
-        m.session, m.store, offer, disclosure=schemas.Disclosure(name="Ada"), payment_method="card"
-    )
-    assert res.status == "confirmed", res
+    res = await m.agent.accept(offer)
+    assert res.status is AcceptState.CONFIRMED, res
     return offer, m.vendors[vendor]
 
 
@@ -211,11 +211,11 @@ async def test_a_want_collects_offers_from_two_vendors(tmp_path: Path) -> None:
     verify, are ranked, and are stored with the intent."""
     async with market(tmp_path, "sierra", "cumbre") as m:
         got = await want(m, expect=2)
-        offers, intents = m.store.rows("offers"), m.store.rows("intents")
+        offers, intents = m.store.offers(), m.store.intents()
     assert sorted(r.vendor_name for r in got.ranked) == sorted(NAMES.values())
     assert got.dropped == [] and not got.no_responders
-    assert {r["vendor_name"] for r in offers} == set(NAMES.values())
-    assert [r["id"] for r in intents] == [got.cast.intent.id]
+    assert {r.vendor_name for r in offers} == set(NAMES.values())
+    assert [r.id for r in intents] == [got.cast.intent.id]
 
 
 async def test_an_accept_ends_in_a_receipt_both_sides_signed(tmp_path: Path) -> None:
@@ -227,24 +227,22 @@ async def test_an_accept_ends_in_a_receipt_both_sides_signed(tmp_path: Path) -> 
         mine = m.store.receipt_for_offer(offer)
         theirs = sierra.store.by_offer(offer)
         assert mine is not None
-        intent_row = m.store.intent(mine["intent_id"])
+        intent_row = m.store.intent(mine.intent_id)
         orders = sierra.store.orders()
     assert theirs is not None and intent_row is not None
-    assert mine["vendor_acknowledged"]
+    assert mine.vendor_acknowledged
     assert theirs.status == "confirmed"
-    receipt = schemas.verify(
-        mine["receipt_wire"], schemas.Receipt, key=sierra.signer.ring, now=None
-    )
+    receipt = schemas.verify(mine.receipt_wire, schemas.Receipt, key=sierra.signer.ring, now=None)
     assert receipt.wire == theirs.receipt_wire
-    person = schemas.verify(intent_row["wire"], schemas.Intent, key=schemas.self_signed, now=None)
+    person = schemas.open_intent(intent_row.wire, now=None, replay=None)
     cs = schemas.verify(
-        mine["countersignature_wire"],
+        mine.countersignature_wire,
         schemas.Countersignature,
         key=_only(person.msg.keys.sign),
         now=None,
     )
     assert cs.msg.receipt_hash == receipt.digest
-    assert theirs.countersignature_wire == mine["countersignature_wire"]
+    assert theirs.countersignature_wire == mine.countersignature_wire
     assert len(orders) == 1
 
 
@@ -261,15 +259,15 @@ async def test_a_cancel_takes_the_order_off_and_gives_the_stock_back(tmp_path: P
         held = sierra.store.available(sku, item.stock)
         receipt = m.store.receipt_for_offer(offer)
         assert receipt is not None
-        first = await cancel_order(m.session, m.store, receipt["receipt_id"][:8])
-        again = await cancel_order(m.session, m.store, receipt["receipt_id"][:8])
+        first = await m.agent.cancel(receipt.receipt_id[:8])
+        again = await m.agent.cancel(receipt.receipt_id[:8])
         order = sierra.store.order(row.order_id)
         assert order is not None
-        assert first == again == ("rejected", "cancelled")
+        assert first.done and again.done and (first.status, first.reason) == ("rejected", "cancelled")
         assert order["status"] == "cancelled"
         assert sierra.store.available(sku, item.stock) == held + 1
         mine = m.store.receipt_for_offer(offer)
-        assert mine is not None and mine["status"] == "cancelled"
+        assert mine is not None and mine.status == "cancelled"
 
 
 async def test_a_countersignature_the_vendor_missed_is_acknowledged_on_sync(
@@ -286,12 +284,12 @@ async def test_a_countersignature_the_vendor_missed_is_acknowledged_on_sync(
         mine = m.store.receipt_for_offer(offer)
         theirs = sierra.store.by_offer(offer)
         assert mine is not None and theirs is not None
-        assert not mine["vendor_acknowledged"] and theirs.countersignature_wire is None
+        assert not mine.vendor_acknowledged and theirs.countersignature_wire is None
         outage.down.clear()
-        assert await sync_receipts(m.session, m.store) == (1, 1)
-        assert await sync_receipts(m.session, m.store) == (0, 0)
+        assert await m.agent.sync() == (1, 1)
+        assert await m.agent.sync() == (0, 0)
         theirs = sierra.store.by_offer(offer)
-    assert theirs is not None and theirs.countersignature_wire == mine["countersignature_wire"]
+    assert theirs is not None and theirs.countersignature_wire == mine.countersignature_wire
 
 
 async def test_a_want_nobody_serves_says_no_responders(tmp_path: Path) -> None:
@@ -312,20 +310,15 @@ async def test_an_accept_to_a_vendor_gone_away_fails_and_repeats_later(tmp_path:
         got = await want(m, expect=1)
         offer = got.ranked[0].offer.id
         await m.stop("sierra")
+        m.agent.attempts = 1
         with pytest.raises(AcceptError, match="did not answer after 1 tries"):
-            await accept_offer(
-                m.session, m.store, offer, disclosure=schemas.Disclosure(name="Ada"),
-                payment_method="card", attempts=1,
-            )  # fmt: skip
+            await m.agent.accept(offer)
         stored = m.store.accept(offer)
-        assert stored is not None and stored["status"] == "sent"
+        assert stored is not None and stored.status is AcceptState.SENT
         await m.start("sierra")
-        res = await accept_offer(
-            m.session, m.store, offer, disclosure=schemas.Disclosure(name="Ada"),
-            payment_method="card", attempts=1,
-        )  # fmt: skip
+        res = await m.agent.accept(offer)
         orders = m.vendors["sierra"].store.orders()
-    assert res.status == "confirmed" and res.repeated
+    assert res.status is AcceptState.CONFIRMED and res.repeated
     assert len(orders) == 1
 
 

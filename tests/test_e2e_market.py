@@ -10,10 +10,8 @@ from pathlib import Path
 import pytest
 
 import schemas
-from agent import AgentStore
-from agent._web import page
 from runtime import ServiceProcess, wait_total
-from tests.conftest import Agent, VendorFactory, agent_db, vendor_db
+from tests.conftest import Agent, VendorFactory, agent_db, vendor_db, web_page
 
 pytestmark = pytest.mark.e2e
 
@@ -47,8 +45,7 @@ def test_happy_path_ends_in_a_receipt_both_sides_hold(
     assert json.loads(theirs[0]["disclosure"])["name"] == "Ada Lovelace"
     listing = json.loads(person.ok("receipts", "--json"))
     assert listing[0]["signatures_verify"] is True
-    with AgentStore(person.home / "agent.sqlite") as store:
-        html = page(store)
+    html = web_page(person.home)
     assert "Cumbre Sports" in html and "<span class=ok>verify</span>" in html
     assert "http" not in html.replace("http-equiv", "")  # nothing on the page is fetched
 
