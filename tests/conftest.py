@@ -145,7 +145,10 @@ async def own_agent(
     """The real agent (in-process, through its public API) over a home at ``path`` with the
     default config (or ``config``), talking through ``bus``."""
     async with agent.Agent(
-        Home(path), NatsTransport(bus), config=config or AgentConfig(), reply_prefix=bus.reply_prefix
+        Home(path),
+        NatsTransport(bus),
+        config=config or AgentConfig(),
+        reply_prefix=bus.reply_prefix,
     ) as a:
         yield a
 

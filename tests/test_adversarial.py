@@ -18,7 +18,6 @@ from nacl.signing import SigningKey
 from nats.aio.msg import Msg
 
 import schemas
-from agent import AgentStore
 from runtime import Bus, EmbeddedServer
 from tests.conftest import Agent, VendorFactory, collect, own_agent, tent_intent
 

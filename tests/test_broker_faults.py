@@ -103,8 +103,7 @@ async def test_broker_killed_repeatedly_loses_and_duplicates_nothing(
         assert all(final[o] == h for o, h in acknowledged.items())
         assert set(mine) == set(final)
         assert all(
-            mine[o["offer_id"]].countersignature_wire == o["countersignature_wire"]
-            for o in orders
+            mine[o["offer_id"]].countersignature_wire == o["countersignature_wire"] for o in orders
         )
         assert broker.kills == len(range(1, rounds, 3))
         print(

@@ -42,7 +42,7 @@ from runtime import (
 from vendor_adapter import FileCatalog, VendorAdapter, VendorStore, load_config
 
 ROOT = Path(__file__).resolve().parent.parent
-NAMES = {"sierra": "Sierra Outfitters", "cumbre": "Cumbre Sports"}
+NAMES = {"sierra": "Sierra Outfitters", "cumbre": "Cumbre Sports", "hoarder": "DataHoarder Deals"}
 
 
 class _Outage(Transport):
@@ -212,9 +212,10 @@ async def test_a_want_collects_offers_from_two_vendors(tmp_path: Path) -> None:
     async with market(tmp_path, "sierra", "cumbre") as m:
         got = await want(m, expect=2)
         offers, intents = m.store.offers(), m.store.intents()
-    assert sorted(r.vendor_name for r in got.ranked) == sorted(NAMES.values())
+    two = {NAMES["sierra"], NAMES["cumbre"]}
+    assert sorted(r.vendor_name for r in got.ranked) == sorted(two)
     assert got.dropped == [] and not got.no_responders
-    assert {r.vendor_name for r in offers} == set(NAMES.values())
+    assert {r.vendor_name for r in offers} == two
     assert [r.id for r in intents] == [got.cast.intent.id]
 
 
@@ -263,7 +264,9 @@ async def test_a_cancel_takes_the_order_off_and_gives_the_stock_back(tmp_path: P
         again = await m.agent.cancel(receipt.receipt_id[:8])
         order = sierra.store.order(row.order_id)
         assert order is not None
-        assert first.done and again.done and (first.status, first.reason) == ("rejected", "cancelled")
+        assert (
+            first.done and again.done and (first.status, first.reason) == ("rejected", "cancelled")
+        )
         assert order["status"] == "cancelled"
         assert sierra.store.available(sku, item.stock) == held + 1
         mine = m.store.receipt_for_offer(offer)
@@ -360,3 +363,85 @@ async def test_closing_the_session_restores_the_switch_interval_and_ends_its_thr
     assert not _opener_threads()
     with pytest.raises(RuntimeError, match="open agent session"):
         await want(m, expect=2)
+
+
+def _stale_acceptance(m: Market, offer_id: str, state: AcceptState) -> bytes:
+    """Store, as the agent would have, an acceptance of ``offer_id`` made 11 minutes ago and
+    never answered (the vendor was away), in ``state``; its signed bytes."""
+    row = m.store.offer(offer_id)
+    irow = m.store.intent(row.intent_id) if row else None
+    assert row is not None and irow is not None
+    intent = schemas.open_intent(irow.wire, now=None, replay=None).msg
+    opened = schemas.open_offer_bundle(
+        row.bundle, intent=intent, now=None, replay=None, profiles=schemas.ProfileCache()
+    )
+    then = datetime.now(UTC) - timedelta(minutes=11)
+    accept, sealed = schemas.make_accept(
+        intent_wire=irow.wire, intent=intent, secrets=m.store.intent_secrets(intent.id),
+        offer=opened, disclosure=schemas.Disclosure(name="Ada"), payment_method="card", now=then,
+    )  # fmt: skip
+    with m.store.transaction():
+        m.store.add_accept(
+            offer_id=offer_id, intent_id=intent.id, vendor_id=row.vendor_id,
+            accept_wire=accept.wire, sealed=sealed, created=then, state=state,
+        )  # fmt: skip
+    return accept.wire
+
+
+@pytest.mark.parametrize("state", [AcceptState.SENT, AcceptState.RENEWED])
+async def test_an_expired_acceptance_is_made_afresh_once(
+    tmp_path: Path, state: AcceptState
+) -> None:
+    """A stored acceptance that expired unanswered is re-sent; the vendor refuses it as
+    acceptance_expired. From SENT the agent stores a fresh one (RENEWED), sends it once, and
+    the order is confirmed with it. From RENEWED (already made afresh once) the refusal is
+    final: REJECTED, reason acceptance_expired, no order, and no trust lost by the vendor
+    for the person's stale acceptance."""
+    async with market(tmp_path, "sierra") as m:
+        got = await want(m, expect=1)
+        offer = got.ranked[0].offer.id
+        stale = _stale_acceptance(m, offer, state)
+        res = await m.agent.accept(offer)
+        stored = m.store.accept(offer)
+        orders = m.vendors["sierra"].store.orders()
+        outcomes = [r["kind"] for r in m.store.all_outcomes()]
+    assert stored is not None
+    if state is AcceptState.SENT:
+        assert res.status is AcceptState.CONFIRMED and res.receipt is not None
+        assert stored.status is AcceptState.CONFIRMED and stored.accept_wire != stale
+        assert res.receipt.msg.accept_hash == schemas.digest(stored.accept_wire[64:])
+        assert [o["offer_id"] for o in orders] == [offer]
+        assert outcomes == ["receipt"]
+    else:
+        assert (res.status, res.reason) == (AcceptState.REJECTED, "acceptance_expired")
+        assert stored.status is AcceptState.REJECTED and stored.accept_wire == stale
+        assert orders == [] and outcomes == []
+
+
+def test_every_acceptance_state_has_a_way_out_and_unknown_moves_are_refused() -> None:
+    """The table is the machine: every state but the final ones (rejected; confirmed, but
+    for a receipt gone missing) can move on a vendor's answer, and a move the table lacks is
+    an error, never a silent no-op."""
+    from agent import TRANSITIONS, AcceptEvent, transition
+
+    sources = {s for s, _ in TRANSITIONS}
+    assert sources == {None, AcceptState.SENT, AcceptState.RENEWED, AcceptState.CONFIRMED}
+    assert transition(AcceptState.SENT, AcceptEvent.ACCEPTANCE_EXPIRED) is AcceptState.RENEWED
+    assert transition(AcceptState.RENEWED, AcceptEvent.ACCEPTANCE_EXPIRED) is AcceptState.REJECTED
+    with pytest.raises(AssertionError, match="expected a transition from rejected"):
+        transition(AcceptState.REJECTED, AcceptEvent.RECEIPT)
+
+
+async def test_the_library_api_refuses_a_dropped_offer_as_the_cli_does(tmp_path: Path) -> None:
+    """Through agent.Agent (what the web page, the simulator and the bench use), accepting
+    DataHoarder's breach-dropped offer raises NotAcceptable saying it was dropped; nothing is
+    stored and the vendor takes no order."""
+    from agent import NotAcceptable
+
+    async with market(tmp_path, "sierra", "hoarder") as m:
+        await want(m, expect=2)
+        (dropped,) = [o for o in m.store.offers() if o.rank is None]
+        with pytest.raises(NotAcceptable, match="was dropped, never shown to you \\(breach: "):
+            await m.agent.accept(dropped.id)
+        assert m.store.accept(dropped.id) is None
+        assert m.vendors["hoarder"].store.orders() == []

@@ -57,9 +57,7 @@ def test_forged_receipts_show_no_and_never_count_for_trust(
         intent=h.intent, vendor=h.vendor,
     )  # fmt: skip
     _set(db, "UPDATE receipts SET receipt_wire = ? WHERE receipt_id = ?", forged, a)
-    _set(
-        db, "UPDATE receipts SET receipt_wire = ? WHERE receipt_id = ?", row[c]["receipt_wire"], b
-    )
+    _set(db, "UPDATE receipts SET receipt_wire = ? WHERE receipt_id = ?", row[c]["receipt_wire"], b)
     other = db.execute("SELECT wire FROM intents WHERE id = ?", (spare["intent"],)).fetchone()[0]
     _set(db, "UPDATE intents SET wire = ? WHERE id = ?", other, row[d]["intent_id"])
 
