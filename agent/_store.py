@@ -1,6 +1,10 @@
 """The person's store: intents with their private keys, verified offers, what was dropped and
 why, acceptances, receipts and outcomes. Exact signed bytes are kept so that every receipt
-verifies again years later."""
+verifies again years later.
+
+Reads return the typed records of ``_records``; states are stored by name. Over 300 lines
+because it is the one place that speaks SQL: the schema, its migrations and each table's
+reads and writes stay together, so a column is changed in one file."""
 
 from __future__ import annotations
 
