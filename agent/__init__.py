@@ -17,7 +17,9 @@ The cut: one exchange per module, each a room of its own, all talking through on
 - ``_cancelling``: the person's signed cancellation and the vendor's answer;
 - ``_rereading``: stored frames verified against the key each must come from;
 - ``_records`` and ``_store``: typed records (also the export format) and the SQLite store;
-- ``_agent``: the public API, where each business rule lives once.
+- ``_agent``: the public API, where each business rule lives once;
+- ``_arguments`` and ``_cli`` (parse, call the API, print), ``_render``, ``_web``,
+  ``_export`` and ``_import``: the person's edges, holding no rules of their own.
 
 They are cut this way because each exchange changes for its own reasons (the protocol's
 step, its failure modes, its tests), and none needs another's internals: a room gets the
