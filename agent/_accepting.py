@@ -28,6 +28,7 @@ import structlog
 import schemas
 from runtime import failpoint
 
+from ._admission import check_quantity
 from ._receipts import deliver_countersignature
 from ._records import AcceptRow, AcceptState
 from ._rereading import check_receipt, person_key, stored_intent
@@ -91,6 +92,7 @@ class _Acceptance:
     secrets: schemas.IntentSecrets
     disclosure: schemas.Disclosure
     payment_method: str
+    another: bool
     clock: Callable[[], datetime]
 
     @property
@@ -104,6 +106,9 @@ class _Acceptance:
             now=self.clock(),
         )  # fmt: skip
         with self.store.transaction():
+            check_quantity(
+                self.store, self.intent.msg, self.offer.offer.msg.id, another=self.another
+            )
             self.store.add_accept(
                 offer_id=self.offer.offer.msg.id, intent_id=self.intent.msg.id,
                 vendor_id=self.vendor.vendor_id, accept_wire=accept.wire, sealed=sealed,
@@ -150,7 +155,7 @@ class _Acceptance:
             offer_id=self.offer.offer.msg.id, vendor_id=self.vendor.vendor_id,
             vendor_name=self.vendor.name, receipt_wire=receipt.wire,
             confirmation_wire=conf.confirmation.wire, countersignature_wire=cs_wire,
-            created=self.clock().isoformat(), outcome_at=self.clock(),
+            created=self.clock().isoformat(), outcome_at=self.clock(), accept_state=state,
         )  # fmt: skip
         failpoint("agent.receipt.stored")
 
@@ -180,6 +185,7 @@ async def accept_offer(
     *,
     disclosure: schemas.Disclosure,
     payment_method: str,
+    another: bool = False,
     per_try_seconds: float = 5.0,
     attempts: int = 3,
     clock: Callable[[], datetime] = utcnow,
@@ -193,14 +199,18 @@ async def accept_offer(
     done = store.receipt_for_offer(oid)
     if done is not None:
         checked = check_receipt(store, done)
+        if checked.order is None:
+            raise AcceptError(
+                f"offer {oid[:8]} was accepted, but the receipt kept for it does not verify"
+                f" ({checked.problem}); see `intentcast receipts`"
+            )
         acked = bool(done.vendor_acknowledged) or await deliver_countersignature(
             session, store, done, per_try_seconds
         )
-        r = checked.order.receipt if checked.order is not None else None
-        return AcceptResult(S.CONFIRMED, "", r, vendor.name, acked, True)
+        return AcceptResult(S.CONFIRMED, "", checked.order.receipt, vendor.name, acked, True)
     a = _Acceptance(
         session, store, offer, intent, store.intent_secrets(intent.msg.id), disclosure,
-        payment_method, clock,
+        payment_method, another, clock,
     )  # fmt: skip
     row = store.accept(oid)
     state = None if row is None else row.status

@@ -23,7 +23,7 @@ from ._session import AcceptError
 from ._store import AgentStore
 from ._trust import TrustScorer
 
-__all__ = ["NotAcceptable", "admit_offer"]
+__all__ = ["NotAcceptable", "admit_offer", "check_quantity"]
 
 
 class NotAcceptable(AcceptError):
@@ -51,6 +51,20 @@ def _live_orders(store: AgentStore, intent_id: str, offer_id: str) -> list[str]:
             continue
         out.append(a.offer_id)
     return out
+
+
+def check_quantity(
+    store: AgentStore, intent: schemas.Intent, offer_id: str, *, another: bool
+) -> None:
+    """One order per intent (for the quantity it asked for) unless ``another``. Checked at
+    admission for the message, and again inside the transaction that stores the acceptance,
+    so that two accepts racing on one intent cannot both pass."""
+    others = _live_orders(store, intent.id, offer_id)
+    if others and not another:
+        raise NotAcceptable(
+            f"intent {intent.id[:8]} already has an order for the {intent.quantity} it asked for"
+            f" (offer {others[0][:8]}); to order again on the same intent, add --another"
+        )
 
 
 def admit_offer(
@@ -92,10 +106,5 @@ def admit_offer(
                 f"offer {oid} from {who} no longer passes your terms ({verdict.reason}:"
                 f" {shown(verdict.detail, 200)}); it cannot be accepted"
             )
-    others = _live_orders(store, intent.id, offer.id)
-    if others and not another:
-        raise NotAcceptable(
-            f"intent {intent.id[:8]} already has an order for the {intent.quantity} it asked for"
-            f" (offer {others[0][:8]}); to order again on the same intent, add --another"
-        )
+    check_quantity(store, intent, offer.id, another=another)
     return opened

@@ -224,7 +224,7 @@ class Agent:
             opened = stored_offer(store, row.id, intent)
         return await accept_offer(
             session, store, opened, disclosure=self.disclosure(),
-            payment_method=pay or self.payment_method(opened.offer.msg),
+            payment_method=pay or self.payment_method(opened.offer.msg), another=another,
             per_try_seconds=self.per_try_seconds, attempts=self.attempts, clock=self.clock,
         )  # fmt: skip
 

@@ -296,9 +296,10 @@ class AgentStore:
         q = "UPDATE accepts SET status = ? WHERE offer_id = ?"
         self.db.execute(q, (str(state), offer_id))
 
-    def add_receipt(self, *, outcome_at: datetime, **row: Any) -> None:
-        """Receipt, confirmation and countersignature together, in one committed row, before
-        the countersignature is sent; the receipt counts as positive evidence for trust."""
+    def add_receipt(self, *, outcome_at: datetime, accept_state: AcceptState, **row: Any) -> None:
+        """Receipt, confirmation and countersignature together, in one committed row with the
+        acceptance's new state, before the countersignature is sent; the receipt counts as
+        positive evidence for trust."""
         cols = ", ".join(row)
         with self.transaction():
             self.db.execute(
@@ -311,7 +312,7 @@ class AgentStore:
                 f"INSERT OR IGNORE INTO receipts ({cols}) VALUES ({', '.join('?' * len(row))})",
                 tuple(row.values()),
             )
-            self.set_accept_state(row["offer_id"], AcceptState.CONFIRMED)
+            self.set_accept_state(row["offer_id"], accept_state)
 
     def receipt_for_offer(self, offer_id: str) -> ReceiptRow | None:
         got = self._typed(ReceiptRow, "SELECT * FROM receipts WHERE offer_id = ?", offer_id)

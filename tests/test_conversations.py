@@ -445,3 +445,24 @@ async def test_the_library_api_refuses_a_dropped_offer_as_the_cli_does(tmp_path:
             await m.agent.accept(dropped.id)
         assert m.store.accept(dropped.id) is None
         assert m.vendors["hoarder"].store.orders() == []
+
+
+async def test_two_accepts_racing_on_one_intent_make_one_order(tmp_path: Path) -> None:
+    """Both offers of one intent pass admission before either is stored (two accepts at
+    once); the second to store its acceptance is refused inside that transaction, so it is
+    never stored or sent, and only one vendor holds an order."""
+    from agent import NotAcceptable
+    from agent._accepting import accept_offer
+    from agent._rereading import stored_offer
+
+    async with market(tmp_path, "sierra", "cumbre") as m:
+        got = await want(m, expect=2)
+        first, second = (stored_offer(m.store, r.offer.id, got.cast.intent) for r in got.ranked)
+        kw = {"disclosure": schemas.Disclosure(name="Ada"), "payment_method": "card"}
+        res = await accept_offer(m.session, m.store, first, **kw)  # type: ignore[arg-type]
+        assert res.status is AcceptState.CONFIRMED
+        with pytest.raises(NotAcceptable, match="add --another"):
+            await accept_offer(m.session, m.store, second, **kw)  # type: ignore[arg-type]
+        assert m.store.accept(second.offer.msg.id) is None
+        orders = [o for v in m.vendors.values() for o in v.store.orders()]
+    assert [o["offer_id"] for o in orders] == [first.offer.msg.id]
