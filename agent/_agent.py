@@ -22,7 +22,7 @@ import schemas
 from runtime import Transport
 
 from ._accepting import AcceptResult, accept_offer
-from ._admission import admit_offer
+from ._admission import NotAcceptable, admit_offer
 from ._cancelling import cancel_order
 from ._collecting import Collected, cast_and_collect
 from ._export import KDF_MODERATE, export_document
@@ -213,15 +213,20 @@ class Agent:
         ``_admission``); an offer already accepted is taken up where it was left."""
         session, store = self._live(), self.store
         row = self.offer(offer_prefix)
-        intent = stored_intent(store, row.intent_id).msg
-        if store.accept(row.id) is None and store.receipt_for_offer(row.id) is None:
-            cfg = self.config
-            opened = admit_offer(
-                store, row, intent, standing=self.standing_terms(), trust=self.trust,
-                policy=cfg.trust, weights=cfg.ranking, another=another, now=self.clock(),
-            )  # fmt: skip
-        else:  # an acceptance went out: an order may exist whatever the offer's expiry says
-            opened = stored_offer(store, row.id, intent)
+        try:
+            intent = stored_intent(store, row.intent_id).msg
+            if store.accept(row.id) is None and store.receipt_for_offer(row.id) is None:
+                cfg = self.config
+                opened = admit_offer(
+                    store, row, intent, standing=self.standing_terms(), trust=self.trust,
+                    policy=cfg.trust, weights=cfg.ranking, another=another, now=self.clock(),
+                )  # fmt: skip
+            else:  # an acceptance went out: an order may exist whatever the offer's expiry says
+                opened = stored_offer(store, row.id, intent)
+        except schemas.ProtocolError as err:
+            raise NotAcceptable(
+                f"offer {row.id[:8]} as stored does not verify ({err.code}); it cannot be accepted"
+            ) from None
         return await accept_offer(
             session, store, opened, disclosure=self.disclosure(),
             payment_method=pay or self.payment_method(opened.offer.msg), another=another,

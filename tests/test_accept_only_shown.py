@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+import schemas
 from runtime import ServiceProcess
 from tests.conftest import Agent, VendorFactory, agent_db, vendor_db
 
@@ -163,3 +164,30 @@ def test_a_second_order_on_a_quantity_1_intent_needs_another(
     assert more["status"] == "confirmed"
     assert sorted(_accepts(person.home)) == sorted([first["offer"], second["offer"]])
     assert _orders(tmp_path, by_name[second["vendor"]]) == [second["offer"]]
+
+
+def test_a_stored_offer_edited_on_disk_cannot_be_accepted(
+    person: Agent, vendor: VendorFactory, tmp_path: Path
+) -> None:
+    """An offer shown to the person whose stored bytes were then edited (its price, inside
+    the signed offer) is re-verified at accept time: one line saying it does not verify,
+    exit 2; nothing stored, no order at the vendor."""
+    sierra = vendor("sierra")
+    offer = person.want("--expect", "1")["offers"][0]["offer"]
+    db = agent_db(person.home)
+    bundle = db.execute("SELECT bundle FROM offers WHERE id = ?", (offer,)).fetchone()[0]
+    profile_wire, offer_wire = schemas.unpack(bundle, 2)
+    at = offer_wire.rindex(b'"total_price":{"amount":') + len(b'"total_price":{"amount":')
+    digit = b"2" if offer_wire[at : at + 1] != b"2" else b"3"
+    edited = schemas.pack(profile_wire, offer_wire[:at] + digit + offer_wire[at + 1 :])
+    assert edited != bundle
+    db.execute("UPDATE offers SET bundle = ? WHERE id = ?", (edited, offer))
+    db.commit()
+    line = _one_line_error(person.run("accept", offer[:8]))
+    assert line == (
+        f"intentcast: error: offer {offer[:8]} as stored does not verify (bad_signature);"
+        " it cannot be accepted"
+    )
+    assert _accepts(person.home) == []
+    assert _orders(tmp_path, "sierra") == []
+    _no_order_heard(sierra)
