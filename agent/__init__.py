@@ -30,6 +30,7 @@ from ._admission import NotAcceptable
 from ._agent import OUTCOMES, Agent, Cancelled, Rated
 from ._collecting import Collected
 from ._home import AgentConfig, Home, HomeError, PersonDetails, RankingWeights, TrustPolicy
+from ._network_trust import NetworkTrust, NetworkWeights, rating_bundle
 from ._opening import OfferOpener, admit_opened
 from ._ranking import Dropped, Ranked, Ranker, rank_offers
 from ._records import (
@@ -42,6 +43,7 @@ from ._records import (
     OrderState,
     ReceiptRow,
 )
+from ._registered import RegisteredTrust, with_registry
 from ._rereading import CheckedReceipt
 from ._session import AcceptError, AgentSession, CancelError
 from ._store import AgentStore, KeysNotHeld, UnknownReceipt
@@ -71,6 +73,8 @@ __all__ = [
     "IntentHistory",
     "IntentRow",
     "KeysNotHeld",
+    "NetworkTrust",
+    "NetworkWeights",
     "NotAcceptable",
     "OfferOpener",
     "OfferRow",
@@ -81,12 +85,15 @@ __all__ = [
     "RankingWeights",
     "Rated",
     "ReceiptRow",
+    "RegisteredTrust",
     "TrustPolicy",
     "TrustScore",
     "TrustScorer",
     "UnknownReceipt",
     "admit_opened",
     "rank_offers",
+    "rating_bundle",
     "rating_evidence",
     "transition",
+    "with_registry",
 ]

@@ -33,7 +33,7 @@ from ._records import IntentHistory, OfferRow, ReceiptRow
 from ._rereading import CheckedReceipt, stored_intent, stored_offer
 from ._session import AcceptError, AgentSession, utcnow
 from ._store import AgentStore, UnknownReceipt
-from ._trust import BetaTrust, TrustScore, rating_evidence
+from ._trust import BetaTrust, TrustScore, TrustScorer, rating_evidence
 
 __all__ = ["OUTCOMES", "Agent", "Cancelled", "Rated"]
 
@@ -89,7 +89,7 @@ class Agent:
         self._own_session = None if transport is None else AgentSession(transport, opener=opener)
         self._session = session or self._own_session
         self._store: AgentStore | None = None
-        self._trust: BetaTrust | None = None
+        self._trust: TrustScorer | None = None
 
     async def __aenter__(self) -> Agent:
         if self._make_home:
@@ -127,9 +127,15 @@ class Agent:
         return self._session
 
     @property
-    def trust(self) -> BetaTrust:
+    def trust(self) -> TrustScorer:
+        """What judges vendors: the person's own evidence, unless replaced (by one that also
+        knows the registry, say) for this agent's lifetime."""
         assert self._trust is not None, "the agent is not open"
         return self._trust
+
+    @trust.setter
+    def trust(self, scorer: TrustScorer) -> None:
+        self._trust = scorer
 
     def _live(self) -> AgentSession:
         if self._session is None:

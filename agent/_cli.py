@@ -22,6 +22,7 @@ from ._export import ExportError, read_passphrase, write_private_file
 from ._home import AgentConfig, Home, HomeError
 from ._import import import_export
 from ._records import AcceptState
+from ._registered import with_registry
 from ._render import render_accept, render_history, render_ranked, render_receipts
 from ._screen import shown
 from ._session import AcceptError
@@ -31,8 +32,12 @@ __all__ = ["main"]
 
 
 @contextlib.asynccontextmanager
-async def _agent(args: argparse.Namespace, cfg: AgentConfig, home: Home) -> AsyncIterator[Agent]:
-    """The person's agent, over the bus the arguments or config name."""
+async def _agent(
+    args: argparse.Namespace, cfg: AgentConfig, home: Home, *, registry: bool = False
+) -> AsyncIterator[Agent]:
+    """The person's agent, over the bus the arguments or config name; with ``registry``, its
+    trust also knows the registrars the person trusts (read once, before it judges offers:
+    when it ranks them, and again when it accepts one)."""
     async with (
         bus_url(args.bus or cfg.bus_url, store_dir=home.path / "jetstream") as url,
         Bus(url, name="agent", reconnect_forever=False, reply_token=os.urandom(16).hex()) as bus,
@@ -44,6 +49,8 @@ async def _agent(args: argparse.Namespace, cfg: AgentConfig, home: Home) -> Asyn
             per_try_seconds=getattr(args, "timeout", 5.0),
         ) as agent,  # fmt: skip
     ):
+        if registry:
+            agent.trust = await with_registry(agent.trust, cfg, bus.nc, bus.url, agent.store)
         yield agent
 
 
@@ -60,7 +67,7 @@ async def _want(args: argparse.Namespace, home: Home, cfg: AgentConfig) -> int:
                 file=sys.stderr,
             )
 
-    async with _agent(args, cfg, home) as agent:
+    async with _agent(args, cfg, home, registry=True) as agent:
         got = await agent.want(**fields, window=args.wait, expect=args.expect, on_cast=casting)
     print(render_ranked(got, show=cfg.ranking.show, as_json=args.json))
     return 0
@@ -70,7 +77,7 @@ async def _want(args: argparse.Namespace, home: Home, cfg: AgentConfig) -> int:
 
 
 async def _accept(args: argparse.Namespace, home: Home, cfg: AgentConfig) -> int:
-    async with _agent(args, cfg, home) as agent:
+    async with _agent(args, cfg, home, registry=True) as agent:
         try:
             res = await agent.accept(args.offer, pay=args.pay, another=args.another)
         except AcceptError as exc:

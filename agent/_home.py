@@ -51,8 +51,20 @@ class RankingWeights(_Model):
     show: Annotated[int, Field(ge=1, le=50)] = 5
 
 
+RegistrarKey = Annotated[str, Field(pattern="^[0-9a-f]{64}$")]
+
+
 class AgentConfig(_Model):
     bus_url: str | None = None
+    # Registrars whose entries you believe, like a set of CAs: their Ed25519 keys in hex.
+    registrars: list[RegistrarKey] = []
+    registry_bucket: Annotated[str, Field(pattern="^[A-Za-z0-9_-]{1,64}$")] = (
+        schemas.REGISTRY_BUCKET
+    )
+    # Whether strangers can join your bus. Unset: yes whenever you trust a registrar, and then
+    # offers from vendors it has not registered are dropped. false: a bus of your own vendors;
+    # unregistered ones are shown, marked as such.
+    shared_bus: bool | None = None
     region: str = ""  # default region for intents, e.g. "ES-28"
     agreement: str | None = "nostalking"  # the standing agreement from the roster
     disclose: list[str] = ["name", "address", "postcode", "country"]
@@ -64,6 +76,8 @@ class AgentConfig(_Model):
 DEFAULT_CONFIG = """\
 # intentcast personal agent. Everything here stays on this disk.
 # bus_url = "nats://127.0.0.1:4222"   # or set INTENTCAST_BUS; unset: the embedded bus
+# registrars = ["<hex key>"]           # whose vendor names you believe (intentcast-registry key)
+# shared_bus = true                    # drop vendors no trusted registrar registered
 region = "{region}"                    # country and postcode prefix, e.g. ES-28; never an address
 agreement = "nostalking"               # standing terms from the roster: {roster}
 disclose = ["name", "address", "postcode", "country"]   # sent only to the vendor you accept

@@ -1,8 +1,10 @@
 """From verified offers to a short ranked list with reasons, and a list of what was dropped.
 
-Must-have terms, the contract's rules for an offer fit to show (``schemas.offer_fault``:
-currency, arithmetic, a price above zero, quantity, budget, dates) and the trust threshold
-filter; price, delivery, preferred terms and trust score what is left."""
+A vendor that no registrar the person trusts has registered is dropped first when the bus is
+shared (``unregistered``, see ``_registered``). Must-have terms, the contract's rules for an
+offer fit to show (``schemas.offer_fault``: currency, arithmetic, a price above zero,
+quantity, budget, dates) and the trust threshold filter; price, delivery, preferred terms
+and trust score what is left."""
 
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ from datetime import UTC, date, datetime
 import schemas
 
 from ._home import RankingWeights, TrustPolicy
+from ._registered import RegisteredTrust
 from ._trust import TrustScore, TrustScorer
 
 __all__ = ["Dropped", "Ranked", "Ranker", "rank_offers"]
@@ -23,6 +26,7 @@ class Ranked:
     score: float
     trust: TrustScore
     reasons: list[str] = field(default_factory=list)
+    registered_name: str | None = None  # a trusted registrar's name for the vendor
 
     @property
     def offer(self) -> schemas.Offer:
@@ -30,7 +34,8 @@ class Ranked:
 
     @property
     def vendor_name(self) -> str:
-        return self.opened.profile.msg.name
+        """The registered name when there is one; else the profile's own claim."""
+        return self.registered_name or self.opened.profile.msg.name
 
 
 @dataclass(frozen=True)
@@ -86,9 +91,16 @@ class Ranker:
         today: date = now.date()
         self.window = max(1, (intent.wanted_by - today).days)
         self._scores: dict[str, TrustScore] = {}  # one look-up per vendor
+        self.registry = trust if isinstance(trust, RegisteredTrust) else None
 
     def judge(self, o: schemas.OpenedOffer) -> Ranked | Dropped:
         intent, weights, policy = self.intent, self.weights, self.policy
+        standing = None
+        if self.registry is not None:
+            p = o.profile.msg
+            standing = self.registry.standing(p.vendor_id, p.name, self.now)
+            if standing.drop is not None:
+                return Dropped("unregistered", standing.drop, p.vendor_id, p.name)
         miss, match = _filter(intent, self.person, o)
         if miss is not None:
             return miss
@@ -115,7 +127,9 @@ class Ranker:
             + (f"; {sum(r.met for r in prefs)}/{len(prefs)} preferences" if prefs else ""),
             f"trust {t.describe()}",
         ]
-        return Ranked(o, score, t, reasons)
+        if standing is None:
+            return Ranked(o, score, t, reasons)
+        return Ranked(o, score, t, standing.notes + reasons, standing.registered_name)
 
 
 def rank_offers(

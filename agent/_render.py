@@ -22,6 +22,7 @@ _DROP_WORDS = {
     "untrusted": "below your trust threshold",
     "too_late": "arrives after your deadline",
     "duplicate": "duplicate",
+    "unregistered": "not registered with a registrar you trust",
     "currency": "wrong currency",
     "wrong_quantity": "wrong quantity",
     "inconsistent": "inconsistent prices",

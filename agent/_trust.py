@@ -17,7 +17,7 @@ from typing import Protocol
 from ._home import TrustPolicy
 from ._store import AgentStore
 
-__all__ = ["BetaTrust", "TrustScore", "TrustScorer", "rating_evidence"]
+__all__ = ["BetaTrust", "TrustScore", "TrustScorer", "forgetting", "rating_evidence"]
 
 
 @dataclass(frozen=True)
@@ -25,9 +25,11 @@ class TrustScore:
     value: float
     evidence: float  # weighted amount of evidence behind it
     new: bool
+    why: str = ""  # where the evidence came from, for the person ("14 verified buyers, ...")
 
     def describe(self) -> str:
-        return f"{self.value:.2f} (new)" if self.new else f"{self.value:.2f}"
+        base = f"{self.value:.2f} (new)" if self.new else f"{self.value:.2f}"
+        return f"{base}; {self.why}" if self.why else base
 
 
 class TrustScorer(Protocol):
@@ -39,6 +41,7 @@ class BetaTrust:
         self.store, self.policy = store, policy
         self._seen = -1
         self._by_vendor: dict[str, list[tuple[datetime, float, float]]] = {}
+        self._refs: set[str] = set()
 
     def _evidence(self, vendor_id: str) -> list[tuple[datetime, float, float]]:
         # A person's outcomes are few (one per order or rating): read them all once, again
@@ -49,6 +52,7 @@ class BetaTrust:
             # A receipt proves a sale, not a delivery: once the person rates that order, the
             # rating replaces the receipt's provisional evidence instead of adding to it.
             rated = {r["ref"] for r in rows if r["kind"] == "rating" and r["ref"]}
+            self._refs = {r["ref"] for r in rows if r["ref"]}
             for r in rows:
                 if r["kind"] == "receipt" and r["ref"] in rated:
                     continue
@@ -57,16 +61,33 @@ class BetaTrust:
             self._seen = self.store.outcomes_changed
         return self._by_vendor.get(vendor_id, [])
 
-    def score(self, vendor_id: str, now: datetime) -> TrustScore:
-        p = self.policy
+    def weighted(self, vendor_id: str, now: datetime) -> tuple[float, float]:
+        """The person's own (positive, negative) evidence about ``vendor_id``, each piece
+        weighted by ``0.5 ** (age / half_life)``."""
         pos = neg = 0.0
         for at, positive, negative in self._evidence(vendor_id):
-            age_days = max(0.0, (now - at).total_seconds() / 86400)
-            w = 0.5 ** (age_days / p.half_life_days)
+            w = forgetting(at, now, self.policy.half_life_days)
             pos += w * positive
             neg += w * negative
+        return pos, neg
+
+    def refs(self) -> set[str]:
+        """The receipts behind the person's own evidence (so others' copies are not counted
+        twice)."""
+        self._evidence("")
+        return self._refs
+
+    def score(self, vendor_id: str, now: datetime) -> TrustScore:
+        p = self.policy
+        pos, neg = self.weighted(vendor_id, now)
         a, b = p.prior_positive + pos, p.prior_negative + neg
         return TrustScore(a / (a + b), pos + neg, new=(pos + neg) == 0)
+
+
+def forgetting(at: datetime, now: datetime, half_life_days: float) -> float:
+    """How much a piece of evidence from ``at`` still counts at ``now``."""
+    age_days = max(0.0, (now - at).total_seconds() / 86400)
+    return float(0.5 ** (age_days / half_life_days))
 
 
 def rating_evidence(score: int, outcome: str) -> tuple[float, float]:

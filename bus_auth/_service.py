@@ -32,8 +32,12 @@ class CalloutService:
     ) -> None:
         self.policy, self.issuer, self.ttl = policy, issuer, ttl_seconds
         m = metrics or Registry()
-        self.granted = m.counter("bus_auth_granted_total", "Connections granted, by role")
-        self.denied = m.counter("bus_auth_denied_total", "Connections refused, by reason")
+        self.granted = m.counter(
+            "bus_auth_granted_total", "Connections granted, by role", ("role",)
+        )
+        self.denied = m.counter(
+            "bus_auth_denied_total", "Connections refused, by reason", ("reason",)
+        )
 
     def answer(self, request: bytes) -> bytes:
         """The signed authorization response for one authorization request."""

@@ -1,6 +1,7 @@
 """What services share beside the contract: the bus connection and the transport seam over
-it, the embedded nats-server, logging, metrics, clean stops on signals and the durable SQLite
-opener. It knows nothing of agents or vendors."""
+it, the embedded nats-server, logging, metrics, clean stops on signals, the durable SQLite
+opener, the ratings board and the reader of a vendor registry. It knows nothing of agents or
+vendors."""
 
 from ._bus import Bus
 from ._embedded import (
@@ -17,6 +18,15 @@ from ._logging import configure_logging
 from ._metrics import Counter, Histogram, Registry
 from ._nats_transport import NatsTransport
 from ._process import ServiceProcess, wait_total
+from ._ratings import RATINGS_STREAM, RatingsBoard
+from ._registry_view import (
+    LocalRegistrar,
+    Registration,
+    RegistryView,
+    local_registrar_file,
+    read_local_registrar,
+    write_local_registrar,
+)
 from ._resolve import bus_url, default_data_dir, embedded_bus_file, running_embedded_bus
 from ._signals import STOP_SIGNALS, StopOnSignals
 from ._store import open_db
@@ -32,6 +42,7 @@ from ._transport import (
 
 __all__ = [
     "FAILPOINTS_ENV",
+    "RATINGS_STREAM",
     "STOP_SIGNALS",
     "Bus",
     "Counter",
@@ -40,13 +51,17 @@ __all__ = [
     "Histogram",
     "HttpServer",
     "InProcessTransport",
+    "LocalRegistrar",
     "Message",
     "NatsServerNotFound",
     "NatsTransport",
     "NoResponders",
     "NoRespondersHandler",
     "PortInUse",
+    "RatingsBoard",
+    "Registration",
     "Registry",
+    "RegistryView",
     "Response",
     "ServiceProcess",
     "StopOnSignals",
@@ -59,8 +74,11 @@ __all__ = [
     "embedded_bus_file",
     "failpoint",
     "find_nats_server",
+    "local_registrar_file",
     "open_db",
     "pid_alive",
+    "read_local_registrar",
     "running_embedded_bus",
     "wait_total",
+    "write_local_registrar",
 ]

@@ -79,8 +79,10 @@ class Bus:
         self.nkey_seed = Path(seed) if seed else None
         self.tls_ca = Path(ca) if ca else None
         self.state = "new"
-        self.errors = self.metrics.counter("bus_errors_total", "Errors reported by the NATS client")
-        self.events = self.metrics.counter("bus_events_total", "Connection events")
+        self.errors = self.metrics.counter(
+            "bus_errors_total", "Errors reported by the NATS client", ("kind",)
+        )
+        self.events = self.metrics.counter("bus_events_total", "Connection events", ("event",))
         self.closed = asyncio.Event()
         self.reconnected = asyncio.Event()
         self.disconnected = asyncio.Event()

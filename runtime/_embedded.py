@@ -97,7 +97,8 @@ class EmbeddedServer:
 
     @property
     def pid(self) -> int:
-        assert self._proc is not None
+        if self._proc is None:
+            raise RuntimeError("expected a started nats-server, got none; call start()")
         return self._proc.pid
 
     def _args(self) -> list[str]:
@@ -111,7 +112,8 @@ class EmbeddedServer:
             f"max_payload: {self.max_payload}",
         ]
         if self.jetstream:
-            assert self.store_dir is not None, "JetStream needs a store directory"
+            if self.store_dir is None:
+                raise ValueError("expected a store directory for JetStream, got none")
             store = json.dumps(str(self.store_dir))
             lines.append(f"jetstream {{ store_dir: {store}, sync_interval: always }}")
         fd, path = tempfile.mkstemp(prefix="intentcast-nats-", suffix=".conf")

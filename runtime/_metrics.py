@@ -1,88 +1,109 @@
-"""Counters and histograms, rendered in the Prometheus text format. No dependency."""
+"""Counters and histograms for a service's ``/metrics``, through ``prometheus_client``.
+
+One :class:`Registry` per service (never the library's process-wide default registry), so
+two services in one process, or a test beside them, never mix their figures. A metric's label
+names are fixed the first time it is counted (Prometheus wants one set per metric); counting
+it later with another set is a ``ValueError`` naming both."""
 
 from __future__ import annotations
 
-import bisect
-import threading
-from collections import defaultdict
+import prometheus_client as prom
 
-__all__ = ["Counter", "Histogram", "Registry"]
+__all__ = ["CONTENT_TYPE", "Counter", "Histogram", "Registry"]
 
-_Labels = tuple[tuple[str, str], ...]
+CONTENT_TYPE = prom.CONTENT_TYPE_LATEST
 
-
-def _fmt(labels: _Labels) -> str:
-    if not labels:
-        return ""
-    inner = ",".join(f'{k}="{v}"' for k, v in labels)
-    return "{" + inner + "}"
+# Seconds: from a fraction of a millisecond (one verification) to a few seconds (a stalled bus).
+BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 
 
 class Counter:
-    def __init__(self, name: str, help: str) -> None:
-        self.name, self.help = name, help
-        self._values: dict[_Labels, float] = defaultdict(float)
-        self._lock = threading.Lock()
+    """A counter whose labels are given as keywords: ``c.inc(reason="out_of_stock")``."""
+
+    def __init__(
+        self,
+        registry: prom.CollectorRegistry,
+        name: str,
+        help: str,
+        labels: tuple[str, ...] | None = None,
+    ) -> None:
+        self.name, self.help, self._registry = name, help, registry
+        self._metric: prom.Counter | None = None
+        self._labels: tuple[str, ...] = ()
+        if labels is not None:  # declared: exported (with no samples yet) from the start
+            self._create(tuple(sorted(labels)))
+
+    def _create(self, names: tuple[str, ...]) -> prom.Counter:
+        base = self.name.removesuffix("_total")
+        self._metric = prom.Counter(base, self.help, names, registry=self._registry)
+        self._labels = names
+        return self._metric
+
+    def _for(self, labels: dict[str, str]) -> prom.Counter:
+        names = tuple(sorted(labels))
+        if self._metric is None:
+            self._create(names)
+        elif names != self._labels:
+            raise ValueError(
+                f"metric {self.name}: expected labels {list(self._labels)}, got {list(names)}"
+            )
+        metric = self._metric
+        if metric is None:  # pragma: no cover - _create always sets it
+            raise RuntimeError(f"metric {self.name} was not created")
+        return metric.labels(**labels) if names else metric
 
     def inc(self, amount: float = 1.0, **labels: str) -> None:
-        key = tuple(sorted(labels.items()))
-        with self._lock:
-            self._values[key] += amount
+        self._for(labels).inc(amount)
 
     def value(self, **labels: str) -> float:
-        return self._values.get(tuple(sorted(labels.items())), 0.0)
-
-    def render(self) -> list[str]:
-        lines = [f"# HELP {self.name} {self.help}", f"# TYPE {self.name} counter"]
-        lines += [f"{self.name}{_fmt(k)} {v:g}" for k, v in sorted(self._values.items())]
-        return lines
+        if self._metric is None:
+            return 0.0
+        got = self._registry.get_sample_value(self.name, labels or None)
+        return 0.0 if got is None else float(got)
 
 
 class Histogram:
-    BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+    """Latencies in seconds, with the buckets above."""
 
-    def __init__(self, name: str, help: str) -> None:
-        self.name, self.help = name, help
-        self._counts = [0] * (len(self.BUCKETS) + 1)
-        self._sum = 0.0
-        self._lock = threading.Lock()
+    BUCKETS = BUCKETS
+
+    def __init__(self, registry: prom.CollectorRegistry, name: str, help: str) -> None:
+        self.name, self._registry = name, registry
+        self._metric = prom.Histogram(name, help, buckets=BUCKETS, registry=registry)
 
     def observe(self, seconds: float) -> None:
-        with self._lock:
-            self._counts[bisect.bisect_left(self.BUCKETS, seconds)] += 1
-            self._sum += seconds
+        self._metric.observe(seconds)
 
     @property
     def count(self) -> int:
-        return sum(self._counts)
-
-    def render(self) -> list[str]:
-        lines = [f"# HELP {self.name} {self.help}", f"# TYPE {self.name} histogram"]
-        acc = 0
-        for le, c in zip(self.BUCKETS, self._counts, strict=False):
-            acc += c
-            lines.append(f'{self.name}_bucket{{le="{le:g}"}} {acc}')
-        lines.append(f'{self.name}_bucket{{le="+Inf"}} {self.count}')
-        lines += [f"{self.name}_sum {self._sum:.6f}", f"{self.name}_count {self.count}"]
-        return lines
+        got = self._registry.get_sample_value(f"{self.name}_count")
+        return 0 if got is None else int(got)
 
 
 class Registry:
+    """The metrics of one service; :meth:`render` is the body of its ``/metrics``."""
+
     def __init__(self) -> None:
+        self._registry = prom.CollectorRegistry(auto_describe=True)
         self._metrics: dict[str, Counter | Histogram] = {}
 
-    def counter(self, name: str, help: str) -> Counter:
-        m = self._metrics.setdefault(name, Counter(name, help))
-        assert isinstance(m, Counter)
+    def counter(self, name: str, help: str, labels: tuple[str, ...] | None = None) -> Counter:
+        """``labels``: the label names, declared so the metric is exported before it is first
+        counted (dashboards and alerts see it from the start); else fixed at the first count."""
+        m = self._metrics.get(name)
+        if m is None:
+            m = self._metrics[name] = Counter(self._registry, name, help, labels)
+        if not isinstance(m, Counter):
+            raise TypeError(f"metric {name}: expected a counter, got a {type(m).__name__}")
         return m
 
     def histogram(self, name: str, help: str) -> Histogram:
-        m = self._metrics.setdefault(name, Histogram(name, help))
-        assert isinstance(m, Histogram)
+        m = self._metrics.get(name)
+        if m is None:
+            m = self._metrics[name] = Histogram(self._registry, name, help)
+        if not isinstance(m, Histogram):
+            raise TypeError(f"metric {name}: expected a histogram, got a {type(m).__name__}")
         return m
 
     def render(self) -> str:
-        lines: list[str] = []
-        for m in self._metrics.values():
-            lines += m.render()
-        return "\n".join(lines) + "\n"
+        return prom.generate_latest(self._registry).decode()

@@ -51,8 +51,12 @@ class ServiceProcess:
 
     @property
     def pid(self) -> int:
-        assert self._proc is not None
-        return self._proc.pid
+        return self._started().pid
+
+    def _started(self) -> subprocess.Popen[str]:
+        if self._proc is None:
+            raise RuntimeError(f"{self.name}: expected a started process, got none; call start()")
+        return self._proc
 
     @property
     def returncode(self) -> int | None:
@@ -115,9 +119,9 @@ class ServiceProcess:
     def wait_exit(self, timeout: float) -> int:
         """The exit code, once the process has ended; TimeoutError if not within ``timeout``
         (a deadline: it returns as soon as the process is gone)."""
-        assert self._proc is not None
+        proc = self._started()
         try:
-            return self._proc.wait(timeout)
+            return proc.wait(timeout)
         except subprocess.TimeoutExpired:
             raise TimeoutError(f"{self.name} still running {timeout}s later") from None
 

@@ -57,15 +57,16 @@ async def bus_url(given: str | None, *, store_dir: Path | None = None) -> AsyncI
         yield url
         return
     store = store_dir or default_data_dir() / "jetstream"
-    # The private nats-server must not outlive us. A long-running service handles SIGTERM
-    # itself (StopOnSignals) and stops this block with it; SIGINT in asyncio.run cancels
-    # the main task, which unwinds it too. A one-shot command left SIGTERM at its default,
-    # which would kill us and leave the child running: then SIGTERM unwinds this block and
-    # exits 143.
+    # The private nats-server must not outlive us. A long-running service handles SIGINT
+    # and SIGTERM itself (StopOnSignals) and stops this block with it. A one-shot command
+    # left SIGTERM at its default, which would kill us and leave the child running, and
+    # SIGINT to asyncio.run's single cancel, which a library can swallow (then the command
+    # ran out its whole window): here both unwind this block, with StopOnSignals' repeated
+    # cancel, and exit 128 + the signal.
     async with contextlib.AsyncExitStack() as stack:
         if signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
             await stack.enter_async_context(
-                StopOnSignals("private bus", signals=(signal.SIGTERM,), exit=True)
+                StopOnSignals("private bus", signals=(signal.SIGINT, signal.SIGTERM), exit=True)
             )
         server = await stack.enter_async_context(EmbeddedServer(store))
         log.info("bus.embedded.private", url=server.url,

@@ -11,6 +11,9 @@ by side, so a change to what one side signs and what the other checks is one fil
 - ``_ordering``: accept, open the acceptance, confirm (with a receipt), open the
   confirmation, countersign the receipt, open the countersignature.
 - ``_cancelling``: cancel a confirmed order, open it, answer it, open the answer.
+- ``_registering``: a vendor asks a registrar to register its name, the registrar signs
+  an entry and answers; anybody opens an entry against the registrars they trust. Names
+  are compared by their skeleton (``_names``).
 - ``_identity``: what every exchange leans on and which leans on none of them: the person's
   keys per intent, a vendor's keys and signed profile, key rings, the profile cache.
 
@@ -81,11 +84,15 @@ from ._messages import (
     Rating,
     Receipt,
     Region,
+    RegistrationAnswer,
+    RegistrationRequest,
+    RegistryEntry,
     VendorKey,
     VendorProfile,
     Want,
 )
 from ._money import CURRENCY_EXPONENTS, Money, parse_money
+from ._names import name_skeleton
 from ._offer_rules import OFFER_RULES, offer_fault
 from ._offering import (
     CastIntent,
@@ -106,7 +113,27 @@ from ._ordering import (
     open_confirmation,
     open_countersignature,
 )
+from ._rating import (
+    RATING_OUTCOMES,
+    OpenedRating,
+    latest_per_receipt,
+    make_rating,
+    open_rating,
+    rating_subject,
+)
 from ._reasons import CANCEL_REASONS, DECLINE_REASONS, REJECTION_REASONS, vendor_queue_group
+from ._registering import (
+    ENTRY_LIFETIME,
+    REGISTRY_BUCKET,
+    make_entry,
+    make_registration,
+    make_registration_answer,
+    name_claim_key,
+    open_entry,
+    open_registration,
+    open_registration_answer,
+    vendor_entry_key,
+)
 from ._replay import ReplayCache
 from ._roster import ROSTER, Agreement, expand_terms
 from ._sealing import MAX_SEALED_BYTES, pack, seal, unpack, unseal
@@ -118,6 +145,7 @@ from ._subjects import (
     intent_subject,
     new_reply_subject,
     profile_subject,
+    registry_subject,
     vendor_intent_subscriptions,
     vendor_subject,
 )
@@ -139,6 +167,7 @@ __all__ = [
     "CLOCK_SKEW",
     "CURRENCY_EXPONENTS",
     "DECLINE_REASONS",
+    "ENTRY_LIFETIME",
     "ERRORS_BY_CODE",
     "INTENT_ROOT",
     "ISO_4217",
@@ -148,6 +177,8 @@ __all__ = [
     "MESSAGE_TYPES",
     "OFFER_RULES",
     "PROTOCOL",
+    "RATING_OUTCOMES",
+    "REGISTRY_BUCKET",
     "REJECTION_REASONS",
     "REPLY_ROOT",
     "ROSTER",
@@ -181,6 +212,7 @@ __all__ = [
     "OpenedAccept",
     "OpenedConfirmation",
     "OpenedOffer",
+    "OpenedRating",
     "OrderConfirmation",
     "Oversized",
     "ProfileCache",
@@ -189,6 +221,9 @@ __all__ = [
     "Rebound",
     "Receipt",
     "Region",
+    "RegistrationAnswer",
+    "RegistrationRequest",
+    "RegistryEntry",
     "ReplayCache",
     "Replayed",
     "RevokedSigner",
@@ -215,12 +250,19 @@ __all__ = [
     "intent_key_of_seed",
     "intent_subject",
     "kid_of",
+    "latest_per_receipt",
     "make_accept",
     "make_cancel",
     "make_confirmation",
+    "make_entry",
     "make_offer",
     "make_profile",
+    "make_rating",
+    "make_registration",
+    "make_registration_answer",
     "match_terms",
+    "name_claim_key",
+    "name_skeleton",
     "new_id",
     "new_reply_subject",
     "offer_fault",
@@ -229,12 +271,18 @@ __all__ = [
     "open_cancel_answer",
     "open_confirmation",
     "open_countersignature",
+    "open_entry",
     "open_intent",
     "open_offer",
     "open_offer_bundle",
+    "open_rating",
+    "open_registration",
+    "open_registration_answer",
     "pack",
     "parse_money",
     "profile_subject",
+    "rating_subject",
+    "registry_subject",
     "reread_order",
     "seal",
     "seal_key_for",
@@ -243,6 +291,7 @@ __all__ = [
     "split_frame",
     "unpack",
     "unseal",
+    "vendor_entry_key",
     "vendor_intent_subscriptions",
     "vendor_queue_group",
     "vendor_subject",

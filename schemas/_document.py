@@ -36,6 +36,9 @@ MAX_LIFETIME: dict[str, timedelta] = {
     "countersignature": timedelta(hours=1),
     "cancel": timedelta(hours=1),
     "rating": timedelta(days=1),
+    "registration_request": timedelta(hours=1),
+    "registry_entry": timedelta(days=400),
+    "registration_answer": timedelta(hours=1),
 }
 
 UtcTime = Annotated[datetime, msgspec.Meta(tz=True)]

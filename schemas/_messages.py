@@ -32,6 +32,9 @@ __all__ = [
     "Rating",
     "Receipt",
     "Region",
+    "RegistrationAnswer",
+    "RegistrationRequest",
+    "RegistryEntry",
     "VendorKey",
     "VendorProfile",
     "Want",
@@ -52,6 +55,15 @@ LongText = Annotated[str, msgspec.Meta(max_length=2000)]
 AttrKey = Annotated[str, msgspec.Meta(max_length=40)]
 Attributes = Annotated[dict[AttrKey, Text], msgspec.Meta(max_length=32)]
 Quantity = Annotated[int, msgspec.Meta(ge=1, le=1_000_000)]
+RegionCode = Annotated[
+    str,
+    pattern_meta(
+        "^[A-Z]{2}(-[A-Z0-9]{1,3})?$",
+        min_length=2,
+        max_length=6,
+        description="A country, optionally with a postcode prefix: ES or ES-28",
+    ),
+]
 Subject = Annotated[str, pattern_meta(r"^[A-Za-z0-9_\-.]{1,200}$", min_length=1, max_length=200)]
 
 
@@ -226,6 +238,45 @@ class Rating(_Base, tag="rating", frozen=True):
     comment: LongText = ""
 
 
+class RegistrationRequest(_Base, tag="registration_request", frozen=True):
+    """A vendor asks one registrar to register its name. Signed by the vendor's identity key
+    (``kid == vendor_id``: possession proven); ``registrar`` binds it to the registrar asked."""
+
+    vendor_id: KeyHex
+    registrar: KeyHex
+    name: Text
+    categories: Annotated[list[Category], msgspec.Meta(min_length=1, max_length=64)]
+    regions: Annotated[list[RegionCode], msgspec.Meta(max_length=64)] = []
+
+
+class RegistryEntry(_Base, tag="registry_entry", frozen=True):
+    """A registrar's word that ``vendor_id`` (the vendor's identity key, which signs its
+    profile and so its signing keys) goes by ``name``, unique by ``skeleton`` among its
+    entries. Signed by the registrar; ``serial`` grows with every re-issue, a revocation too."""
+
+    vendor_id: KeyHex
+    name: Text
+    skeleton: Text
+    categories: Annotated[list[Category], msgspec.Meta(min_length=1, max_length=64)]
+    registered: date
+    status: Literal["active", "revoked"]
+    serial: Annotated[int, msgspec.Meta(ge=1)]
+    regions: Annotated[list[RegionCode], msgspec.Meta(max_length=64)] = []
+    reason: Text = ""
+
+
+class RegistrationAnswer(_Base, tag="registration_answer", frozen=True):
+    """The registrar's answer to one request (bound by ``request_hash``). ``registered``
+    travels with the entry; ``pending`` waits for an operator; ``refused`` says why in
+    ``code`` (``name_taken``, ``confusable``, ``unknown_category``, ``revoked``, ``invalid``)."""
+
+    vendor_id: KeyHex
+    request_hash: Digest
+    status: Literal["registered", "pending", "refused"]
+    code: Annotated[str, msgspec.Meta(max_length=40)] = ""
+    detail: Text = ""
+
+
 class Bundle(msgspec.Struct, frozen=True):
     """Frames that travel together inside one sealed box (an offer with its vendor's profile;
     a confirmation with its receipt; an acceptance with the intent and offer it binds)."""
@@ -244,6 +295,9 @@ Message = (
     | Countersignature
     | Cancel
     | Rating
+    | RegistrationRequest
+    | RegistryEntry
+    | RegistrationAnswer
 )
 
 MESSAGE_TYPES: dict[str, type[_Base]] = {
@@ -259,5 +313,8 @@ MESSAGE_TYPES: dict[str, type[_Base]] = {
         Countersignature,
         Cancel,
         Rating,
+        RegistrationRequest,
+        RegistryEntry,
+        RegistrationAnswer,
     )
 }

@@ -11,6 +11,9 @@
 ``ic.v1.vendor.<vendor_id>.receipt``   countersigned receipts (request/reply)
 ``ic.v1.vendor.<vendor_id>.cancel``    cancellations (request/reply)
 ``ic.v1.profile.<vendor_id>``          a vendor's signed profile (published on start)
+``ic.v1.registry.<registrar>.register`` registration requests to one registrar
+                                       (request/reply); entries live in a JetStream
+                                       key-value bucket, not on a subject
 =====================================  =======================================================
 
 No subject carries anything that identifies a person. Headers are not used.
@@ -28,6 +31,7 @@ __all__ = [
     "intent_subject",
     "new_reply_subject",
     "profile_subject",
+    "registry_subject",
     "vendor_intent_subscriptions",
     "vendor_subject",
 ]
@@ -78,3 +82,12 @@ def vendor_subject(vendor_id: str, endpoint: str) -> str:
 
 def profile_subject(vendor_id: str) -> str:
     return f"{PREFIX}.profile.{vendor_id}"
+
+
+def registry_subject(registrar_id: str) -> str:
+    """Where vendors ask the registrar whose key is ``registrar_id`` to register them."""
+    if len(registrar_id) != 64 or registrar_id.strip("0123456789abcdef"):
+        raise ValueError(
+            f"expected a registrar key of 64 lowercase hex digits, got {registrar_id!r}"
+        )
+    return f"{PREFIX}.registry.{registrar_id}.register"

@@ -30,6 +30,9 @@ from ._messages import (
     Rating,
     Receipt,
     Region,
+    RegistrationAnswer,
+    RegistrationRequest,
+    RegistryEntry,
     VendorKey,
     VendorProfile,
     Want,
@@ -158,6 +161,38 @@ def _conversation(
     ]  # fmt: skip
 
 
+def _registration(
+    now: datetime, registrar: SigningKey
+) -> list[tuple[str, str, bytes, str | None, dict[str, Any]]]:
+    """A vendor's registration request, signed by its identity key, and the registrar's
+    answer bound to it by the SHA-256 of its signed bytes."""
+    vendor = _key(9)
+    request_wire = sign(
+        RegistrationRequest(
+            vendor_id=_hex(vendor), registrar=_hex(registrar), name="Example Outdoor",
+            categories=["outdoor"], regions=["ES"],
+        ),
+        vendor, created=now, expires=now + timedelta(minutes=5), nonce="f1" * 16,
+        vendor=_hex(vendor),
+    )  # fmt: skip
+    answer_wire = sign(
+        RegistrationAnswer(
+            vendor_id=_hex(vendor), request_hash=digest(request_wire[64:]), status="registered"
+        ),
+        registrar, created=now, expires=now + timedelta(minutes=5), nonce="f2" * 16,
+        vendor=_hex(vendor),
+    )  # fmt: skip
+    audience = {"vendor": _hex(vendor)}
+    return [
+        ("valid_registration_request", "A vendor asks a registrar (named inside) to register "
+         "its name; signed by its identity key, whose hex is vendor_id.",
+         request_wire, None, {"expect": "registration_request", "audience": audience, "keys": "self"}),
+        ("valid_registration_answer", "The registrar's answer, bound to that request by hash.",
+         answer_wire, None, {"expect": "registration_answer", "audience": audience,
+                             "keys": [_hex(registrar)]}),
+    ]  # fmt: skip
+
+
 def test_vectors() -> dict[str, dict[str, Any]]:
     now = VECTOR_NOW
     t = timedelta
@@ -194,6 +229,23 @@ def test_vectors() -> dict[str, dict[str, Any]]:
         keys=[VendorKey(_hex(_VENDOR), "66" * 32, now - t(days=1), now + t(days=364))],
     )  # fmt: skip
 
+    entry = RegistryEntry(
+        vendor_id=_hex(_key(9)), name="Example Outdoor", skeleton="exampleoutdoor",
+        categories=["outdoor"], registered=date(2026, 10, 1), status="active", serial=1,
+        regions=["ES"],
+    )  # fmt: skip
+    registrar = _key(4)
+    entry_ctx = {
+        "expect": "registry_entry",
+        "audience": {"vendor": _hex(_key(9))},
+        "keys": [_hex(registrar)],
+    }
+
+    def entry_frame(key: SigningKey) -> bytes:
+        return sign(
+            entry, key, created=now, expires=now + t(days=90), nonce="ee" * 16, vendor=_hex(_key(9))
+        )
+
     cases: list[tuple[str, str, bytes, str | None, dict[str, Any]]] = [
         *_conversation(now, offer_frame(), vendor_hdr, vendor_keys),
         ("valid_intent", "A self-signed intent.",
@@ -204,6 +256,11 @@ def test_vectors() -> dict[str, dict[str, Any]]:
         ("valid_vendor_profile", "A vendor profile signed by the vendor's identity key.",
          sign(profile, _key(9), created=now, expires=now + t(days=365), nonce="dd" * 16, vendor=_hex(_key(9))),
          None, {"expect": "vendor_profile", "audience": {"vendor": _hex(_key(9))}, "keys": "self"}),
+        ("valid_registry_entry", "A registry entry signed by the registrar the receiver trusts.",
+         entry_frame(registrar), None, entry_ctx),
+        *_registration(now, registrar),
+        ("untrusted_registry_entry", "A registry entry signed by a key the receiver does not trust as a registrar (here the vendor's own).",
+         entry_frame(_key(9)), "unknown_signer", entry_ctx),
         ("bad_signature", "A valid offer whose signature has one bit flipped.",
          bytes([offer_frame()[0] ^ 1]) + offer_frame()[1:], "bad_signature", offer_ctx),
         ("tampered_byte", "A valid offer with one byte of the signed JSON changed (price 12900 -> 02900).",

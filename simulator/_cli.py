@@ -22,8 +22,10 @@ from ._report import (
     write_plot,
     write_rounds,
     write_summary,
+    write_sweep_plot,
 )
 from ._scenario import Scenario, ScenarioError, load_scenario
+from ._sweep import Job, parse_setting, run_grid, scenario_with, summarize_grid
 
 BUNDLED = Path(__file__).resolve().parent / "scenarios"
 
@@ -33,11 +35,17 @@ examples:
   intentcast-sim run adversarial --rounds 40 --out results/adv
   intentcast-sim run ./my-market.toml --seed 7
   intentcast-sim batch adversarial --seeds 1-5 --out results/adv-batch
+  intentcast-sim sweep adversarial --set vendors.1.count=1,2,4 --seeds 1-5 --out results/sweep
+  intentcast-sim sweep trust-policies --set persons.0.trust.threshold=0.1,0.3 \
+      --set persons.0.ranking.trust=0.1,0.4 --seeds 1-3 --jobs 2
 
 A scenario is a TOML file (see simulator/scenarios/*.toml) or the name of a bundled one.
 Each run writes rounds.csv (one row per intent), summary.json and market.png to --out;
 --out/work holds the run's stores (people's agents, vendors' orders) and is replaced on the
-next run, so every run starts from empty histories.
+next run, so every run starts from empty histories. batch and sweep run one market per
+process, --jobs at a time (default: every core), each on an embedded bus of its own; sweep
+runs every combination of its --set values with every seed and writes runs.csv (one row per
+run) and summary.csv (per combination: the mean of each figure and its 95% interval).
 """
 
 
@@ -45,14 +53,18 @@ class UsageError(Exception):
     pass
 
 
-def _scenario(name: str) -> Scenario:
+def _scenario_path(name: str) -> Path:
     path = Path(name)
     if not path.exists() and (BUNDLED / f"{name}.toml").exists():
         path = BUNDLED / f"{name}.toml"
     if not path.exists():
         known = ", ".join(sorted(p.stem for p in BUNDLED.glob("*.toml")))
         raise UsageError(f"expected a scenario file or one of: {known}; got {name!r}")
-    return load_scenario(path)
+    return path
+
+
+def _scenario(name: str) -> Scenario:
+    return load_scenario(_scenario_path(name))
 
 
 def _seeds(text: str) -> list[int]:
@@ -96,10 +108,18 @@ def _fresh_work(out: Path) -> Path:
 
 
 async def _run_one(
-    sc: Scenario, seed: int, rounds: int | None, out: Path, bus: str | None, label: str
+    sc: Scenario,
+    seed: int,
+    rounds: int | None,
+    out: Path,
+    bus: str | None,
+    label: str,
+    *,
+    quiet: bool = False,
 ) -> dict[str, object]:
     work = _fresh_work(out)
-    async with Market(sc, work, seed=seed, bus_url=bus, progress=_progress(label)) as m:  # type: ignore[arg-type]
+    progress = None if quiet else _progress(label)
+    async with Market(sc, work, seed=seed, bus_url=bus, progress=progress) as m:  # type: ignore[arg-type]
         records = await m.run(rounds)
         summary = summarize(records, m.hostile_sent())
     write_rounds(records, out / "rounds.csv")
@@ -131,9 +151,54 @@ def _parser() -> argparse.ArgumentParser:
     common.add_argument("--bus", help="a NATS URL to use instead of the embedded server")
     run = sub.add_parser("run", parents=[common], help="one seeded run")
     run.add_argument("--seed", type=int, help="default: the scenario's seed")
-    batch = sub.add_parser("batch", parents=[common], help="the same scenario over many seeds")
-    batch.add_argument("--seeds", default="1-5", help="a range (1-5) or a list (1,4,9)")
+    many = argparse.ArgumentParser(add_help=False)
+    many.add_argument("--seeds", default="1-5", help="a range (1-5) or a list (1,4,9)")
+    many.add_argument(
+        "--jobs", type=int, help="markets at once, one per process (default: every core)"
+    )
+    sub.add_parser("batch", parents=[common, many], help="the same scenario over many seeds")
+    sweep = sub.add_parser("sweep", parents=[common, many],
+                           help="every combination of --set values, over many seeds")  # fmt: skip
+    sweep.add_argument("--set", action="append", default=[], required=True, metavar="KEY=V1,V2",
+                       help="a scenario key by its dotted path and the values to try (repeatable)")  # fmt: skip
     return ap
+
+
+def _run_job(sc: Scenario, seed: int, rounds: int | None, out: Path) -> dict[str, object]:
+    """One run in a worker process: its own event loop, its own embedded bus."""
+    out.mkdir(parents=True, exist_ok=True)
+    return asyncio.run(_run_one(sc, seed, rounds, out, None, "", quiet=True))
+
+
+def _jobs(args: argparse.Namespace) -> int | None:
+    if args.jobs is not None and args.jobs < 1:
+        raise UsageError(f"expected --jobs of at least 1; got {args.jobs}")
+    if args.bus and args.jobs not in (None, 1):
+        raise UsageError("expected --jobs 1 with --bus: markets sharing one bus hear each other")
+    return 1 if args.bus else args.jobs
+
+
+def _announce(done: int, total: int, job: Job, summary: dict[str, object]) -> None:
+    print(f"[{done}/{total}] {job.label}: {summary['accepted']} orders, "
+          f"{summary['not_delivered']} not delivered", file=sys.stderr, flush=True)  # fmt: skip
+
+
+def _grid(args: argparse.Namespace, sc_path: Path, out: Path) -> list[Job]:
+    import itertools
+    import tomllib
+
+    raw = tomllib.loads(sc_path.read_text())
+    axes = [parse_setting(s) for s in args.set]
+    names = [k for k, _ in axes]
+    if len(set(names)) != len(names):
+        raise UsageError(f"expected each --set key once; got {names}")
+    jobs = []
+    for combo in itertools.product(*(vals for _, vals in axes)):
+        settings = dict(zip(names, combo, strict=True))
+        sc = scenario_with(raw, settings)
+        tag = "_".join(f"{k}={v}" for k, v in settings.items()).replace("/", "-") or "base"
+        jobs += [Job(settings, sc, seed, out / tag / f"seed-{seed}") for seed in _seeds(args.seeds)]
+    return jobs
 
 
 def _main(args: argparse.Namespace) -> int:
@@ -153,11 +218,31 @@ def _main(args: argparse.Namespace) -> int:
         _print_summary(summary)
         print(f"\nwrote {out}/rounds.csv, summary.json and market.png")
         return 0
-    summaries = []
-    for seed in _seeds(args.seeds):
-        d = out / f"seed-{seed}"
-        d.mkdir(parents=True, exist_ok=True)
-        summaries.append(asyncio.run(_run_one(sc, seed, args.rounds, d, args.bus, f"seed {seed}")))
+    out.mkdir(parents=True, exist_ok=True)
+    if args.command == "sweep":
+        jobs = _grid(args, _scenario_path(args.scenario), out)
+        summaries = run_grid(jobs, _run_job, rounds=args.rounds, processes=_jobs(args),
+                             on_done=_announce)  # fmt: skip
+        rows = summarize_grid(summaries, out)
+        write_sweep_plot(rows, [k for k, _ in (parse_setting(s) for s in args.set)],
+                         out / "sweep.png", f"{sc.name}, seeds {args.seeds}")  # fmt: skip
+        if any(s["hostile_shown"] for s in summaries):
+            print(
+                "\nWARNING: a hostile offer reached a person. This is a defect; please report it."
+            )
+        print(f"\nwrote {out}/runs.csv, summary.csv, sweep.png and one folder per run")
+        return 0
+    jobs = [Job({}, sc, seed, out / f"seed-{seed}") for seed in _seeds(args.seeds)]
+    if args.bus:  # one market at a time on the given bus, in this process
+        summaries = []
+        for j in jobs:
+            j.out.mkdir(parents=True, exist_ok=True)
+            summaries.append(
+                asyncio.run(_run_one(sc, j.seed, args.rounds, j.out, args.bus, j.label))
+            )
+    else:
+        summaries = run_grid(jobs, _run_job, rounds=args.rounds, processes=_jobs(args),
+                             on_done=_announce)  # fmt: skip
     print(format_table(batch_table(summaries, out / "batch.csv")))
     write_batch_plot(summaries, out / "batch.png", f"{sc.name}, seeds {args.seeds}")
     if any(s["hostile_shown"] for s in summaries):

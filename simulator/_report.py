@@ -13,6 +13,7 @@ from typing import Any
 import msgspec
 
 from ._market import RoundRecord
+from ._sweep import ci95
 
 __all__ = [
     "batch_table",
@@ -21,6 +22,7 @@ __all__ = [
     "write_plot",
     "write_rounds",
     "write_summary",
+    "write_sweep_plot",
 ]
 
 KINDS = ("honest", "bait", "breach", "hostile", "unknown")
@@ -87,7 +89,8 @@ def format_table(rows: Sequence[tuple[str, object]]) -> str:
 
 
 def batch_table(summaries: Sequence[dict[str, Any]], path: Path) -> list[tuple[str, str]]:
-    """Write one row per seed to ``path`` (CSV) and return mean and spread per figure."""
+    """Write one row per seed to ``path`` (CSV) and return, per figure, the mean and the
+    half-width of its 95% confidence interval over the seeds (Student's t)."""
     keys = [k for k, v in summaries[0].items() if isinstance(v, int | float) and k != "seed"]
     with path.open("w", newline="") as f:
         w = csv.writer(f)
@@ -97,10 +100,8 @@ def batch_table(summaries: Sequence[dict[str, Any]], path: Path) -> list[tuple[s
     out = []
     for k in keys:
         vals = [float(s[k]) for s in summaries]
-        sd = statistics.stdev(vals) if len(vals) > 1 else 0.0
-        out.append(
-            (k, f"{statistics.fmean(vals):.2f} ± {sd:.2f}  (min {min(vals):g}, max {max(vals):g})")
-        )
+        m, lo, _ = ci95(vals)
+        out.append((k, f"{m:.2f} ± {m - lo:.2f}  (95% CI; min {min(vals):g}, max {max(vals):g})"))
     return out
 
 
@@ -181,3 +182,42 @@ def write_batch_plot(summaries: Sequence[dict[str, Any]], path: Path, title: str
 
 def write_summary(summary: dict[str, Any], path: Path) -> None:
     path.write_text(json.dumps(summary, indent=2) + "\n")
+
+
+SWEEP_FIGURES = (
+    ("accepted", "orders"),
+    ("not_delivered", "orders not delivered"),
+    ("bait_win_pct_second_half", "% of orders to bait, second half"),
+    ("mean_saving_pct", "mean saving, %"),
+)
+
+
+def write_sweep_plot(
+    rows: Sequence[dict[str, Any]], keys: Sequence[str], path: Path, title: str
+) -> bool:
+    """One panel per figure: the first swept key on the x-axis, the mean over seeds with its
+    95% interval as error bars, one line per value of the other keys. False without
+    matplotlib."""
+    plt = _pyplot()
+    if plt is None:
+        return False
+    x_key, others = keys[0], list(keys[1:])
+    xs = list(dict.fromkeys(r[x_key] for r in rows))
+    fig, axes = plt.subplots(1, len(SWEEP_FIGURES), figsize=(4.2 * len(SWEEP_FIGURES), 4))
+    lines = list(dict.fromkeys(tuple(r[k] for k in others) for r in rows))
+    for ax, (fig_key, label) in zip(axes, SWEEP_FIGURES, strict=True):
+        for line in lines:
+            mine = {r[x_key]: r for r in rows if tuple(r[k] for k in others) == line}
+            at = [i for i, x in enumerate(xs) if x in mine]
+            mean = [mine[xs[i]][fig_key] for i in at]
+            low = [m - mine[xs[i]][f"{fig_key}_ci95_low"] for i, m in zip(at, mean, strict=True)]
+            high = [mine[xs[i]][f"{fig_key}_ci95_high"] - m for i, m in zip(at, mean, strict=True)]
+            name = ", ".join(f"{k}={v}" for k, v in zip(others, line, strict=True)) or None
+            ax.errorbar(at, mean, yerr=[low, high], marker="o", capsize=3, label=name)
+        ax.set_xticks(range(len(xs)), [str(x) for x in xs])
+        ax.set(xlabel=x_key, title=label)
+        ax.grid(alpha=0.3)
+        if others:
+            ax.legend(fontsize=7)
+    _save(plt, fig, path, title + " (mean and 95% interval over seeds)")
+    return True

@@ -63,6 +63,21 @@ def restock(tmp_path: Path, catalog: str, stock: int) -> None:
 VendorFactory = Callable[..., ServiceProcess]
 
 
+def vendor_config(tmp_path: Path, name: str, replica: str = "a", /, **overrides: str) -> Path:
+    """A demo vendor's config, copied for this test as ``<name>-<replica>.toml``, with
+    top-level settings replaced by ``overrides`` (values are TOML)."""
+    d = _shared_dir(tmp_path)
+    cfg = d / "vendors" / f"{name}-{replica}.toml"
+    lines = (d / "vendors" / f"{name}.toml").read_text().splitlines()
+    for key, value in overrides.items():
+        lines = [ln for ln in lines if not ln.startswith(f"{key} =")]
+        lines.insert(
+            next(i for i, ln in enumerate(lines) if ln.startswith("[")), f"{key} = {value}"
+        )
+    cfg.write_text("\n".join(lines) + "\n")
+    return cfg
+
+
 @pytest.fixture
 def vendor(tmp_path: Path, nats_server: EmbeddedServer) -> Iterator[VendorFactory]:
     """Start a demo vendor as a subprocess: ``vendor("sierra", replica="b", **overrides)``.
@@ -73,22 +88,16 @@ def vendor(tmp_path: Path, nats_server: EmbeddedServer) -> Iterator[VendorFactor
 
     def start(
         name: str,
+        /,
         *,
         replica: str = "a",
         bus: str | None = None,
         env: dict[str, str] | None = None,
         **overrides: str,
     ) -> ServiceProcess:
-        """``overrides`` replace top-level settings: values are TOML, e.g. terms_policy='"honour"'."""
-        d = _shared_dir(tmp_path)
-        cfg = d / "vendors" / f"{name}-{replica}.toml"
-        lines = (d / "vendors" / f"{name}.toml").read_text().splitlines()
-        for key, value in overrides.items():
-            lines = [ln for ln in lines if not ln.startswith(f"{key} =")]
-            lines.insert(
-                next(i for i, ln in enumerate(lines) if ln.startswith("[")), f"{key} = {value}"
-            )
-        cfg.write_text("\n".join(lines) + "\n")
+        """``overrides`` replace top-level settings: values are TOML, e.g. terms_policy='"honour"'
+        (``name`` too: the demo vendor to copy comes first, by position)."""
+        cfg = vendor_config(tmp_path, name, replica, **overrides)
         p = ServiceProcess(
             [
                 str(BIN / "intentcast-vendor"),

@@ -8,13 +8,14 @@ import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-OURS = {"schemas", "runtime", "agent", "vendor_adapter", "bus_auth", "simulator"}
+OURS = {"schemas", "runtime", "agent", "vendor_adapter", "bus_auth", "registry", "simulator"}
 ALLOWED = {
     "schemas": set(),
     "runtime": {"schemas"},
     "agent": {"schemas", "runtime"},
     "vendor_adapter": {"schemas", "runtime"},
     "bus_auth": {"runtime"},
+    "registry": {"schemas", "runtime"},
     # The one place where both services meet: markets simulated over the real code.
     "simulator": {"schemas", "runtime", "agent", "vendor_adapter"},
 }

@@ -107,6 +107,21 @@ def test_metrics_render_in_prometheus_text() -> None:
     assert 'lat_seconds_bucket{le="0.005"} 1' in text and "lat_seconds_count 1" in text
 
 
+def test_metric_labels_from_the_bus_are_escaped_and_fixed_per_metric() -> None:
+    """A label value carrying a quote, a backslash and a newline cannot break the exposition
+    format (it did with the hand-written renderer); a second label set is refused."""
+    r = Registry()
+    c = r.counter("y_total", "things")
+    c.inc(reason='a"b\\c\nd')
+    line = next(ln for ln in r.render().splitlines() if ln.startswith("y_total{"))
+    assert line == 'y_total{reason="a\\"b\\\\c\\nd"} 1.0'
+    assert c.value(reason='a"b\\c\nd') == 1
+    with pytest.raises(ValueError, match=r"expected labels \['reason'\], got \['kind'\]"):
+        c.inc(kind="x")
+    with pytest.raises(TypeError):
+        r.histogram("y_total", "things")
+
+
 def test_no_embedded_bus_is_reported_when_none_runs(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -119,7 +119,7 @@ def test_the_cli_writes_tables_and_a_plot_and_replaces_its_own_work_folder(
 ) -> None:
     """`intentcast-sim run` on the embedded bus writes rounds.csv, summary.json and
     market.png; run again into the same --out it starts from empty stores; `batch` writes a
-    row per seed and a plot, and prints mean and spread; a scenario name it
+    row per seed and a plot, and prints each figure's mean and 95% interval; a scenario name it
     does not know exits 2 with the known ones listed; an unreachable bus is one line, exit 1."""
     scenario = tmp_path / "small.toml"
     scenario.write_text(_toml({**SMALL, "rounds": 6}))

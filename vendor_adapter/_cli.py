@@ -29,6 +29,7 @@ from ._catalog import Catalog
 from ._config import ConfigError, VendorConfig, load_config
 from ._keys import load_or_create_keys
 from ._load import load_vendor
+from ._registration import RegistrationRefused, register
 from ._service import VendorAdapter
 from ._store import VendorStore
 
@@ -122,6 +123,7 @@ async def _run(cfg: VendorConfig, catalog: Catalog, bus_flag: str | None) -> int
                     drain_timeout=DRAIN_SECONDS,
                 )
             )
+            await register(bus.nc, signer.identity, cfg, url)
             if cfg.health_port >= 0:
                 try:
                     http = await stack.enter_async_context(
@@ -178,7 +180,7 @@ def main(argv: list[str] | None = None) -> int:
         for problem in exc.problems:  # every problem, one line each
             print(f"intentcast-vendor: error: {problem}", file=sys.stderr)
         return 2
-    except NatsServerNotFound as exc:
+    except (NatsServerNotFound, RegistrationRefused) as exc:
         print(f"intentcast-vendor: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

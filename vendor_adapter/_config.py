@@ -103,6 +103,14 @@ class LimitsConfig(_Model):
     intents_per_category_per_second: Annotated[int, Field(ge=1)] = 500
 
 
+class RegistrationConfig(_Model):
+    """Register with a registrar at start-up: its key (64 hex digits), or "local" for the one
+    serving this machine's embedded bus; ``regions`` are where the vendor delivers."""
+
+    registrar: Annotated[str, Field(pattern="^(local|[0-9a-f]{64})$")]
+    regions: list[Annotated[str, Field(pattern="^[A-Z]{2}(-[A-Z0-9]{1,3})?$")]] = []
+
+
 class VendorConfig(_Model):
     name: Annotated[str, Field(min_length=1, max_length=200)]
     categories: Annotated[list[Annotated[str, AfterValidator(_category_path)]], Field(min_length=1)]
@@ -123,6 +131,7 @@ class VendorConfig(_Model):
     catalog: CatalogConfig
     pricing: PricingConfig = PricingConfig()
     limits: LimitsConfig = LimitsConfig()
+    registry: RegistrationConfig | None = None
 
     @field_validator("offer_validity", "purge_interval", mode="before")
     @classmethod

@@ -60,15 +60,19 @@ class VendorAdapter:
         self.terms = cfg.terms.to_wire()
         self.clock = clock
         self.metrics = m = metrics or Registry()
-        self.intents_seen = m.counter("vendor_intents_seen_total", "Intents received")
-        self.offers_made = m.counter("vendor_offers_made_total", "Offers signed and sent")
+        self.intents_seen = m.counter("vendor_intents_seen_total", "Intents received", ())
+        self.offers_made = m.counter("vendor_offers_made_total", "Offers signed and sent", ())
         self.declines = m.counter(
-            "vendor_declines_total", "Intents answered with no offer, by reason"
+            "vendor_declines_total", "Intents answered with no offer, by reason", ("reason",)
         )
         self.rejected = m.counter(
-            "vendor_rejected_total", "Messages refused by verification, by kind and reason"
+            "vendor_rejected_total",
+            "Messages refused by verification, by kind and reason",
+            ("kind", "reason"),
         )
-        self.orders = m.counter("vendor_orders_total", "Acceptances handled, by outcome")
+        self.orders = m.counter(
+            "vendor_orders_total", "Acceptances handled, by outcome", ("outcome",)
+        )
         self.latency = m.histogram(
             "vendor_intent_seconds", "Time from intent received to offer sent"
         )
