@@ -180,6 +180,32 @@ def web_page(home: Path) -> str:
     return asyncio.run(render())
 
 
+def archived(home: Path) -> dict[str, schemas.ArchivedOrder | None]:
+    """Every receipt in the person's home, re-read by the agent against the keys each frame
+    must come from: receipt id -> the verified order (None: it does not verify)."""
+
+    async def read() -> dict[str, schemas.ArchivedOrder | None]:
+        async with agent.Agent(Home(home)) as a:
+            return {c.row.receipt_id: c.order for c in a.receipts()}
+
+    import asyncio
+
+    return asyncio.run(read())
+
+
+def signed_by(key_hex: str) -> schemas.KeyResolver:
+    """A resolver that believes one key: a stored frame checked against the key it must come
+    from (never the key it names)."""
+    from nacl.signing import VerifyKey
+
+    def resolve(kid: str, at: datetime | None) -> VerifyKey:
+        if kid != key_hex:
+            raise schemas.UnknownSigner(key_hex[:16], kid[:16], "$.tag")
+        return VerifyKey(bytes.fromhex(kid))
+
+    return resolve
+
+
 def tent_intent() -> schemas.CastIntent:
     return schemas.cast_intent(
         category="outdoor/tents", want=schemas.Want("2-person tent"), quantity=1,
