@@ -1,54 +1,99 @@
 """The personal agent: works for the person, not the seller. Casts intents with the person's
-terms, verifies and ranks offers, accepts one, and keeps the receipts on the person's disk."""
+terms, verifies and ranks offers, accepts one, and keeps the receipts on the person's disk.
 
-from ._home import AgentConfig, Home, HomeError, RankingWeights, TrustPolicy
+Everything outside this package (the CLI's commands, the web page, the simulator's people,
+the bench) goes through :class:`Agent`, so every rule holds for every way in: above all,
+that only an offer shown to the person, live, and still within their terms can be accepted.
+
+The cut: one exchange per module, each a room of its own, all talking through one
+:class:`AgentSession` (``_session``: the transport, the profile cache, the offer opener):
+
+- ``_collecting``: cast an intent, open and verify the offers, rank, store;
+- ``_admission``: whether a new acceptance may be made (shown, live, still acceptable,
+  the intent not already ordered);
+- ``_accepting``: the acceptance's state machine (:class:`AcceptState`, transitions in one
+  table), from the stored acceptance to the stored receipt or refusal;
+- ``_receipts``: countersignatures delivered and synced, receipts re-read;
+- ``_cancelling``: the person's signed cancellation and the vendor's answer;
+- ``_rereading``: stored frames verified against the key each must come from;
+- ``_records`` and ``_store``: typed records (also the export format) and the SQLite store;
+- ``_agent``: the public API, where each business rule lives once;
+- ``_arguments`` and ``_cli`` (parse, call the API, print), ``_render``, ``_web``,
+  ``_export`` and ``_import``: the person's edges, holding no rules of their own.
+
+They are cut this way because each exchange changes for its own reasons (the protocol's
+step, its failure modes, its tests), and none needs another's internals: a room gets the
+session, the store and typed records, and nothing else."""
+
+from ._accepting import TRANSITIONS, AcceptEvent, AcceptResult, transition
+from ._admission import NotAcceptable
+from ._agent import OUTCOMES, Agent, Cancelled, Rated
+from ._collecting import Collected
+from ._home import AgentConfig, Home, HomeError, PersonDetails, RankingWeights, TrustPolicy
 from ._network_trust import NetworkTrust, NetworkWeights, rating_bundle
+from ._opening import OfferOpener, admit_opened
 from ._ranking import Dropped, Ranked, Ranker, rank_offers
-from ._registered import RegisteredTrust, with_registry
-from ._session import (
-    AcceptError,
-    AcceptResult,
-    AgentSession,
-    CancelError,
-    Collected,
-    accept_offer,
-    cancel_order,
-    cast_and_collect,
-    deliver_countersignature,
-    sync_receipts,
+from ._records import (
+    AcceptRow,
+    AcceptState,
+    DropRow,
+    IntentHistory,
+    IntentRow,
+    OfferRow,
+    OrderState,
+    ReceiptRow,
 )
-from ._store import AgentStore, UnknownReceipt
+from ._registered import RegisteredTrust, with_registry
+from ._rereading import CheckedReceipt
+from ._session import AcceptError, AgentSession, CancelError
+from ._store import AgentStore, KeysNotHeld, UnknownReceipt
 from ._trust import BetaTrust, TrustScore, TrustScorer, rating_evidence
 
 __all__ = [
+    "OUTCOMES",
+    "TRANSITIONS",
     "AcceptError",
+    "AcceptEvent",
     "AcceptResult",
+    "AcceptRow",
+    "AcceptState",
+    "Agent",
     "AgentConfig",
     "AgentSession",
     "AgentStore",
     "BetaTrust",
     "CancelError",
+    "Cancelled",
+    "CheckedReceipt",
     "Collected",
+    "DropRow",
     "Dropped",
     "Home",
     "HomeError",
+    "IntentHistory",
+    "IntentRow",
+    "KeysNotHeld",
     "NetworkTrust",
     "NetworkWeights",
+    "NotAcceptable",
+    "OfferOpener",
+    "OfferRow",
+    "OrderState",
+    "PersonDetails",
     "Ranked",
     "Ranker",
     "RankingWeights",
+    "Rated",
+    "ReceiptRow",
     "RegisteredTrust",
     "TrustPolicy",
     "TrustScore",
     "TrustScorer",
     "UnknownReceipt",
-    "accept_offer",
-    "cancel_order",
-    "cast_and_collect",
-    "deliver_countersignature",
+    "admit_opened",
     "rank_offers",
     "rating_bundle",
     "rating_evidence",
-    "sync_receipts",
+    "transition",
     "with_registry",
 ]

@@ -16,11 +16,8 @@ import hashlib
 import json
 import os
 import secrets
-import shutil
 import sys
 import unicodedata
-from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -29,24 +26,27 @@ import msgspec
 import nacl.exceptions
 import nacl.pwhash.argon2id as argon2id
 import nacl.secret
-from nacl.public import PrivateKey
-from nacl.signing import SigningKey
 
-import schemas
-
-from ._home import Home, HomeError
-from ._render import _receipt_rows
-from ._store import TABLES, AgentStore
+from ._home import Home
+from ._records import AcceptRow, DropRow, IntentRow, OfferRow, OutcomeRow, ReceiptRow
+from ._store import KEY_COLUMNS, TABLES, AgentStore
 
 __all__ = [
     "FORMAT",
     "KDF_MODERATE",
     "PASSPHRASE_ENV",
+    "Document",
     "ExportError",
-    "Imported",
+    "IntentKey",
+    "Kdf",
+    "KeysPayload",
+    "PlainKeys",
+    "Tables",
+    "box_key",
     "export_document",
-    "import_export",
+    "fsync_path",
     "read_passphrase",
+    "sha256_of",
     "write_private_file",
 ]
 
@@ -56,7 +56,6 @@ PASSPHRASE_ENV = "INTENTCAST_PASSPHRASE"
 # may sit in a backup for years; an attacker with the file can guess offline, so the
 # interactive limits (64 MiB) are too cheap. The file records the limits used.
 KDF_MODERATE = (argon2id.OPSLIMIT_MODERATE, argon2id.MEMLIMIT_MODERATE)
-_KEY_COLUMNS = ("sign_seed", "seal_secret")
 _MIN_PASSPHRASE = 8
 
 
@@ -70,82 +69,11 @@ class ExportError(Exception):
         super().__init__("".join(c if c.isprintable() else ascii(c)[1:-1] for c in message))
 
 
-# --- the format: one struct per table, fields exactly the table's columns --------------------
+# --- the format: the store's own records (``_records``), one struct per table ------------
 
 
 class _Row(msgspec.Struct, forbid_unknown_fields=True):
     pass
-
-
-class IntentRow(_Row):
-    id: str
-    created: str
-    expires: str
-    category: str
-    description: str
-    wire: bytes  # the signed intent frame
-
-
-class OfferRow(_Row):
-    id: str
-    intent_id: str
-    vendor_id: str
-    vendor_name: str
-    bundle: bytes  # the vendor's signed profile and signed offer, as received (unsealed)
-    total_amount: int
-    currency: str
-    delivery_by: str
-    expires: str
-    rank: int | None
-    score: float
-    reasons: list[str]
-    received: str
-
-
-class DropRow(_Row):
-    id: int
-    intent_id: str
-    vendor_id: str | None
-    vendor_name: str | None
-    reason: str
-    detail: str
-    received: str
-
-
-class AcceptRow(_Row):
-    offer_id: str
-    intent_id: str
-    vendor_id: str
-    accept_wire: bytes  # the person's signed acceptance
-    sealed: bytes  # that acceptance and the disclosure, sealed to the vendor
-    created: str
-    status: str
-
-
-class ReceiptRow(_Row):
-    receipt_id: str
-    order_id: str
-    intent_id: str
-    offer_id: str
-    vendor_id: str
-    vendor_name: str
-    receipt_wire: bytes
-    confirmation_wire: bytes
-    countersignature_wire: bytes
-    vendor_acknowledged: int
-    created: str
-    status: str
-    cancel_wire: bytes | None
-
-
-class OutcomeRow(_Row):
-    id: int
-    vendor_id: str
-    kind: str  # receipt | rating | rejected
-    positive: float
-    negative: float
-    at: str
-    ref: str
 
 
 class Tables(_Row):
@@ -155,16 +83,6 @@ class Tables(_Row):
     accepts: list[AcceptRow]
     receipts: list[ReceiptRow]
     outcomes: list[OutcomeRow]
-
-
-_ROW_TYPES: dict[str, type[_Row]] = {
-    "intents": IntentRow,
-    "offers": OfferRow,
-    "drops": DropRow,
-    "accepts": AcceptRow,
-    "receipts": ReceiptRow,
-    "outcomes": OutcomeRow,
-}
 
 
 class Content(_Row):
@@ -219,11 +137,11 @@ def _canonical(obj: Any) -> bytes:
     ).encode("ascii")
 
 
-def _sha256(obj: Any) -> str:
+def sha256_of(obj: Any) -> str:
     return hashlib.sha256(_canonical(obj)).hexdigest()
 
 
-def _box_key(passphrase: str, kdf: Kdf) -> bytes:
+def box_key(passphrase: str, kdf: Kdf) -> bytes:
     pw = unicodedata.normalize("NFC", passphrase).encode("utf-8")
     key: bytes = argon2id.kdf(
         nacl.secret.SecretBox.KEY_SIZE, pw, kdf.salt, opslimit=kdf.opslimit, memlimit=kdf.memlimit
@@ -248,17 +166,9 @@ def export_document(
     intent_keys: dict[str, IntentKey] = {}
     with store.snapshot():
         for table in TABLES:
-            fields = set(_ROW_TYPES[table].__struct_fields__)
-            # Columns by name: iterating a sqlite3.Row yields its values, not its keys (the
-            # IndexError export used to crash with).
-            cols = [c for c in store.columns(table) if table != "intents" or c not in _KEY_COLUMNS]
-            have = set(cols)
-            if have != fields:
-                raise ExportError(
-                    f"expected the {table} table to have the columns {FORMAT} knows, got also"
-                    f" {sorted(have - fields)} and without {sorted(fields - have)}; this store is"
-                    " from a newer or older intentcast: export with the version that wrote it"
-                )
+            # Columns by name: iterating a sqlite3.Row yields its values, not its keys. The
+            # store opened only because its columns are exactly its records' (and the keys).
+            cols = [c for c in store.columns(table) if table != "intents" or c not in KEY_COLUMNS]
             out = []
             for row in store.rows(table):
                 d = {k: row[k] for k in cols}
@@ -289,8 +199,8 @@ def export_document(
     elif keys == "sealed":
         assert passphrase is not None
         kdf = Kdf("argon2id13", *kdf_limits, secrets.token_bytes(argon2id.SALTBYTES))
-        payload = msgspec.json.encode(KeysPayload(_sha256(content_b), intent_keys))
-        box = nacl.secret.SecretBox(_box_key(passphrase, kdf)).encrypt(payload)
+        payload = msgspec.json.encode(KeysPayload(sha256_of(content_b), intent_keys))
+        box = nacl.secret.SecretBox(box_key(passphrase, kdf)).encrypt(payload)
         keys_part = SealedKeys(kdf, bytes(box))
     body: dict[str, Any] = {
         "format": FORMAT,
@@ -298,7 +208,7 @@ def export_document(
         "content": content_b,
         "keys": msgspec.to_builtins(keys_part),
     }
-    body["digest"] = {"alg": "sha256", "value": _sha256(body)}
+    body["digest"] = {"alg": "sha256", "value": sha256_of(body)}
     return (json.dumps(body, indent=1, ensure_ascii=False) + "\n").encode("utf-8")
 
 
@@ -313,7 +223,7 @@ def write_private_file(path: Path, data: bytes) -> None:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-        _fsync_dir(path.parent)
+        fsync_path(path.parent)
     except OSError as exc:
         tmp.unlink(missing_ok=True)
         raise ExportError(
@@ -325,7 +235,7 @@ def write_private_file(path: Path, data: bytes) -> None:
         raise
 
 
-def _fsync_dir(path: Path) -> None:
+def fsync_path(path: Path) -> None:
     """fsync a file or a directory (the latter makes its entries durable)."""
     fd = os.open(path, os.O_RDONLY)
     try:
@@ -367,292 +277,3 @@ def read_passphrase(file: Path | None, *, confirm: bool) -> str:
             " choose a longer one (it alone protects the keys in the file)"
         )
     return pw
-
-
-# --- import ----------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Imported:
-    home: Path
-    counts: dict[str, int]
-    keys: bool
-    ratings: int
-
-
-def _strict_object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    d: dict[str, Any] = {}
-    for k, v in pairs:
-        if k in d:
-            raise ValueError(f"duplicate key {k!r}")
-        d[k] = v
-    return d
-
-
-def _no_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not a number JSON allows")
-
-
-def _parse(path: Path, data: bytes) -> dict[str, Any]:
-    try:
-        raw = json.loads(
-            data.decode("utf-8"), object_pairs_hook=_strict_object, parse_constant=_no_constant
-        )
-    except UnicodeDecodeError as exc:
-        raise ExportError(
-            f"{path}: expected UTF-8 JSON, got a byte that is not UTF-8 at offset {exc.start};"
-            " the file is damaged: import an intact copy"
-        ) from None
-    except ValueError as exc:
-        raise ExportError(
-            f"{path}: expected a complete {FORMAT} file, got invalid JSON ({exc}); it is truncated"
-            " or damaged: import an intact copy"
-        ) from None
-    if not isinstance(raw, dict):
-        raise ExportError(
-            f"{path}: expected a {FORMAT} object, got a JSON {type(raw).__name__}; is this an"
-            " intentcast export?"
-        )
-    return raw
-
-
-def _check_digest(path: Path, raw: dict[str, Any]) -> None:
-    fmt = raw.get("format")
-    if fmt != FORMAT:
-        raise ExportError(
-            f"{path}: expected format {FORMAT!r}, got {fmt!r}; it was written by another version"
-            " of intentcast: import it with that version, or export again with this one"
-        )
-    dig = raw.get("digest")
-    rest = {k: v for k, v in raw.items() if k != "digest"}
-    if (
-        not isinstance(dig, dict)
-        or dig.get("alg") != "sha256"
-        or not isinstance(dig.get("value"), str)
-    ):
-        raise ExportError(
-            f"{path}: expected a sha256 digest, got {dig!r:.60}; the file is damaged: import an"
-            " intact copy"
-        )
-    got = _sha256(rest)
-    if not secrets.compare_digest(got, dig["value"]):
-        raise ExportError(
-            f"{path}: expected content with SHA-256 {dig['value'][:16]}..., got {got[:16]}...; the"
-            " file was edited or damaged after export: import an intact copy"
-        )
-
-
-def _check_kdf(path: Path, kdf: Kdf) -> None:
-    ops_ok = argon2id.OPSLIMIT_MIN <= kdf.opslimit <= argon2id.OPSLIMIT_SENSITIVE
-    mem_ok = argon2id.MEMLIMIT_MIN <= kdf.memlimit <= argon2id.MEMLIMIT_SENSITIVE
-    if not (ops_ok and mem_ok and len(kdf.salt) == argon2id.SALTBYTES):
-        raise ExportError(
-            f"{path}: expected Argon2id limits within libsodium's MIN..SENSITIVE and a"
-            f" {argon2id.SALTBYTES}-byte salt, got opslimit {kdf.opslimit}, memlimit"
-            f" {kdf.memlimit}, a {len(kdf.salt)}-byte salt; the file is damaged: import an intact copy"
-        )
-
-
-def _open_keys(
-    path: Path, doc: Document, content_b: Any, passphrase: Callable[[], str]
-) -> dict[str, IntentKey] | None:
-    k = doc.keys
-    if k is None:
-        return None
-    if isinstance(k, PlainKeys):
-        return k.intents
-    _check_kdf(path, k.kdf)
-    try:
-        plain = nacl.secret.SecretBox(_box_key(passphrase(), k.kdf)).decrypt(k.box)
-    except nacl.exceptions.CryptoError:
-        raise ExportError(
-            f"{path}: expected the passphrase the keys were sealed with, got one that does not"
-            " open them; wrong passphrase (or the sealed keys were altered): try again"
-        ) from None
-    payload = msgspec.json.decode(plain, type=KeysPayload)
-    if not secrets.compare_digest(payload.content_sha256, _sha256(content_b)):
-        raise ExportError(
-            f"{path}: expected the content the keys were sealed with, got other content; the file"
-            " was edited after export: import an intact copy"
-        )
-    return payload.intents
-
-
-def _frame_error(path: Path, what: str, err: Exception) -> ExportError:
-    return ExportError(
-        f"{path}: {what} does not verify ({err}); the file was edited or damaged: import an"
-        " intact copy"
-    )
-
-
-def _verify_frames(path: Path, t: Tables, keys: dict[str, IntentKey] | None) -> None:
-    """Every stored frame verified again, as the agent verifies what it keeps (archival, no
-    time checks), and each row's columns checked against the signed bytes they summarise."""
-    intents: dict[str, schemas.Intent] = {}
-    for i in t.intents:
-        try:
-            v = schemas.verify(i.wire, schemas.Intent, key=schemas.self_signed, now=None)
-            im = v.msg
-            if (im.id, im.category, im.want.description) != (i.id, i.category, i.description):
-                raise ValueError("its row disagrees with its signed bytes")
-        except (schemas.ProtocolError, ValueError) as exc:
-            raise _frame_error(path, f"intent {i.id[:8]}", exc) from None
-        intents[i.id] = v.msg
-        if keys is not None:
-            k = keys.get(i.id)
-            try:
-                if k is None:
-                    raise ValueError("none")
-                sign_pub = bytes(SigningKey(bytes.fromhex(k.sign_seed)).verify_key).hex()
-                seal_pub = bytes(PrivateKey(bytes.fromhex(k.seal_secret)).public_key).hex()
-                if (sign_pub, seal_pub) != (v.msg.keys.sign, v.msg.keys.seal):
-                    raise ValueError("keys other than those it was cast with")
-            except (ValueError, TypeError, nacl.exceptions.CryptoError) as exc:
-                raise ExportError(
-                    f"{path}: expected the private keys of intent {i.id[:8]}, got {exc}; the file"
-                    " is damaged: import an intact copy"
-                ) from None
-    if keys is not None and set(keys) != set(intents):
-        raise ExportError(
-            f"{path}: expected keys for exactly the {len(intents)} intents, got {len(keys)};"
-            " the file is damaged: import an intact copy"
-        )
-    profiles = schemas.ProfileCache()
-    for o in t.offers:
-        try:
-            intent = intents[o.intent_id]
-            op = schemas.open_offer_bundle(
-                o.bundle, intent=intent, now=None, replay=None, profiles=profiles
-            )
-            m = op.offer.msg
-            got = (m.id, op.profile.msg.vendor_id, m.total_price.amount, m.total_price.currency)
-            if got != (o.id, o.vendor_id, o.total_amount, o.currency):
-                raise ValueError("its row disagrees with its signed bytes")
-        except (schemas.ProtocolError, ValueError, KeyError) as exc:
-            raise _frame_error(path, f"offer {o.id[:8]}", exc) from None
-    for a in t.accepts:
-        try:
-            acc = schemas.verify(a.accept_wire, schemas.Accept, key=schemas.self_signed, now=None)
-            if (acc.msg.offer_id, acc.msg.intent_id) != (a.offer_id, a.intent_id):
-                raise ValueError("its row disagrees with its signed bytes")
-        except (schemas.ProtocolError, ValueError) as exc:
-            raise _frame_error(path, f"acceptance of offer {a.offer_id[:8]}", exc) from None
-
-
-def _verify_receipt_frames(path: Path, t: Tables) -> None:
-    """After the agent's own check of receipts and countersignatures: each receipt's row
-    against its signed bytes, and its confirmation and cancellation frames."""
-    for r in t.receipts:
-        try:
-            rm = schemas.verify(
-                r.receipt_wire, schemas.Receipt, key=schemas.self_signed, now=None
-            ).msg
-            row = (r.receipt_id, r.order_id, r.offer_id, r.intent_id, r.vendor_id)
-            if (rm.id, rm.order_id, rm.offer_id, rm.intent_id, rm.vendor_id) != row:
-                raise ValueError("its row disagrees with its signed bytes")
-            c = schemas.verify(
-                r.confirmation_wire, schemas.OrderConfirmation, key=schemas.self_signed, now=None
-            )
-            if (c.msg.order_id, c.msg.offer_id) != (r.order_id, r.offer_id):
-                raise ValueError("its row disagrees with its signed bytes")
-            if r.cancel_wire is not None:
-                x = schemas.verify(r.cancel_wire, schemas.Cancel, key=schemas.self_signed, now=None)
-                if x.msg.order_id != r.order_id:
-                    raise ValueError("a cancellation of another order")
-        except (schemas.ProtocolError, ValueError) as exc:
-            raise _frame_error(path, f"receipt {r.receipt_id[:8]}", exc) from None
-
-
-def _target_free(target: Path) -> None:
-    if target.exists() and (not target.is_dir() or any(target.iterdir())):
-        raise ExportError(
-            f"expected a new or empty directory for --home, got {target}, which already holds"
-            " something; nothing was changed: pick a new --home"
-        )
-
-
-def import_export(path: Path, target: Path, passphrase: Callable[[], str]) -> Imported:
-    """Restore an export into a new home at ``target``. Everything is checked first, the home
-    is built in a temporary sibling directory and renamed into place only once its receipts
-    verify: on any failure ``target`` is left as it was."""
-    _target_free(target)
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise ExportError(
-            f"expected an export file, got {exc.strerror or exc} for {path}; check the path"
-        ) from None
-    raw = _parse(path, data)
-    _check_digest(path, raw)
-    try:
-        doc = msgspec.convert(raw, Document)
-    except msgspec.ValidationError as exc:
-        raise ExportError(
-            f"{path}: expected {FORMAT} fields, got {exc}; the file is damaged: import an intact copy"
-        ) from None
-    keys = _open_keys(path, doc, raw["content"], passphrase)
-    t = doc.content.tables
-    _verify_frames(path, t, keys)
-
-    tmp = target.parent / f".{target.name}.importing-{secrets.token_hex(4)}"
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp.mkdir(mode=0o700)
-    except OSError as exc:
-        raise ExportError(
-            f"expected to create a home beside {target}, got {exc.strerror or exc}; pick a"
-            " --home in a directory that is yours"
-        ) from None
-    try:
-        home = Home(tmp)
-        write_private_file(home.config_path, doc.content.config_toml.encode("utf-8"))
-        try:
-            cfg = home.config().model_dump(mode="json")
-        except HomeError as exc:
-            raise ExportError(f"{path}: the config in it is unusable: {exc}") from None
-        if cfg != doc.content.config:
-            raise ExportError(
-                f"{path}: expected config and config_toml to say the same, got two different"
-                " configs; the file was edited: import an intact copy"
-            )
-        with AgentStore(home.db_path) as store:
-            with store.transaction():
-                for table in TABLES:
-                    rows = []
-                    for row in getattr(t, table):
-                        d = msgspec.structs.asdict(row)
-                        if table == "offers":
-                            d["reasons"] = json.dumps(d["reasons"])
-                        if table == "intents":
-                            k = keys.get(row.id) if keys is not None else None
-                            d["sign_seed"] = k.sign_seed if k else ""
-                            d["seal_secret"] = k.seal_secret if k else ""
-                        rows.append(d)
-                    store.restore(table, rows)
-            # The agent's own archival check of receipts and countersignatures, on the bytes
-            # as the new home now holds them.
-            bad = [r["receipt"][:8] for r in _receipt_rows(store) if not r["signatures_verify"]]
-            if bad:
-                raise ExportError(
-                    f"{path}: expected every receipt and countersignature to verify, got"
-                    f" {len(bad)} that do not ({', '.join(bad)}); the file was edited or"
-                    " damaged: import an intact copy"
-                )
-            _verify_receipt_frames(path, t)
-            ratings = sum(1 for o in t.outcomes if o.kind == "rating")
-        for f in tmp.iterdir():  # the store is fsynced by SQLite; the rest is made so here
-            _fsync_dir(f)
-        _fsync_dir(tmp)
-        try:
-            os.rename(tmp, target)  # replaces an empty directory, never a non-empty one
-        except OSError as exc:
-            raise ExportError(
-                f"expected a new or empty directory for --home, got {target}, which"
-                f" {exc.strerror}; nothing was changed: pick a new --home"
-            ) from None
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    _fsync_dir(target.parent)
-    counts = {table: len(getattr(t, table)) for table in TABLES}
-    return Imported(target, counts, keys is not None, ratings)

@@ -129,13 +129,14 @@ def rating_bundle(
         raise UnknownReceipt(
             f"expected a receipt this agent holds, got {receipt_id!r}; see `intentcast receipts`"
         )
-    intent = store.intent(r["intent_id"])
-    offer = store.db.execute("SELECT bundle FROM offers WHERE id = ?", (r["offer_id"],)).fetchone()
+    intent, offer = store.intent(r["intent_id"]), store.offer(r["offer_id"])
     if intent is None or offer is None:
         raise UnknownReceipt(f"the intent or offer of receipt {receipt_id[:8]} is not stored")
-    profile_wire = schemas.unpack(offer["bundle"], 2, "$.bundle")[0]
+    store.intent_secrets(intent.id)  # raises KeysNotHeld for a home imported without keys
+    profile_wire = schemas.unpack(offer.bundle, 2, "$.bundle")[0]
     bundle = schemas.make_rating(
-        receipt_wire=r["receipt_wire"], intent_wire=intent["wire"], profile_wire=profile_wire,
-        intent_seed=bytes.fromhex(intent["sign_seed"]), score=score, outcome=outcome, now=now,
+        receipt_wire=r["receipt_wire"], intent_wire=intent.wire, profile_wire=profile_wire,
+        intent_seed=bytes.fromhex(store.sign_seed(intent.id)), score=score, outcome=outcome,
+        now=now,
     )  # fmt: skip
     return str(r["vendor_id"]), bundle

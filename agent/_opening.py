@@ -7,7 +7,7 @@ another's Python runs. A lone offer is opened inline: handing it to a thread cos
 it saves.
 
 Threads only unseal, verify and decode: the replay cache and everything after stay on the
-event loop's thread, in arrival order (:func:`admit`).
+event loop's thread, in arrival order (:func:`admit_opened`).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import structlog
 
 import schemas
 
-__all__ = ["OfferOpener", "Opened", "admit"]
+__all__ = ["OfferOpener", "Opened", "admit_opened"]
 
 Opened = schemas.OpenedOffer | schemas.ProtocolError
 log = structlog.get_logger("intentcast.agent")
@@ -173,7 +173,7 @@ class OfferOpener:
         return self._interleave(list(done), len(sealed))
 
 
-def admit(opened: Opened, replay: schemas.ReplayCache, now: datetime) -> schemas.OpenedOffer:
+def admit_opened(opened: Opened, replay: schemas.ReplayCache, now: datetime) -> schemas.OpenedOffer:
     """The replay check for an offer opened off the loop: raise its error, or
     :class:`schemas.Replayed`, or return it."""
     if isinstance(opened, schemas.ProtocolError):

@@ -8,11 +8,13 @@ from typing import Any
 
 import schemas
 
+from ._accepting import AcceptResult
+from ._collecting import Collected
+from ._records import AcceptState, IntentHistory
+from ._rereading import CheckedReceipt
 from ._screen import shown
-from ._session import AcceptResult, Collected
-from ._store import AgentStore
 
-__all__ = ["render_accept", "render_history", "render_ranked", "render_receipts"]
+__all__ = ["receipt_rows", "render_accept", "render_history", "render_ranked", "render_receipts"]
 
 _DROP_WORDS = {
     "breach": "in breach of your must-have terms",
@@ -139,7 +141,7 @@ def render_accept(res: AcceptResult, *, as_json: bool) -> str:
             },
         }, indent=2)  # fmt: skip
     who = shown(res.vendor_name)
-    if res.status != "confirmed" or res.receipt is None:
+    if res.status is not AcceptState.CONFIRMED or res.receipt is None:
         why = shown(res.reason, 200) if res.reason else "no reason given"
         return f"{who} declined the order: {why}. Pick another offer from `intentcast history`."
     rm = res.receipt.msg
@@ -165,40 +167,31 @@ def render_accept(res: AcceptResult, *, as_json: bool) -> str:
     return "\n".join(lines)
 
 
-def _receipt_rows(store: AgentStore) -> list[dict[str, Any]]:
+def receipt_rows(receipts: list[CheckedReceipt]) -> list[dict[str, Any]]:
+    """Receipts as the person reads them; what is shown of one comes from its verified bytes,
+    and nothing of one that does not verify but that it does not."""
     out = []
-    for row in store.rows("receipts", "created"):
-        try:
-            r = schemas.verify(
-                row["receipt_wire"], schemas.Receipt, key=schemas.self_signed, now=None
-            )
-            cs = schemas.verify(
-                row["countersignature_wire"],
-                schemas.Countersignature,
-                key=schemas.self_signed,
-                now=None,
-            )
-            ok = cs.msg.receipt_hash == r.digest and r.msg.vendor_id == row["vendor_id"]
-        except schemas.ProtocolError:
-            ok = False
+    for c in receipts:
+        row, order = c.row, c.order
+        r = order.receipt.msg if order is not None else None
         out.append(
             {
-                "receipt": row["receipt_id"],
-                "order": row["order_id"],
-                "vendor": shown(row["vendor_name"]),
-                "item": shown(r.msg.item.title) if ok else "?",
-                "total": str(r.msg.total_price) if ok else "?",
-                "created": row["created"],
-                "signatures_verify": ok,
-                "vendor_acknowledged": bool(row["vendor_acknowledged"]),
-                "status": row["status"],
+                "receipt": row.receipt_id,
+                "order": row.order_id,
+                "vendor": shown(row.vendor_name),
+                "item": shown(r.item.title) if r is not None else "?",
+                "total": str(r.total_price) if r is not None else "?",
+                "created": row.created,
+                "signatures_verify": c.verifies,
+                "vendor_acknowledged": bool(row.vendor_acknowledged),
+                "status": str(row.status),
             }
         )
     return out
 
 
-def render_receipts(store: AgentStore, *, as_json: bool) -> str:
-    rows = _receipt_rows(store)
+def render_receipts(receipts: list[CheckedReceipt], *, as_json: bool) -> str:
+    rows = receipt_rows(receipts)
     if as_json:
         return json.dumps(rows, indent=2)
     if not rows:
@@ -220,31 +213,25 @@ def render_receipts(store: AgentStore, *, as_json: bool) -> str:
     )
 
 
-def render_history(store: AgentStore, *, as_json: bool) -> str:
-    intents = store.rows("intents", "created")
-    offers = store.rows("offers", "rank")
-    drops = store.rows("drops")
+def render_history(history: list[IntentHistory], *, as_json: bool) -> str:
     if as_json:
         return json.dumps([
-            {"intent": i["id"], "created": i["created"], "category": i["category"], "description": i["description"],
-             "offers": [{"offer": o["id"], "vendor": shown(o["vendor_name"]), "total_minor": o["total_amount"], "currency": o["currency"], "rank": o["rank"], "reasons": [shown(x, 200) for x in json.loads(o["reasons"])]} for o in offers if o["intent_id"] == i["id"]],
-             "dropped": [_drop_json(d["reason"], d["vendor_name"], d["vendor_id"], d["detail"]) for d in drops if d["intent_id"] == i["id"]]}
-            for i in intents
+            {"intent": h.intent.id, "created": h.intent.created, "category": h.intent.category, "description": h.intent.description,
+             "offers": [{"offer": o.id, "vendor": shown(o.vendor_name), "total_minor": o.total_amount, "currency": o.currency, "rank": o.rank, "reasons": [shown(x, 200) for x in o.reasons]} for o in h.offers],
+             "dropped": [_drop_json(d.reason, d.vendor_name, d.vendor_id, d.detail) for d in h.dropped]}
+            for h in history
         ], indent=2)  # fmt: skip
-    if not intents:
+    if not history:
         return "No intents yet. Cast one with `intentcast want ...`."
     out = []
-    for i in intents:
-        mine = [o for o in offers if o["intent_id"] == i["id"]]
-        out.append(
-            f"{i['created'][:16]}  intent {i['id'][:8]}  {i['category']}: {shown(i['description'])}"
-        )
-        for o in sorted(mine, key=lambda o: (o["rank"] is None, o["rank"] or 0)):
-            rank = f"#{o['rank']}" if o["rank"] else "  -"
+    for h in history:
+        i = h.intent
+        out.append(f"{i.created[:16]}  intent {i.id[:8]}  {i.category}: {shown(i.description)}")
+        for o in sorted(h.offers, key=lambda o: (o.rank is None, o.rank or 0)):
+            rank = f"#{o.rank}" if o.rank else "  -"
             out.append(
-                f"    {rank:>3} offer {o['id'][:8]}  {shown(o['vendor_name'], 24):<24} {schemas.Money(o['total_amount'], o['currency'])!s:>14}"
+                f"    {rank:>3} offer {o.id[:8]}  {shown(o.vendor_name, 24):<24} {schemas.Money(o.total_amount, o.currency)!s:>14}"
             )
-        n = sum(1 for d in drops if d["intent_id"] == i["id"])
-        if n:
-            out.append(f"        {n} dropped")
+        if h.dropped:
+            out.append(f"        {len(h.dropped)} dropped")
     return "\n".join(out)

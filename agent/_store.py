@@ -1,6 +1,10 @@
 """The person's store: intents with their private keys, verified offers, what was dropped and
 why, acceptances, receipts and outcomes. Exact signed bytes are kept so that every receipt
-verifies again years later."""
+verifies again years later.
+
+Reads return the typed records of ``_records``; states are stored by name. Over 300 lines
+because it is the one place that speaks SQL: the schema, its migrations and each table's
+reads and writes stay together, so a column is changed in one file."""
 
 from __future__ import annotations
 
@@ -10,20 +14,48 @@ import sqlite3
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
+import msgspec
+
+import schemas
 from runtime import open_db
 
 from ._home import HomeError
+from ._records import (
+    AcceptRow,
+    AcceptState,
+    DropRow,
+    IntentRow,
+    OfferRow,
+    OrderState,
+    OutcomeRow,
+    ReceiptRow,
+)
 
-__all__ = ["TABLES", "AgentStore", "KeysNotHeld", "UnknownReceipt"]
+__all__ = ["TABLES", "AgentStore", "KeysNotHeld", "StoreMismatch", "UnknownReceipt"]
+
+R = TypeVar("R", IntentRow, OfferRow, DropRow, AcceptRow, ReceiptRow)
 
 TABLES = ("intents", "offers", "drops", "accepts", "receipts", "outcomes")
+RECORDS: dict[str, type[msgspec.Struct]] = {
+    "intents": IntentRow,
+    "offers": OfferRow,
+    "drops": DropRow,
+    "accepts": AcceptRow,
+    "receipts": ReceiptRow,
+    "outcomes": OutcomeRow,
+}
+KEY_COLUMNS = ("sign_seed", "seal_secret")  # intents' private keys: not in IntentRow
 
 
 class KeysNotHeld(HomeError):
     """This home was imported from an export made without ``--include-keys``: it holds an
     intent's signed bytes but not the private keys it was cast with."""
+
+
+class StoreMismatch(HomeError):
+    """The store's tables have columns other than the records this version knows."""
 
 
 class UnknownReceipt(LookupError):
@@ -48,7 +80,7 @@ CREATE TABLE IF NOT EXISTS drops (
 CREATE TABLE IF NOT EXISTS accepts (
     offer_id TEXT PRIMARY KEY, intent_id TEXT NOT NULL, vendor_id TEXT NOT NULL,
     accept_wire BLOB NOT NULL, sealed BLOB NOT NULL, created TEXT NOT NULL,
-    status TEXT NOT NULL  -- sent | confirmed | rejected
+    status TEXT NOT NULL  -- an AcceptState's name
 );
 CREATE TABLE IF NOT EXISTS receipts (
     receipt_id TEXT PRIMARY KEY, order_id TEXT NOT NULL, intent_id TEXT NOT NULL,
@@ -76,10 +108,29 @@ class AgentStore:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.db = open_db(path, SCHEMA, MIGRATIONS)
+        try:
+            self._check_columns()
+        except BaseException:
+            self.db.close()
+            raise
         self.outcomes_changed = 0  # bumped on every new outcome, so readers can cache
+        self.unverified: frozenset[str] = frozenset()  # receipts whose bytes do not verify
 
     def close(self) -> None:
         self.db.close()
+
+    def _check_columns(self) -> None:
+        """Every table holds exactly its record's fields, or the store is refused whole: a
+        column this version does not know would otherwise be silently left out."""
+        for table in TABLES:
+            have = set(self.columns(table)) - (set(KEY_COLUMNS) if table == "intents" else set())
+            want = set(RECORDS[table].__struct_fields__)
+            if have != want:
+                raise StoreMismatch(
+                    f"expected the {table} table to have the columns this intentcast knows, got"
+                    f" also {sorted(have - want)} and without {sorted(want - have)}; this store is"
+                    " from a newer or older intentcast: use the version that wrote it"
+                )
 
     def __enter__(self) -> AgentStore:
         return self
@@ -114,6 +165,17 @@ class AgentStore:
         r: sqlite3.Row | None = self.db.execute(sql, args).fetchone()
         return r
 
+    def _typed(self, kind: type[R], sql: str, *args: object) -> list[R]:
+        out = []
+        for row in self.db.execute(sql, args):
+            d = dict(zip(row.keys(), row, strict=True))
+            if kind is OfferRow:
+                d["reasons"] = json.loads(d["reasons"])
+            elif kind is IntentRow:
+                del d["sign_seed"], d["seal_secret"]
+            out.append(msgspec.convert(d, kind))
+        return out
+
     def add_intent(
         self,
         *,
@@ -140,18 +202,30 @@ class AgentStore:
             ),
         )
 
-    def intent(self, intent_id: str) -> sqlite3.Row | None:
-        """A stored intent with the private keys it was cast with (what accepting and
-        cancelling sign with). Raises :class:`KeysNotHeld` when the home was imported without
-        them: those columns are empty then, and nothing can be signed for that intent."""
-        row = self._one("SELECT * FROM intents WHERE id = ?", intent_id)
-        if row is not None and not (row["sign_seed"] and row["seal_secret"]):
+    def intent(self, intent_id: str) -> IntentRow | None:
+        got = self._typed(IntentRow, "SELECT * FROM intents WHERE id = ?", intent_id)
+        return got[0] if got else None
+
+    def intents(self) -> list[IntentRow]:
+        return self._typed(IntentRow, "SELECT * FROM intents ORDER BY created")
+
+    def intent_secrets(self, intent_id: str) -> schemas.IntentSecrets:
+        """The private keys a stored intent was cast with (what accepting and cancelling
+        sign with). Raises :class:`KeysNotHeld` when the home was imported without them:
+        those columns are empty then, and nothing can be signed for that intent."""
+        row = self._one("SELECT sign_seed, seal_secret FROM intents WHERE id = ?", intent_id)
+        if row is None or not (row["sign_seed"] and row["seal_secret"]):
             raise KeysNotHeld(
                 f"expected the private keys of intent {intent_id[:8]}, got none: this home was"
                 " imported from an export made without --include-keys; receipts, history, rate"
                 " and sync work, but to cancel or accept, import an export made with --include-keys"
             )
-        return row
+        return schemas.IntentSecrets.from_hex(row["sign_seed"], row["seal_secret"])
+
+    def sign_seed(self, intent_id: str) -> str:
+        """The seed an intent was signed with, as held ("" if imported without keys)."""
+        row = self._one("SELECT sign_seed FROM intents WHERE id = ?", intent_id)
+        return "" if row is None else str(row["sign_seed"])
 
     def add_offer(self, **row: Any) -> None:
         row["reasons"] = json.dumps(row["reasons"])
@@ -176,14 +250,30 @@ class AgentStore:
             (intent_id, vendor_id, vendor_name, reason, detail, received.isoformat()),
         )
 
-    def find_offer(self, prefix: str) -> list[sqlite3.Row]:
+    def find_offers(self, prefix: str) -> list[OfferRow]:
         """Offers whose id starts with ``prefix`` (people type the first 8 characters)."""
-        return list(
-            self.db.execute("SELECT * FROM offers WHERE id LIKE ? || '%'", (prefix.lower(),))
-        )
+        q = "SELECT * FROM offers WHERE substr(id, 1, ?) = ? ORDER BY id"
+        return self._typed(OfferRow, q, len(prefix), prefix.lower())
 
-    def accept(self, offer_id: str) -> sqlite3.Row | None:
-        return self._one("SELECT * FROM accepts WHERE offer_id = ?", offer_id)
+    def offer(self, offer_id: str) -> OfferRow | None:
+        got = self._typed(OfferRow, "SELECT * FROM offers WHERE id = ?", offer_id)
+        return got[0] if got else None
+
+    def offers(self) -> list[OfferRow]:
+        """Every offer, by intent, the shown ones in their rank order, then the dropped."""
+        q = "SELECT * FROM offers ORDER BY intent_id, rank IS NULL, rank, rowid"
+        return self._typed(OfferRow, q)
+
+    def drops(self) -> list[DropRow]:
+        return self._typed(DropRow, "SELECT * FROM drops ORDER BY id")
+
+    def accept(self, offer_id: str) -> AcceptRow | None:
+        got = self._typed(AcceptRow, "SELECT * FROM accepts WHERE offer_id = ?", offer_id)
+        return got[0] if got else None
+
+    def accepts_for_intent(self, intent_id: str) -> list[AcceptRow]:
+        q = "SELECT * FROM accepts WHERE intent_id = ? ORDER BY created"
+        return self._typed(AcceptRow, q, intent_id)
 
     def add_accept(
         self,
@@ -194,18 +284,22 @@ class AgentStore:
         accept_wire: bytes,
         sealed: bytes,
         created: datetime,
+        state: AcceptState,
     ) -> None:
+        """Store an acceptance before it is sent (a fresh one replaces an expired one)."""
         self.db.execute(
-            "INSERT OR REPLACE INTO accepts VALUES (?,?,?,?,?,?, 'sent')",
-            (offer_id, intent_id, vendor_id, accept_wire, sealed, created.isoformat()),
+            "INSERT OR REPLACE INTO accepts VALUES (?,?,?,?,?,?,?)",
+            (offer_id, intent_id, vendor_id, accept_wire, sealed, created.isoformat(), str(state)),
         )
 
-    def set_accept_status(self, offer_id: str, status: str) -> None:
-        self.db.execute("UPDATE accepts SET status = ? WHERE offer_id = ?", (status, offer_id))
+    def set_accept_state(self, offer_id: str, state: AcceptState) -> None:
+        q = "UPDATE accepts SET status = ? WHERE offer_id = ?"
+        self.db.execute(q, (str(state), offer_id))
 
-    def add_receipt(self, *, outcome_at: datetime, **row: Any) -> None:
-        """Receipt, confirmation and countersignature together, in one committed row, before
-        the countersignature is sent; the receipt counts as positive evidence for trust."""
+    def add_receipt(self, *, outcome_at: datetime, accept_state: AcceptState, **row: Any) -> None:
+        """Receipt, confirmation and countersignature together, in one committed row with the
+        acceptance's new state, before the countersignature is sent; the receipt counts as
+        positive evidence for trust."""
         cols = ", ".join(row)
         with self.transaction():
             self.db.execute(
@@ -218,23 +312,25 @@ class AgentStore:
                 f"INSERT OR IGNORE INTO receipts ({cols}) VALUES ({', '.join('?' * len(row))})",
                 tuple(row.values()),
             )
-            self.db.execute(
-                "UPDATE accepts SET status = 'confirmed' WHERE offer_id = ?", (row["offer_id"],)
-            )
+            self.set_accept_state(row["offer_id"], accept_state)
 
-    def receipt_for_offer(self, offer_id: str) -> sqlite3.Row | None:
-        return self._one("SELECT * FROM receipts WHERE offer_id = ?", offer_id)
+    def receipt_for_offer(self, offer_id: str) -> ReceiptRow | None:
+        got = self._typed(ReceiptRow, "SELECT * FROM receipts WHERE offer_id = ?", offer_id)
+        return got[0] if got else None
 
-    def find_receipt(self, prefix: str) -> list[sqlite3.Row]:
+    def find_receipts(self, prefix: str) -> list[ReceiptRow]:
         """Receipts whose id starts with ``prefix`` (people type the first 8 characters)."""
-        q = "SELECT * FROM receipts WHERE receipt_id LIKE ? || '%'"
-        return list(self.db.execute(q, (prefix.lower(),)))
+        q = "SELECT * FROM receipts WHERE substr(receipt_id, 1, ?) = ? ORDER BY receipt_id"
+        return self._typed(ReceiptRow, q, len(prefix), prefix.lower())
 
-    def set_cancel(self, receipt_id: str, cancel_wire: bytes, status: str) -> None:
+    def receipts(self) -> list[ReceiptRow]:
+        return self._typed(ReceiptRow, "SELECT * FROM receipts ORDER BY created, rowid")
+
+    def set_cancel(self, receipt_id: str, cancel_wire: bytes, state: OrderState) -> None:
         """Keep the signed cancellation (before it is sent), then its outcome."""
         self.db.execute(
             "UPDATE receipts SET cancel_wire = COALESCE(cancel_wire, ?), status = ? WHERE receipt_id = ?",
-            (cancel_wire, status, receipt_id),
+            (cancel_wire, str(state), receipt_id),
         )
         self.outcomes_changed += 1  # a cancelled order's receipt no longer counts for trust
 
@@ -261,7 +357,7 @@ class AgentStore:
 
     def rate(
         self, receipt_id: str, *, positive: float, negative: float, at: datetime
-    ) -> sqlite3.Row:
+    ) -> ReceiptRow:
         """The person's rating of an order they hold a receipt for, as trust evidence. One
         rating per receipt: a later one replaces the earlier. Returns the receipt's row."""
         with self.transaction():
@@ -277,19 +373,29 @@ class AgentStore:
                 (row["vendor_id"], positive, negative, at.isoformat(), receipt_id),
             )
         self.outcomes_changed += 1
-        return row
+        got = self.receipt_for_offer(row["offer_id"])
+        assert got is not None
+        return got
+
+    def set_unverified(self, receipt_ids: frozenset[str]) -> None:
+        """Receipts found not to verify (by the receipts room): neither they nor the
+        person's ratings of them count as trust evidence."""
+        if receipt_ids != self.unverified:
+            self.unverified = receipt_ids
+            self.outcomes_changed += 1
 
     def all_outcomes(self) -> list[sqlite3.Row]:
         """Every piece of trust evidence, less the provisional evidence of a receipt whose
-        order was cancelled: a cancelled order counts as neither delivered nor failed unless
-        the person rates it."""
-        return list(
-            self.db.execute(
-                "SELECT o.* FROM outcomes o LEFT JOIN receipts r"
-                " ON o.kind = 'receipt' AND r.receipt_id = o.ref"
-                " WHERE r.status IS NULL OR r.status != 'cancelled'"
-            )
+        order was cancelled (a cancelled order counts as neither delivered nor failed unless
+        the person rates it), and less anything resting on a receipt that does not verify."""
+        rows = self.db.execute(
+            "SELECT o.* FROM outcomes o LEFT JOIN receipts r"
+            " ON o.kind = 'receipt' AND r.receipt_id = o.ref"
+            " WHERE r.status IS NULL OR r.status != ?",
+            (str(OrderState.CANCELLED),),
         )
+        bad = self.unverified
+        return [r for r in rows if not (r["kind"] in ("receipt", "rating") and r["ref"] in bad)]
 
     def rows(self, table: str, order: str = "rowid") -> list[sqlite3.Row]:
         assert table in TABLES

@@ -5,16 +5,15 @@ from __future__ import annotations
 
 import asyncio
 import html
-import json
 from collections import Counter
 
 import schemas
 from runtime import HttpServer
 
+from ._agent import Agent
 from ._home import Home
-from ._render import _receipt_rows
+from ._render import receipt_rows
 from ._screen import shown
-from ._store import AgentStore
 
 __all__ = ["page", "serve"]
 
@@ -23,13 +22,13 @@ table{border-collapse:collapse;width:100%;margin:.5rem 0 1.5rem}td,th{padding:.3
 th{background:#f4f4f4}.ok{color:#176b2c}.bad{color:#a4161a}.muted{color:#777}h2{margin-top:2rem}"""
 
 
-def page(store: AgentStore) -> str:
+def page(agent: Agent) -> str:
     e = html.escape
     parts = [
         f"<!doctype html><meta charset=utf-8><title>intentcast: your agent</title><style>{_STYLE}</style>",
         "<h1>Your intentcast agent</h1><p class=muted>Everything here is on your own disk. Nothing on this page was sent anywhere.</p>",
     ]
-    receipts = _receipt_rows(store)
+    receipts = receipt_rows(agent.receipts())
     parts.append("<h2>Receipts</h2>")
     if receipts:
         parts.append("<table><tr><th>receipt<th>vendor<th>item<th>total<th>date<th>signatures")
@@ -46,35 +45,29 @@ def page(store: AgentStore) -> str:
     else:
         parts.append("<p class=muted>No receipts yet.</p>")
     parts.append("<h2>Intents and offers</h2>")
-    offers = store.rows("offers", "rank")
-    drops = store.rows("drops")
-    for i in reversed(store.rows("intents", "created")):
+    for h in reversed(agent.history()):
+        i = h.intent
         parts.append(
-            f"<h3>{e(shown(i['description']))} <span class=muted>({e(i['category'])}, {e(i['created'][:16])})</span></h3>"
+            f"<h3>{e(shown(i.description))} <span class=muted>({e(i.category)}, {e(i.created[:16])})</span></h3>"
         )
-        mine = sorted(
-            (o for o in offers if o["intent_id"] == i["id"]),
-            key=lambda o: (o["rank"] is None, o["rank"] or 0),
-        )
+        mine = sorted(h.offers, key=lambda o: (o.rank is None, o.rank or 0))
         if mine:
             parts.append("<table><tr><th>#<th>offer<th>vendor<th>total<th>why")
             for o in mine:
-                why = "; ".join(shown(x) for x in json.loads(o["reasons"]))
+                why = "; ".join(shown(x) for x in o.reasons)
                 parts.append(
-                    f"<tr><td>{o['rank'] or '-'}<td><code>{e(o['id'][:8])}</code><td>{e(shown(o['vendor_name']))}<td>{e(str(schemas.Money(o['total_amount'], o['currency'])))}<td>{e(why)}"
+                    f"<tr><td>{o.rank or '-'}<td><code>{e(o.id[:8])}</code><td>{e(shown(o.vendor_name))}<td>{e(str(schemas.Money(o.total_amount, o.currency)))}<td>{e(why)}"
                 )
             parts.append("</table>")
-        dropped = [d for d in drops if d["intent_id"] == i["id"]]
+        dropped = h.dropped
         if dropped:
-            unverified = Counter(
-                d["reason"] for d in dropped if d["reason"].startswith("unverified:")
-            )
+            unverified = Counter(d.reason for d in dropped if d.reason.startswith("unverified:"))
             parts.append(
                 "<p>Dropped:</p><ul>"
                 + "".join(
-                    f"<li>{e(shown(d['vendor_name'] or 'unknown sender'))}: {e(d['reason'])}: <span class=muted>{e(shown(d['detail'], 200))}</span>"
+                    f"<li>{e(shown(d.vendor_name or 'unknown sender'))}: {e(d.reason)}: <span class=muted>{e(shown(d.detail, 200))}</span>"
                     for d in dropped
-                    if not d["reason"].startswith("unverified:")
+                    if not d.reason.startswith("unverified:")
                 )
                 + "".join(
                     f"<li>{n} {e(reason)} (not shown: it did not verify)"
@@ -89,8 +82,8 @@ async def serve(home: Home, port: int, host: str = "127.0.0.1") -> int:
     home.config()
 
     async def index(_: str) -> tuple[int, str, bytes]:
-        with AgentStore(home.db_path) as store:
-            return 200, "text/html; charset=utf-8", page(store).encode()
+        async with Agent(home) as agent:
+            return 200, "text/html; charset=utf-8", page(agent).encode()
 
     async def healthz(_: str) -> tuple[int, str, bytes]:
         return 200, "text/plain", b"ok\n"

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import gc
 import json
 import multiprocessing
@@ -24,7 +25,7 @@ import sys
 import tempfile
 import time
 import tracemalloc
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -36,9 +37,19 @@ from nacl.public import PrivateKey, SealedBox  # noqa: E402
 from nacl.signing import SigningKey, VerifyKey  # noqa: E402
 
 import schemas  # noqa: E402
-from agent import AgentSession, AgentStore, BetaTrust, Collected, Ranker, cast_and_collect  # noqa: E402
-from agent._home import RankingWeights, TrustPolicy  # noqa: E402
-from agent._opening import OfferOpener, admit  # noqa: E402
+from agent import (  # noqa: E402
+    Agent,
+    AgentConfig,
+    AgentSession,
+    AgentStore,
+    BetaTrust,
+    Home,
+    OfferOpener,
+    Ranker,
+    RankingWeights,
+    TrustPolicy,
+    admit_opened,
+)
 from runtime import (  # noqa: E402
     Bus,
     EmbeddedServer,
@@ -47,7 +58,12 @@ from runtime import (  # noqa: E402
     ServiceProcess,
     configure_logging,
 )
-from vendor_adapter import FileCatalog, Vendor, VendorConfig, VendorStore  # noqa: E402
+from vendor_adapter import (  # noqa: E402
+    FileCatalog,
+    Vendor,
+    VendorConfig,
+    VendorStore,
+)
 
 RECORDS: list[dict[str, Any]] = []
 NOW = datetime.now(UTC)
@@ -358,7 +374,7 @@ async def micro(tmp: Path, quick: bool) -> dict[str, float]:
         for result in two_threads.open_batch(
             burst, intent=c.intent, secrets=c.secrets, now=NOW, profiles=shared
         ):
-            ranker.judge(admit(result, burst_replay, NOW))
+            ranker.judge(admit_opened(result, burst_replay, NOW))
         two_core_us = (time.perf_counter() - t) / len(burst) * 1e6
         gc.enable()
     record(
@@ -443,24 +459,12 @@ async def timed(fn: Callable[[], Awaitable[object]], repeat: int) -> tuple[float
     return statistics.median(walls), statistics.median(cpus)
 
 
-def _collector(store: AgentStore) -> Callable[[AgentSession, int], Awaitable[Collected]]:
-    """The agent's real cast-collect-rank-store path, for one store and default policy."""
-    policy, weights = TrustPolicy(), RankingWeights()
-    trust = BetaTrust(store, policy)
-
-    async def collect(session: AgentSession, expect: int) -> Collected:
-        return await cast_and_collect(
-            session,
-            cast(),
-            window=30,
-            store=store,
-            trust=trust,
-            policy=policy,
-            weights=weights,
-            expect=expect,
-        )
-
-    return collect
+@contextlib.asynccontextmanager
+async def _person(path: Path, session: AgentSession) -> AsyncIterator[Agent]:
+    """The agent's public API over a fresh home with the default config: its real
+    cast-collect-rank-store path."""
+    async with Agent(Home(path), session=session, config=AgentConfig()) as agent:
+        yield agent
 
 
 def farm(url: str, n: int, mode: str) -> ServiceProcess:
@@ -514,14 +518,14 @@ async def bare_fanout(url: str, n: int, repeat: int) -> tuple[float, float]:
 async def product_round_trip(url: str, tmp: Path, n: int, repeat: int) -> tuple[float, float]:
     """From a signed intent to the ranked list, with n vendor adapters in another process."""
     with farm(url, n, "product"):
-        collect = _collector(AgentStore(tmp / f"agent-{n}.sqlite"))
         async with (
             Bus(url, name="agent") as agent_bus,
             AgentSession(NatsTransport(agent_bus)) as session,
+            _person(tmp / f"agent-{n}", session) as agent,
         ):
 
             async def one() -> None:
-                got = await collect(session, n)
+                got = await agent.cast(cast(), window=30, expect=n)
                 assert len(got.ranked) == n, (len(got.ranked), got.dropped[:2])
 
             await one()
@@ -550,13 +554,16 @@ async def sustained(url: str, tmp: Path, total: int, concurrency: int) -> float:
     """Intents per second that one agent (this process) and one vendor adapter (its own
     process, so each has a core) complete together, each intent ranked and stored."""
     with farm(url, 1, "product"):
-        collect = _collector(AgentStore(tmp / f"agent-sustained-{concurrency}.sqlite"))
         sem = asyncio.Semaphore(concurrency)
-        async with Bus(url, name="agent-s") as abus, AgentSession(NatsTransport(abus)) as session:
+        async with (
+            Bus(url, name="agent-s") as abus,
+            AgentSession(NatsTransport(abus)) as session,
+            _person(tmp / f"agent-sustained-{concurrency}", session) as agent,
+        ):
 
             async def one() -> None:
                 async with sem:
-                    got = await collect(session, 1)
+                    got = await agent.cast(cast(), window=30, expect=1)
                     assert got.ranked
 
             t = time.perf_counter()

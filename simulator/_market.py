@@ -25,14 +25,12 @@ from nacl.signing import SigningKey
 
 import schemas
 from agent import (
+    AcceptState,
+    Agent,
+    AgentConfig,
     AgentSession,
-    AgentStore,
-    BetaTrust,
-    RankingWeights,
-    TrustPolicy,
-    accept_offer,
-    cast_and_collect,
-    rating_evidence,
+    Home,
+    PersonDetails,
 )
 from runtime import (
     Bus,
@@ -96,11 +94,7 @@ class _Person:
     index: int
     group_index: int
     group: PersonGroup
-    terms: schemas.Terms
-    store: AgentStore
-    trust: BetaTrust
-    policy: TrustPolicy
-    weights: RankingWeights
+    agent: Agent  # the person's own agent, over their own home, on the market's session
 
 
 class _Gate(Transport):
@@ -222,7 +216,7 @@ class Market:
             self._agent = await self._stack.enter_async_context(
                 AgentSession(NatsTransport(self._bus))
             )
-            self._stack.callback(self._close_stores)  # runs after every task has ended
+            self._stack.callback(self._close_vendor_stores)  # runs after every task has ended
             self._tasks = await self._stack.enter_async_context(asyncio.TaskGroup())
             self._stack.callback(self._stop_tasks)
             # Hostile clients first, so they overhear the adapters' profiles as they start.
@@ -232,7 +226,7 @@ class Market:
                     await self._add_vendor(vendors, vendor_bus)
             for g, people in enumerate(self.scenario.persons):
                 for _ in range(people.count):
-                    self._add_person(g, people)
+                    await self._add_person(g, people)
         except BaseException:
             await self._stack.aclose()
             raise
@@ -251,9 +245,7 @@ class Market:
         for t in self._rogue_tasks:
             t.cancel()
 
-    def _close_stores(self) -> None:
-        for p in self.persons:
-            p.store.close()
+    def _close_vendor_stores(self) -> None:
         for v in self.vendors:
             v.store.close()
 
@@ -306,22 +298,21 @@ class Market:
         )
         self.kind_of[signer.vendor_id] = group.kind
 
-    def _add_person(self, g: int, group: PersonGroup) -> None:
+    async def _add_person(self, g: int, group: PersonGroup) -> None:
+        assert self._agent is not None
         i = len(self.persons)
-        store = AgentStore(self.workdir / "people" / f"p{i:03d}.sqlite")
-        terms = schemas.Terms(agreement=group.agreement) if group.agreement else schemas.Terms()
-        self.persons.append(
-            _Person(
-                i,
-                g,
-                group,
-                schemas.expand_terms(terms),
-                store,
-                BetaTrust(store, group.trust),
-                group.trust,
-                group.ranking,
-            )
+        home = Home(self.workdir / "people" / f"p{i:03d}")
+        config = AgentConfig(
+            agreement=group.agreement,
+            disclose=["name", "country"],
+            person=PersonDetails(name=f"Person {i}", country="ES", payment_methods=["card"]),
+            trust=group.trust,
+            ranking=group.ranking,
         )
+        agent = Agent(home, session=self._agent, config=config)
+        # Closed with the stack, before the session it shares.
+        await self._stack.enter_async_context(agent)
+        self.persons.append(_Person(i, g, group, agent))
 
     # --- running --------------------------------------------------------------------------
 
@@ -344,10 +335,12 @@ class Market:
         wanted_by = date.today() + timedelta(days=rng.randint(*person.group.wanted_within_days))
         score_if_delivered = rng.randint(4, 5)
         now = datetime.now(UTC)
+        a = person.agent
         cast = schemas.cast_intent(
             category=category, want=schemas.Want(_want(category)), quantity=1,
             max_price=schemas.Money(budget, sc.currency), wanted_by=wanted_by,
-            region=schemas.Region("ES", "28"), terms=person.terms, now=now, ttl=timedelta(minutes=5),
+            region=schemas.Region("ES", "28"), terms=a.standing_terms() or schemas.Terms(),
+            now=now, ttl=timedelta(minutes=5),
         )  # fmt: skip
         expected = 0
         for v in self.vendors:
@@ -357,10 +350,9 @@ class Market:
                 expected += not isinstance(choice, str)
         online = sum(v.gate.online for v in self.vendors)
         t0 = time.perf_counter()
-        got = await cast_and_collect(
-            self._agent, cast, window=sc.window_seconds if expected else min(sc.window_seconds, 0.2),
-            store=person.store, trust=person.trust, policy=person.policy,
-            weights=person.weights, expect=expected or None,
+        got = await a.cast(
+            cast, window=sc.window_seconds if expected else min(sc.window_seconds, 0.2),
+            expect=expected or None,
         )  # fmt: skip
         collect_ms = (time.perf_counter() - t0) * 1e3
         drops = [d.reason for d in got.dropped]
@@ -371,24 +363,14 @@ class Market:
         if got.ranked:
             best = got.ranked[0]
             t1 = time.perf_counter()
-            result = await accept_offer(
-                self._agent, person.store, best.offer.id,
-                disclosure=schemas.Disclosure(name=f"Person {person.index}", country="ES"),
-                payment_method="card",
-            )  # fmt: skip
+            result = await a.accept(best.offer.id)
             accept_ms = (time.perf_counter() - t1) * 1e3
             winner = self.kind_of.get(best.opened.profile.msg.vendor_id, "unknown")
-            if result.status == "confirmed" and result.receipt is not None:
+            if result.status is AcceptState.CONFIRMED and result.receipt is not None:
                 paid = best.offer.total_price.amount
                 outcome = "not_delivered" if winner == "bait" else "delivered"
                 score = 1 if outcome == "not_delivered" else score_if_delivered
-                positive, negative = rating_evidence(score, outcome)
-                person.store.rate(
-                    result.receipt.msg.id,
-                    positive=positive,
-                    negative=negative,
-                    at=datetime.now(UTC),
-                )
+                a.rate(result.receipt.msg.id, score, outcome)
             else:
                 outcome = "rejected"
         return RoundRecord(

@@ -3,6 +3,7 @@ adapters and agents as real subprocesses, and helpers to read their SQLite store
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -10,16 +11,16 @@ import sqlite3
 import subprocess
 import sys
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+import agent
 import schemas
-from agent import AgentSession, AgentStore, BetaTrust, Collected, cast_and_collect
-from agent._home import RankingWeights, TrustPolicy
+from agent import AgentConfig, Collected, Home
 from runtime import Bus, EmbeddedServer, NatsTransport, ServiceProcess
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -146,22 +147,63 @@ def rogue(nats_server: EmbeddedServer) -> Iterator[ServiceProcess]:
         p.stop()
 
 
-async def collect(
-    bus: Bus, store: AgentStore, *, window: float = 5.0, expect: int | None = None
-) -> Collected:
+@contextlib.asynccontextmanager
+async def own_agent(
+    path: Path, bus: Bus, config: AgentConfig | None = None
+) -> AsyncIterator[agent.Agent]:
+    """The real agent (in-process, through its public API) over a home at ``path`` with the
+    default config (or ``config``), talking through ``bus``."""
+    async with agent.Agent(
+        Home(path),
+        NatsTransport(bus),
+        config=config or AgentConfig(),
+        reply_prefix=bus.reply_prefix,
+    ) as a:
+        yield a
+
+
+async def collect(a: agent.Agent, *, window: float = 5.0, expect: int | None = None) -> Collected:
     """One intent for a 2-person tent, cast and ranked by the real agent code (in-process)."""
-    policy = TrustPolicy()
-    async with AgentSession(NatsTransport(bus)) as session:
-        return await cast_and_collect(
-            session,
-            tent_intent(),
-            window=window,
-            store=store,
-            trust=BetaTrust(store, policy),
-            policy=policy,
-            weights=RankingWeights(),
-            expect=expect,
-        )
+    return await a.cast(tent_intent(), window=window, expect=expect)
+
+
+def web_page(home: Path) -> str:
+    """The person's web page (``intentcast web``'s ``/``), as the agent renders it now."""
+    from agent._web import page
+
+    async def render() -> str:
+        async with agent.Agent(Home(home)) as a:
+            return page(a)
+
+    import asyncio
+
+    return asyncio.run(render())
+
+
+def archived(home: Path) -> dict[str, schemas.ArchivedOrder | None]:
+    """Every receipt in the person's home, re-read by the agent against the keys each frame
+    must come from: receipt id -> the verified order (None: it does not verify)."""
+
+    async def read() -> dict[str, schemas.ArchivedOrder | None]:
+        async with agent.Agent(Home(home)) as a:
+            return {c.row.receipt_id: c.order for c in a.receipts()}
+
+    import asyncio
+
+    return asyncio.run(read())
+
+
+def signed_by(key_hex: str) -> schemas.KeyResolver:
+    """A resolver that believes one key: a stored frame checked against the key it must come
+    from (never the key it names)."""
+    from nacl.signing import VerifyKey
+
+    def resolve(kid: str, at: datetime | None) -> VerifyKey:
+        if kid != key_hex:
+            raise schemas.UnknownSigner(key_hex[:16], kid[:16], "$.tag")
+        return VerifyKey(bytes.fromhex(kid))
+
+    return resolve
 
 
 def tent_intent() -> schemas.CastIntent:

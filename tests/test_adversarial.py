@@ -18,9 +18,8 @@ from nacl.signing import SigningKey
 from nats.aio.msg import Msg
 
 import schemas
-from agent import AgentStore
 from runtime import Bus, EmbeddedServer
-from tests.conftest import Agent, VendorFactory, collect, tent_intent
+from tests.conftest import Agent, VendorFactory, collect, own_agent, tent_intent
 
 pytestmark = pytest.mark.adversarial
 
@@ -142,7 +141,8 @@ async def test_a_flood_of_hostile_messages_changes_nothing_the_person_sees(
         await hb.nc.subscribe("ic.v1.reply.>", cb=hostile.on_reply)
         await hb.nc.flush()
         hostile_subs = list(hb.nc._subs.values())
-        got = await collect(ab, AgentStore(tmp_path / "agent.sqlite"), window=3.0)
+        async with own_agent(tmp_path / "agent", ab) as a:
+            got = await collect(a, window=3.0)
         for s in hostile_subs:
             await s.unsubscribe()
     print(

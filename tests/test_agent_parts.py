@@ -13,7 +13,7 @@ from structlog.testing import capture_logs
 import schemas
 from agent import AgentStore, BetaTrust, Dropped, Ranker, rank_offers
 from agent._home import RankingWeights, TrustPolicy
-from agent._opening import OfferOpener, admit
+from agent._opening import OfferOpener, admit_opened
 from agent._trust import rating_evidence
 from tests.factories import NOW, intent_for_test, offer_for_test, vendor_for_test
 
@@ -159,7 +159,7 @@ def _verdicts(results: list[object], replay: schemas.ReplayCache) -> list[str]:
     out = []
     for r in results:
         try:
-            out.append("ok:" + admit(r, replay, NOW).offer.msg.vendor_id)  # type: ignore[arg-type]
+            out.append("ok:" + admit_opened(r, replay, NOW).offer.msg.vendor_id)  # type: ignore[arg-type]
         except schemas.ProtocolError as err:
             out.append(err.code)
     return out

@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 
 import schemas
-from agent import AcceptError, AgentSession, AgentStore, accept_offer, sync_receipts
-from runtime import Bus, EmbeddedServer, NatsTransport
+from agent import AcceptError
+from runtime import Bus, EmbeddedServer
 from tests.cluster import free_port
-from tests.conftest import VendorFactory, collect, restock, vendor_db
+from tests.conftest import VendorFactory, collect, own_agent, restock, vendor_db
 
 pytestmark = pytest.mark.e2e
 
@@ -53,33 +53,24 @@ async def test_broker_killed_repeatedly_loses_and_duplicates_nothing(
     try:
         restock(tmp_path, "sierra.csv", 100_000)
         await asyncio.to_thread(vendor, "sierra", bus=broker.url)
-        store = AgentStore(tmp_path / "agent.sqlite")
         attempted: set[str] = set()
         acknowledged: dict[str, str] = {}  # offer -> receipt hash, as the person saw it
         errors = 0
         async with (
             Bus(broker.url, name="agent", inbox_prefix=schemas.REPLY_ROOT) as bus,
-            AgentSession(NatsTransport(bus)) as session,
+            own_agent(tmp_path / "agent", bus) as a,
         ):
             for i in range(rounds):
                 await asyncio.wait_for(_connected(bus), 20)
-                got = await collect(bus, store, expect=1)
+                got = await collect(a, expect=1)
                 if not got.ranked:
                     errors += 1
                     continue
                 offer = got.ranked[0].offer.id
                 attempted.add(offer)
                 chaos = asyncio.to_thread(broker.bounce) if i % 3 == 1 else None
-                task = asyncio.create_task(
-                    accept_offer(
-                        session,
-                        store,
-                        offer,
-                        disclosure=schemas.Disclosure(name="A"),
-                        payment_method="card",
-                        per_try_seconds=1 + rng.random(),
-                    )
-                )
+                a.per_try_seconds = 1 + rng.random()
+                task = asyncio.create_task(a.accept(offer))
                 if chaos is not None:
                     await chaos
                 try:
@@ -92,18 +83,14 @@ async def test_broker_killed_repeatedly_loses_and_duplicates_nothing(
             # Settle: accept again whatever was attempted (same bytes), then deliver
             # countersignatures the outages swallowed.
             await asyncio.wait_for(_connected(bus), 20)
+            a.per_try_seconds = 5.0
             for offer in sorted(attempted - set(acknowledged)):
-                res = await accept_offer(
-                    session,
-                    store,
-                    offer,
-                    disclosure=schemas.Disclosure(name="A"),
-                    payment_method="card",
-                )
+                res = await a.accept(offer)
                 assert res.receipt is not None
                 acknowledged[offer] = res.receipt.digest
-            sent, acked = await sync_receipts(session, store)
+            sent, acked = await a.sync()
             assert acked == sent
+            mine = {r.offer_id: r for r in a.store.receipts()}
         orders = (
             vendor_db(tmp_path, "sierra")
             .execute("SELECT offer_id, receipt_wire, countersignature_wire FROM orders")
@@ -114,11 +101,9 @@ async def test_broker_killed_repeatedly_loses_and_duplicates_nothing(
         assert set(acknowledged) - set(final) == set()
         assert set(final) - attempted == set()
         assert all(final[o] == h for o, h in acknowledged.items())
-        mine = {r["offer_id"]: r for r in store.rows("receipts")}
         assert set(mine) == set(final)
         assert all(
-            mine[o["offer_id"]]["countersignature_wire"] == o["countersignature_wire"]
-            for o in orders
+            mine[o["offer_id"]].countersignature_wire == o["countersignature_wire"] for o in orders
         )
         assert broker.kills == len(range(1, rounds, 3))
         print(

@@ -21,18 +21,15 @@ from nacl.signing import SigningKey, VerifyKey
 import schemas
 from agent import (
     AcceptError,
+    AcceptState,
+    Agent,
+    AgentConfig,
     AgentSession,
     AgentStore,
-    BetaTrust,
     Collected,
-    RankingWeights,
-    TrustPolicy,
-    accept_offer,
-    cancel_order,
-    cast_and_collect,
-    sync_receipts,
+    Home,
+    OfferOpener,
 )
-from agent._opening import OfferOpener
 from runtime import (
     Handler,
     InProcessTransport,
@@ -45,7 +42,7 @@ from runtime import (
 from vendor_adapter import FileCatalog, VendorAdapter, VendorStore, load_config
 
 ROOT = Path(__file__).resolve().parent.parent
-NAMES = {"sierra": "Sierra Outfitters", "cumbre": "Cumbre Sports"}
+NAMES = {"sierra": "Sierra Outfitters", "cumbre": "Cumbre Sports", "hoarder": "DataHoarder Deals"}
 
 
 class _Outage(Transport):
@@ -91,12 +88,20 @@ class _Outage(Transport):
 @dataclass
 class Market:
     bus: InProcessTransport
-    session: AgentSession
-    store: AgentStore
+    agent: Agent
     vendors: dict[str, VendorAdapter]
     tasks: asyncio.TaskGroup
     stops: dict[str, asyncio.Event] = field(default_factory=dict)
     runs: dict[str, asyncio.Task[None]] = field(default_factory=dict)
+
+    @property
+    def session(self) -> AgentSession:
+        assert self.agent.session is not None
+        return self.agent.session
+
+    @property
+    def store(self) -> AgentStore:
+        return self.agent.store
 
     async def start(self, name: str) -> None:
         """Run the vendor ``name`` on the bus until :meth:`stop`; return once it hears."""
@@ -142,15 +147,17 @@ async def market(
     opener: OfferOpener | None = None,
 ) -> AsyncIterator[Market]:
     """Real vendor adapters (demo configs and catalogs, fresh keys and stores) serving on one
-    in-process transport, and an agent session on it (through ``agent_side(bus)``)."""
+    in-process transport, and the person's agent on it (through ``agent_side(bus)``)."""
     vendors = {name: _vendor(tmp, name) for name in names}
-    store = AgentStore(tmp / "agent.sqlite")
     try:
         async with InProcessTransport() as bus, asyncio.TaskGroup() as tg:
             m = None
+            person = Agent(
+                Home(tmp / "person"), agent_side(bus), config=AgentConfig(), opener=opener
+            )
             try:
-                async with AgentSession(agent_side(bus), opener=opener) as session:
-                    m = Market(bus, session, store, vendors, tg)
+                async with person:
+                    m = Market(bus, person, vendors, tg)
                     for name in names:
                         await m.start(name)
                     yield m
@@ -158,7 +165,6 @@ async def market(
                 for stop in m.stops.values() if m else ():
                     stop.set()
     finally:
-        store.close()
         for v in vendors.values():
             v.store.close()
 
@@ -176,21 +182,15 @@ def _cast(category: str = "outdoor/tents") -> schemas.CastIntent:
 async def want(
     m: Market, *, expect: int | None, window: float = 5.0, category: str = "outdoor/tents"
 ) -> Collected:
-    policy = TrustPolicy()
-    return await cast_and_collect(
-        m.session, _cast(category), window=window, store=m.store,
-        trust=BetaTrust(m.store, policy), policy=policy, weights=RankingWeights(), expect=expect,
-    )  # fmt: skip
+    return await m.agent.cast(_cast(category), window=window, expect=expect)
 
 
 async def accept_from(m: Market, vendor: str) -> tuple[str, VendorAdapter]:
     """Cast, and accept the offer of ``vendor``: (offer id, that adapter)."""
     got = await want(m, expect=len(m.vendors))
     offer = next(r.offer.id for r in got.ranked if r.vendor_name == NAMES[vendor])
-    res = await accept_offer(
-        m.session, m.store, offer, disclosure=schemas.Disclosure(name="Ada"), payment_method="card"
-    )
-    assert res.status == "confirmed", res
+    res = await m.agent.accept(offer)
+    assert res.status is AcceptState.CONFIRMED, res
     return offer, m.vendors[vendor]
 
 
@@ -211,11 +211,12 @@ async def test_a_want_collects_offers_from_two_vendors(tmp_path: Path) -> None:
     verify, are ranked, and are stored with the intent."""
     async with market(tmp_path, "sierra", "cumbre") as m:
         got = await want(m, expect=2)
-        offers, intents = m.store.rows("offers"), m.store.rows("intents")
-    assert sorted(r.vendor_name for r in got.ranked) == sorted(NAMES.values())
+        offers, intents = m.store.offers(), m.store.intents()
+    two = {NAMES["sierra"], NAMES["cumbre"]}
+    assert sorted(r.vendor_name for r in got.ranked) == sorted(two)
     assert got.dropped == [] and not got.no_responders
-    assert {r["vendor_name"] for r in offers} == set(NAMES.values())
-    assert [r["id"] for r in intents] == [got.cast.intent.id]
+    assert {r.vendor_name for r in offers} == two
+    assert [r.id for r in intents] == [got.cast.intent.id]
 
 
 async def test_an_accept_ends_in_a_receipt_both_sides_signed(tmp_path: Path) -> None:
@@ -227,24 +228,22 @@ async def test_an_accept_ends_in_a_receipt_both_sides_signed(tmp_path: Path) -> 
         mine = m.store.receipt_for_offer(offer)
         theirs = sierra.store.by_offer(offer)
         assert mine is not None
-        intent_row = m.store.intent(mine["intent_id"])
+        intent_row = m.store.intent(mine.intent_id)
         orders = sierra.store.orders()
     assert theirs is not None and intent_row is not None
-    assert mine["vendor_acknowledged"]
+    assert mine.vendor_acknowledged
     assert theirs.status == "confirmed"
-    receipt = schemas.verify(
-        mine["receipt_wire"], schemas.Receipt, key=sierra.signer.ring, now=None
-    )
+    receipt = schemas.verify(mine.receipt_wire, schemas.Receipt, key=sierra.signer.ring, now=None)
     assert receipt.wire == theirs.receipt_wire
-    person = schemas.verify(intent_row["wire"], schemas.Intent, key=schemas.self_signed, now=None)
+    person = schemas.open_intent(intent_row.wire, now=None, replay=None)
     cs = schemas.verify(
-        mine["countersignature_wire"],
+        mine.countersignature_wire,
         schemas.Countersignature,
         key=_only(person.msg.keys.sign),
         now=None,
     )
     assert cs.msg.receipt_hash == receipt.digest
-    assert theirs.countersignature_wire == mine["countersignature_wire"]
+    assert theirs.countersignature_wire == mine.countersignature_wire
     assert len(orders) == 1
 
 
@@ -261,15 +260,17 @@ async def test_a_cancel_takes_the_order_off_and_gives_the_stock_back(tmp_path: P
         held = sierra.store.available(sku, item.stock)
         receipt = m.store.receipt_for_offer(offer)
         assert receipt is not None
-        first = await cancel_order(m.session, m.store, receipt["receipt_id"][:8])
-        again = await cancel_order(m.session, m.store, receipt["receipt_id"][:8])
+        first = await m.agent.cancel(receipt.receipt_id[:8])
+        again = await m.agent.cancel(receipt.receipt_id[:8])
         order = sierra.store.order(row.order_id)
         assert order is not None
-        assert first == again == ("rejected", "cancelled")
+        assert (
+            first.done and again.done and (first.status, first.reason) == ("rejected", "cancelled")
+        )
         assert order["status"] == "cancelled"
         assert sierra.store.available(sku, item.stock) == held + 1
         mine = m.store.receipt_for_offer(offer)
-        assert mine is not None and mine["status"] == "cancelled"
+        assert mine is not None and mine.status == "cancelled"
 
 
 async def test_a_countersignature_the_vendor_missed_is_acknowledged_on_sync(
@@ -286,12 +287,12 @@ async def test_a_countersignature_the_vendor_missed_is_acknowledged_on_sync(
         mine = m.store.receipt_for_offer(offer)
         theirs = sierra.store.by_offer(offer)
         assert mine is not None and theirs is not None
-        assert not mine["vendor_acknowledged"] and theirs.countersignature_wire is None
+        assert not mine.vendor_acknowledged and theirs.countersignature_wire is None
         outage.down.clear()
-        assert await sync_receipts(m.session, m.store) == (1, 1)
-        assert await sync_receipts(m.session, m.store) == (0, 0)
+        assert await m.agent.sync() == (1, 1)
+        assert await m.agent.sync() == (0, 0)
         theirs = sierra.store.by_offer(offer)
-    assert theirs is not None and theirs.countersignature_wire == mine["countersignature_wire"]
+    assert theirs is not None and theirs.countersignature_wire == mine.countersignature_wire
 
 
 async def test_a_want_nobody_serves_says_no_responders(tmp_path: Path) -> None:
@@ -312,20 +313,15 @@ async def test_an_accept_to_a_vendor_gone_away_fails_and_repeats_later(tmp_path:
         got = await want(m, expect=1)
         offer = got.ranked[0].offer.id
         await m.stop("sierra")
+        m.agent.attempts = 1
         with pytest.raises(AcceptError, match="did not answer after 1 tries"):
-            await accept_offer(
-                m.session, m.store, offer, disclosure=schemas.Disclosure(name="Ada"),
-                payment_method="card", attempts=1,
-            )  # fmt: skip
+            await m.agent.accept(offer)
         stored = m.store.accept(offer)
-        assert stored is not None and stored["status"] == "sent"
+        assert stored is not None and stored.status is AcceptState.SENT
         await m.start("sierra")
-        res = await accept_offer(
-            m.session, m.store, offer, disclosure=schemas.Disclosure(name="Ada"),
-            payment_method="card", attempts=1,
-        )  # fmt: skip
+        res = await m.agent.accept(offer)
         orders = m.vendors["sierra"].store.orders()
-    assert res.status == "confirmed" and res.repeated
+    assert res.status is AcceptState.CONFIRMED and res.repeated
     assert len(orders) == 1
 
 
@@ -367,3 +363,106 @@ async def test_closing_the_session_restores_the_switch_interval_and_ends_its_thr
     assert not _opener_threads()
     with pytest.raises(RuntimeError, match="open agent session"):
         await want(m, expect=2)
+
+
+def _stale_acceptance(m: Market, offer_id: str, state: AcceptState) -> bytes:
+    """Store, as the agent would have, an acceptance of ``offer_id`` made 11 minutes ago and
+    never answered (the vendor was away), in ``state``; its signed bytes."""
+    row = m.store.offer(offer_id)
+    irow = m.store.intent(row.intent_id) if row else None
+    assert row is not None and irow is not None
+    intent = schemas.open_intent(irow.wire, now=None, replay=None).msg
+    opened = schemas.open_offer_bundle(
+        row.bundle, intent=intent, now=None, replay=None, profiles=schemas.ProfileCache()
+    )
+    then = datetime.now(UTC) - timedelta(minutes=11)
+    accept, sealed = schemas.make_accept(
+        intent_wire=irow.wire, intent=intent, secrets=m.store.intent_secrets(intent.id),
+        offer=opened, disclosure=schemas.Disclosure(name="Ada"), payment_method="card", now=then,
+    )  # fmt: skip
+    with m.store.transaction():
+        m.store.add_accept(
+            offer_id=offer_id, intent_id=intent.id, vendor_id=row.vendor_id,
+            accept_wire=accept.wire, sealed=sealed, created=then, state=state,
+        )  # fmt: skip
+    return accept.wire
+
+
+@pytest.mark.parametrize("state", [AcceptState.SENT, AcceptState.RENEWED])
+async def test_an_expired_acceptance_is_made_afresh_once(
+    tmp_path: Path, state: AcceptState
+) -> None:
+    """A stored acceptance that expired unanswered is re-sent; the vendor refuses it as
+    acceptance_expired. From SENT the agent stores a fresh one (RENEWED), sends it once, and
+    the order is confirmed with it. From RENEWED (already made afresh once) the refusal is
+    final: REJECTED, reason acceptance_expired, no order, and no trust lost by the vendor
+    for the person's stale acceptance."""
+    async with market(tmp_path, "sierra") as m:
+        got = await want(m, expect=1)
+        offer = got.ranked[0].offer.id
+        stale = _stale_acceptance(m, offer, state)
+        res = await m.agent.accept(offer)
+        stored = m.store.accept(offer)
+        orders = m.vendors["sierra"].store.orders()
+        outcomes = [r["kind"] for r in m.store.all_outcomes()]
+    assert stored is not None
+    if state is AcceptState.SENT:
+        assert res.status is AcceptState.CONFIRMED and res.receipt is not None
+        assert stored.status is AcceptState.CONFIRMED and stored.accept_wire != stale
+        assert res.receipt.msg.accept_hash == schemas.digest(stored.accept_wire[64:])
+        assert [o["offer_id"] for o in orders] == [offer]
+        assert outcomes == ["receipt"]
+    else:
+        assert (res.status, res.reason) == (AcceptState.REJECTED, "acceptance_expired")
+        assert stored.status is AcceptState.REJECTED and stored.accept_wire == stale
+        assert orders == [] and outcomes == []
+
+
+def test_every_acceptance_state_has_a_way_out_and_unknown_moves_are_refused() -> None:
+    """The table is the machine: every state but the final ones (rejected; confirmed, but
+    for a receipt gone missing) can move on a vendor's answer, and a move the table lacks is
+    an error, never a silent no-op."""
+    from agent import TRANSITIONS, AcceptEvent, transition
+
+    sources = {s for s, _ in TRANSITIONS}
+    assert sources == {None, AcceptState.SENT, AcceptState.RENEWED, AcceptState.CONFIRMED}
+    assert transition(AcceptState.SENT, AcceptEvent.ACCEPTANCE_EXPIRED) is AcceptState.RENEWED
+    assert transition(AcceptState.RENEWED, AcceptEvent.ACCEPTANCE_EXPIRED) is AcceptState.REJECTED
+    with pytest.raises(AssertionError, match="expected a transition from rejected"):
+        transition(AcceptState.REJECTED, AcceptEvent.RECEIPT)
+
+
+async def test_the_library_api_refuses_a_dropped_offer_as_the_cli_does(tmp_path: Path) -> None:
+    """Through agent.Agent (what the web page, the simulator and the bench use), accepting
+    DataHoarder's breach-dropped offer raises NotAcceptable saying it was dropped; nothing is
+    stored and the vendor takes no order."""
+    from agent import NotAcceptable
+
+    async with market(tmp_path, "sierra", "hoarder") as m:
+        await want(m, expect=2)
+        (dropped,) = [o for o in m.store.offers() if o.rank is None]
+        with pytest.raises(NotAcceptable, match="was dropped, never shown to you \\(breach: "):
+            await m.agent.accept(dropped.id)
+        assert m.store.accept(dropped.id) is None
+        assert m.vendors["hoarder"].store.orders() == []
+
+
+async def test_two_accepts_racing_on_one_intent_make_one_order(tmp_path: Path) -> None:
+    """Both offers of one intent pass admission before either is stored (two accepts at
+    once); the second to store its acceptance is refused inside that transaction, so it is
+    never stored or sent, and only one vendor holds an order."""
+    from agent import NotAcceptable
+    from agent._accepting import accept_offer
+    from agent._rereading import stored_offer
+
+    async with market(tmp_path, "sierra", "cumbre") as m:
+        got = await want(m, expect=2)
+        first, second = (stored_offer(m.store, r.offer.id, got.cast.intent) for r in got.ranked)
+        kw = {"disclosure": schemas.Disclosure(name="Ada"), "payment_method": "card"}
+        res = await accept_offer(m.session, m.store, first, **kw)  # type: ignore[arg-type]
+        assert res.status is AcceptState.CONFIRMED
+        with pytest.raises(NotAcceptable, match="add --another"):
+            await accept_offer(m.session, m.store, second, **kw)  # type: ignore[arg-type]
+        assert m.store.accept(second.offer.msg.id) is None
+        orders = [o for v in m.vendors.values() for o in v.store.orders()]
+    assert [o["offer_id"] for o in orders] == [first.offer.msg.id]

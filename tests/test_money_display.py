@@ -9,9 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from agent import AgentStore
-from agent._web import page
-from tests.conftest import Agent, VendorFactory, _shared_dir
+from tests.conftest import Agent, VendorFactory, _shared_dir, web_page
 
 
 def _priced_in(tmp_path: Path, price: str, currency: str) -> None:
@@ -58,5 +56,4 @@ def test_amounts_follow_their_currencys_exponent(
     assert shown in table
     history = person.ok("history")
     assert history.count(shown) == 2, history  # one offer per intent, two intents
-    with AgentStore(person.home / "agent.sqlite") as store:
-        assert shown in page(store)
+    assert shown in web_page(person.home)

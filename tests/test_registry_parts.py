@@ -10,10 +10,9 @@ import pytest
 from nacl.signing import SigningKey
 
 import schemas
-from agent import AgentStore, BetaTrust, RegisteredTrust, rank_offers
+from agent import AgentStore, BetaTrust, Collected, RegisteredTrust, rank_offers
 from agent._home import RankingWeights, TrustPolicy
 from agent._render import render_ranked
-from agent._session import Collected
 from runtime import RegistryView
 from tests.factories import NOW, intent_for_test, offer_for_test, vendor_for_test
 

@@ -11,12 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from agent import AgentStore
 from agent._screen import shown
-from agent._web import page
 from runtime import EmbeddedServer, ServiceProcess
 from simulator import SCRIBBLED_NAME, SCRIBBLED_TITLE
-from tests.conftest import DEMO, Agent, VendorFactory, agent_db
+from tests.conftest import DEMO, Agent, VendorFactory, agent_db, web_page
 
 # Anything a terminal acts on: C0 and C1 controls, DEL, bidi controls, line separators.
 UNSAFE = re.compile(
@@ -126,8 +124,7 @@ def test_the_web_page_escapes_and_cleans_what_came_from_the_bus(
     count: none of its bytes reach the HTML."""
     vendor("sierra")
     person.want("--expect", "2", "--wait", "5s")
-    with AgentStore(person.home / "agent.sqlite") as store:
-        html = page(store)
+    html = web_page(person.home)
     assert not UNSAFE.search(html)
     assert "Scrawl" in html and "owned" not in html
     assert "(not shown: it did not verify)" in html

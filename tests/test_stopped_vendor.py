@@ -9,9 +9,8 @@ from pathlib import Path
 import pytest
 
 import schemas
-from agent import AgentStore
 from runtime import Bus, EmbeddedServer
-from tests.conftest import VendorFactory, collect
+from tests.conftest import VendorFactory, collect, own_agent
 
 pytestmark = pytest.mark.e2e
 
@@ -26,11 +25,13 @@ async def test_a_stopped_vendor_does_not_slow_the_others(
     once continued."""
     sierra = await asyncio.to_thread(vendor, "sierra")
     cumbre = await asyncio.to_thread(vendor, "cumbre")
-    store = AgentStore(tmp_path / "agent.sqlite")
-    async with Bus(nats_server.url, name="agent", inbox_prefix=schemas.REPLY_ROOT) as bus:
+    async with (
+        Bus(nats_server.url, name="agent", inbox_prefix=schemas.REPLY_ROOT) as bus,
+        own_agent(tmp_path / "agent", bus) as a,
+    ):
 
         async def one(expect: int) -> list[str]:
-            got = await collect(bus, store, window=10, expect=expect)
+            got = await collect(a, window=10, expect=expect)
             return sorted(r.vendor_name for r in got.ranked)
 
         assert await one(2) == ["Cumbre Sports", "Sierra Outfitters"]

@@ -1,0 +1,302 @@
+"""The agent as one object: what the CLI, the web page, the simulator and the bench all use.
+
+::
+
+    async with Agent(Home(path), NatsTransport(bus), reply_prefix=bus.reply_prefix) as a:
+        got = await a.want(category="outdoor/tents", want=schemas.Want("tent"), ...)
+        res = await a.accept(got.ranked[0].offer.id[:8])
+
+Without a transport (or session) it still reads: receipts, history, rate, export. The
+business rules live here once each: which offer or receipt a typed prefix means, which
+payment method to pay with, what a rating is worth, and which offers may be accepted."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from types import TracebackType
+from typing import Literal
+
+import schemas
+from runtime import Transport
+
+from ._accepting import AcceptResult, accept_offer
+from ._admission import NotAcceptable, admit_offer
+from ._cancelling import cancel_order
+from ._collecting import Collected, cast_and_collect
+from ._export import KDF_MODERATE, export_document
+from ._home import AgentConfig, Home
+from ._opening import OfferOpener
+from ._receipts import check_all, sync_receipts
+from ._records import IntentHistory, OfferRow, ReceiptRow
+from ._rereading import CheckedReceipt, stored_intent, stored_offer
+from ._session import AcceptError, AgentSession, utcnow
+from ._store import AgentStore, UnknownReceipt
+from ._trust import BetaTrust, TrustScore, TrustScorer, rating_evidence
+
+__all__ = ["OUTCOMES", "Agent", "Cancelled", "Rated"]
+
+OUTCOMES = ("delivered", "late", "not_delivered", "not_as_described", "returned")
+
+
+@dataclass(frozen=True)
+class Rated:
+    receipt: ReceiptRow
+    score: int
+    outcome: str
+    trust: TrustScore  # the vendor's trust after this rating
+
+
+@dataclass(frozen=True)
+class Cancelled:
+    status: str
+    reason: str
+
+    @property
+    def done(self) -> bool:
+        """The vendor signed that the order is off."""
+        return self.status == "rejected" and self.reason == "cancelled"
+
+
+class Agent:
+    """The person's agent over their home; an async context manager that opens the store
+    (and a session over ``transport``, or uses ``session``, which its owner closes).
+
+    ``config`` replaces the home's config file (the simulator's people have none); the
+    home's directory is then made if it is missing."""
+
+    def __init__(
+        self,
+        home: Home,
+        transport: Transport | None = None,
+        *,
+        session: AgentSession | None = None,
+        config: AgentConfig | None = None,
+        reply_prefix: str = schemas.REPLY_ROOT,
+        opener: OfferOpener | None = None,
+        per_try_seconds: float = 5.0,
+        attempts: int = 3,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        if transport is not None and session is not None:
+            raise ValueError("expected a transport or a session, got both")
+        self.home = home
+        self._make_home = config is not None
+        self.config = config if config is not None else home.config()
+        self.reply_prefix, self.clock = reply_prefix, clock
+        self.per_try_seconds, self.attempts = per_try_seconds, attempts
+        self._own_session = None if transport is None else AgentSession(transport, opener=opener)
+        self._session = session or self._own_session
+        self._store: AgentStore | None = None
+        self._trust: TrustScorer | None = None
+
+    async def __aenter__(self) -> Agent:
+        if self._make_home:
+            self.home.path.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self._store = AgentStore(self.home.db_path)
+        try:
+            self._trust = BetaTrust(self._store, self.config.trust)
+            check_all(self._store)  # receipts that do not verify never count for trust
+            if self._own_session is not None:
+                await self._own_session.__aenter__()
+        except BaseException:
+            self._store.close()
+            raise
+        return self
+
+    async def __aexit__(
+        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        try:
+            if self._own_session is not None:
+                self._own_session.close()
+        finally:
+            if self._store is not None:
+                self._store.close()
+
+    @property
+    def store(self) -> AgentStore:
+        if self._store is None:
+            raise RuntimeError("expected an open agent (async with Agent(...)), it is not open")
+        return self._store
+
+    @property
+    def session(self) -> AgentSession | None:
+        """The session this agent talks through (None: it only reads)."""
+        return self._session
+
+    @property
+    def trust(self) -> TrustScorer:
+        """What judges vendors: the person's own evidence, unless replaced (by one that also
+        knows the registry, say) for this agent's lifetime."""
+        assert self._trust is not None, "the agent is not open"
+        return self._trust
+
+    @trust.setter
+    def trust(self, scorer: TrustScorer) -> None:
+        self._trust = scorer
+
+    def _live(self) -> AgentSession:
+        if self._session is None:
+            raise RuntimeError("expected an agent with a transport, got one without")
+        return self._session
+
+    # --- collecting -------------------------------------------------------------------
+
+    async def want(
+        self,
+        *,
+        category: str,
+        want: schemas.Want,
+        max_price: schemas.Money,
+        wanted_by: date,
+        region: schemas.Region,
+        quantity: int = 1,
+        terms: schemas.Terms | None = None,
+        window: float = 3.0,
+        expect: int | None = None,
+        ttl: timedelta | None = None,
+        on_cast: Callable[[schemas.CastIntent], None] | None = None,
+    ) -> Collected:
+        """Cast an intent (``terms``: the person's standing terms unless given) and rank the
+        offers that come back within ``window`` seconds (or once ``expect`` arrived)."""
+        cast = schemas.cast_intent(
+            category=category, want=want, quantity=quantity, max_price=max_price,
+            wanted_by=wanted_by, region=region,
+            terms=terms if terms is not None else self.standing_terms() or schemas.Terms(),
+            now=self.clock(), ttl=ttl or schemas.intent_lifetime(window),
+            reply_prefix=self.reply_prefix,
+        )  # fmt: skip
+        if on_cast is not None:
+            on_cast(cast)
+        return await self.cast(cast, window=window, expect=expect)
+
+    async def cast(
+        self, cast: schemas.CastIntent, *, window: float, expect: int | None = None
+    ) -> Collected:
+        """Broadcast an intent already made, and rank what comes back."""
+        cfg = self.config
+        return await cast_and_collect(
+            self._live(), cast, window=window, store=self.store, trust=self.trust,
+            policy=cfg.trust, weights=cfg.ranking, expect=expect, clock=self.clock,
+        )  # fmt: skip
+
+    def standing_terms(self) -> schemas.Terms | None:
+        """The person's standing agreement from their config, expanded; None without one."""
+        a = self.config.agreement
+        return None if a is None else schemas.expand_terms(schemas.Terms(agreement=a))
+
+    # --- accepting --------------------------------------------------------------------
+
+    def offer(self, prefix: str) -> OfferRow:
+        """The one stored offer whose id starts with ``prefix``."""
+        rows = self.store.find_offers(prefix) if prefix else []
+        if not rows:
+            raise AcceptError(
+                f"no offer {prefix!r} in your history; run `intentcast history` to see offers"
+            )
+        if len(rows) > 1:
+            raise AcceptError(f"{prefix!r} matches {len(rows)} offers; type more of the id")
+        return rows[0]
+
+    def payment_method(self, offer: schemas.Offer) -> str:
+        """The first of the person's methods the vendor takes, else the vendor's first."""
+        theirs = offer.terms.payment_methods
+        mine = self.config.person.payment_methods
+        return next((m for m in mine if m in theirs), theirs[0] if theirs else "card")
+
+    def disclosure(self) -> schemas.Disclosure:
+        """What the person's config lets the accepted vendor alone know."""
+        p, allowed = self.config.person, self.config.disclose
+        fields = ("name", "address", "postcode", "country", "email", "phone")
+        return schemas.Disclosure(**{k: getattr(p, k) for k in fields if k in allowed})
+
+    async def accept(
+        self, offer_prefix: str, pay: str | None = None, another: bool = False
+    ) -> AcceptResult:
+        """Accept an offer that was shown to the person and still passes their terms (see
+        ``_admission``); an offer already accepted is taken up where it was left."""
+        session, store = self._live(), self.store
+        row = self.offer(offer_prefix)
+        try:
+            intent = stored_intent(store, row.intent_id).msg
+            if store.accept(row.id) is None and store.receipt_for_offer(row.id) is None:
+                cfg = self.config
+                opened = admit_offer(
+                    store, row, intent, standing=self.standing_terms(), trust=self.trust,
+                    policy=cfg.trust, weights=cfg.ranking, another=another, now=self.clock(),
+                )  # fmt: skip
+            else:  # an acceptance went out: an order may exist whatever the offer's expiry says
+                opened = stored_offer(store, row.id, intent)
+        except schemas.ProtocolError as err:
+            raise NotAcceptable(
+                f"offer {row.id[:8]} as stored does not verify ({err.code}); it cannot be accepted"
+            ) from None
+        return await accept_offer(
+            session, store, opened, disclosure=self.disclosure(),
+            payment_method=pay or self.payment_method(opened.offer.msg), another=another,
+            per_try_seconds=self.per_try_seconds, attempts=self.attempts, clock=self.clock,
+        )  # fmt: skip
+
+    # --- after the order --------------------------------------------------------------
+
+    def receipt(self, prefix: str) -> ReceiptRow:
+        """The one stored receipt whose id starts with ``prefix``."""
+        rows = self.store.find_receipts(prefix) if prefix else []
+        if len(rows) != 1:
+            raise UnknownReceipt(
+                f"expected one receipt starting {prefix!r}, found {len(rows)}; see `intentcast receipts`"
+            )
+        return rows[0]
+
+    async def cancel(self, receipt_prefix: str, reason: str = "") -> Cancelled:
+        row = self.receipt(receipt_prefix)
+        status, why = await cancel_order(
+            self._live(), self.store, row, reason=reason,
+            per_try_seconds=self.per_try_seconds, clock=self.clock,
+        )  # fmt: skip
+        return Cancelled(status, why)
+
+    async def sync(self) -> tuple[int, int]:
+        """Deliver pending countersignatures: (sent, acknowledged)."""
+        return await sync_receipts(self._live(), self.store, self.per_try_seconds)
+
+    def rate(self, receipt_prefix: str, score: int, outcome: str = "delivered") -> Rated:
+        """The person's rating of an order (one per receipt: a later one replaces it)."""
+        if not 1 <= score <= 5 or outcome not in OUTCOMES:
+            raise ValueError(
+                f"expected a score 1-5 and one of {OUTCOMES}, got {score}, {outcome!r}"
+            )
+        row = self.receipt(receipt_prefix)
+        pos, neg = rating_evidence(score, outcome)
+        rated = self.store.rate(row.receipt_id, positive=pos, negative=neg, at=self.clock())
+        return Rated(rated, score, outcome, self.trust.score(rated.vendor_id, self.clock()))
+
+    def receipts(self) -> list[CheckedReceipt]:
+        """Every receipt, each re-read against the keys it must come from."""
+        return check_all(self.store)
+
+    def history(self) -> list[IntentHistory]:
+        store = self.store
+        offers, drops = store.offers(), store.drops()
+        return [
+            IntentHistory(
+                i,
+                [o for o in offers if o.intent_id == i.id],
+                [d for d in drops if d.intent_id == i.id],
+            )
+            for i in store.intents()
+        ]
+
+    def export(
+        self,
+        *,
+        keys: Literal["none", "sealed", "plaintext"] = "none",
+        passphrase: str | None = None,
+        kdf_limits: tuple[int, int] = KDF_MODERATE,
+    ) -> bytes:
+        """Everything this agent holds, as an export file (see ``_export``)."""
+        return export_document(
+            self.store, self.home, keys=keys, passphrase=passphrase, kdf_limits=kdf_limits
+        )

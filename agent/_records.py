@@ -1,0 +1,125 @@
+"""What the agent keeps, as typed records: one frozen struct per table, its fields exactly
+the table's columns, and the states an acceptance and an order go through.
+
+The store returns these instead of rows addressed by column-name strings, and the export
+format is these same structs (so a column added to a table and not here fails loudly in
+both). The states are stored by name."""
+
+from __future__ import annotations
+
+import enum
+
+import msgspec
+
+__all__ = [
+    "AcceptRow",
+    "AcceptState",
+    "DropRow",
+    "IntentHistory",
+    "IntentRow",
+    "OfferRow",
+    "OrderState",
+    "OutcomeRow",
+    "ReceiptRow",
+]
+
+
+class AcceptState(enum.StrEnum):
+    """An acceptance's life (transitions: ``_accepting.transition``)."""
+
+    SENT = "sent"  # stored and sent; no answer held yet (an order may exist)
+    RENEWED = "renewed"  # the vendor found it expired; a fresh one was stored and sent, once
+    CONFIRMED = "confirmed"  # the vendor's receipt is stored
+    REJECTED = "rejected"  # the vendor signed a refusal
+
+
+class OrderState(enum.StrEnum):
+    """A confirmed order's life, as the person's receipt records it."""
+
+    CONFIRMED = "confirmed"
+    CANCELLING = "cancelling"  # the signed cancellation is stored; its answer is not
+    CANCELLED = "cancelled"  # the vendor signed that the order is off
+
+
+class _Row(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    pass
+
+
+class IntentRow(_Row, frozen=True):
+    id: str
+    created: str
+    expires: str
+    category: str
+    description: str
+    wire: bytes  # the signed intent frame
+
+
+class OfferRow(_Row, frozen=True):
+    id: str
+    intent_id: str
+    vendor_id: str
+    vendor_name: str
+    bundle: bytes  # the vendor's signed profile and signed offer, as received (unsealed)
+    total_amount: int
+    currency: str
+    delivery_by: str
+    expires: str
+    rank: int | None  # its place in the list shown; None: judged and dropped, never shown
+    score: float
+    reasons: list[str]
+    received: str
+
+
+class DropRow(_Row, frozen=True):
+    id: int
+    intent_id: str
+    vendor_id: str | None
+    vendor_name: str | None
+    reason: str
+    detail: str
+    received: str
+
+
+class AcceptRow(_Row, frozen=True):
+    offer_id: str
+    intent_id: str
+    vendor_id: str
+    accept_wire: bytes  # the person's signed acceptance
+    sealed: bytes  # that acceptance and the disclosure, sealed to the vendor
+    created: str
+    status: AcceptState
+
+
+class ReceiptRow(_Row, frozen=True):
+    receipt_id: str
+    order_id: str
+    intent_id: str
+    offer_id: str
+    vendor_id: str
+    vendor_name: str
+    receipt_wire: bytes
+    confirmation_wire: bytes
+    countersignature_wire: bytes
+    vendor_acknowledged: int
+    created: str
+    status: OrderState
+    cancel_wire: bytes | None
+
+
+class OutcomeRow(_Row, frozen=True):
+    id: int
+    vendor_id: str
+    kind: str  # receipt | rating | rejected
+    positive: float
+    negative: float
+    at: str
+    ref: str
+
+
+class IntentHistory(msgspec.Struct, frozen=True):
+    """One intent as the person's history shows it: the offers ranked for it (best first)
+    and judged but dropped (rank None), and what was dropped and why."""
+
+    intent: IntentRow
+    offers: list[OfferRow]
+    dropped: list[DropRow]
