@@ -10,6 +10,8 @@ from types import TracebackType
 
 import structlog
 
+import schemas
+
 from ._transport import (
     Handler,
     Message,
@@ -163,7 +165,9 @@ class InProcessTransport(Transport):
 
     async def request(self, subject: str, data: bytes) -> bytes:
         self._check_open()
-        inbox = f"_INBOX.inprocess.{next(self._inboxes)}"
+        # Under the reply root, as a person's request inbox is on the real bus: vendors
+        # answer nowhere else.
+        inbox = f"{schemas.REPLY_ROOT}.inprocess.{next(self._inboxes)}"
         answer: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
         self._waiting[inbox] = answer
         try:

@@ -18,9 +18,9 @@ import pytest
 from nats.aio.msg import Msg
 from structlog.testing import capture_logs
 
+import agent
 import schemas
-from agent import AgentSession, AgentStore, BetaTrust, Collected, cast_and_collect
-from agent._home import RankingWeights, TrustPolicy
+from agent import AgentConfig, Collected, Home
 from runtime import REPLY_TOKENS, Bus, EmbeddedServer, NatsTransport, ServiceProcess
 from tests.cluster import free_port, prepare, vendor_id
 from tests.conftest import BIN, DEMO, Agent
@@ -118,21 +118,17 @@ def _token_of(reply_subject: str) -> str:
     return reply_subject.split(".")[3]
 
 
-async def _cast(bus: Bus, store: AgentStore, prefix: str) -> Collected:
-    """One intent for a 2-person tent under ``prefix``, cast and collected by the real agent
-    code on ``bus`` until one offer arrived (or 20 s passed)."""
+async def _cast(bus: Bus, home: Path, prefix: str) -> Collected:
+    """One intent for a 2-person tent under ``prefix``, cast and collected by the person's
+    agent (the public Agent API, in ``home``) on ``bus`` until one offer arrived (or 20 s)."""
     cast = schemas.cast_intent(
         category="outdoor/tents", want=schemas.Want("2-person tent"), quantity=1,
         max_price=schemas.Money(15000, "EUR"), wanted_by=date.today() + timedelta(days=20),
         region=schemas.Region("ES", "28"), terms=schemas.expand_terms(schemas.Terms(agreement="nostalking")),
         now=datetime.now(UTC), ttl=timedelta(minutes=5), reply_prefix=prefix,
     )  # fmt: skip
-    policy = TrustPolicy()
-    async with AgentSession(NatsTransport(bus)) as session:
-        return await cast_and_collect(
-            session, cast, window=20, store=store, trust=BetaTrust(store, policy),
-            policy=policy, weights=RankingWeights(), expect=1,
-        )  # fmt: skip
+    async with agent.Agent(Home(home), NatsTransport(bus), config=AgentConfig()) as a:
+        return await a.cast(cast, window=20, expect=1)
 
 
 async def test_a_person_connection_hears_only_its_own_reply_tokens(secured: Secured) -> None:
@@ -202,8 +198,7 @@ async def test_a_token_learnt_from_an_intent_gets_its_replies_to_nobody_else(
     ):
         await ops.nc.subscribe("ic.v1.intent.>", cb=seen.put)
         await ops.nc.flush()
-        with AgentStore(tmp_path / "agent.sqlite") as store:
-            first = await _cast(person, store, await person.next_reply_prefix())
+        first = await _cast(person, tmp_path, await person.next_reply_prefix())
         assert [o.profile.msg.name for o in first.offers] == ["Sierra Outfitters"]
         intent = await asyncio.wait_for(seen.get(), 5)
         learnt = _token_of(intent.reply)
@@ -252,16 +247,15 @@ async def test_intents_on_one_long_lived_connection_share_no_reply_token(
 
         await ops.nc.subscribe("ic.v1.intent.>", cb=spy)
         await ops.nc.flush()
-        with AgentStore(tmp_path / "agent.sqlite") as store:
-            casts = [await _cast(person, store, await person.next_reply_prefix()) for _ in range(2)]
-            assert [len(c.offers) for c in casts] == [1, 1]
-            first_key = list(person._tokens)
-            with capture_logs() as logs:
-                for _ in range(REPLY_TOKENS):
-                    prefix = await person.next_reply_prefix()
-            assert [e["event"] for e in logs if e["event"] == "bus.rekeyed"] == ["bus.rekeyed"]
-            assert _token_of(prefix + ".x") not in first_key
-            third = await _cast(person, store, prefix)
+        casts = [await _cast(person, tmp_path, await person.next_reply_prefix()) for _ in range(2)]
+        assert [len(c.offers) for c in casts] == [1, 1]
+        first_key = list(person._tokens)
+        with capture_logs() as logs:
+            for _ in range(REPLY_TOKENS):
+                prefix = await person.next_reply_prefix()
+        assert [e["event"] for e in logs if e["event"] == "bus.rekeyed"] == ["bus.rekeyed"]
+        assert _token_of(prefix + ".x") not in first_key
+        third = await _cast(person, tmp_path, prefix)
         assert [o.profile.msg.name for o in third.offers] == ["Sierra Outfitters"]
         await ops.nc.flush()
     tokens = [_token_of(m.reply) for m in seen]
