@@ -165,8 +165,7 @@ class InProcessTransport(Transport):
 
     async def request(self, subject: str, data: bytes) -> bytes:
         self._check_open()
-        # Under the reply root, as a person's request inbox is on the real bus: vendors
-        # answer nowhere else.
+        # Under the reply root, as a person's request inbox is on the real bus.
         inbox = f"{schemas.REPLY_ROOT}.inprocess.{next(self._inboxes)}"
         answer: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
         self._waiting[inbox] = answer

@@ -5,6 +5,7 @@ published there."""
 from __future__ import annotations
 
 import asyncio
+import urllib.request
 from datetime import UTC, datetime, timedelta
 
 import msgspec
@@ -83,7 +84,8 @@ async def test_no_offer_goes_to_an_order_endpoint_or_an_intent_subject(
             wire = _hostile_intent(reply)
             sent.append(wire)
             await hostile.nc.publish(intent_subject, wire, reply=reply)
-        await asyncio.to_thread(sierra.wait_count, "intent.rejected", 2, 10, code="malformed")
+        # Refusals are logged once in full, the rest counted (vendor_adapter's RejectionLog).
+        await asyncio.to_thread(sierra.wait_count, "intent.rejected", 1, 10, code="malformed")
         await hostile.nc.publish(intent_subject, honest.wire, reply=honest.intent.reply_subject)
         got = await asyncio.wait_for(offer.get(), 10)
         schemas.open_offer(
@@ -93,3 +95,6 @@ async def test_no_offer_goes_to_an_order_endpoint_or_an_intent_subject(
     assert heard[order] == []
     assert heard[intent_subject] == [*sent, honest.wire]
     assert sierra.count("offer.sent") == 1
+    url = str(sierra.wait_for("vendor.health")["metrics"])
+    metrics = await asyncio.to_thread(lambda: urllib.request.urlopen(url, timeout=5).read())
+    assert b'vendor_rejected_total{kind="intent",reason="malformed"} 2.0' in metrics

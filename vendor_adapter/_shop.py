@@ -69,10 +69,13 @@ class Shop:
         await self.running().publish(subject, data)
 
     async def respond(self, msg: Message, data: bytes) -> None:
-        """Answer a request, only ever under the reply root: a request that names nowhere to
-        answer, or another party's subject (an order endpoint, an intent subject), gets
-        nothing, so a stranger cannot make the vendor publish where it chooses."""
-        if msg.reply.startswith(schemas.REPLY_ROOT + "."):
-            await self.running().publish(msg.reply, data)
+        """Answer a request at its reply subject, unless that names nowhere or another part
+        of the protocol (an intent subject, a vendor's endpoint, the registry): a stranger
+        replaying a request cannot make the vendor publish onto the market's own subjects.
+        Request inboxes (``ic.v1.reply.`` on a person's connection, NATS' own elsewhere) are
+        answered."""
+        reply = msg.reply
+        if reply and (reply.startswith(schemas.REPLY_ROOT + ".") or not reply.startswith("ic.")):
+            await self.running().publish(reply, data)
         else:
-            log.warning("reply.nowhere", subject=msg.subject, reply=msg.reply[:120])
+            log.warning("reply.nowhere", subject=msg.subject, reply=reply[:120])
