@@ -48,6 +48,7 @@ from ._rereading import CheckedReceipt
 from ._session import AcceptError, AgentSession, CancelError
 from ._store import AgentStore, KeysNotHeld, UnknownReceipt
 from ._trust import BetaTrust, TrustScore, TrustScorer, rating_evidence
+from ._web import page as web_page
 
 __all__ = [
     "OUTCOMES",
@@ -95,5 +96,6 @@ __all__ = [
     "rating_bundle",
     "rating_evidence",
     "transition",
+    "web_page",
     "with_registry",
 ]

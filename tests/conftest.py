@@ -169,11 +169,10 @@ async def collect(a: agent.Agent, *, window: float = 5.0, expect: int | None = N
 
 def web_page(home: Path) -> str:
     """The person's web page (``intentcast web``'s ``/``), as the agent renders it now."""
-    from agent._web import page
 
     async def render() -> str:
         async with agent.Agent(Home(home)) as a:
-            return page(a)
+            return agent.web_page(a)
 
     import asyncio
 

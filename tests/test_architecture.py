@@ -80,3 +80,44 @@ def test_every_package_has_a_sorted_all() -> None:
         kind = lambda n: (0 if n.isupper() else 1 if n[0].isupper() else 2, n)  # noqa: E731
         assert mod.__all__ == sorted(mod.__all__, key=kind), package
         assert all(hasattr(mod, n) for n in mod.__all__), package
+
+
+# Outside the packages, code that is not a unit test of one package (bench, demo, tools, and
+# the tests' shared helpers) uses only what a package exports.
+HELPERS = ["bench", "demo", "tools", "tests/conftest.py", "tests/factories.py", "tests/cluster.py"]
+
+
+def _files(where: str) -> list[Path]:
+    p = ROOT / where
+    return [p] if p.is_file() else sorted(p.rglob("*.py"))
+
+
+def test_helpers_outside_the_packages_use_only_public_names() -> None:
+    """bench/, demo/, tools/ and the tests' helpers import our packages only by the names in
+    their __all__, never a private module: what they need is what any user could use."""
+    import importlib
+
+    bad = []
+    for where in HELPERS:
+        for f in _files(where):
+            for node in ast.walk(ast.parse(f.read_text())):
+                if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                    pkg = node.module.split(".")[0]
+                    if pkg not in OURS:
+                        continue
+                    if node.module != pkg:
+                        bad.append(f"{f.relative_to(ROOT)}: from {node.module} import ...")
+                        continue
+                    public = set(importlib.import_module(pkg).__all__)
+                    bad += [
+                        f"{f.relative_to(ROOT)}: {pkg}.{a.name} is not in {pkg}.__all__"
+                        for a in node.names
+                        if a.name not in public
+                    ]
+                elif isinstance(node, ast.Import):
+                    bad += [
+                        f"{f.relative_to(ROOT)}: import {a.name}"
+                        for a in node.names
+                        if a.name.split(".")[0] in OURS and "." in a.name
+                    ]
+    assert not bad, "\n".join(bad)
