@@ -292,8 +292,8 @@ async def micro(tmp: Path, quick: bool) -> dict[str, float]:
     opener = SealedBox(pk)
     raw_seal = per_call_us(lambda: box.encrypt(bundle), n)
     raw_unseal = per_call_us(lambda: opener.decrypt(ct), n)
-    offer_msg = schemas.verify(frame, schemas.Offer, key=schemas.self_signed, now=None).msg
     ring = v.ring
+    offer_msg = schemas.verify(frame, schemas.Offer, key=ring, now=None).msg
     aud = schemas.Audience(intent=c.intent.id, vendor=v.vendor_id)
 
     # Contract costs, each paired with its floor in alternating batches.

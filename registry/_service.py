@@ -201,9 +201,7 @@ class Registrar:
         except nats.js.errors.KeyNotFoundError:
             raise RegistrarError(f"no pending request from {vendor_id}") from None
         assert pending.value is not None
-        req = schemas.verify(
-            pending.value, schemas.RegistrationRequest, key=schemas.self_signed, now=None
-        ).msg
+        req = schemas.open_registration(pending.value, registrar=self.id, now=None, replay=None).msg
         wire = await self._write(
             vendor_id=vendor_id, name=req.name, categories=list(req.categories),
             regions=list(req.regions), serial=1, registered=self.clock().date(),

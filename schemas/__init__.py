@@ -40,7 +40,6 @@ from ._envelope import (
     digest,
     kid_of,
     new_id,
-    self_signed,
     sign,
     verify,
 )
@@ -299,7 +298,6 @@ __all__ = [
     "reread_order",
     "seal",
     "seal_key_for",
-    "self_signed",
     "sign",
     "split_frame",
     "unpack",

@@ -91,3 +91,11 @@ def test_forged_receipts_are_refused_each_with_its_reason(
         schemas.reread_order(**{**first, "countersignature_wire": second["countersignature_wire"]})
     with pytest.raises(schemas.UnknownSigner):
         schemas.reread_order(**{**first, "vendor_id": "ab" * 32})
+
+
+def test_no_public_resolver_believes_the_key_a_frame_names() -> None:
+    """Outside the contract nothing can verify a stored frame against "whatever key it names":
+    the self-certifying resolver is private to schemas (intents, profiles and registration
+    requests, each then bound to the key by its own check), so callers name a key ring."""
+    assert not hasattr(schemas, "self_signed")
+    assert "self_signed" not in schemas.__all__

@@ -15,6 +15,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from hypothesis import given, settings
 
 import schemas as s
+from schemas._envelope import self_signed  # a unit test of the contract's own resolver
 from tests.factories import NOW, messages
 from tools.export_contract import main as export_main
 
@@ -69,7 +70,7 @@ def test_every_message_type_has_a_valid_vector() -> None:
 
 def _resolver(ctx: dict[str, Any]) -> s.KeyResolver:
     if ctx["keys"] == "self":
-        return s.self_signed
+        return self_signed
     ring = s.KeyRing("vector", revoked=set(ctx["revoked"]))
     for k in ctx["keys"]:
         ring.add(k, datetime.min.replace(tzinfo=UTC), datetime.max.replace(tzinfo=UTC))

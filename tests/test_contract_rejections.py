@@ -9,6 +9,7 @@ import pytest
 from nacl.signing import SigningKey
 
 import schemas as s
+from schemas._envelope import self_signed  # a unit test of the contract's own resolver
 from tests.factories import NOW, VTERMS, intent_for_test, offer_for_test, vendor_for_test
 
 KEY = SigningKey(b"\x05" * 32)
@@ -37,7 +38,7 @@ def tagline(key: SigningKey = KEY, tag: str = "decline") -> bytes:
 
 
 def check(wire: bytes, **kw: object) -> s.Verified[s.Decline]:
-    args: dict[str, object] = dict(key=s.self_signed, now=NOW)
+    args: dict[str, object] = dict(key=self_signed, now=NOW)
     args.update(kw)
     return s.verify(wire, s.Decline, **args)  # type: ignore[arg-type]
 
@@ -108,7 +109,7 @@ def test_replay_cache_is_bounded_and_forgetting_never_admits_a_replay() -> None:
 def test_rebound_type_intent_and_vendor_are_refused() -> None:
     """A good signature on the wrong type, intent or vendor gives Rebound."""
     with pytest.raises(s.Rebound):
-        s.verify(frame(), s.Offer, key=s.self_signed, now=NOW)
+        s.verify(frame(), s.Offer, key=self_signed, now=NOW)
     with pytest.raises(s.Rebound):
         check(frame(), audience=s.Audience(intent="ff" * 16))
     with pytest.raises(s.Rebound):
@@ -256,7 +257,7 @@ def test_a_schema_violation_names_its_real_path_and_what_was_found() -> None:
     got the type and the value found there."""
     wire = _resigned_offer((b'"unit_price":{"amount":12900', b'"unit_price":{"amount":"12900"'))
     with pytest.raises(s.Malformed) as e:
-        s.verify(wire, s.Offer, key=s.self_signed, now=NOW, where="$.offer")
+        s.verify(wire, s.Offer, key=self_signed, now=NOW, where="$.offer")
     assert e.value.where == "$.offer.msg.unit_price.amount"
     assert (e.value.expected, e.value.got) == ("`int`", "`str` '12900'")
 
@@ -275,7 +276,7 @@ def test_a_missing_field_and_a_broken_constraint_name_the_field() -> None:
         s.verify(
             _resigned_offer((b'"quantity":1', b'"quantity":0')),
             s.Offer,
-            key=s.self_signed,
+            key=self_signed,
             now=NOW,
         )
     assert (e.value.where, e.value.expected, e.value.got) == ("$.msg.quantity", "`int` >= 1", "0")
@@ -379,7 +380,7 @@ def test_hex_checks_reach_into_nested_lists() -> None:
     )
     wire = s.sign(prof, key, created=NOW, expires=NOW + timedelta(days=1))
     with pytest.raises(s.Malformed) as e:
-        s.verify(wire, s.VendorProfile, key=s.self_signed, now=NOW)
+        s.verify(wire, s.VendorProfile, key=self_signed, now=NOW)
     assert "keys[1]" in e.value.where
 
 
@@ -408,7 +409,7 @@ def test_a_cancellation_signed_by_another_key_or_for_another_vendor_is_refused()
         at_vendor, signer=vendor, order_id=s.new_id(), status="confirmed", reason="", now=NOW
     )
     assert receipt_wire is not None
-    receipt = s.verify(receipt_wire, s.Receipt, key=s.self_signed, now=None)
+    receipt = s.verify(receipt_wire, s.Receipt, key=self_signed, now=None)
     _, good = s.make_cancel(receipt, person.secrets, vendor.profile.keys[0].seal, "", NOW)
     only_intent = s.KeyRing("intent")
     only_intent.add(person.intent.keys.sign, NOW - timedelta(days=1), NOW + timedelta(days=1))
@@ -422,7 +423,7 @@ def test_a_cancellation_signed_by_another_key_or_for_another_vendor_is_refused()
         s.open_cancel(forged, signer=vendor, intent_key=only_intent, now=NOW, replay=None)
     _, misdirected = s.make_cancel(receipt, person.secrets, other.profile.keys[0].seal, "", NOW)
     with pytest.raises(s.Rebound):
-        s.open_cancel(misdirected, signer=other, intent_key=s.self_signed, now=NOW, replay=None)
+        s.open_cancel(misdirected, signer=other, intent_key=self_signed, now=NOW, replay=None)
 
 
 @pytest.mark.parametrize("smuggled", ["card\nsepa", "card\x1fsepa", "Card"])
@@ -444,7 +445,7 @@ def test_a_separator_or_wrong_case_hidden_in_a_token_is_refused(smuggled: str) -
     )
     wire = s.sign(prof, key, created=NOW, expires=NOW + timedelta(days=1))
     with pytest.raises(s.Malformed) as e:
-        s.verify(wire, s.VendorProfile, key=s.self_signed, now=NOW)
+        s.verify(wire, s.VendorProfile, key=self_signed, now=NOW)
     assert e.value.where == "$.msg.terms.payment_methods[0]"
 
 

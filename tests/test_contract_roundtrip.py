@@ -13,6 +13,7 @@ from nacl.signing import SigningKey
 
 import schemas as s
 from schemas import _document
+from schemas._envelope import self_signed  # a unit test of the contract's own resolver
 from tests.factories import NOW, intent_for_test, messages, offer_for_test, vendor_for_test
 
 KEY = SigningKey(b"\x07" * 32)
@@ -26,7 +27,7 @@ def _frame(msg: s.Message) -> bytes:
 @given(messages())
 def test_every_message_type_round_trips_through_a_signed_frame(msg: s.Message) -> None:
     """Whatever a party signs, the receiver decodes to an equal message."""
-    got = s.verify(_frame(msg), type(msg), key=s.self_signed, now=NOW)
+    got = s.verify(_frame(msg), type(msg), key=self_signed, now=NOW)
     assert got.msg == msg
     assert got.kid == s.kid_of(KEY)
 
@@ -40,7 +41,7 @@ def test_any_single_byte_change_is_rejected(msg: s.Message, data: st.DataObject)
     b = data.draw(st.integers(0, 255).filter(lambda v: v != wire[i]), label="byte")
     bad = wire[:i] + bytes([b]) + wire[i + 1 :]
     with pytest.raises(s.ProtocolError):
-        s.verify(bad, type(msg), key=s.self_signed, now=NOW)
+        s.verify(bad, type(msg), key=self_signed, now=NOW)
 
 
 @settings(max_examples=50, deadline=None)
@@ -102,7 +103,7 @@ def test_whole_conversation_verifies_end_to_end() -> None:
     assert conf.receipt.msg.offer_hash == opened.offer.digest
     _, cs_sealed = s.countersign(conf.receipt, person.secrets, vendor.profile.keys[0].seal, NOW)
     cs = s.open_countersignature(
-        cs_sealed, signer=vendor, intent_key=s.self_signed, now=NOW, replay=None
+        cs_sealed, signer=vendor, intent_key=self_signed, now=NOW, replay=None
     )
     assert cs.msg.receipt_hash == conf.receipt.digest
     assert cs.kid == person.intent.keys.sign
@@ -138,7 +139,7 @@ def test_each_thread_compares_a_document_with_its_own_re_encoding(
     got: dict[int, s.Decline] = {}
 
     def verify(i: int) -> None:
-        got[i] = s.verify(frames[i], s.Decline, key=s.self_signed, now=NOW).msg
+        got[i] = s.verify(frames[i], s.Decline, key=self_signed, now=NOW).msg
 
     threads = [threading.Thread(target=verify, args=(i,)) for i in range(len(frames))]
     for t in threads:
