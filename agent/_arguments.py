@@ -173,6 +173,13 @@ def parser() -> _Parser:
     p.add_argument("receipt", help="receipt id (or its first characters)")
     p.add_argument("--score", type=int, required=True, choices=range(1, 6), metavar="1-5")
     p.add_argument("--outcome", default="delivered", choices=OUTCOMES)
+    p.add_argument(
+        "--publish",
+        action="store_true",
+        help="also publish it to the bus's ratings board, signed with that order's own intent key"
+        " (links nothing to your other intents; other people's agents weigh it)",
+    )
+    p.add_argument("--bus", help="NATS URL(s), with --publish")
     p = cmd("cancel", "ask the vendor to cancel a confirmed order; it answers, signed")
     p.add_argument("receipt", help="receipt id (or its first characters)")
     p.add_argument("--reason", default="", help="a few words for the vendor (optional)")

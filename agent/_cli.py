@@ -13,22 +13,37 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
 
+import structlog
+from nats.errors import Error as NatsError
+
 import schemas
-from runtime import Bus, NatsServerNotFound, NatsTransport, bus_url, configure_logging
+from runtime import (
+    Bus,
+    NatsServerNotFound,
+    NatsTransport,
+    RatingsBoard,
+    bus_url,
+    configure_logging,
+)
 
 from ._agent import Agent
 from ._arguments import UsageError, intent_fields, parser
 from ._export import ExportError, read_passphrase, write_private_file
 from ._home import AgentConfig, Home, HomeError
 from ._import import import_export
+from ._network_trust import NetworkTrust, rating_bundle
 from ._records import AcceptState
 from ._registered import with_registry
 from ._render import render_accept, render_history, render_ranked, render_receipts
 from ._screen import shown
 from ._session import AcceptError
 from ._store import AgentStore, UnknownReceipt
+from ._trust import BetaTrust
 
 __all__ = ["main"]
+
+log = structlog.get_logger("intentcast.agent")
+RATINGS_WAIT = 2.0  # seconds to read the ratings board before judging offers
 
 
 @contextlib.asynccontextmanager
@@ -50,8 +65,35 @@ async def _agent(
         ) as agent,  # fmt: skip
     ):
         if registry:
-            agent.trust = await with_registry(agent.trust, cfg, bus.nc, bus.url, agent.store)
-        yield agent
+            trust = agent.trust
+            async with _ratings(bus) as board:
+                if board is not None and isinstance(trust, BetaTrust):
+                    trust = NetworkTrust(trust, board.bundles, cfg.trust)
+                agent.trust = await with_registry(trust, cfg, bus.nc, bus.url, agent.store)
+                yield agent
+        else:
+            yield agent
+
+
+@contextlib.asynccontextmanager
+async def _ratings(bus: Bus) -> AsyncIterator[RatingsBoard | None]:
+    """The bus's ratings board, read up to now (bounded by RATINGS_WAIT), or None where the
+    bus has none to offer (no JetStream, no permission): trust is then the person's own."""
+    board = RatingsBoard(bus)
+    try:
+        await board.__aenter__()
+        async with asyncio.timeout(RATINGS_WAIT):
+            await board.catch_up()
+    except (NatsError, TimeoutError) as exc:
+        log.info("ratings.unavailable", error=type(exc).__name__)
+        with contextlib.suppress(NatsError):
+            await board.__aexit__(None, None, None)
+        yield None
+        return
+    try:
+        yield board
+    finally:
+        await board.__aexit__(None, None, None)
 
 
 # --- want ------------------------------------------------------------------------------------
@@ -110,15 +152,32 @@ async def _sync(args: argparse.Namespace, home: Home, cfg: AgentConfig) -> int:
     return 0 if acked == sent else 1
 
 
-async def _offline(args: argparse.Namespace, home: Home, cfg: AgentConfig) -> int:
-    """The commands that need no bus: rate, receipts, history, export."""
+async def _rate(args: argparse.Namespace, home: Home, cfg: AgentConfig) -> int:
     async with Agent(home, config=cfg) as agent:
-        if args.command == "rate":
-            r = agent.rate(args.receipt, args.score, args.outcome)
-            print(
-                f"rated {shown(r.receipt.vendor_name)} {r.score}/5 ({r.outcome}); trust is now {r.trust.describe()}"
-            )
-        elif args.command == "receipts":
+        r = agent.rate(args.receipt, args.score, args.outcome)
+    print(
+        f"rated {shown(r.receipt.vendor_name)} {r.score}/5 ({r.outcome}); trust is now {r.trust.describe()}"
+    )
+    if args.publish:
+        with AgentStore(home.db_path) as store:
+            vendor_id, bundle = rating_bundle(
+                store, r.receipt.receipt_id, score=r.score, outcome=r.outcome,
+                now=datetime.now(UTC),
+            )  # fmt: skip
+        async with (
+            bus_url(args.bus or cfg.bus_url, store_dir=home.path / "jetstream") as url,
+            Bus(url, name="agent", reconnect_forever=False, person=True) as bus,
+            RatingsBoard(bus) as board,
+        ):
+            seq = await board.publish(vendor_id, bundle)
+        print(f"published to the ratings board (#{seq}); it names this order's intent key only")
+    return 0
+
+
+async def _offline(args: argparse.Namespace, home: Home, cfg: AgentConfig) -> int:
+    """The commands that need no bus: receipts, history, export."""
+    async with Agent(home, config=cfg) as agent:
+        if args.command == "receipts":
             print(render_receipts(agent.receipts(), as_json=args.json))
         elif args.command == "history":
             print(render_history(agent.history(), as_json=args.json))
@@ -220,6 +279,8 @@ def _run(args: argparse.Namespace) -> int:
         return asyncio.run(_cancel(args, home, cfg))
     if args.command == "web":
         return asyncio.run(_web(args, home))
+    if args.command == "rate":
+        return asyncio.run(_rate(args, home, cfg))
     return asyncio.run(_offline(args, home, cfg))
 
 

@@ -125,6 +125,8 @@ class Ranker:
             t = self._scores[profile.vendor_id] = self.trust.score(profile.vendor_id, self.now)
         if t.value < policy.threshold:
             why = f"trust {t.value:.2f} is below your threshold {policy.threshold:.2f}"
+            if t.why:
+                why += f" ({t.why})"
             return Dropped("untrusted", why, profile.vendor_id, profile.name)
         saving = 1 - offer.total_price.amount / max(1, intent.max_price.amount)
         early = (intent.wanted_by - offer.delivery_by).days

@@ -177,3 +177,25 @@ def test_two_ratings_by_one_person_share_nothing_but_the_vendors_own_identifiers
     }
     assert {s.decode() for s in shared} <= vendors_own | {vendor_id}
     assert schemas.unpack(one, 4, "$")[2] != schemas.unpack(two, 4, "$")[2]  # two intents
+
+
+def test_ratings_published_through_the_cli_warn_a_stranger_through_the_cli(
+    person: Agent, vendor: VendorFactory, nats_server: EmbeddedServer, tmp_path: Path
+) -> None:
+    """A buyer rates three real orders `not_delivered` with `intentcast rate --publish`; a
+    person who never bought there casts an intent on the same bus and the vendor is dropped
+    as untrusted, with the buyers counted in the reason: people learn from each other's
+    receipts."""
+    vendor("sierra")
+    receipts = _buy(person, 3)
+    person.ok("rate", receipts[0][:8], "--score", "2", "--outcome", "late")
+    for r in receipts:
+        out = person.ok("rate", r[:8], "--score", "1", "--outcome", "not_delivered", "--publish")
+        assert "published to the ratings board" in out
+    stranger = Agent(tmp_path / "stranger", nats_server.url)
+    assert stranger.run("init", "--region", "ES-28").returncode == 0
+    got = stranger.want("--expect", "1", "--wait", "3s")
+    assert got["offers"] == []
+    (drop,) = [d for d in got["dropped"] if d["vendor"] == "Sierra Outfitters"]
+    assert drop["reason"] == "untrusted", drop
+    assert "3 verified buyers, 0 delivered" in drop["detail"]
