@@ -38,6 +38,7 @@ from ._transport import (
     Subscription,
     Transport,
     TransportError,
+    WrappedTransport,
 )
 
 __all__ = [
@@ -70,6 +71,7 @@ __all__ = [
     "Subscription",
     "Transport",
     "TransportError",
+    "WrappedTransport",
     "bus_url",
     "configure_logging",
     "default_data_dir",

@@ -23,6 +23,7 @@ __all__ = [
     "Subscription",
     "Transport",
     "TransportError",
+    "WrappedTransport",
 ]
 
 
@@ -105,3 +106,38 @@ class Transport(abc.ABC):
     @abc.abstractmethod
     async def flush(self) -> None:
         """Return once everything published and subscribed so far has reached the bus."""
+
+
+class WrappedTransport(Transport):
+    """A transport that passes everything to ``inner``: subclass it and override only what
+    changes (an outage, a gate that takes a party offline), as a test or a simulation needs."""
+
+    def __init__(self, inner: Transport) -> None:
+        self.inner = inner
+
+    @property
+    def connected(self) -> bool:
+        return self.inner.connected
+
+    async def publish(self, subject: str, data: bytes, *, reply: str = "") -> None:
+        await self.inner.publish(subject, data, reply=reply)
+
+    async def request(self, subject: str, data: bytes) -> bytes:
+        return await self.inner.request(subject, data)
+
+    async def subscribe(
+        self,
+        subject: str,
+        handler: Handler,
+        *,
+        queue: str = "",
+        pending_limit: int | None = None,
+        on_no_responders: NoRespondersHandler | None = None,
+    ) -> Subscription:
+        return await self.inner.subscribe(
+            subject, handler, queue=queue, pending_limit=pending_limit,
+            on_no_responders=on_no_responders,
+        )  # fmt: skip
+
+    async def flush(self) -> None:
+        await self.inner.flush()

@@ -41,6 +41,7 @@ from runtime import (
     NoRespondersHandler,
     Subscription,
     Transport,
+    WrappedTransport,
 )
 from vendor_adapter import FileCatalog, Vendor, VendorConfig, VendorStore
 
@@ -97,22 +98,12 @@ class _Person:
     agent: Agent  # the person's own agent, over their own home, on the market's session
 
 
-class _Gate(Transport):
+class _Gate(WrappedTransport):
     """A vendor's transport that the market can take offline: then it hears no intents."""
 
     def __init__(self, inner: Transport) -> None:
-        self.inner = inner
+        super().__init__(inner)
         self.online = True
-
-    @property
-    def connected(self) -> bool:
-        return self.inner.connected
-
-    async def publish(self, subject: str, data: bytes, *, reply: str = "") -> None:
-        await self.inner.publish(subject, data, reply=reply)
-
-    async def request(self, subject: str, data: bytes) -> bytes:
-        return await self.inner.request(subject, data)
 
     async def subscribe(
         self,
@@ -130,16 +121,10 @@ class _Gate(Transport):
                     await handler(msg)
 
             handler = gated
-        return await self.inner.subscribe(
-            subject,
-            handler,
-            queue=queue,
-            pending_limit=pending_limit,
+        return await super().subscribe(
+            subject, handler, queue=queue, pending_limit=pending_limit,
             on_no_responders=on_no_responders,
-        )
-
-    async def flush(self) -> None:
-        await self.inner.flush()
+        )  # fmt: skip
 
 
 @dataclass

@@ -31,13 +31,11 @@ from agent import (
     OfferOpener,
 )
 from runtime import (
-    Handler,
     InProcessTransport,
     Message,
     NoResponders,
-    NoRespondersHandler,
-    Subscription,
     Transport,
+    WrappedTransport,
 )
 from vendor_adapter import FileCatalog, VendorAdapter, VendorStore, load_config
 
@@ -45,44 +43,18 @@ ROOT = Path(__file__).resolve().parent.parent
 NAMES = {"sierra": "Sierra Outfitters", "cumbre": "Cumbre Sports", "hoarder": "DataHoarder Deals"}
 
 
-class _Outage(Transport):
+class _Outage(WrappedTransport):
     """The in-process transport, except that requests to subjects in ``down`` find nobody,
     as they would while that endpoint's vendor is away."""
 
     def __init__(self, inner: Transport) -> None:
-        self.inner, self.down = inner, set[str]()
-
-    @property
-    def connected(self) -> bool:
-        return self.inner.connected
-
-    async def publish(self, subject: str, data: bytes, *, reply: str = "") -> None:
-        await self.inner.publish(subject, data, reply=reply)
+        super().__init__(inner)
+        self.down = set[str]()
 
     async def request(self, subject: str, data: bytes) -> bytes:
         if subject in self.down:
             raise NoResponders(subject)
         return await self.inner.request(subject, data)
-
-    async def subscribe(
-        self,
-        subject: str,
-        handler: Handler,
-        *,
-        queue: str = "",
-        pending_limit: int | None = None,
-        on_no_responders: NoRespondersHandler | None = None,
-    ) -> Subscription:
-        return await self.inner.subscribe(
-            subject,
-            handler,
-            queue=queue,
-            pending_limit=pending_limit,
-            on_no_responders=on_no_responders,
-        )
-
-    async def flush(self) -> None:
-        await self.inner.flush()
 
 
 @dataclass
