@@ -14,6 +14,7 @@ from ._embedded import (
 from ._faults import FAILPOINTS_ENV, failpoint
 from ._http import HttpServer, Response
 from ._inprocess import InProcessTransport
+from ._keyfiles import key_file
 from ._logging import configure_logging
 from ._metrics import Counter, Histogram, Registry
 from ._nats_transport import NatsTransport
@@ -78,6 +79,7 @@ __all__ = [
     "embedded_bus_file",
     "failpoint",
     "find_nats_server",
+    "key_file",
     "local_registrar_file",
     "open_db",
     "pid_alive",
