@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import json
 import os
+import sqlite3
 import sys
 from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime
@@ -344,11 +345,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
-    except OSError as exc:
+    except sqlite3.Error as exc:  # the database, named as such
         print(
-            f"intentcast: error: {exc}; is the bus reachable? (--bus, $INTENTCAST_BUS)",
+            f"intentcast: error: your agent's store could not be used ({exc}); is another"
+            " intentcast writing to it, or the disk full? (--home names the folder)",
             file=sys.stderr,
         )
+        return 1
+    except OSError as exc:
+        if exc.filename:  # a file, not the bus
+            print(f"intentcast: error: {exc.filename}: {exc.strerror}", file=sys.stderr)
+        else:
+            print(
+                f"intentcast: error: {exc}; is the bus reachable? (--bus, $INTENTCAST_BUS)",
+                file=sys.stderr,
+            )
         return 1
 
 

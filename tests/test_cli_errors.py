@@ -112,3 +112,19 @@ def test_help_texts_carry_examples() -> None:
     ):
         out = subprocess.run([str(BIN / cmd[0]), *cmd[1:]], capture_output=True, text=True).stdout
         assert "example" in out and cmd[0] + " " in out
+
+
+def test_io_errors_name_what_failed(person: Agent, tmp_path: Path) -> None:
+    """A file that cannot be written is named as a file, and a store that cannot be opened as
+    the agent's store: not reported as a bus problem."""
+    cp = person.run("export", "--out", str(tmp_path / "no-such-folder" / "mine.json"))
+    assert cp.returncode == 2 and "Traceback" not in cp.stderr
+    assert str(tmp_path / "no-such-folder" / "mine.json") in cp.stderr
+    assert "bus" not in cp.stderr
+    db = person.home / "agent.sqlite"
+    db.unlink()
+    db.mkdir()  # a folder where the database should be
+    cp = person.run("history")
+    assert cp.returncode == 1 and "Traceback" not in cp.stderr
+    assert cp.stderr.startswith("intentcast: error: your agent's store could not be used")
+    assert "bus" not in cp.stderr.split("(")[0]
