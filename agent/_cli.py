@@ -1,4 +1,7 @@
-"""``intentcast``: your own agent. Tell the market what you want, on your terms."""
+"""``intentcast``: your own agent. Tell the market what you want, on your terms.
+
+Every command's call and output is here (parsing is in ``_arguments``, the work in the Agent
+API); it is over 300 lines because there are fourteen commands, each a few lines."""
 
 from __future__ import annotations
 

@@ -8,6 +8,9 @@ the reply tokens derived from that key (:func:`reply_tokens`): token 0 is its re
 inbox, token 1 its :attr:`Bus.reply_prefix`, and :meth:`Bus.next_reply_prefix` hands out the
 others, one per intent, then opens a fresh connection with a fresh key. A bus without the
 callout ignores the token.
+
+Over 300 lines because a connection's whole life is here (connect, the reply-key proof and
+its rotation, reconnects, the bounded drain): each part changes the others' state.
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """intentcast's wire contract, protocol version 1: message types, signed frames, sealed boxes,
 keys, subjects and typed errors. Pure: no I/O.
 
-See ``schemas/README.md`` for the rules a vendor in any language implements.
+See ``schemas/README.md`` for the rules a vendor in any language implements. (Over 300
+lines: the imports and the sorted list of public names, nothing else.)
 
 The conversation is cut by exchange, one module each, written in the order its messages
 travel and holding both sides of it: whoever builds a message and whoever opens it sit side
