@@ -133,7 +133,8 @@ class Agent:
     def trust(self) -> TrustScorer:
         """What judges vendors: the person's own evidence, unless replaced (by one that also
         knows the registry, say) for this agent's lifetime."""
-        assert self._trust is not None, "the agent is not open"
+        if self._trust is None:
+            raise RuntimeError("expected an open agent (async with Agent(...)), got a closed one")
         return self._trust
 
     @trust.setter

@@ -398,12 +398,14 @@ class AgentStore:
         return [r for r in rows if not (r["kind"] in ("receipt", "rating") and r["ref"] in bad)]
 
     def rows(self, table: str, order: str = "rowid") -> list[sqlite3.Row]:
-        assert table in TABLES
+        _known_table(table)
+        if order not in [*self.columns(table), "rowid"]:
+            raise ValueError(f"expected a column of {table} to order by, got {order!r}")
         return list(self.db.execute(f"SELECT * FROM {table} ORDER BY {order}"))
 
     def columns(self, table: str) -> list[str]:
         """The table's columns as this store holds them (migrations included)."""
-        assert table in TABLES
+        _known_table(table)
         return [r["name"] for r in self.db.execute(f"PRAGMA table_info({table})")]
 
     @contextlib.contextmanager
@@ -419,12 +421,20 @@ class AgentStore:
     def restore(self, table: str, rows: list[dict[str, Any]]) -> None:
         """Insert rows exactly as given (an import), in order, so rowids keep their order.
         Call inside :meth:`transaction`."""
-        assert table in TABLES
         known = set(self.columns(table))
         for row in rows:
-            assert set(row) <= known, sorted(set(row) - known)
+            if not set(row) <= known:
+                raise ValueError(
+                    f"{table}: expected its columns, got also {sorted(set(row) - known)}"
+                )
             cols = ", ".join(row)
             self.db.execute(
                 f"INSERT INTO {table} ({cols}) VALUES ({', '.join('?' * len(row))})",
                 tuple(row.values()),
             )
+
+
+def _known_table(table: str) -> None:
+    """Table names go into SQL text, so only the store's own are let through."""
+    if table not in TABLES:
+        raise ValueError(f"expected one of the store's tables {TABLES}, got {table!r}")
