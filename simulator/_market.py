@@ -29,8 +29,13 @@ from agent import (
     Agent,
     AgentConfig,
     AgentSession,
+    BetaTrust,
     Home,
+    NetworkTrust,
     PersonDetails,
+    TrustPolicy,
+    TrustScore,
+    rating_bundle,
 )
 from runtime import (
     Bus,
@@ -39,6 +44,7 @@ from runtime import (
     Message,
     NatsTransport,
     NoRespondersHandler,
+    RatingsBoard,
     Subscription,
     Transport,
     WrappedTransport,
@@ -127,6 +133,18 @@ class _Gate(WrappedTransport):
         )  # fmt: skip
 
 
+class _NoTrust:
+    """A trust scorer that knows nothing: every vendor at the prior, so price, delivery and
+    terms alone decide (the baseline a trust mode is compared with)."""
+
+    def __init__(self, policy: TrustPolicy) -> None:
+        p = policy
+        self.value = p.prior_positive / (p.prior_positive + p.prior_negative)
+
+    def score(self, vendor_id: str, now: datetime) -> TrustScore:
+        return TrustScore(self.value, 0.0, new=True)
+
+
 @dataclass
 class _Vendor:
     kind: str
@@ -175,6 +193,7 @@ class Market:
         self._rogue_tasks: list[asyncio.Task[None]] = []
         self._bus: Bus | None = None
         self._agent: AgentSession | None = None  # every person's agent talks through it
+        self._board: RatingsBoard | None = None  # with any group in trust_mode "network"
 
     # --- setting up -----------------------------------------------------------------------
 
@@ -201,6 +220,8 @@ class Market:
             self._agent = await self._stack.enter_async_context(
                 AgentSession(NatsTransport(self._bus))
             )
+            if any(p.trust_mode == "network" for p in self.scenario.persons):
+                self._board = await self._stack.enter_async_context(RatingsBoard(self._bus))
             self._stack.callback(self._close_vendor_stores)  # runs after every task has ended
             self._tasks = await self._stack.enter_async_context(asyncio.TaskGroup())
             self._stack.callback(self._stop_tasks)
@@ -297,6 +318,13 @@ class Market:
         agent = Agent(home, session=self._agent, config=config)
         # Closed with the stack, before the session it shares.
         await self._stack.enter_async_context(agent)
+        if group.trust_mode == "none":
+            agent.trust = _NoTrust(group.trust)
+        elif group.trust_mode == "network" and self._board is not None:
+            own = agent.trust
+            if not isinstance(own, BetaTrust):  # pragma: no cover - the agent's default
+                raise TypeError(f"expected the agent's own BetaTrust, got {type(own).__name__}")
+            agent.trust = NetworkTrust(own, self._board.bundles, group.trust)
         self.persons.append(_Person(i, g, group, agent))
 
     # --- running --------------------------------------------------------------------------
@@ -321,6 +349,9 @@ class Market:
         score_if_delivered = rng.randint(4, 5)
         now = datetime.now(UTC)
         a = person.agent
+        if person.group.trust_mode == "network" and self._board is not None:
+            async with asyncio.timeout(10):
+                await self._board.catch_up()  # what others rated so far
         cast = schemas.cast_intent(
             category=category, want=schemas.Want(_want(category)), quantity=1,
             max_price=schemas.Money(budget, sc.currency), wanted_by=wanted_by,
@@ -356,6 +387,12 @@ class Market:
                 outcome = "not_delivered" if winner == "bait" else "delivered"
                 score = 1 if outcome == "not_delivered" else score_if_delivered
                 a.rate(result.receipt.msg.id, score, outcome)
+                if person.group.trust_mode == "network" and self._board is not None:
+                    vendor_id, bundle = rating_bundle(
+                        a.store, result.receipt.msg.id, score=score, outcome=outcome,
+                        now=datetime.now(UTC),
+                    )  # fmt: skip
+                    await self._board.publish(vendor_id, bundle)
             else:
                 outcome = "rejected"
         return RoundRecord(

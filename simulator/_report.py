@@ -32,6 +32,12 @@ def _pct(n: float, d: float) -> float:
     return round(100 * n / d, 1) if d else 0.0
 
 
+def _bad_share(records: Sequence[RoundRecord]) -> float:
+    """Orders that never arrived, as a share of the orders placed."""
+    orders = sum(1 for r in records if r.winner_kind)
+    return round(sum(r.outcome == "not_delivered" for r in records) / orders, 4) if orders else 0.0
+
+
 def summarize(records: Sequence[RoundRecord], hostile_sent: dict[str, int]) -> dict[str, Any]:
     """One run's figures. ``hostile_shown`` must be 0: it counts hostile offers a person saw."""
     n = len(records)
@@ -57,6 +63,21 @@ def summarize(records: Sequence[RoundRecord], hostile_sent: dict[str, int]) -> d
                     ).items()
                 )
             )
+            for g in sorted({r.group for r in records})
+        },
+        "bad_share": _bad_share(records),
+        **{
+            f"bad_share_q{q + 1}": _bad_share(records[q * n // 4 : (q + 1) * n // 4])
+            for q in range(4)
+        },
+        "by_group": {
+            str(g): {
+                "orders": sum(1 for r in records if r.group == g and r.winner_kind),
+                "bad_orders": sum(
+                    1 for r in records if r.group == g and r.outcome == "not_delivered"
+                ),
+                "bad_share": _bad_share([r for r in records if r.group == g]),
+            }
             for g in sorted({r.group for r in records})
         },
         "delivered": sum(r.outcome == "delivered" for r in records),

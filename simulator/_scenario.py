@@ -60,6 +60,10 @@ class PersonGroup(_Model):
     wanted_within_days: tuple[int, int] = (5, 20)
     trust: TrustPolicy = TrustPolicy()
     ranking: RankingWeights = RankingWeights()
+    # How these people's agents judge vendors: ``none`` (every vendor alike), ``own`` (each
+    # person's own receipts and ratings), ``network`` (own evidence fused with the ratings
+    # other buyers published to the bus's ratings board, which these people publish to too).
+    trust_mode: Literal["none", "own", "network"] = "own"
 
 
 class Scenario(_Model):

@@ -224,3 +224,29 @@ async def test_a_vendor_that_is_down_hears_nothing_and_wins_nothing(
     assert all(r.winner_kind == "honest" for r in down)
     assert any(r.winner_kind == "bait" for r in up)
     assert all(r.offers == r.expected for r in records)
+
+
+async def test_people_who_share_ratings_lose_far_less_to_bait_than_people_who_learn_alone(
+    tmp_path: Path, nats_server: EmbeddedServer
+) -> None:
+    """Forty people, four bait identities among six honest vendors, over the real protocol:
+    with trust_mode "network" (ratings published to the bus's board and read back by
+    everyone) each bait identity is caught after a few orders in all; people who learn only
+    from their own receipts, or judge without trust, keep buying bait."""
+    base = {
+        "name": "bait-share", "seed": 3, "rounds": 60, "window_seconds": 5.0,
+        "categories": {"outdoor/tents": 14000},
+        "vendors": [
+            {"kind": "honest", "count": 6},
+            {"kind": "bait", "count": 4, "price_factor": [0.75, 0.8], "delivery_days": [1, 2]},
+        ],
+    }  # fmt: skip
+    share = {}
+    for mode in ("none", "own", "network"):
+        sc = Scenario.model_validate(
+            {**base, "persons": [{"count": 40, "agreement": "nostalking", "trust_mode": mode}]}
+        )
+        async with Market(sc, tmp_path / mode, bus_url=nats_server.url) as market:
+            share[mode] = summarize(await market.run(), market.hostile_sent())["bad_share"]
+    assert share["network"] <= 0.25, share  # at most a few orders per bait identity
+    assert share["own"] > 2 * share["network"] and share["none"] > 2 * share["network"], share
