@@ -187,6 +187,7 @@ class Market:
         self.vendors: list[_Vendor] = []
         self.rogues: list[Rogue] = []
         self.kind_of: dict[str, str] = {}
+        self.delivers: dict[str, float] = {}  # vendor id -> chance an order arrives
         self._stack = contextlib.AsyncExitStack()
         self._stop = asyncio.Event()
         self._tasks: asyncio.TaskGroup | None = None
@@ -303,6 +304,8 @@ class Market:
             _Vendor(group.kind, vendor, gate, store, categories, group.availability)
         )
         self.kind_of[signer.vendor_id] = group.kind
+        p = group.delivery_probability
+        self.delivers[signer.vendor_id] = (1.0 if group.kind != "bait" else 0.0) if p is None else p
 
     async def _add_person(self, g: int, group: PersonGroup) -> None:
         assert self._agent is not None
@@ -384,7 +387,10 @@ class Market:
             winner = self.kind_of.get(best.opened.profile.msg.vendor_id, "unknown")
             if result.status is AcceptState.CONFIRMED and result.receipt is not None:
                 paid = best.offer.total_price.amount
-                outcome = "not_delivered" if winner == "bait" else "delivered"
+                p = self.delivers.get(best.opened.profile.msg.vendor_id, 1.0)
+                # Only a chance strictly between 0 and 1 draws: earlier seeds replay as before.
+                arrives = p >= 1.0 or (p > 0.0 and rng.random() < p)
+                outcome = "delivered" if arrives else "not_delivered"
                 score = 1 if outcome == "not_delivered" else score_if_delivered
                 a.rate(result.receipt.msg.id, score, outcome)
                 if person.group.trust_mode == "network" and self._board is not None:

@@ -47,6 +47,9 @@ class VendorGroup(_Model):
     modes: list[HostileMode] = list(HOSTILE_MODES)
     # Chance that a vendor of this group is up in a given round (the others hear nothing).
     availability: Annotated[float, Field(ge=0, le=1)] = 1.0
+    # Chance that an order it confirmed arrives: by default 1 for honest, 0 for bait; between
+    # the two it models honest failure, or camouflage (good some of the time).
+    delivery_probability: Annotated[float, Field(ge=0, le=1)] | None = None
 
 
 class PersonGroup(_Model):
