@@ -250,3 +250,21 @@ async def test_people_who_share_ratings_lose_far_less_to_bait_than_people_who_le
             share[mode] = summarize(await market.run(), market.hostile_sent())["bad_share"]
     assert share["network"] <= 0.25, share  # at most a few orders per bait identity
     assert share["own"] > 2 * share["network"] and share["none"] > 2 * share["network"], share
+
+
+async def test_a_groups_delivery_probability_decides_what_arrives(
+    tmp_path: Path, nats_server: EmbeddedServer
+) -> None:
+    """delivery_probability overrides the kind's default: honest vendors set to 0 deliver
+    nothing, bait set to 1 delivers everything, and 0.5 delivers some and not all."""
+    for p, kind, want in ((0.0, "honest", {"not_delivered"}), (1.0, "bait", {"delivered"}),
+                          (0.5, "honest", {"delivered", "not_delivered"})):  # fmt: skip
+        sc = Scenario.model_validate({
+            "name": "arrivals", "seed": 2, "rounds": 16, "window_seconds": 5.0,
+            "categories": {"outdoor/tents": 14000},
+            "persons": [{"count": 4, "agreement": "nostalking", "trust_mode": "none"}],
+            "vendors": [{"kind": kind, "count": 2, "delivery_probability": p}],
+        })  # fmt: skip
+        async with Market(sc, tmp_path / f"{kind}-{p}", bus_url=nats_server.url) as market:
+            records = await market.run()
+        assert {r.outcome for r in records if r.winner_kind} == want, (p, kind)
