@@ -59,6 +59,7 @@ from runtime import (  # noqa: E402
     configure_logging,
 )
 from vendor_adapter import (  # noqa: E402
+    CSV_HEADER,
     FileCatalog,
     Vendor,
     VendorConfig,
@@ -142,12 +143,9 @@ def vendor_signer(name: str = "Bench Outdoor") -> schemas.VendorSigner:
 
 
 def cast() -> schemas.CastIntent:
-    return schemas.cast_intent(
-        category="outdoor/tents", want=schemas.Want("2-person tent", {"colour": "green"}), quantity=1,
-        max_price=schemas.Money(15000, "EUR"), wanted_by=date.today() + timedelta(days=20),
-        region=schemas.Region("ES", "28"), terms=schemas.expand_terms(schemas.Terms(agreement="nostalking")),
-        now=NOW, ttl=timedelta(minutes=10),
-    )  # fmt: skip
+    return schemas.example_tent_intent(
+        now=NOW, ttl=timedelta(minutes=10), want=schemas.Want("2-person tent", {"colour": "green"})
+    )
 
 
 def make_offer(c: schemas.CastIntent, v: schemas.VendorSigner) -> tuple[bytes, bytes]:
@@ -180,7 +178,7 @@ def vendor_config(tmp: Path, catalog: Path) -> VendorConfig:
 
 def write_catalog(tmp: Path) -> Path:
     p = tmp / "catalog.csv"
-    rows = ["sku,title,category,price,currency,stock,attributes,keywords"]
+    rows = [CSV_HEADER]
     rows += [
         f'T{i},Two-person dome tent {i},outdoor/tents,{100 + i}.00,EUR,1000000,colour=green,"tent,2-person"'
         for i in range(50)

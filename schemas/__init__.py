@@ -58,7 +58,7 @@ from ._errors import (
     UnknownSigner,
     UnsupportedVersion,
 )
-from ._examples import example_vendor_terms
+from ._examples import example_tent_intent, example_vendor_terms
 from ._framing import MAX_FRAME_BYTES, PROTOCOL, split_frame
 from ._identity import (
     IntentSecrets,
@@ -255,6 +255,7 @@ __all__ = [
     "contract_vectors",
     "countersign",
     "digest",
+    "example_tent_intent",
     "example_vendor_terms",
     "expand_terms",
     "intent_key_of_seed",

@@ -49,7 +49,7 @@ from runtime import (
     Transport,
     WrappedTransport,
 )
-from vendor_adapter import FileCatalog, Vendor, VendorConfig, VendorStore
+from vendor_adapter import CSV_HEADER, FileCatalog, Vendor, VendorConfig, VendorStore
 
 from ._hostile import HOSTILE_SKU_PREFIX, Rogue
 from ._scenario import PersonGroup, Scenario, VendorGroup
@@ -272,7 +272,7 @@ class Market:
         home = self.workdir / "vendors" / f"v{n:03d}-{group.kind}"
         home.mkdir(parents=True, exist_ok=True)
         catalog = home / "catalog.csv"
-        rows = ["sku,title,category,price,currency,stock,attributes,keywords"]
+        rows = [CSV_HEADER]
         for c in categories:
             base = self.scenario.categories[c]
             for j in range(3):

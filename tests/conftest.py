@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import structlog
 
 import agent
 import schemas
@@ -26,6 +27,15 @@ from runtime import Bus, EmbeddedServer, NatsTransport, ServiceProcess
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 DEMO = ROOT / "demo"
+
+
+@pytest.fixture(autouse=True)
+def _structlog_as_it_was() -> Iterator[None]:
+    """A command run in-process (``main([...])``) configures logging for the whole process;
+    put it back after each test, so a later test's ``capture_logs`` sees every level."""
+    before = structlog.get_config()
+    yield
+    structlog.configure(**before)
 
 
 @pytest.fixture
@@ -206,12 +216,7 @@ def signed_by(key_hex: str) -> schemas.KeyResolver:
 
 
 def tent_intent() -> schemas.CastIntent:
-    return schemas.cast_intent(
-        category="outdoor/tents", want=schemas.Want("2-person tent"), quantity=1,
-        max_price=schemas.Money(15000, "EUR"), wanted_by=date.today() + timedelta(days=20),
-        region=schemas.Region("ES", "28"), terms=schemas.expand_terms(schemas.Terms(agreement="nostalking")),
-        now=datetime.now(UTC), ttl=timedelta(minutes=5),
-    )  # fmt: skip
+    return schemas.example_tent_intent(now=datetime.now(UTC))
 
 
 class Agent:

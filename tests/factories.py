@@ -91,13 +91,9 @@ def messages() -> st.SearchStrategy[s.Message]:
 
 
 def intent_for_test(category: str = "outdoor/tents", **kw: object) -> s.CastIntent:
-    args: dict[str, object] = dict(
-        category=category, want=s.Want("2-person tent"), quantity=1,
-        max_price=s.Money(15000, "EUR"), wanted_by=date(2026, 12, 10), region=s.Region("ES", "28"),
-        terms=s.expand_terms(s.Terms(agreement="nostalking")), now=NOW, ttl=timedelta(minutes=5),
-    )  # fmt: skip
+    args: dict[str, object] = dict(category=category, wanted_by=date(2026, 12, 10), now=NOW)
     args.update(kw)
-    return s.cast_intent(**args)  # type: ignore[arg-type]
+    return s.example_tent_intent(**args)  # type: ignore[arg-type]
 
 
 def vendor_for_test(name: str = "Example Outdoor", terms: s.VendorTerms = VTERMS) -> s.VendorSigner:

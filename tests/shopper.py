@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime
 
 import schemas
 from runtime import Message, Transport
@@ -21,13 +21,10 @@ def intent(
     attributes: dict[str, str] | None = None,
 ) -> schemas.CastIntent:
     """A fresh intent for a 2-person tent in Madrid (by default), fresh keys and all."""
-    return schemas.cast_intent(
-        category="outdoor/tents", want=schemas.Want("2-person tent", attributes or {}),
-        quantity=quantity,
-        max_price=schemas.Money(budget, "EUR"), wanted_by=date.today() + timedelta(days=20),
+    return schemas.example_tent_intent(
+        now=datetime.now(UTC), want=schemas.Want("2-person tent", attributes or {}),
+        quantity=quantity, max_price=schemas.Money(budget, "EUR"),
         region=region or schemas.Region("ES", "28"),
-        terms=schemas.expand_terms(schemas.Terms(agreement="nostalking")),
-        now=datetime.now(UTC), ttl=timedelta(minutes=5),
     )  # fmt: skip
 
 

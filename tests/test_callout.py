@@ -10,7 +10,7 @@ import json
 import os
 import shutil
 from collections.abc import Iterator
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 import nkeys  # type: ignore[import-untyped]
@@ -121,12 +121,7 @@ def _token_of(reply_subject: str) -> str:
 async def _cast(bus: Bus, home: Path, prefix: str) -> Collected:
     """One intent for a 2-person tent under ``prefix``, cast and collected by the person's
     agent (the public Agent API, in ``home``) on ``bus`` until one offer arrived (or 20 s)."""
-    cast = schemas.cast_intent(
-        category="outdoor/tents", want=schemas.Want("2-person tent"), quantity=1,
-        max_price=schemas.Money(15000, "EUR"), wanted_by=date.today() + timedelta(days=20),
-        region=schemas.Region("ES", "28"), terms=schemas.expand_terms(schemas.Terms(agreement="nostalking")),
-        now=datetime.now(UTC), ttl=timedelta(minutes=5), reply_prefix=prefix,
-    )  # fmt: skip
+    cast = schemas.example_tent_intent(now=datetime.now(UTC), reply_prefix=prefix)
     async with agent.Agent(Home(home), NatsTransport(bus), config=AgentConfig()) as a:
         return await a.cast(cast, window=20, expect=1)
 

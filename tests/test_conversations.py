@@ -11,7 +11,7 @@ import sys
 import threading
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -142,13 +142,7 @@ async def market(
 
 
 def _cast(category: str = "outdoor/tents") -> schemas.CastIntent:
-    return schemas.cast_intent(
-        category=category, want=schemas.Want("2-person tent"), quantity=1,
-        max_price=schemas.Money(15000, "EUR"), wanted_by=date.today() + timedelta(days=20),
-        region=schemas.Region("ES", "28"),
-        terms=schemas.expand_terms(schemas.Terms(agreement="nostalking")),
-        now=datetime.now(UTC), ttl=timedelta(minutes=5),
-    )  # fmt: skip
+    return schemas.example_tent_intent(now=datetime.now(UTC), category=category)
 
 
 async def want(

@@ -18,6 +18,7 @@ import pytest
 import yaml
 
 from tests.conftest import BIN, ROOT
+from vendor_adapter import CSV_HEADER
 from vendor_adapter._cli import main
 
 ERR = "intentcast-vendor: error: "
@@ -46,7 +47,7 @@ path = "{path}"
 {pricing}
 """
 
-HEADER = "sku,title,category,price,currency,stock,attributes,keywords"
+HEADER = CSV_HEADER  # the vendor's own header, so a change to the columns is made once
 TENT = "T1,Two-person tent,outdoor/tents,129.00,EUR,5,colour=green,tent"
 BAG = "B1,Down sleeping bag,outdoor/sleeping-bags,89.00,EUR,3,,"
 

@@ -20,7 +20,7 @@ They share a ``Shop`` (config, catalog, store, keys, metrics, clock, the refusal
 service (``_service``) is only the subscriptions and timers that feed them.
 """
 
-from ._catalog import Catalog, CatalogItem, FileCatalog, SqliteCatalog, load_catalog
+from ._catalog import CSV_HEADER, Catalog, CatalogItem, FileCatalog, SqliteCatalog, load_catalog
 from ._config import ConfigError, VendorConfig, load_config
 from ._intents import Choice
 from ._load import load_vendor
@@ -30,6 +30,7 @@ from ._store import VendorStore
 from ._vendor import Vendor, vendor_signer
 
 __all__ = [
+    "CSV_HEADER",
     "Catalog",
     "CatalogItem",
     "Choice",

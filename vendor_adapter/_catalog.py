@@ -35,7 +35,15 @@ import schemas
 
 from ._config import CatalogConfig, ConfigError
 
-__all__ = ["Catalog", "CatalogItem", "FileCatalog", "Rules", "SqliteCatalog", "load_catalog"]
+__all__ = [
+    "CSV_HEADER",
+    "Catalog",
+    "CatalogItem",
+    "FileCatalog",
+    "Rules",
+    "SqliteCatalog",
+    "load_catalog",
+]
 
 _WORD = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
 _STOP = {"a", "an", "the", "for", "with", "and", "or", "of", "to", "in", "on"}
@@ -76,6 +84,9 @@ def _words(text: str) -> frozenset[str]:
 
 
 _REQUIRED = ("sku", "title", "category", "price", "currency", "stock")
+# A CSV catalog's header: the required columns, then the optional ones (one place for the
+# simulator's and the bench's generated catalogs too).
+CSV_HEADER = ",".join((*_REQUIRED, "attributes", "keywords"))
 _PLAIN_AMOUNT = re.compile(r"[0-9]+(?:\.[0-9]+)?")
 _COUNT = re.compile(r"[0-9]+")
 
