@@ -246,9 +246,12 @@ class Agent:
         return cp.stdout
 
     @staticmethod
-    def want_args(*extra: str, wait: str = "1500ms") -> list[str]:
+    def want_args(*extra: str, wait: str | None = None) -> list[str]:
         """`intentcast want` for a 2-person tent, 150 EUR, in 18 days, as JSON; ``extra``
-        flags come last and so win."""
+        flags come last and so win. The window is 1.5 s, or 10 s with ``--expect`` (which
+        ends it as soon as the expected offers are in: a deadline, not a wait)."""
+        if wait is None:
+            wait = "10s" if "--expect" in extra else "1500ms"
         by = (date.today() + timedelta(days=18)).isoformat()
         return [
             "want",
@@ -269,7 +272,7 @@ class Agent:
             *extra,
         ]
 
-    def want(self, *extra: str, wait: str = "1500ms") -> dict[str, Any]:
+    def want(self, *extra: str, wait: str | None = None) -> dict[str, Any]:
         result: dict[str, Any] = json.loads(self.ok(*self.want_args(*extra, wait=wait)))
         return result
 
