@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import BIN, Agent
+from tests.conftest import BIN, ROOT, Agent
 
 WANT = [
     "want",
@@ -128,3 +128,22 @@ def test_io_errors_name_what_failed(person: Agent, tmp_path: Path) -> None:
     assert cp.returncode == 1 and "Traceback" not in cp.stderr
     assert cp.stderr.startswith("intentcast: error: your agent's store could not be used")
     assert "bus" not in cp.stderr.split("(")[0]
+
+
+def test_a_vendor_whose_data_dir_is_a_file_names_it(tmp_path: Path) -> None:
+    """`intentcast-vendor run` with a data_dir that is a file names the path in one error
+    line (exit 1; its JSON log events aside), instead of a traceback or a word about the bus."""
+    import shutil
+
+    shutil.copytree(ROOT / "demo" / "vendors", tmp_path / "vendors")
+    shutil.copytree(ROOT / "demo" / "catalogs", tmp_path / "catalogs")
+    (tmp_path / "vendors" / "data").write_text("not a folder\n")
+    cp = subprocess.run(
+        [str(BIN / "intentcast-vendor"), "run", "--config", str(tmp_path / "vendors" / "sierra.toml")],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert cp.returncode == 1, cp.stderr
+    assert "Traceback" not in cp.stderr
+    errors = [ln for ln in cp.stderr.splitlines() if not ln.startswith("{")]  # not log events
+    assert len(errors) == 1 and errors[0].startswith("intentcast-vendor: error: ")
+    assert f"{tmp_path / 'vendors' / 'data'}" in errors[0] and "bus" not in errors[0]

@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import errno
 import json
+import sqlite3
 import sys
 from datetime import timedelta
 from pathlib import Path
@@ -189,6 +190,19 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+    except sqlite3.Error as exc:  # the order store, named as such
+        print(
+            f"intentcast-vendor: error: the order store could not be used ({exc}); check"
+            " data_dir in the config and the disk",
+            file=sys.stderr,
+        )
+        return 1
+    except OSError as exc:
+        what = (
+            f"{exc.filename}: {exc.strerror}" if exc.filename else f"{exc}; is the bus reachable?"
+        )
+        print(f"intentcast-vendor: error: {what}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":
