@@ -83,21 +83,16 @@ async def _agent(
 async def _ratings(bus: Bus) -> AsyncIterator[RatingsBoard | None]:
     """The bus's ratings board, read up to now (bounded by RATINGS_WAIT), or None where the
     bus has none to offer (no JetStream, no permission): trust is then the person's own."""
-    board = RatingsBoard(bus)
-    try:
-        await board.__aenter__()
-        async with asyncio.timeout(RATINGS_WAIT):
-            await board.catch_up()
-    except (NatsError, TimeoutError) as exc:
-        log.info("ratings.unavailable", error=type(exc).__name__)
-        with contextlib.suppress(NatsError):
-            await board.__aexit__(None, None, None)
-        yield None
-        return
-    try:
+    async with contextlib.AsyncExitStack() as stack:
+        board: RatingsBoard | None
+        try:
+            board = await stack.enter_async_context(RatingsBoard(bus))
+            async with asyncio.timeout(RATINGS_WAIT):
+                await board.catch_up()
+        except (NatsError, TimeoutError) as exc:
+            log.info("ratings.unavailable", error=type(exc).__name__)
+            board = None
         yield board
-    finally:
-        await board.__aexit__(None, None, None)
 
 
 # --- want ------------------------------------------------------------------------------------
@@ -159,15 +154,15 @@ async def _sync(args: argparse.Namespace, home: Home, cfg: AgentConfig) -> int:
 async def _rate(args: argparse.Namespace, home: Home, cfg: AgentConfig) -> int:
     async with Agent(home, config=cfg) as agent:
         r = agent.rate(args.receipt, args.score, args.outcome)
+        if args.publish:
+            vendor_id, bundle = rating_bundle(
+                agent.store, r.receipt.receipt_id, score=r.score, outcome=r.outcome,
+                now=datetime.now(UTC),
+            )  # fmt: skip
     print(
         f"rated {shown(r.receipt.vendor_name)} {r.score}/5 ({r.outcome}); trust is now {r.trust.describe()}"
     )
     if args.publish:
-        with AgentStore(home.db_path) as store:
-            vendor_id, bundle = rating_bundle(
-                store, r.receipt.receipt_id, score=r.score, outcome=r.outcome,
-                now=datetime.now(UTC),
-            )  # fmt: skip
         async with (
             bus_url(args.bus or cfg.bus_url, store_dir=home.path / "jetstream") as url,
             Bus(url, name="agent", reconnect_forever=False, person=True) as bus,

@@ -41,15 +41,11 @@ class Counter:
 
     def _for(self, labels: dict[str, str]) -> prom.Counter:
         names = tuple(sorted(labels))
-        if self._metric is None:
-            self._create(names)
-        elif names != self._labels:
+        metric = self._metric if self._metric is not None else self._create(names)
+        if names != self._labels:
             raise ValueError(
                 f"metric {self.name}: expected labels {list(self._labels)}, got {list(names)}"
             )
-        metric = self._metric
-        if metric is None:  # pragma: no cover - _create always sets it
-            raise RuntimeError(f"metric {self.name} was not created")
         return metric.labels(**labels) if names else metric
 
     def inc(self, amount: float = 1.0, **labels: str) -> None:

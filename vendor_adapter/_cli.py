@@ -49,10 +49,6 @@ embedded bus started by `intentcast bus` on this machine, or starts a private on
 """
 
 
-class _Usage(Exception):
-    pass
-
-
 def _parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(
         prog="intentcast-vendor",
