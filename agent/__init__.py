@@ -29,6 +29,7 @@ from ._accepting import TRANSITIONS, AcceptEvent, AcceptResult, transition
 from ._admission import NotAcceptable
 from ._agent import OUTCOMES, Agent, Cancelled, Rated
 from ._collecting import Collected
+from ._friends import FriendBook, FriendError
 from ._home import AgentConfig, Home, HomeError, PersonDetails, RankingWeights, TrustPolicy
 from ._network_trust import NetworkTrust, NetworkWeights, rating_bundle
 from ._opening import OfferOpener, admit_opened
@@ -69,6 +70,8 @@ __all__ = [
     "Collected",
     "DropRow",
     "Dropped",
+    "FriendBook",
+    "FriendError",
     "Home",
     "HomeError",
     "IntentHistory",

@@ -14,6 +14,7 @@ import msgspec
 
 import schemas
 
+from ._certified import note_certified
 from ._home import RankingWeights, TrustPolicy
 from ._ranking import Dropped, Ranker
 from ._records import AcceptState, OfferRow, OrderState
@@ -96,6 +97,7 @@ def admit_offer(
             f"offer {oid} from {who} expired at {expires.isoformat(timespec='seconds')};"
             " cast the intent again with `intentcast want`"
         )
+    note_certified(trust, [opened], now)
     judged = [intent]
     if standing is not None and standing != intent.terms:
         judged.append(msgspec.structs.replace(intent, terms=standing))

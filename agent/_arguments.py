@@ -38,6 +38,11 @@ EXAMPLES = {
     ),
     "import": "  intentcast import with-keys.json --home ~/new-agent-home",
     "rate": "  intentcast rate 7c01e2aa --score 5 --outcome delivered",
+    "friends": (
+        "  intentcast friends card --out me.card    # hand it to a friend out of band\n"
+        "  intentcast friends add ada.card          # follow the friend of a card\n"
+        "  intentcast friends show | intentcast friends remove Ada"
+    ),
     "cancel": "  intentcast cancel 7c01e2aa --reason 'found one nearer'",
     "sync": "  intentcast sync                    # after an outage: deliver pending countersignatures",
     "bus": "  intentcast bus                     # share one embedded bus on this machine",
@@ -180,6 +185,7 @@ def parser() -> _Parser:
         " (links nothing to your other intents; other people's agents weigh it)",
     )
     p.add_argument("--bus", help="NATS URL(s), with --publish")
+    _friends_parser(cmd("friends", "the friends whose ratings you follow, and your own card"))
     p = cmd("cancel", "ask the vendor to cancel a confirmed order; it answers, signed")
     p.add_argument("receipt", help="receipt id (or its first characters)")
     p.add_argument("--reason", default="", help="a few words for the vendor (optional)")
@@ -199,6 +205,23 @@ def parser() -> _Parser:
         "--host", default="127.0.0.1", help="address to bind (default: this machine only)"
     )
     return ap
+
+
+def _friends_parser(p: argparse.ArgumentParser) -> None:
+    fs = p.add_subparsers(dest="friends_command", required=True, metavar="ACTION")
+    fs.add_parser("show", help="who you follow, and your own friend key if you made a card")
+    a = fs.add_parser("add", help="follow the friend of a card (a file, or - for stdin)")
+    a.add_argument("file", help="the card's file, as `intentcast friends card` wrote it")
+    a.add_argument("--name", help="the name you know them by (default: the card's)")
+    r = fs.add_parser(
+        "remove", help="stop following a friend (their ratings count as a stranger's)"
+    )
+    r.add_argument("name")
+    c = fs.add_parser(
+        "card", help="your friend card: one line of plain text (no QR code) to hand out"
+    )
+    c.add_argument("--name", help="the name on your card (default: your config's person.name)")
+    c.add_argument("--out", type=Path, help="write it to this file, owner-only (default: stdout)")
 
 
 def _date(text: str) -> date:

@@ -33,6 +33,7 @@ from runtime import (
 from ._agent import Agent
 from ._arguments import UsageError, intent_fields, parser
 from ._export import ExportError, read_passphrase, write_private_file
+from ._friends_cli import followed, friends_command
 from ._home import AgentConfig, Home, HomeError
 from ._import import import_export
 from ._network_trust import NetworkTrust, rating_bundle
@@ -72,7 +73,9 @@ async def _agent(
             trust = agent.trust
             async with _ratings(bus) as board:
                 if board is not None and isinstance(trust, BetaTrust):
-                    trust = NetworkTrust(trust, board.bundles, cfg.trust)
+                    with followed(home) as book:
+                        friends = book.friends()
+                    trust = NetworkTrust(trust, board.bundles, cfg.trust, friends=friends)
                 agent.trust = await with_registry(trust, cfg, bus.nc, bus.url, agent.store)
                 yield agent
         else:
@@ -155,9 +158,11 @@ async def _rate(args: argparse.Namespace, home: Home, cfg: AgentConfig) -> int:
     async with Agent(home, config=cfg) as agent:
         r = agent.rate(args.receipt, args.score, args.outcome)
         if args.publish:
+            with followed(home) as book:
+                me = book.identity()
             vendor_id, bundle = rating_bundle(
                 agent.store, r.receipt.receipt_id, score=r.score, outcome=r.outcome,
-                now=datetime.now(UTC),
+                now=datetime.now(UTC), friend=me,
             )  # fmt: skip
     print(
         f"rated {shown(r.receipt.vendor_name)} {r.score}/5 ({r.outcome}); trust is now {r.trust.describe()}"
@@ -280,6 +285,8 @@ def _run(args: argparse.Namespace) -> int:
         return asyncio.run(_web(args, home))
     if args.command == "rate":
         return asyncio.run(_rate(args, home, cfg))
+    if args.command == "friends":
+        return friends_command(args, home, cfg)
     return asyncio.run(_offline(args, home, cfg))
 
 

@@ -14,6 +14,7 @@ import structlog
 import schemas
 from runtime import Message, NoResponders
 
+from ._certified import note_certified
 from ._home import RankingWeights, TrustPolicy
 from ._opening import Opened, admit_opened
 from ._ranking import Dropped, Ranked, rank_offers
@@ -150,6 +151,7 @@ async def cast_and_collect(
         await sub.unsubscribe()
     await inbox.open_queued()  # replies that arrived in time but were not opened yet
     now = clock()
+    note_certified(trust, inbox.offers, now)
     ranked, dropped = rank_offers(
         intent, inbox.offers, trust=trust, policy=policy, weights=weights, now=now
     )

@@ -14,6 +14,23 @@ then weighed:
   praise lifts a vendor above what a few of the person's own good orders would;
 - forgotten with the same half-life as own evidence, on the clock the caller passes.
 
+Two more sources, each weighed for what it is:
+
+- **friends** (EigenTrust's pre-trusted peers): a rating whose friend seal opens under the
+  secret of someone the person follows (``schemas.recognise_friend``) counts ``friend_weight``
+  (1: as much as the person's own outcome), both ways, uncapped: a friend is not a stranger
+  the vendor can mint. A seal that opens but does not verify (a follower passing as the
+  friend) is refused as a friend's and the rating counts as a stranger's;
+- **certified** ratings, copies a vendor attached to its offers (``_certified``): verified
+  as ratings from the board, counted once (never beside the board's or the person's own copy
+  of one receipt), at ``certified_weight`` (0.1, below a stranger's 0.25, since the vendor
+  chose them: the selection is only ever positive), and their praise shares the strangers'
+  ceiling ``max_positive``.
+
+The friends input is a list of ``schemas.Friend`` (a name, the friend key ``F``, the seal
+secret ``k``), such as ``agent.FriendBook.friends()`` returns, or made directly by a
+simulator from ``schemas.FriendIdentity.card(name).friend()``.
+
 The score stays a beta mean, so a vendor with no evidence anywhere starts at the prior, below
 any vendor that buyers have rated well: a new identity never starts above an established
 good one.
@@ -21,15 +38,16 @@ good one.
 
 from __future__ import annotations
 
-from collections import OrderedDict
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections import Counter, OrderedDict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 
 import structlog
 
 import schemas
 
+from ._certified import CertifiedEvidence
 from ._home import TrustPolicy
 from ._store import AgentStore, UnknownReceipt
 from ._trust import BetaTrust, TrustScore, forgetting, rating_evidence
@@ -46,11 +64,23 @@ class NetworkWeights:
     weight: float = 0.25
     negative_factor: float = 2.0
     max_positive: float = 3.0
+    friend_weight: float = 1.0
+    certified_weight: float = 0.1
+
+
+@dataclass
+class _Tally:
+    pos: float = 0.0
+    neg: float = 0.0
+    buyers: int = 0
+    delivered: int = 0
+    friend_scores: Counter[int] = field(default_factory=Counter)
 
 
 class NetworkTrust:
     """A :class:`TrustScorer` over the person's own store and a ratings source (for example
-    ``runtime.RatingsBoard.bundles``)."""
+    ``runtime.RatingsBoard.bundles``), the friends the person follows, and the certified
+    ratings of the offers it is told about (:meth:`note_offers`)."""
 
     def __init__(
         self,
@@ -60,25 +90,33 @@ class NetworkTrust:
         weights: NetworkWeights | None = None,
         *,
         cache_size: int = 100_000,
+        friends: Sequence[schemas.Friend] = (),
     ) -> None:
         self.own, self.ratings, self.policy = own, ratings, policy
         self.weights = weights or NetworkWeights()
-        self._opened: OrderedDict[int, schemas.OpenedRating | None] = OrderedDict()
+        self.friends = tuple(friends)
+        self.certified = CertifiedEvidence()
+        self._opened: OrderedDict[int, tuple[schemas.OpenedRating, schemas.Friend | None] | None]
+        self._opened = OrderedDict()
         self._cache_size = cache_size
         self.refused = 0
+        self.friend_seals_refused = 0
+
+    def note_offers(self, offers: Iterable[schemas.OpenedOffer], now: datetime) -> None:
+        """Verify and keep the certified ratings these (verified) offers carry."""
+        self.certified.note(offers, now)
 
     def _open(
         self, seq: int, bundle: bytes, vendor_id: str, now: datetime
-    ) -> schemas.OpenedRating | None:
+    ) -> tuple[schemas.OpenedRating, schemas.Friend | None] | None:
         if seq in self._opened:
             self._opened.move_to_end(seq)
             return self._opened[seq]
+        got: tuple[schemas.OpenedRating, schemas.Friend | None] | None = None
         try:
-            got: schemas.OpenedRating | None = schemas.open_rating(
-                bundle, vendor_id=vendor_id, now=now
-            )
+            o = schemas.open_rating(bundle, vendor_id=vendor_id, now=now)
+            got = (o, self._friend_of(o, seq))
         except schemas.ProtocolError as err:
-            got = None
             self.refused += 1
             log.info("rating.refused", vendor=vendor_id, seq=seq, reason=err.code)
         self._opened[seq] = got
@@ -86,44 +124,98 @@ class NetworkTrust:
             self._opened.popitem(last=False)
         return got
 
-    def network(self, vendor_id: str, now: datetime) -> tuple[float, float, int, int]:
-        """(positive, negative) weighted network evidence, and (buyers, delivered) counts."""
+    def _friend_of(self, o: schemas.OpenedRating, seq: int) -> schemas.Friend | None:
+        if not self.friends:
+            return None
+        r = o.rating.msg
+        try:
+            return schemas.recognise_friend(
+                r.friend_seal, self.friends, receipt_hash=r.receipt_hash,
+                intent_key=o.intent.msg.keys.sign, vendor_id=r.vendor_id,
+            )  # fmt: skip
+        except schemas.ProtocolError as err:
+            self.friend_seals_refused += 1
+            log.warning("rating.friend_seal_refused", vendor=r.vendor_id, seq=seq, error=str(err))
+            return None
+
+    def _tally(self, vendor_id: str, now: datetime) -> tuple[_Tally, _Tally, _Tally]:
+        """(strangers, friends, certified) weighted evidence about ``vendor_id``."""
         mine = self.own.refs()
         opened = [
-            o
+            got
             for seq, bundle in self.ratings(vendor_id)
-            if (o := self._open(seq, bundle, vendor_id, now)) is not None
-            and o.receipt.msg.id not in mine
+            if (got := self._open(seq, bundle, vendor_id, now)) is not None
+            and got[0].receipt.msg.id not in mine
         ]
+        friend_of = {o.rating.digest: f for o, f in opened}
+        latest = schemas.latest_per_receipt([o for o, _ in opened])
+        on_board = {o.receipt.msg.id for o, _ in opened} | mine
+        certified = self.certified.ratings(vendor_id, besides=on_board)
         w, hl = self.weights, self.policy.half_life_days
-        pos = neg = 0.0
-        delivered = 0
-        latest = schemas.latest_per_receipt(opened)
-        for o in latest:
+        strangers, friends, selected = _Tally(), _Tally(), _Tally()
+        for o, kind in [(o, "board") for o in latest] + [(o, "certified") for o in certified]:
             r = o.rating.msg
+            friend = friend_of.get(o.rating.digest) if kind == "board" else None
+            t = friends if friend else selected if kind == "certified" else strangers
+            weight = (
+                w.friend_weight if friend else w.certified_weight if t is selected else w.weight
+            )
+            neg_factor = 1.0 if friend else w.negative_factor
             p, n = rating_evidence(r.score, r.outcome)
             f = forgetting(o.created, now, hl)
-            pos += f * w.weight * p
-            neg += f * w.weight * w.negative_factor * n
-            delivered += r.outcome in ("delivered", "late")
-        return min(pos, w.max_positive), neg, len(latest), delivered
+            t.pos += f * weight * p
+            t.neg += f * weight * neg_factor * n
+            t.buyers += 1
+            t.delivered += r.outcome in ("delivered", "late")
+            if friend:
+                t.friend_scores[r.score] += 1
+        return strangers, friends, selected
+
+    def network(self, vendor_id: str, now: datetime) -> tuple[float, float, int, int]:
+        """(positive, negative) weighted evidence from strangers on the board and certified
+        copies (positive capped), and (buyers, delivered) counts of the strangers."""
+        strangers, _, selected = self._tally(vendor_id, now)
+        pos = min(strangers.pos + selected.pos, self.weights.max_positive)
+        return pos, strangers.neg + selected.neg, strangers.buyers, strangers.delivered
 
     def score(self, vendor_id: str, now: datetime) -> TrustScore:
-        p = self.policy
+        p, w = self.policy, self.weights
         own_pos, own_neg = self.own.weighted(vendor_id, now)
-        net_pos, net_neg, buyers, delivered = self.network(vendor_id, now)
+        strangers, friends, selected = self._tally(vendor_id, now)
+        net_pos = min(strangers.pos + selected.pos, w.max_positive) + friends.pos
+        net_neg = strangers.neg + selected.neg + friends.neg
         a = p.prior_positive + own_pos + net_pos
         b = p.prior_negative + own_neg + net_neg
         evidence = own_pos + own_neg + net_pos + net_neg
-        why = f"{buyers} verified buyers, {delivered} delivered" if buyers else ""
-        return TrustScore(a / (a + b), evidence, new=evidence == 0, why=why)
+        why = []
+        if strangers.buyers:
+            why.append(f"{strangers.buyers} verified buyers, {strangers.delivered} delivered")
+        if friends.buyers:
+            why.append(_friends_said(friends.friend_scores))
+        if selected.buyers:
+            why.append(f"{selected.buyers} ratings the vendor chose to show")
+        return TrustScore(a / (a + b), evidence, new=evidence == 0, why="; ".join(why))
+
+
+def _friends_said(scores: Counter[int]) -> str:
+    """``2 friends rated 5, 1 rated 2``: highest score first."""
+    (top, n), *others = sorted(scores.items(), reverse=True)
+    first = f"{n} friend{'s' if n > 1 else ''} rated {top}"
+    return ", ".join([first] + [f"{k} rated {s}" for s, k in others])
 
 
 def rating_bundle(
-    store: AgentStore, receipt_id: str, *, score: int, outcome: str, now: datetime
+    store: AgentStore,
+    receipt_id: str,
+    *,
+    score: int,
+    outcome: str,
+    now: datetime,
+    friend: schemas.FriendIdentity | None = None,
 ) -> tuple[str, bytes]:
     """(vendor id, the rating bundle to publish) for a receipt this store holds, signed with
-    that order's own intent key: it links nothing to the person's other intents."""
+    that order's own intent key: it links nothing to the person's other intents. With
+    ``friend`` (the person's friend identity), those who follow them recognise it."""
     r = store.db.execute("SELECT * FROM receipts WHERE receipt_id = ?", (receipt_id,)).fetchone()
     if r is None:
         raise UnknownReceipt(
@@ -137,6 +229,6 @@ def rating_bundle(
     bundle = schemas.make_rating(
         receipt_wire=r["receipt_wire"], intent_wire=intent.wire, profile_wire=profile_wire,
         intent_seed=bytes.fromhex(store.sign_seed(intent.id)), score=score, outcome=outcome,
-        now=now,
+        now=now, friend=friend,
     )  # fmt: skip
     return str(r["vendor_id"]), bundle

@@ -25,6 +25,7 @@ __all__ = [
     "Accept",
     "Bundle",
     "Cancel",
+    "CertifiedRating",
     "Countersignature",
     "Decline",
     "Disclosure",
@@ -137,6 +138,15 @@ class VendorProfile(_Base, tag="vendor_profile", frozen=True, kw_only=True):
     revoked: Annotated[list[KeyHex], msgspec.Meta(max_length=64)] = []
 
 
+class CertifiedRating(msgspec.Struct, frozen=True, forbid_unknown_fields=False):
+    """A copy of one rating bundle from the ratings board, less the vendor's profile (the
+    offer's own travels beside it): the frames exactly as they were signed."""
+
+    rating: Annotated[bytes, msgspec.Meta(max_length=4096)]
+    receipt: Annotated[bytes, msgspec.Meta(max_length=8192)]
+    intent: Annotated[bytes, msgspec.Meta(max_length=16384)]
+
+
 class Offer(_Base, tag="offer", frozen=True, kw_only=True):
     """A binding offer: the vendor honours it until the header's ``expires``."""
 
@@ -149,7 +159,10 @@ class Offer(_Base, tag="offer", frozen=True, kw_only=True):
     total_price: Money
     delivery_by: date
     terms: VendorTerms
-    evidence: Annotated[list[Digest], msgspec.Meta(max_length=16)] = []
+    # Certified reputation: copies of ratings of this vendor from the ratings board, chosen
+    # by the vendor (so an agent weighs them as selected evidence). Replaces ``evidence``
+    # (digests nothing sent); receivers that do not know this field ignore it.
+    certified: Annotated[list[CertifiedRating], msgspec.Meta(max_length=8)] = []
     # Where the vendor delivers; empty: not stated. An agent drops an offer none of whose
     # regions contains the intent's region.
     delivers_to: Annotated[list[Region], msgspec.Meta(max_length=32)] = []
@@ -244,6 +257,8 @@ class Rating(_Base, tag="rating", frozen=True, kw_only=True):
     score: Annotated[int, msgspec.Meta(ge=1, le=5)]
     outcome: Literal["delivered", "late", "not_delivered", "not_as_described", "returned"]
     comment: LongText = ""
+    # The rater's friend seal (schemas._friends): random bytes to all but their followers.
+    friend_seal: Annotated[bytes, msgspec.Meta(max_length=128)] = b""
 
 
 class RegistrationRequest(_Base, tag="registration_request", frozen=True, kw_only=True):

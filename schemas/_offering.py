@@ -13,7 +13,16 @@ from datetime import date, datetime, timedelta
 from ._envelope import Audience, Verified, new_id, self_signed, sign, verify
 from ._errors import Malformed, Rebound
 from ._identity import IntentSecrets, KeyRing, ProfileCache, VendorSigner
-from ._messages import Intent, IntentKeys, Item, Offer, Region, VendorProfile, Want
+from ._messages import (
+    CertifiedRating,
+    Intent,
+    IntentKeys,
+    Item,
+    Offer,
+    Region,
+    VendorProfile,
+    Want,
+)
 from ._money import Money
 from ._replay import ReplayCache
 from ._sealing import pack, seal, unpack, unseal
@@ -134,7 +143,7 @@ def make_offer(
     terms: VendorTerms,
     now: datetime,
     ttl: timedelta,
-    evidence: list[str] | None = None,
+    certified: list[CertifiedRating] | None = None,
     delivers_to: list[Region] | None = None,
 ) -> tuple[Offer, bytes]:
     """A signed offer bundled with the vendor's profile, sealed to the intent alone."""
@@ -148,7 +157,7 @@ def make_offer(
         total_price=total_price,
         delivery_by=delivery_by,
         terms=terms,
-        evidence=evidence or [],
+        certified=certified or [],
         delivers_to=delivers_to or [],
     )
     wire = sign(

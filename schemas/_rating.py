@@ -28,16 +28,19 @@ from nacl.signing import SigningKey, VerifyKey
 from ._document import CLOCK_SKEW, MAX_LIFETIME
 from ._envelope import Audience, Verified, sign, verify
 from ._errors import NotYetValid, Rebound, UnknownSigner
+from ._friends import FriendIdentity, cover_seal, friend_seal
 from ._identity import KeyRing, ProfileCache
-from ._messages import Intent, Rating, Receipt, VendorProfile
+from ._messages import CertifiedRating, Intent, Rating, Receipt, VendorProfile
 from ._offering import open_intent
 from ._sealing import pack, unpack
 
 __all__ = [
     "RATING_OUTCOMES",
     "OpenedRating",
+    "certified_copy",
     "latest_per_receipt",
     "make_rating",
+    "open_certified",
     "open_rating",
     "rating_subject",
 ]
@@ -72,14 +75,23 @@ def make_rating(
     outcome: str,
     now: datetime,
     comment: str = "",
+    friend: FriendIdentity | None = None,
 ) -> bytes:
-    """The bundle that rates the order of ``receipt_wire``, signed with the intent's seed."""
-    receipt = _parts(receipt_wire, intent_wire, profile_wire)[0]
+    """The bundle that rates the order of ``receipt_wire``, signed with the intent's seed;
+    with ``friend``, sealed so that the person's followers recognise it (``_friends``), and
+    without, carrying a random seal of the same size."""
+    receipt, intent = _parts(receipt_wire, intent_wire, profile_wire)[:2]
     r = receipt.msg
+    seal = cover_seal()
+    if friend is not None:
+        seal = friend_seal(
+            friend, receipt_hash=receipt.digest, intent_key=intent.msg.keys.sign,
+            vendor_id=r.vendor_id,
+        )  # fmt: skip
     msg = Rating(
         receipt_hash=receipt.digest, vendor_id=r.vendor_id, score=score,
         outcome=outcome,  # type: ignore[arg-type]  # checked by the decoder on the way back
-        comment=comment,
+        comment=comment, friend_seal=seal,
     )  # fmt: skip
     wire = sign(
         msg, SigningKey(intent_seed), created=now, expires=now + MAX_LIFETIME["rating"],
@@ -141,6 +153,22 @@ def open_rating(bundle: bytes, *, vendor_id: str, now: datetime) -> OpenedRating
             "$.rating.msg.receipt_hash",
         )
     return OpenedRating(rating, receipt, intent, profile)
+
+
+def certified_copy(bundle: bytes) -> CertifiedRating:
+    """What a vendor attaches to an offer for one rating bundle of itself from the board."""
+    rating_wire, receipt_wire, intent_wire, _ = unpack(bundle, 4, "$.bundle")
+    return CertifiedRating(rating=rating_wire, receipt=receipt_wire, intent=intent_wire)
+
+
+def open_certified(
+    copy: CertifiedRating, *, profile_wire: bytes, vendor_id: str, now: datetime
+) -> OpenedRating:
+    """Verify a rating an offer carries, with the profile that came with the offer: the same
+    checks as a rating from the board (:func:`open_rating`), for ``vendor_id`` only."""
+    return open_rating(
+        pack(copy.rating, copy.receipt, copy.intent, profile_wire), vendor_id=vendor_id, now=now
+    )
 
 
 def latest_per_receipt(ratings: list[OpenedRating]) -> list[OpenedRating]:

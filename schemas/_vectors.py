@@ -157,9 +157,10 @@ def _conversation(
         ("valid_decline", "The vendor declines to make an offer, with a reason.",
          framed(Decline(id="bb" * 16, **ids, reason="out_of_stock"), _VENDOR, "e6" * 16),
          None, {**vendor, "expect": "decline"}),
-        ("valid_rating", "The person's rating of the order of valid_receipt, by the intent's key.",
+        ("valid_rating", "The person's rating of the order of valid_receipt, by the intent's key;"
+         " its friend_seal is opaque bytes to all but the rater's followers.",
          framed(Rating(receipt_hash=digest(receipt_wire[64:]), vendor_id=vendor_id, score=5,
-                       outcome="delivered"), _PERSON, "e7" * 16),
+                       outcome="delivered", friend_seal=bytes(range(104))), _PERSON, "e7" * 16),
          None, {**person, "expect": "rating"}),
     ]  # fmt: skip
 
