@@ -5,7 +5,8 @@ It carries bytes and verifies nothing: every reader checks every bundle itself
 buys nothing. Publishing waits for the stream's acknowledgement (stored, with the server's
 ``sync_interval: always``). Reading keeps an ordered consumer over the whole stream and a
 bounded copy of what it delivered, per vendor; :meth:`RatingsBoard.catch_up` waits until the
-copy holds everything the stream held when it was called.
+copy holds everything the stream held when it was called. A reader made with ``vendor_id``
+reads only that vendor's subject (a vendor choosing which of its ratings to show).
 """
 
 from __future__ import annotations
@@ -45,8 +46,11 @@ class RatingsBoard:
         keep_per_vendor: int = 2_000,
         max_vendors: int = 10_000,
         replicas: int = 1,
+        vendor_id: str | None = None,
     ) -> None:
         self.bus = bus
+        self.vendor_id = vendor_id
+        self._filter = _SUBJECTS if vendor_id is None else schemas.rating_subject(vendor_id)
         self.config = StreamConfig(
             name=RATINGS_STREAM, subjects=[_SUBJECTS], storage=StorageType.FILE,
             max_age=max_age_days * 86400, max_msgs_per_subject=per_vendor, num_replicas=replicas,
@@ -65,7 +69,7 @@ class RatingsBoard:
         except NotFoundError:
             await js.add_stream(self.config)
         self._sub = await js.subscribe(
-            _SUBJECTS, stream=RATINGS_STREAM, ordered_consumer=True,
+            self._filter, stream=RATINGS_STREAM, ordered_consumer=True,
             deliver_policy=DeliverPolicy.ALL, cb=self._on_msg,
         )  # fmt: skip
         self.state = "open"
@@ -100,10 +104,17 @@ class RatingsBoard:
     async def catch_up(self) -> int:
         """Wait until everything the stream holds now has reached this reader; returns the
         stream's last sequence. Time-bound it at the call site."""
-        info = await self.bus.nc.jetstream().stream_info(RATINGS_STREAM)
-        last = int(info.state.last_seq)
-        if info.state.messages == 0:
-            return last
+        js = self.bus.nc.jetstream()
+        if self.vendor_id is not None:
+            try:
+                last = int((await js.get_last_msg(RATINGS_STREAM, self._filter)).seq or 0)
+            except NotFoundError:
+                return 0
+        else:
+            info = await js.stream_info(RATINGS_STREAM)
+            last = int(info.state.last_seq)
+            if info.state.messages == 0:
+                return last
         async with self._delivered:
             await self._delivered.wait_for(lambda: self._seen >= last)
         return last

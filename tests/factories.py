@@ -55,7 +55,10 @@ def messages() -> st.SearchStrategy[s.Message]:
         st.builds(
             s.Offer, id=hex32, intent_id=hex32, vendor_id=hex64, item=item, quantity=st.integers(1, 99),
             unit_price=money, total_price=money, delivery_by=days, terms=vterms,
-            evidence=st.lists(hex64, max_size=3),
+            certified=st.lists(
+                st.builds(s.CertifiedRating, rating=st.binary(max_size=64), receipt=st.binary(max_size=64), intent=st.binary(max_size=64)),
+                max_size=2,
+            ),
         ),
         st.builds(
             s.VendorProfile, vendor_id=hex64, name=text,
@@ -86,6 +89,7 @@ def messages() -> st.SearchStrategy[s.Message]:
         st.builds(
             s.Rating, receipt_hash=hex64, vendor_id=hex64, score=st.integers(1, 5),
             outcome=st.sampled_from(["delivered", "late"]), comment=text,
+            friend_seal=st.binary(min_size=104, max_size=104),
         ),
     )  # fmt: skip
 
@@ -118,3 +122,26 @@ def offer_for_test(
         delivery_by=date(2026, 12, 1), terms=vendor.profile.terms, now=now, ttl=ttl,
     )  # fmt: skip
     return sealed
+
+
+def minted_rating(
+    vendor: s.VendorSigner, *, score: int = 5, outcome: str = "delivered", now: datetime = NOW
+) -> bytes:
+    """A rating bundle of ``vendor`` for an order it made up: a fresh buyer's intent, a
+    receipt the vendor signs for it, and a rating by that intent's key. It verifies, as the
+    protocol cannot tell it from a real one (docs/trust.md, threat (a))."""
+    cast = intent_for_test(now=now)
+    receipt = s.Receipt(
+        id=s.new_id(), order_id=s.new_id(), intent_id=cast.intent.id, offer_id=s.new_id(),
+        vendor_id=vendor.vendor_id, intent_hash=s.digest(cast.wire[64:]), offer_hash="ab" * 32,
+        accept_hash="cd" * 32, item=s.Item("TENT-2P", "Two-person tent"), quantity=1,
+        total_price=s.Money(12900, "EUR"), delivery_by=date(2026, 12, 1), payment_method="card",
+    )  # fmt: skip
+    receipt_wire = s.sign(
+        receipt, vendor.signing, created=now, expires=now + timedelta(minutes=10),
+        intent=cast.intent.id, vendor=vendor.vendor_id,
+    )  # fmt: skip
+    return s.make_rating(
+        receipt_wire=receipt_wire, intent_wire=cast.wire, profile_wire=vendor.profile_wire,
+        intent_seed=bytes(cast.secrets.sign), score=score, outcome=outcome, now=now,
+    )  # fmt: skip

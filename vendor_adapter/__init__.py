@@ -21,7 +21,8 @@ service (``_service``) is only the subscriptions and timers that feed them.
 """
 
 from ._catalog import CSV_HEADER, Catalog, CatalogItem, FileCatalog, SqliteCatalog, load_catalog
-from ._config import ConfigError, VendorConfig, load_config
+from ._certified import EvidenceShelf, seal_within
+from ._config import CertifiedConfig, ConfigError, VendorConfig, load_config
 from ._intents import Choice
 from ._load import load_vendor
 from ._pricing import Quote, quote
@@ -33,8 +34,10 @@ __all__ = [
     "CSV_HEADER",
     "Catalog",
     "CatalogItem",
+    "CertifiedConfig",
     "Choice",
     "ConfigError",
+    "EvidenceShelf",
     "FileCatalog",
     "Quote",
     "SqliteCatalog",
@@ -46,5 +49,6 @@ __all__ = [
     "load_config",
     "load_vendor",
     "quote",
+    "seal_within",
     "vendor_signer",
 ]

@@ -26,6 +26,7 @@ from runtime import (
 )
 
 from ._catalog import Catalog
+from ._certified import evidence_from_board
 from ._config import ConfigError, VendorConfig, load_config
 from ._keys import load_or_create_keys
 from ._load import load_vendor
@@ -126,9 +127,11 @@ async def _run(cfg: VendorConfig, catalog: Catalog, bus_flag: str | None) -> int
                     f"health_port {cfg.health_port} on {cfg.health_host} is in use (expected a free port; got {exc.strerror}); stop the other program or change health_port"
                 ) from None
             log.info("vendor.health", url=http.url + "/healthz", metrics=http.url + "/metrics")
+        evidence = await evidence_from_board(stack, bus, vendor_id, cfg.certified)
         vendor = await stack.enter_async_context(
             Vendor(cfg, NatsTransport(bus), catalog=catalog, signer=signer, metrics=metrics)
         )
+        vendor.adapter.shop.evidence = evidence
         await stop.wait()
     log.info("vendor.stopped", vendor=vendor_id)
     return 0

@@ -24,6 +24,7 @@ import schemas
 
 __all__ = [
     "CatalogConfig",
+    "CertifiedConfig",
     "ConfigError",
     "DeliveryConfig",
     "OrdersConfig",
@@ -175,6 +176,17 @@ class RegistrationConfig(_Model):
     regions: list[Annotated[str, Field(pattern="^[A-Z]{2}(-[A-Z0-9]{1,3})?$")]] = []
 
 
+class CertifiedConfig(_Model):
+    """Certified reputation: attach up to ``count`` of the vendor's best ratings from the
+    ratings board (score ``min_score`` or more, delivered or late) to each offer, as many as
+    keep the sealed offer within ``max_box_kib`` (one of the box sizes: 4 to 32 KiB)."""
+
+    attach: bool = False
+    count: Annotated[int, Field(ge=1, le=8)] = 3
+    min_score: Annotated[int, Field(ge=1, le=5)] = 4
+    max_box_kib: Literal[4, 8, 16, 32] = 32
+
+
 class VendorConfig(_Model):
     name: Annotated[str, Field(min_length=1, max_length=200)]
     categories: Annotated[list[Annotated[str, AfterValidator(_category_path)]], Field(min_length=1)]
@@ -198,6 +210,7 @@ class VendorConfig(_Model):
     registry: RegistrationConfig | None = None
     orders: OrdersConfig = OrdersConfig()
     delivery: DeliveryConfig = DeliveryConfig()
+    certified: CertifiedConfig = CertifiedConfig()
 
     @field_validator("offer_validity", "purge_interval", mode="before")
     @classmethod

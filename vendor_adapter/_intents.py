@@ -17,6 +17,7 @@ import schemas
 from runtime import Message
 
 from ._catalog import CatalogItem
+from ._certified import seal_within
 from ._delivery import covers, regions
 from ._pricing import Quote, quote
 from ._ratelimit import RateLimiter
@@ -95,15 +96,20 @@ class IntentRoom:
             self._decline(choice, intent.id, region=f"{r.country}-{r.postcode_prefix}".rstrip("-"))
             return
         currency = intent.max_price.currency
-        _, sealed = schemas.make_offer(
-            intent=v, signer=self.shop.signer,
-            item=schemas.Item(choice.item.sku, choice.item.title, choice.item.attributes),
-            quantity=intent.quantity,
-            unit_price=schemas.Money(choice.quote.unit, currency),
-            total_price=schemas.Money(choice.quote.total, currency),
-            delivery_by=choice.delivery_by, terms=self.terms, now=now,
-            ttl=self.shop.cfg.offer_validity, delivers_to=self.areas,
-        )  # fmt: skip
+
+        def offer(certified: list[schemas.CertifiedRating]) -> bytes:
+            return schemas.make_offer(
+                intent=v, signer=self.shop.signer,
+                item=schemas.Item(choice.item.sku, choice.item.title, choice.item.attributes),
+                quantity=intent.quantity,
+                unit_price=schemas.Money(choice.quote.unit, currency),
+                total_price=schemas.Money(choice.quote.total, currency),
+                delivery_by=choice.delivery_by, terms=self.terms, now=now,
+                ttl=self.shop.cfg.offer_validity, delivers_to=self.areas, certified=certified,
+            )[1]  # fmt: skip
+
+        box = self.shop.cfg.certified.max_box_kib * 1024
+        sealed = seal_within(offer, self.shop.evidence(now), box)
         await self.shop.publish(intent.reply_subject, sealed)
         self.offers_made.inc()
         self.latency.observe(time.perf_counter() - t0)

@@ -13,6 +13,7 @@ import schemas
 from runtime import Counter, Message, Registry, Transport
 
 from ._catalog import Catalog
+from ._certified import no_evidence
 from ._config import VendorConfig
 from ._rejections import RejectionLog
 from ._store import VendorStore
@@ -35,6 +36,8 @@ class Shop:
     metrics: Registry
     clock: Callable[[], datetime] = utcnow
     transport: Transport | None = None  # the one it runs on (see VendorAdapter.run)
+    # the ratings its offers carry (``_certified``; none unless the config asks)
+    evidence: Callable[[datetime], list[schemas.CertifiedRating]] = no_evidence
     rejections: RejectionLog = field(init=False)
     orders: Counter = field(init=False)
     holds: Counter = field(init=False)
