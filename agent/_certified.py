@@ -31,8 +31,15 @@ log = structlog.get_logger("intentcast.agent.trust")
 
 
 class CertifiedEvidence:
-    def __init__(self, *, per_vendor: int = 32, max_vendors: int = 1_000) -> None:
+    def __init__(
+        self,
+        *,
+        per_vendor: int = 32,
+        max_vendors: int = 1_000,
+        profiles: schemas.ProfileCache | None = None,
+    ) -> None:
         self.per_vendor, self.max_vendors = per_vendor, max_vendors
+        self.profiles = profiles or schemas.ProfileCache(capacity=1_000)
         self._kept: OrderedDict[str, dict[str, schemas.OpenedRating]] = OrderedDict()
         self.refused: Counter[str] = Counter()
 
@@ -56,8 +63,9 @@ class CertifiedEvidence:
     ) -> None:
         try:
             got = schemas.open_certified(
-                copy, profile_wire=profile_wire, vendor_id=vendor_id, now=now
-            )
+                copy, profile_wire=profile_wire, vendor_id=vendor_id, now=now,
+                profiles=self.profiles,
+            )  # fmt: skip
         except schemas.ProtocolError as err:
             reason = "foreign" if _names_another_vendor(copy, vendor_id) else "forged"
             self._refuse(reason, vendor_id, index, err.code)

@@ -95,7 +95,8 @@ class NetworkTrust:
         self.own, self.ratings, self.policy = own, ratings, policy
         self.weights = weights or NetworkWeights()
         self.friends = tuple(friends)
-        self.certified = CertifiedEvidence()
+        self.profiles = schemas.ProfileCache(capacity=1_000)  # vendors' profiles, once each
+        self.certified = CertifiedEvidence(profiles=self.profiles)
         self._opened: OrderedDict[int, tuple[schemas.OpenedRating, schemas.Friend | None] | None]
         self._opened = OrderedDict()
         self._cache_size = cache_size
@@ -114,7 +115,7 @@ class NetworkTrust:
             return self._opened[seq]
         got: tuple[schemas.OpenedRating, schemas.Friend | None] | None = None
         try:
-            o = schemas.open_rating(bundle, vendor_id=vendor_id, now=now)
+            o = schemas.open_rating(bundle, vendor_id=vendor_id, now=now, profiles=self.profiles)
             got = (o, self._friend_of(o, seq))
         except schemas.ProtocolError as err:
             self.refused += 1

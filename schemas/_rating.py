@@ -101,9 +101,13 @@ def make_rating(
 
 
 def _parts(
-    receipt_wire: bytes, intent_wire: bytes, profile_wire: bytes, vendor_id: str | None = None
+    receipt_wire: bytes,
+    intent_wire: bytes,
+    profile_wire: bytes,
+    vendor_id: str | None = None,
+    profiles: ProfileCache | None = None,
 ) -> tuple[Verified[Receipt], Verified[Intent], Verified[VendorProfile]]:
-    profile = ProfileCache().open(profile_wire, None, "$.profile")
+    profile = (profiles or ProfileCache()).open(profile_wire, None, "$.profile")
     if vendor_id is not None and profile.msg.vendor_id != vendor_id:
         raise UnknownSigner(
             f"the profile of the vendor rated ({vendor_id[:16]}...)",
@@ -124,11 +128,14 @@ def _parts(
     return receipt, intent, profile
 
 
-def open_rating(bundle: bytes, *, vendor_id: str, now: datetime) -> OpenedRating:
+def open_rating(
+    bundle: bytes, *, vendor_id: str, now: datetime, profiles: ProfileCache | None = None
+) -> OpenedRating:
     """Verify a rating bundle of ``vendor_id`` read from the ratings stream (any age, but not
-    from the future); raises :class:`ProtocolError` naming what does not hold."""
+    from the future); raises :class:`ProtocolError` naming what does not hold. ``profiles``
+    lets a reader of many ratings of one vendor verify its profile once."""
     rating_wire, receipt_wire, intent_wire, profile_wire = unpack(bundle, 4, "$.bundle")
-    receipt, intent, profile = _parts(receipt_wire, intent_wire, profile_wire, vendor_id)
+    receipt, intent, profile = _parts(receipt_wire, intent_wire, profile_wire, vendor_id, profiles)
     buyer = intent.msg.keys.sign
 
     def buyer_key(kid: str, at: datetime | None) -> VerifyKey:
@@ -162,13 +169,19 @@ def certified_copy(bundle: bytes) -> CertifiedRating:
 
 
 def open_certified(
-    copy: CertifiedRating, *, profile_wire: bytes, vendor_id: str, now: datetime
+    copy: CertifiedRating,
+    *,
+    profile_wire: bytes,
+    vendor_id: str,
+    now: datetime,
+    profiles: ProfileCache | None = None,
 ) -> OpenedRating:
     """Verify a rating an offer carries, with the profile that came with the offer: the same
     checks as a rating from the board (:func:`open_rating`), for ``vendor_id`` only."""
     return open_rating(
-        pack(copy.rating, copy.receipt, copy.intent, profile_wire), vendor_id=vendor_id, now=now
-    )
+        pack(copy.rating, copy.receipt, copy.intent, profile_wire), vendor_id=vendor_id, now=now,
+        profiles=profiles,
+    )  # fmt: skip
 
 
 def latest_per_receipt(ratings: list[OpenedRating]) -> list[OpenedRating]:

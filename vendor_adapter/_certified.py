@@ -42,6 +42,7 @@ class EvidenceShelf:
         self._opened: dict[int, tuple[schemas.OpenedRating, bytes] | None] = {}
         self._chosen: list[schemas.CertifiedRating] = []
         self._last_seen: tuple[int, int] = (-1, -1)
+        self._profiles = schemas.ProfileCache(capacity=4)
 
     def best(self, now: datetime) -> list[schemas.CertifiedRating]:
         """The copies to attach to an offer made at ``now``."""
@@ -76,7 +77,10 @@ class EvidenceShelf:
         self, seq: int, bundle: bytes, now: datetime
     ) -> tuple[schemas.OpenedRating, bytes] | None:
         try:
-            return schemas.open_rating(bundle, vendor_id=self.vendor_id, now=now), bundle
+            opened = schemas.open_rating(
+                bundle, vendor_id=self.vendor_id, now=now, profiles=self._profiles
+            )
+            return opened, bundle
         except schemas.ProtocolError as err:
             log.info("certified.unverified", seq=seq, reason=err.code)
             return None
