@@ -681,7 +681,7 @@ async def main_async(quick: bool) -> None:
                     None,
                     "CPU of the agent's process per intent",
                 )
-            await ratings_rows(server.url, tmp, floors["raw_verify"], record, quick=quick)
+            await ratings_rows(server.url, tmp, record, quick=quick)
             load = []
             for conc in [1, 8] if quick else [1, 4, 16, 64]:
                 c0, t0 = time.process_time(), time.perf_counter()
