@@ -13,7 +13,9 @@ from nacl.signing import VerifyKey
 
 from runtime import reply_key_proof_bytes, reply_tokens
 
-__all__ = ["Policy", "VendorGrant", "grant_for", "person_reply_grant"]
+from ._grants import person_publish, registrar_grant, vendor_publish
+
+__all__ = ["Policy", "RegistrarGrant", "VendorGrant", "grant_for", "person_reply_grant"]
 
 # "<ephemeral Ed25519 public key, 64 hex>.<its signature over reply_key_proof_bytes, 128 hex>"
 _PROOF = re.compile(r"^([0-9a-f]{64})\.([0-9a-f]{128})$")
@@ -26,11 +28,17 @@ class VendorGrant(msgspec.Struct, frozen=True):
     categories: list[str]
 
 
+class RegistrarGrant(msgspec.Struct, frozen=True):
+    name: str
+    key: str  # the registrar's signing key (hex): its subjects are ic.v1.registry.<key>.*
+
+
 class Policy(msgspec.Struct, frozen=True):
     account: str = "MARKET"
     persons: dict[str, str] = {}  # nkey public key -> name
     vendors: dict[str, VendorGrant] = {}
     ops: dict[str, str] = {}
+    registrars: dict[str, RegistrarGrant] = {}
 
     @classmethod
     def load(cls, path: Path) -> Policy:
@@ -73,9 +81,9 @@ def grant_for(
         for c in v.categories:
             s = "ic.v1.intent." + c.replace("/", ".")
             subs += [s, s + ".>"]
-        subs.append(f"ic.v1.vendor.{v.vendor_id}.>")
+        subs.append(f"ic.v1.vendor.{v.vendor_id}.>")  # its endpoints and its inbox
         return v.name, {
-            "pub": {"allow": [f"ic.v1.profile.{v.vendor_id}"]},
+            "pub": {"allow": vendor_publish(v.vendor_id)},
             "sub": {"allow": subs},
             "resp": {"max": 1, "ttl": 120_000_000_000},
         }
@@ -84,16 +92,12 @@ def grant_for(
         if isinstance(replies, str):
             return replies
         return policy.persons[nkey], {
-            "pub": {
-                "allow": [
-                    "ic.v1.intent.>",
-                    "ic.v1.vendor.*.order",
-                    "ic.v1.vendor.*.receipt",
-                    "ic.v1.vendor.*.cancel",
-                ]
-            },
+            "pub": {"allow": person_publish()},
             "sub": {"allow": replies},
         }
+    if nkey in policy.registrars:
+        r = policy.registrars[nkey]
+        return r.name, registrar_grant(r.key)
     if nkey in policy.ops:
         return policy.ops[nkey], {"pub": {"allow": [">"]}, "sub": {"allow": [">"]}}
     return "unknown nkey"

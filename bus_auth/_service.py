@@ -59,13 +59,13 @@ class CalloutService:
         if isinstance(grant, str):
             return self._deny(user_nkey, server, grant)
         name, perms = grant
-        role = (
-            "vendor"
-            if nkey in self.policy.vendors
-            else "person"
-            if nkey in self.policy.persons
-            else "ops"
-        )
+        p = self.policy
+        role = next(
+            r
+            for r, members in (("vendor", p.vendors), ("person", p.persons),
+                               ("registrar", p.registrars), ("ops", p.ops))
+            if nkey in members
+        )  # fmt: skip
         user_jwt = encode(
             {
                 "sub": user_nkey, "aud": self.policy.account, "name": name,

@@ -71,7 +71,13 @@ async def _registrar(
     metrics = Registry()
     async with (
         bus_url(args.bus, store_dir=args.keys.parent / "jetstream") as url,
-        Bus(url, name="registry", metrics=metrics, reconnect_forever=create) as bus,
+        Bus(
+            url,
+            name="registry",
+            metrics=metrics,
+            reconnect_forever=create,
+            inbox_prefix=schemas.registrar_inbox(key.verify_key.encode().hex()),
+        ) as bus,  # fmt: skip
     ):
         kv = await _bucket(bus, args.bucket, getattr(args, "replicas", 1), create)
         yield (

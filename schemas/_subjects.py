@@ -38,7 +38,9 @@ __all__ = [
     "is_reply_subject",
     "new_reply_subject",
     "profile_subject",
+    "registrar_inbox",
     "registry_subject",
+    "vendor_inbox",
     "vendor_intent_subscriptions",
     "vendor_subject",
 ]
@@ -94,6 +96,17 @@ def vendor_subject(vendor_id: str, endpoint: str) -> str:
     if endpoint not in ("order", "receipt", "cancel"):
         raise ValueError(f"expected endpoint order, receipt or cancel, got {endpoint!r}")
     return f"{PREFIX}.vendor.{vendor_id}.{endpoint}"
+
+
+def vendor_inbox(vendor_id: str) -> str:
+    """Where a vendor hears the replies to its own requests (registration, JetStream): under
+    its own subjects, which a secured bus lets only it subscribe to, and nobody else publish."""
+    return f"{PREFIX}.vendor.{vendor_id}.inbox"
+
+
+def registrar_inbox(registrar_id: str) -> str:
+    """Where a registrar hears the replies to its own requests (its bucket's JetStream)."""
+    return registry_subject(registrar_id).removesuffix(".register") + ".inbox"
 
 
 def profile_subject(vendor_id: str) -> str:

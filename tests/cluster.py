@@ -42,6 +42,7 @@ def prepare(
     vendors: dict[str, tuple[str, list[str]]],
     ops: str = "ops",
     callout: bool = False,
+    registrars: dict[str, str] | None = None,
 ) -> Path:
     """Copy deploy/nats to ``tmp/nats`` and make credentials there. Returns that folder."""
     d = tmp / "nats"
@@ -55,6 +56,9 @@ def prepare(
         a
         for name, (vid, cats) in vendors.items()
         for a in ("--vendor", f"{name}={vid}:{','.join(cats)}")
+    ]
+    args += [
+        a for name, key in (registrars or {}).items() for a in ("--registrar", f"{name}={key}")
     ]
     subprocess.run(args, check=True, capture_output=True)
     return d

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import structlog
 
+import schemas
 from runtime import (
     Bus,
     HttpServer,
@@ -108,6 +109,7 @@ async def _run(cfg: VendorConfig, catalog: Catalog, bus_flag: str | None) -> int
                 nkey_seed=cfg.bus_nkey_seed,
                 tls_ca=cfg.bus_tls_ca,
                 drain_timeout=DRAIN_SECONDS,
+                inbox_prefix=schemas.vendor_inbox(vendor_id),  # a secured bus grants no _INBOX
             )
         )
         await register(bus.nc, signer.identity, cfg, url)

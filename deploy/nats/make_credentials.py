@@ -18,7 +18,14 @@ Roles (see deploy/README.md for the reasoning):
   ops     everything in the market account: for the operator's own probes and tooling,
           never for an agent or an adapter
   vendor  receive intents of its categories and requests to its own endpoints; publish
-          only its profile and at most one response per message received (allow_responses)
+          only its profile, registration requests and at most one response per message
+          received (allow_responses); read the ratings board (its certified ratings); its
+          requests' replies come to its own ic.v1.vendor.<id>.inbox
+  registrar (--registrar NAME=REGISTRAR_KEY) the only writer of the registry bucket
+          ($KV.ic_registry.>); serves ic.v1.registry.<key>.register, replies on its inbox
+Persons (agents) are the only ones who publish ratings (ic.v1.rating.*); persons read the
+ratings board and the registry, never write the registry. The lists are bus_auth._grants'
+(tests/test_grants.py checks they agree); the ops user creates the IC_RATINGS stream once.
 """
 
 from __future__ import annotations
@@ -50,21 +57,72 @@ def write_secret(path: Path, text: str) -> None:
         f.write(text + "\n")
 
 
-PERSON = """{
-      publish: { allow: ["ic.v1.intent.>", "ic.v1.vendor.*.order", "ic.v1.vendor.*.receipt", "ic.v1.vendor.*.cancel"] }
-      subscribe: { allow: ["ic.v1.reply.*", "ic.v1.reply.*.*", "ic.v1.reply.*.*.*"] }
-    }"""
+REGISTRY_STREAM = "KV_ic_registry"
+RATINGS_STREAM = "IC_RATINGS"
+
+
+def stream_reader(stream: str) -> list[str]:
+    """What a reader of a JetStream stream publishes to (bus_auth._grants.stream_reader)."""
+    api = "$JS.API"
+    return [
+        f"{api}.STREAM.INFO.{stream}", f"{api}.CONSUMER.CREATE.{stream}",
+        f"{api}.CONSUMER.CREATE.{stream}.>", f"{api}.CONSUMER.DELETE.{stream}.>",
+        f"{api}.CONSUMER.INFO.{stream}.>", f"{api}.STREAM.MSG.GET.{stream}",
+        f"{api}.DIRECT.GET.{stream}", f"{api}.DIRECT.GET.{stream}.>", f"$JS.FC.{stream}.>",
+    ]  # fmt: skip
+
+
+def person_publish() -> list[str]:
+    return [
+        "ic.v1.intent.>", "ic.v1.vendor.*.order", "ic.v1.vendor.*.receipt",
+        "ic.v1.vendor.*.cancel", "ic.v1.rating.*",
+        *stream_reader(RATINGS_STREAM), *stream_reader(REGISTRY_STREAM),
+    ]  # fmt: skip
+
+
+def vendor_publish(vendor_id: str) -> list[str]:
+    return [
+        f"ic.v1.profile.{vendor_id}", "ic.v1.registry.*.register",
+        *stream_reader(RATINGS_STREAM),
+    ]  # fmt: skip
+
+
+def registrar_publish() -> list[str]:
+    api = "$JS.API"
+    return [
+        "$KV.ic_registry.>", f"{api}.STREAM.CREATE.{REGISTRY_STREAM}",
+        f"{api}.STREAM.UPDATE.{REGISTRY_STREAM}", *stream_reader(REGISTRY_STREAM),
+    ]  # fmt: skip
+
+
+def _quoted(subjects: list[str]) -> str:
+    return ", ".join(json.dumps(s) for s in subjects)
+
+
+PERSON = f"""{{
+      publish: {{ allow: [{_quoted(person_publish())}] }}
+      subscribe: {{ allow: ["ic.v1.reply.*", "ic.v1.reply.*.*", "ic.v1.reply.*.*.*"] }}
+    }}"""
 
 
 def vendor_permissions(vendor_id: str, categories: list[str]) -> str:
     subs = []
     for c in categories:
         s = "ic.v1.intent." + c.replace("/", ".")
-        subs += [f'"{s}"', f'"{s}.>"']
-    subs.append(f'"ic.v1.vendor.{vendor_id}.>"')
+        subs += [s, s + ".>"]
+    subs.append(f"ic.v1.vendor.{vendor_id}.>")  # its endpoints and its own inbox
     return f"""{{
-      publish: {{ allow: ["ic.v1.profile.{vendor_id}"] }}
-      subscribe: {{ allow: [{", ".join(subs)}] }}
+      publish: {{ allow: [{_quoted(vendor_publish(vendor_id))}] }}
+      subscribe: {{ allow: [{_quoted(subs)}] }}
+      allow_responses: {{ max: 1, expires: "2m" }}
+    }}"""
+
+
+def registrar_permissions(key: str) -> str:
+    subs = [f"ic.v1.registry.{key}.register", f"ic.v1.registry.{key}.inbox.>"]
+    return f"""{{
+      publish: {{ allow: [{_quoted(registrar_publish())}] }}
+      subscribe: {{ allow: [{_quoted(subs)}] }}
       allow_responses: {{ max: 1, expires: "2m" }}
     }}"""
 
@@ -127,9 +185,18 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="per-connection permissions through intentcast-bus-auth (auth-callout.conf, callout.json)",
     )
+    ap.add_argument(
+        "--registrar",
+        action="append",
+        default=[],
+        metavar="NAME=REGISTRAR_KEY",
+        help="a registrar user: the only writer of the registry (intentcast-registry key)",
+    )
     args = ap.parse_args(argv)
     users: list[str] = []
-    policy: dict[str, dict[str, object]] = {"persons": {}, "vendors": {}, "ops": {}}
+    policy: dict[str, dict[str, object]] = {
+        "persons": {}, "vendors": {}, "ops": {}, "registrars": {},
+    }  # fmt: skip
     sys_seed, sys_pub = new_user()
     write_secret(args.out / "sys.nk", sys_seed)
     for name in args.person:
@@ -157,6 +224,17 @@ def main(argv: list[str] | None = None) -> int:
         policy["vendors"][pub] = {"name": name, "vendor_id": vid, "categories": cats}
         users.append(
             f"    # vendor: {name} ({vid[:16]}...)\n    {{ nkey: {pub}, permissions: {vendor_permissions(vid, cats)} }}"
+        )
+    for spec in args.registrar:
+        m = re.fullmatch(r"([\w-]+)=([0-9a-f]{64})", spec)
+        if not m:
+            ap.error(f"--registrar: expected NAME=REGISTRAR_KEY (64 hex digits), got {spec!r}")
+        name, key = m.group(1), m.group(2)
+        seed, pub = new_user()
+        write_secret(args.out / f"{name}.nk", seed)
+        policy["registrars"][pub] = {"name": name, "key": key}
+        users.append(
+            f"    # registrar: {name} ({key[:16]}...)\n    {{ nkey: {pub}, permissions: {registrar_permissions(key)} }}"
         )
     auth = f"""# Generated by deploy/nats/make_credentials.py. Public keys only: the seeds stay with
 # their owners. Regenerate rather than edit.

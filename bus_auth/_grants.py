@@ -1,0 +1,90 @@
+"""What each role may publish and subscribe to on a shared bus, beyond the market's own
+subjects: the JetStream the ratings board and the registry need. One list for the callout
+(``_policy``) and, copied and checked by a test, for deploy/nats/make_credentials.py.
+
+- Only the **registrar** writes the registry: ``$KV.ic_registry.>`` and its bucket's stream
+  administration. Everyone else may only read it, so nobody can put back an old entry after
+  a revocation or write one of their own.
+- Only **persons** (agents, who rate their own orders) publish ratings, ``ic.v1.rating.*``;
+  they and vendors (choosing their certified ratings) may read the ratings board.
+- Reading a stream is: its info, creating and deleting consumers on it (an ordered consumer
+  delivers to the reader's own inbox), getting one message, and answering flow control.
+  Creating or changing a stream is not reading: the operator creates ``IC_RATINGS`` (a
+  stream a person could create could capture any subject).
+- A registrar's and a vendor's requests get their replies on an inbox of their own subjects
+  (``schemas.registrar_inbox``, ``schemas.vendor_inbox``), never on ``_INBOX.>``, where they would hear
+  everyone's replies.
+"""
+
+from __future__ import annotations
+
+import schemas
+
+__all__ = [
+    "RATINGS_STREAM",
+    "person_publish",
+    "registrar_grant",
+    "stream_reader",
+    "vendor_publish",
+]
+
+RATINGS_STREAM = "IC_RATINGS"  # runtime.RATINGS_STREAM; bus_auth stands apart from runtime's bus
+_REGISTRY_STREAM = f"KV_{schemas.REGISTRY_BUCKET}"
+
+
+def stream_reader(stream: str) -> list[str]:
+    """The JetStream API subjects a reader of ``stream`` publishes to."""
+    api = "$JS.API"
+    return [
+        f"{api}.STREAM.INFO.{stream}",
+        f"{api}.CONSUMER.CREATE.{stream}",
+        f"{api}.CONSUMER.CREATE.{stream}.>",
+        f"{api}.CONSUMER.DELETE.{stream}.>",
+        f"{api}.CONSUMER.INFO.{stream}.>",
+        f"{api}.STREAM.MSG.GET.{stream}",
+        f"{api}.DIRECT.GET.{stream}",
+        f"{api}.DIRECT.GET.{stream}.>",
+        f"$JS.FC.{stream}.>",
+    ]
+
+
+def person_publish() -> list[str]:
+    return [
+        "ic.v1.intent.>",
+        "ic.v1.vendor.*.order",
+        "ic.v1.vendor.*.receipt",
+        "ic.v1.vendor.*.cancel",
+        schemas.rating_subject("*"),
+        *stream_reader(RATINGS_STREAM),
+        *stream_reader(_REGISTRY_STREAM),
+    ]
+
+
+def vendor_publish(vendor_id: str) -> list[str]:
+    return [
+        schemas.profile_subject(vendor_id),
+        "ic.v1.registry.*.register",
+        *stream_reader(RATINGS_STREAM),
+    ]
+
+
+def registrar_grant(registrar_key: str) -> dict[str, object]:
+    """NATS permissions of the registrar whose signing key is ``registrar_key`` (hex)."""
+    bucket, api = schemas.REGISTRY_BUCKET, "$JS.API"
+    return {
+        "pub": {
+            "allow": [
+                f"$KV.{bucket}.>",
+                f"{api}.STREAM.CREATE.{_REGISTRY_STREAM}",
+                f"{api}.STREAM.UPDATE.{_REGISTRY_STREAM}",
+                *stream_reader(_REGISTRY_STREAM),
+            ]
+        },
+        "sub": {
+            "allow": [
+                schemas.registry_subject(registrar_key),
+                f"{schemas.registrar_inbox(registrar_key)}.>",
+            ]
+        },
+        "resp": {"max": 1, "ttl": 120_000_000_000},
+    }
