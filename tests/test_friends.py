@@ -20,6 +20,8 @@ import schemas
 from agent import AgentStore, BetaTrust, FriendBook, NetworkTrust, TrustPolicy, rating_bundle
 from runtime import Bus, EmbeddedServer, RatingsBoard
 from tests.conftest import Agent, VendorFactory
+from tests.factories import NOW as FACTORY_NOW
+from tests.factories import minted_rating, vendor_for_test
 
 NOW = datetime.now(UTC)
 
@@ -209,3 +211,21 @@ def test_a_friend_seal_forged_by_a_follower_is_refused_and_counts_as_a_stranger(
         "warning"
     ]
     assert "1 verified buyers, 1 delivered" in t.describe() and "friend" not in t.describe()
+
+
+def test_a_rating_with_no_friend_behind_it_carries_a_random_seal_of_the_same_size() -> None:
+    """Ratings by someone with no friend identity carry 104 fresh random bytes, so a seal's
+    presence or size does not say who has friends; nobody's friend ring recognises them."""
+    v = vendor_for_test()
+    seals = []
+    for _ in range(2):
+        opened = schemas.open_rating(minted_rating(v), vendor_id=v.vendor_id, now=FACTORY_NOW)
+        seals.append(opened.rating.msg.friend_seal)
+    assert [len(s) for s in seals] == [schemas.FRIEND_SEAL_BYTES] * 2 and seals[0] != seals[1]
+    ring = [schemas.FriendIdentity.generate().card("x").friend()]
+    r = opened.rating.msg
+    found = schemas.recognise_friend(
+        r.friend_seal, ring, receipt_hash=r.receipt_hash,
+        intent_key=opened.intent.msg.keys.sign, vendor_id=v.vendor_id,
+    )  # fmt: skip
+    assert found is None
