@@ -54,11 +54,11 @@ async def _stranger_sees(
 def test_a_vendor_attaches_its_best_ratings_and_a_stranger_counts_them_as_selected(
     person: Agent, vendor: VendorFactory, nats_server: EmbeddedServer, tmp_path: Path
 ) -> None:
-    """Three real orders rated 5, 4 (late) and 1 (not delivered) are on the board. Sierra,
-    restarted with `certified.attach`, carries the two good ones on its offer, best first;
+    """Three real orders rated 5, 4 (late) and 3 are on the board. Sierra, restarted with
+    `certified.attach` and min_score 4, carries the two good ones on its offer, best first;
     an agent that reads only the offer counts them at the certified weight and says so."""
     first = vendor("sierra")
-    _buy_and_rate(person, [(5, "delivered"), (4, "late"), (1, "not_delivered")])
+    _buy_and_rate(person, [(3, "delivered"), (5, "delivered"), (4, "late")])
     first.stop()
     sierra = vendor("sierra", replica="b", certified=ATTACH)
     sierra.wait_for("certified.reading", ratings=3)
