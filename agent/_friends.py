@@ -59,26 +59,26 @@ class FriendBook:
     ) -> None:
         self.db.close()
 
-    def identity(self, *, create: bool = False) -> schemas.FriendIdentity | None:
-        """The person's own friend identity; made (and stored before it is used) on request."""
+    def identity(self) -> schemas.FriendIdentity | None:
+        """The person's own friend identity, if they ever made a card."""
         row = self.db.execute("SELECT seed, secret FROM me").fetchone()
-        if row is not None:
-            return schemas.FriendIdentity(bytes(row["seed"]), bytes(row["secret"]))
-        if not create:
+        if row is None:
             return None
-        made = schemas.FriendIdentity.generate()
-        self.db.execute(
-            "INSERT INTO me (id, seed, secret, created) VALUES (1, ?, ?, ?)",
-            (made.seed, made.secret, datetime.now(UTC).isoformat()),
-        )
-        log.info("friends.identity_made", key=made.key[:16])
-        return made
+        return schemas.FriendIdentity(bytes(row["seed"]), bytes(row["secret"]))
 
     def card(self, name: str) -> schemas.FriendCard:
-        """The person's card, to hand to those who should recognise their ratings."""
-        identity = self.identity(create=True)
-        assert identity is not None
-        return identity.card(_checked_name(name, "your card's name"))
+        """The person's card, to hand to those who should recognise their ratings; the first
+        card makes their friend identity (stored before it is handed out)."""
+        checked = _checked_name(name, "your card's name")
+        identity = self.identity()
+        if identity is None:
+            identity = schemas.FriendIdentity.generate()
+            self.db.execute(
+                "INSERT INTO me (id, seed, secret, created) VALUES (1, ?, ?, ?)",
+                (identity.seed, identity.secret, datetime.now(UTC).isoformat()),
+            )
+            log.info("friends.identity_made", key=identity.key[:16])
+        return identity.card(checked)
 
     def add(self, text: str, *, name: str | None = None, where: str = "card") -> schemas.Friend:
         """Follow the friend of a card's ``text`` (under ``name``, else the card's own)."""
