@@ -18,18 +18,19 @@ subjects: the JetStream the ratings board and the registry need. One list for th
 
 from __future__ import annotations
 
-import schemas
+from runtime import RATINGS_STREAM
 
 __all__ = [
-    "RATINGS_STREAM",
     "person_publish",
     "registrar_grant",
     "stream_reader",
     "vendor_publish",
 ]
 
-RATINGS_STREAM = "IC_RATINGS"  # runtime.RATINGS_STREAM; bus_auth stands apart from runtime's bus
-_REGISTRY_STREAM = f"KV_{schemas.REGISTRY_BUCKET}"
+# The contract's subjects, spelled out: bus_auth stands beside the bus and imports runtime
+# only (tests/test_grants.py checks these against schemas').
+_BUCKET = "ic_registry"  # schemas.REGISTRY_BUCKET
+_REGISTRY_STREAM = f"KV_{_BUCKET}"
 
 
 def stream_reader(stream: str) -> list[str]:
@@ -54,7 +55,7 @@ def person_publish() -> list[str]:
         "ic.v1.vendor.*.order",
         "ic.v1.vendor.*.receipt",
         "ic.v1.vendor.*.cancel",
-        schemas.rating_subject("*"),
+        "ic.v1.rating.*",
         *stream_reader(RATINGS_STREAM),
         *stream_reader(_REGISTRY_STREAM),
     ]
@@ -62,7 +63,7 @@ def person_publish() -> list[str]:
 
 def vendor_publish(vendor_id: str) -> list[str]:
     return [
-        schemas.profile_subject(vendor_id),
+        f"ic.v1.profile.{vendor_id}",
         "ic.v1.registry.*.register",
         *stream_reader(RATINGS_STREAM),
     ]
@@ -70,7 +71,7 @@ def vendor_publish(vendor_id: str) -> list[str]:
 
 def registrar_grant(registrar_key: str) -> dict[str, object]:
     """NATS permissions of the registrar whose signing key is ``registrar_key`` (hex)."""
-    bucket, api = schemas.REGISTRY_BUCKET, "$JS.API"
+    bucket, api = _BUCKET, "$JS.API"
     return {
         "pub": {
             "allow": [
@@ -82,8 +83,8 @@ def registrar_grant(registrar_key: str) -> dict[str, object]:
         },
         "sub": {
             "allow": [
-                schemas.registry_subject(registrar_key),
-                f"{schemas.registrar_inbox(registrar_key)}.>",
+                f"ic.v1.registry.{registrar_key}.register",
+                f"ic.v1.registry.{registrar_key}.inbox.>",
             ]
         },
         "resp": {"max": 1, "ttl": 120_000_000_000},

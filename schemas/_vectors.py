@@ -23,6 +23,7 @@ from ._framing import PROTOCOL
 from ._messages import (
     Accept,
     Cancel,
+    CertifiedRating,
     Countersignature,
     Decline,
     Disclosure,
@@ -138,6 +139,14 @@ def _conversation(
     receipt_wire = framed(receipt, _VENDOR, "e3" * 16)
     person = {"expect": "", "audience": vendor_hdr, "keys": [_hex(_PERSON)]}
     vendor = {"expect": "", "audience": vendor_hdr, "keys": vendor_keys}
+    rating_wire = framed(
+        Rating(receipt_hash=digest(receipt_wire[64:]), vendor_id=vendor_id, score=5,
+               outcome="delivered", friend_seal=bytes(range(104))), _PERSON, "e7" * 16,
+    )  # fmt: skip
+    certified = msgspec.structs.replace(
+        _offer(), id="cf" * 16,
+        certified=[CertifiedRating(rating=rating_wire, receipt=receipt_wire, intent=intent_wire)],
+    )  # fmt: skip
     return [
         ("valid_accept", "The person's acceptance of valid_offer, signed by the intent's key, "
          "binding the intent and the offer by the SHA-256 of their signed bytes.",
@@ -159,9 +168,11 @@ def _conversation(
          None, {**vendor, "expect": "decline"}),
         ("valid_rating", "The person's rating of the order of valid_receipt, by the intent's key;"
          " its friend_seal is opaque bytes to all but the rater's followers.",
-         framed(Rating(receipt_hash=digest(receipt_wire[64:]), vendor_id=vendor_id, score=5,
-                       outcome="delivered", friend_seal=bytes(range(104))), _PERSON, "e7" * 16),
-         None, {**person, "expect": "rating"}),
+         rating_wire, None, {**person, "expect": "rating"}),
+        ("valid_offer_certified", "A second offer of the vendor of valid_offer, carrying a"
+         " certified copy of valid_rating with valid_receipt and valid_intent; the copy verifies"
+         " as a rating bundle with valid_vendor_profile.",
+         framed(certified, _VENDOR, "e8" * 16), None, {**vendor, "expect": "offer"}),
     ]  # fmt: skip
 
 

@@ -178,14 +178,19 @@ def test_forged_foreign_and_duplicated_evidence_is_refused_and_counted(
 
 
 def test_the_vendor_attaches_only_as_many_as_fit_its_box(tmp_path: Path) -> None:
-    """With eight good ratings on its shelf and a 16 KiB bound, the sealed offer is at most
-    16 KiB and carries as many copies as fit, best first; with a 32 KiB bound, more."""
+    """With eight good ratings on its shelf (and junk, a truncated bundle and another
+    vendor's rating, none of which it attaches) and a 16 KiB bound, the sealed offer is at
+    most 16 KiB and carries as many copies as fit, best first; with a 32 KiB bound, more."""
     v = vendor_for_test()
     now = datetime.now(UTC)
     board = [(i, minted_rating(v, score=5 if i % 2 else 4, now=now)) for i in range(8)]
+    other = minted_rating(vendor_for_test("Other"), now=now)
+    board += [(8, b"junk"), (9, board[0][1][:-40]), (10, other)]
     cfg = CertifiedConfig(attach=True, count=8)
-    copies = EvidenceShelf(v.vendor_id, cfg, lambda: board).best(now)
-    assert len(copies) == 8
+    with capture_logs() as logs:
+        copies = EvidenceShelf(v.vendor_id, cfg, lambda: board).best(now)
+    assert len(copies) == 8 and schemas.certified_copy(other) not in copies
+    assert len([e for e in logs if e["event"] == "certified.unverified"]) == 3
     cast = schemas.example_tent_intent(now=now)
     intent = schemas.open_intent(cast.wire, now=now, replay=None)
 

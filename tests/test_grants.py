@@ -44,6 +44,12 @@ def test_the_static_auth_conf_grants_what_the_callout_grants() -> None:
     assert m.vendor_publish(vid) == bus_auth.vendor_publish(vid)
     assert m.registrar_publish() == bus_auth.registrar_grant(key)["pub"]["allow"]  # type: ignore[index]
     assert "$KV.ic_registry.>" not in " ".join(m.person_publish() + m.vendor_publish(vid))
+    registrar_subs = bus_auth.registrar_grant(key)["sub"]["allow"]  # type: ignore[index]
+    assert registrar_subs == [schemas.registry_subject(key), schemas.registrar_inbox(key) + ".>"]
+    assert schemas.rating_subject("*") in bus_auth.person_publish()
+    assert schemas.profile_subject(vid) in bus_auth.vendor_publish(vid)
+    assert f"$KV.{schemas.REGISTRY_BUCKET}.>" in m.registrar_publish()
+    assert schemas.vendor_inbox(vid).startswith(f"ic.v1.vendor.{vid}.")  # under its sub grant
     assert not [s for s in m.vendor_publish(vid) if s.startswith("ic.v1.rating")]
 
 
