@@ -77,7 +77,7 @@ async def _registrar(
             metrics=metrics,
             reconnect_forever=create,
             inbox_prefix=schemas.registrar_inbox(key.verify_key.encode().hex()),
-        ) as bus,  # fmt: skip
+        ) as bus,
     ):
         kv = await _bucket(bus, args.bucket, getattr(args, "replicas", 1), create)
         yield (
