@@ -222,6 +222,11 @@ def _friends_parser(p: argparse.ArgumentParser) -> None:
     )
     c.add_argument("--name", help="the name on your card (default: your config's person.name)")
     c.add_argument("--out", type=Path, help="write it to this file, owner-only (default: stdout)")
+    c.add_argument(
+        "--new",
+        action="store_true",
+        help="a new friend identity: holders of your old card stop recognising new ratings",
+    )
 
 
 def _date(text: str) -> date:

@@ -66,10 +66,14 @@ class FriendBook:
             return None
         return schemas.FriendIdentity(bytes(row["seed"]), bytes(row["secret"]))
 
-    def card(self, name: str) -> schemas.FriendCard:
+    def card(self, name: str, *, new: bool = False) -> schemas.FriendCard:
         """The person's card, to hand to those who should recognise their ratings; the first
-        card makes their friend identity (stored before it is handed out)."""
+        card (or one asked for ``new``) makes their friend identity, stored before it is
+        handed out. A new identity is how a person stops a follower they no longer trust:
+        old cards no longer recognise their new ratings."""
         checked = _checked_name(name, "your card's name")
+        if new:
+            self.db.execute("DELETE FROM me")
         identity = self.identity()
         if identity is None:
             identity = schemas.FriendIdentity.generate()

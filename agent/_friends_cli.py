@@ -56,7 +56,7 @@ def friends_command(args: argparse.Namespace, home: Home, cfg: AgentConfig) -> i
 def _act(args: argparse.Namespace, book: FriendBook, cfg: AgentConfig) -> int:
     action = args.friends_command
     if action == "card":
-        text = book.card(args.name or cfg.person.name or "a friend").text() + "\n"
+        text = book.card(args.name or cfg.person.name or "a friend", new=args.new).text() + "\n"
         if args.out is None:
             print(text, end="")
             return 0

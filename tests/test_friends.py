@@ -63,7 +63,8 @@ def test_friend_cards_are_made_added_shown_and_removed_through_the_cli(
 ) -> None:
     """`friends card --out` writes an owner-only one-line card; a friend adds it and sees
     it in `show`; adding it twice, adding one's own card, a card edited in transit and
-    removing an unknown name are each one line and exit 2, changing nothing."""
+    removing an unknown name are each one line and exit 2, changing nothing; `card --new`
+    makes a new friend identity."""
     card = tmp_path / "ada.card"
     person.ok("friends", "card", "--out", str(card))
     assert card.stat().st_mode & 0o077 == 0
@@ -86,6 +87,9 @@ def test_friend_cards_are_made_added_shown_and_removed_through_the_cli(
     assert unknown.returncode == 2 and "Ada Lovelace" in unknown.stderr
     assert "no longer following" in bob.ok("friends", "remove", "Ada Lovelace")
     assert "you follow nobody yet" in bob.ok("friends", "show")
+    assert person.ok("friends", "card") == card.read_text()  # the same identity, until --new
+    renewed = person.ok("friends", "card", "--new")
+    assert renewed.split()[2] != card.read_text().split()[2]
 
 
 def _identifiers(bundle: bytes) -> set[bytes]:
