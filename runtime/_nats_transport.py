@@ -58,6 +58,9 @@ class NatsTransport(Transport):
             raise NoResponders(subject) from None
         return bytes(msg.data)
 
+    def new_inbox(self) -> str:
+        return self.bus.nc.new_inbox()
+
     async def subscribe(
         self,
         subject: str,
