@@ -28,7 +28,7 @@ session, the store and typed records, and nothing else."""
 from ._accepting import TRANSITIONS, AcceptEvent, AcceptResult, transition
 from ._admission import NotAcceptable
 from ._agent import OUTCOMES, Agent, Cancelled, Rated
-from ._collecting import Collected
+from ._collecting import MAX_OFFERS, Collected
 from ._friends import FriendBook, FriendError
 from ._home import AgentConfig, Home, HomeError, PersonDetails, RankingWeights, TrustPolicy
 from ._network_trust import NetworkTrust, NetworkWeights, rating_bundle
@@ -52,6 +52,7 @@ from ._trust import BetaTrust, TrustScore, TrustScorer, rating_evidence
 from ._web import page as web_page
 
 __all__ = [
+    "MAX_OFFERS",
     "OUTCOMES",
     "TRANSITIONS",
     "AcceptError",

@@ -36,7 +36,11 @@ log = structlog.get_logger("intentcast.agent")
 # fans out to 200 vendors), few enough that a crowd of fresh identities costs at most this
 # many rows (about 3 KiB each) and offers held (about 10 KiB each).
 MAX_OFFERS = 256
-MAX_QUEUED_BYTES = 16 * 1024 * 1024  # replies waiting for the opener
+# Replies waiting for the opener, each charged its size plus what holding it costs, so that
+# a flood of tiny messages is bounded too: 8 MiB holds 2,000 offers of 4 KiB.
+MAX_QUEUED_BYTES = 8 * 1024 * 1024
+_HOLDING_COST = 256
+_BATCH = 256  # replies opened at once
 
 
 @dataclass
@@ -78,7 +82,7 @@ class _OfferInbox:
         self._closing = False
 
     async def on_msg(self, msg: Message) -> None:
-        size = len(msg.data)
+        size = len(msg.data) + _HOLDING_COST
         if size > schemas.MAX_SEALED_BYTES:
             self._refuse("oversized")
         elif self._queued_bytes + size > MAX_QUEUED_BYTES:
@@ -122,17 +126,19 @@ class _OfferInbox:
         self._arrived.set()
 
     async def open_queued(self) -> None:
+        """Open what has queued, :data:`_BATCH` at a time (what is held while opening is
+        bounded too), until nothing is left."""
         self._arrived.clear()
-        batch, self._queued, self._queued_bytes = self._queued, [], 0
-        if not batch:
-            return
-        now = self.clock()
-        c = self.cast
-        opened = await self.opener.open(
-            batch, intent=c.intent, secrets=c.secrets, now=now, profiles=self.profiles
-        )
-        for result in opened:
-            self._admit(result, now)
+        while self._queued:
+            batch, self._queued = self._queued[:_BATCH], self._queued[_BATCH:]
+            self._queued_bytes = sum(len(b) + _HOLDING_COST for b in self._queued)
+            now = self.clock()
+            c = self.cast
+            opened = await self.opener.open(
+                batch, intent=c.intent, secrets=c.secrets, now=now, profiles=self.profiles
+            )
+            for result in opened:
+                self._admit(result, now)
 
     def _admit(self, result: Opened, now: datetime) -> None:
         try:
@@ -174,7 +180,7 @@ async def cast_and_collect(
     sub = await bus.subscribe(
         intent.reply_subject,
         inbox.on_msg,
-        pending_limit=10_000,
+        pending_limit=2048,  # and 8 MiB: beyond it the bus drops them, as a slow consumer's
         on_no_responders=inbox.on_no_responders,
     )
     try:

@@ -16,6 +16,7 @@ from ._screen import shown
 
 __all__ = ["receipt_rows", "render_accept", "render_history", "render_ranked", "render_receipts"]
 
+_DROPS_LISTED = 20  # verified offers dropped, listed one by one; the rest as a count
 _DROP_WORDS = {
     "breach": "in breach of your must-have terms",
     "over_budget": "over your budget",
@@ -125,10 +126,15 @@ def render_ranked(got: Collected, *, show: int, as_json: bool) -> str:
         out.append(
             "Dropped (never shown as offers): " + ", ".join(f"{n} {k}" for k, n in counts.items())
         )
-        for d in got.dropped:
-            if not _unverified(d.reason):
-                who = shown(d.vendor_name or "unknown sender", 24)
-                out.append(f"  - {who}: {_drop_label(d.reason)}: {shown(d.detail, 200)}")
+        listed = [d for d in got.dropped if not _unverified(d.reason)]
+        for d in listed[:_DROPS_LISTED]:
+            who = shown(d.vendor_name or "unknown sender", 24)
+            times = f" (x{d.count})" if d.count > 1 else ""
+            out.append(f"  - {who}: {_drop_label(d.reason)}{times}: {shown(d.detail, 200)}")
+        if len(listed) > _DROPS_LISTED:
+            out.append(
+                f"  ({len(listed) - _DROPS_LISTED} more; `intentcast history --json` lists all)"
+            )
     return "\n".join(out)
 
 
