@@ -213,3 +213,51 @@ async def test_a_forged_no_responders_status_ends_nothing(
     assert "request.retry" not in cp.stderr  # the first try got the answer
     orders = vendor_db(tmp_path, "sierra").execute("SELECT status FROM orders").fetchall()
     assert [o["status"] for o in orders] == ["confirmed"]
+
+
+def test_a_stranger_answering_a_vendors_registration_first_is_ignored(
+    tmp_path: Path, nats_server: EmbeddedServer, vendor: VendorFactory
+) -> None:
+    """What vendors receive: a stranger answers Sierra's registration request before the
+    registrar, with garbage, a forged 503 and a "refused: name_taken" signed by its own key.
+    Sierra does not stop as refused: it counts the forgeries, and registers with the
+    registrar's own answer."""
+    from nacl.signing import SigningKey
+
+    from tests.test_registry import registered, registrar
+
+    reg = registrar(tmp_path, nats_server.url, "--auto-approve")
+    key = str(reg.wait_for("registry.ready")["registrar"])
+    forger, sent = SigningKey.generate(), Counter[str]()
+
+    async def run() -> ServiceProcess:
+        async with Bus(nats_server.url, name="stranger") as bus:
+
+            async def answer_first(msg: Msg) -> None:
+                request = schemas.open_registration(msg.data, registrar=key, now=None, replay=None)
+                refusal = schemas.make_registration_answer(
+                    forger, request, status="refused", now=datetime.now(UTC),
+                    code="name_taken", detail="taken",
+                )  # fmt: skip
+                for kind, data in (("garbage", os.urandom(300)), ("forged", refusal)):
+                    await bus.nc.publish(msg.reply, data)
+                    sent[kind] += 1
+                await bus.nc.publish(msg.reply, b"", headers={"Status": "503"})
+                sent["503"] += 1
+
+            await bus.nc.subscribe(schemas.registry_subject(key), cb=answer_first)
+            await bus.nc.flush()
+            sierra = await asyncio.to_thread(vendor, "sierra", registry=registered(key))
+            await asyncio.to_thread(sierra.wait_for, "vendor.registered")
+            return sierra
+
+    try:
+        sierra = asyncio.run(run())
+    finally:
+        reg.stop()
+    assert sent == {"garbage": 1, "forged": 1, "503": 1}
+    assert sierra.returncode is None
+    refused = {
+        str(e["code"]) for e in sierra.events if e.get("event") == "vendor.registration.unverified"
+    }
+    assert refused == {"malformed", "unknown_signer"}, refused
