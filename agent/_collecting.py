@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -76,14 +76,14 @@ class _OfferInbox:
         self.vendors: set[str] = set()
         self.enough = asyncio.Event()
         self.no_responders = False
-        self._queued: list[bytes] = []
+        self._queued: deque[bytes] = deque()
         self._queued_bytes = 0
         self._arrived = asyncio.Event()
         self._closing = False
 
     async def on_msg(self, msg: Message) -> None:
         size = len(msg.data) + _HOLDING_COST
-        if size > schemas.MAX_SEALED_BYTES:
+        if len(msg.data) > schemas.MAX_SEALED_BYTES:
             self._refuse("oversized")
         elif self._queued_bytes + size > MAX_QUEUED_BYTES:
             self._refuse("unread")
@@ -116,29 +116,38 @@ class _OfferInbox:
         log.info("intent.no_responders", intent=self.cast.intent.id)
 
     async def drain(self) -> None:
-        """Open queued replies until :meth:`close`; a batch once taken is always finished."""
+        """Open queued replies, a batch at a time, until :meth:`close`; a batch once taken
+        is always finished."""
         while not self._closing:
             await self._arrived.wait()
-            await self.open_queued()
+            await self.open_batch()
 
     def close(self) -> None:
         self._closing = True
         self._arrived.set()
 
     async def open_queued(self) -> None:
-        """Open what has queued, :data:`_BATCH` at a time (what is held while opening is
-        bounded too), until nothing is left."""
-        self._arrived.clear()
+        """Open everything still queued (once the subscription has ended)."""
         while self._queued:
-            batch, self._queued = self._queued[:_BATCH], self._queued[_BATCH:]
-            self._queued_bytes = sum(len(b) + _HOLDING_COST for b in self._queued)
-            now = self.clock()
-            c = self.cast
-            opened = await self.opener.open(
-                batch, intent=c.intent, secrets=c.secrets, now=now, profiles=self.profiles
-            )
-            for result in opened:
-                self._admit(result, now)
+            await self.open_batch()
+
+    async def open_batch(self) -> None:
+        """Open up to :data:`_BATCH` queued replies (what is held while opening is bounded
+        too); the rest wait for the next call."""
+        take = min(_BATCH, len(self._queued))
+        batch = [self._queued.popleft() for _ in range(take)]
+        self._queued_bytes -= sum(len(b) + _HOLDING_COST for b in batch)
+        if not self._queued:
+            self._arrived.clear()
+        if not batch:
+            return
+        now = self.clock()
+        c = self.cast
+        opened = await self.opener.open(
+            batch, intent=c.intent, secrets=c.secrets, now=now, profiles=self.profiles
+        )
+        for result in opened:
+            self._admit(result, now)
 
     def _admit(self, result: Opened, now: datetime) -> None:
         try:
