@@ -88,9 +88,15 @@ async def ask_vendor(
     for attempt in range(1, attempts + 1):
         try:
             async with asyncio.timeout(per_try_seconds):
-                return await bus.ask(
+                answer = await bus.ask(
                     subject, data, check, on_no_responders=check.heard_no_responders
                 )
+            if check.refused:
+                log.warning(
+                    "answers.refused", answer_to=check.what, about=check.about,
+                    refused=dict(check.refused), attempt=attempt,
+                )  # fmt: skip
+            return answer
         except TimeoutError:
             log.warning(
                 "request.retry", about=check.about, answer_to=check.what, attempt=attempt,
