@@ -159,6 +159,10 @@ async def test_a_flood_of_junk_replies_leaves_counts_not_rows(
     ).fetchall()
     offers = db.execute("SELECT COUNT(*) FROM offers WHERE intent_id = ?", (got["intent"],))
     (offer_rows,) = offers.fetchone()
+    calm_rows = db.execute(
+        "SELECT COUNT(*) FROM drops WHERE intent_id = ?", (json.loads(calm.stdout)["intent"],)
+    ).fetchone()[0]
+    assert calm_rows == 0
     counts = Counter({r["reason"]: 0 for r in rows})
     for r in rows:
         counts[r["reason"]] += r["count"]
