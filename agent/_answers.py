@@ -59,7 +59,7 @@ class AnswerCheck(Generic[T]):
     def _refuse(self, reason: str, error: str) -> None:
         self.refused[reason] += 1
         if self.refused[reason] == 1:
-            log.warning(
+            (log.error if reason == "fault" else log.warning)(
                 "answer.refused", answer_to=self.what, about=self.about, reason=reason,
                 error=error[:300],
             )  # fmt: skip
