@@ -79,9 +79,7 @@ def make_rating(
 ) -> bytes:
     """The bundle that rates the order of ``receipt_wire``, signed with the intent's seed;
     with ``friend``, sealed so that the person's followers recognise it (``_friends``), and
-    without, carrying a random seal of the same size. Its times are whole seconds, as every
-    frame the person signs."""
-    now = now.replace(microsecond=0)
+    without, carrying a random seal of the same size."""
     receipt, intent = _parts(receipt_wire, intent_wire, profile_wire)[:2]
     r = receipt.msg
     seal = cover_seal()

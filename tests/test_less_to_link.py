@@ -96,8 +96,8 @@ def test_cast_intent_keeps_whole_seconds_and_a_lifetime_of_the_set() -> None:
 
 def test_acceptance_countersignature_and_cancel_keep_whole_seconds() -> None:
     """Every time the person's agent signs after the intent (the acceptance, the
-    countersignature, the cancellation, a rating) says `created` and `expires` to the second,
-    whatever microseconds the clock had."""
+    countersignature, the cancellation) says `created` and `expires` to the second, whatever
+    microseconds the clock had."""
     from tests.factories import intent_for_test, offer_for_test, vendor_for_test
 
     now = datetime(2026, 11, 22, 12, 0, 0, 654321, tzinfo=UTC)
@@ -119,15 +119,9 @@ def test_acceptance_countersignature_and_cancel_keep_whole_seconds() -> None:
     seal_to = vendor.profile.keys[0].seal
     cs_wire, _ = schemas.countersign(receipt, person.secrets, seal_to, now)
     cancel_wire, _ = schemas.make_cancel(receipt, person.secrets, seal_to, "", now)
-    rating = schemas.make_rating(
-        receipt_wire=receipt_wire, intent_wire=person.wire, profile_wire=vendor.profile_wire,
-        intent_seed=bytes.fromhex(person.secrets.to_hex()[0]), score=5, outcome="delivered",
-        now=now,
-    )  # fmt: skip
-    rating_wire = schemas.unpack(rating, 4)[0]
     own = person.intent.keys.sign
     for wire, kind in ((accept.wire, schemas.Accept), (cs_wire, schemas.Countersignature),
-                       (cancel_wire, schemas.Cancel), (rating_wire, schemas.Rating)):  # fmt: skip
+                       (cancel_wire, schemas.Cancel)):  # fmt: skip
         hdr = schemas.verify(wire, kind, key=_only(own), now=None).header
         assert hdr.created == now.replace(microsecond=0), kind
         assert hdr.created.microsecond == hdr.expires.microsecond == 0, kind
