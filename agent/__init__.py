@@ -11,6 +11,8 @@ The cut: one exchange per module, each a room of its own, all talking through on
 - ``_collecting``: cast an intent, open and verify the offers, rank, store;
 - ``_admission``: whether a new acceptance may be made (shown, live, still acceptable,
   the intent not already ordered);
+- ``_answers``: every request to a vendor, believing only its signed answer to that very
+  request (the rest counted and ignored until the timeout);
 - ``_accepting``: the acceptance's state machine (:class:`AcceptState`, transitions in one
   table), from the stored acceptance to the stored receipt or refusal;
 - ``_receipts``: countersignatures delivered and synced, receipts re-read;
@@ -28,7 +30,8 @@ session, the store and typed records, and nothing else."""
 from ._accepting import TRANSITIONS, AcceptEvent, AcceptResult, transition
 from ._admission import NotAcceptable
 from ._agent import OUTCOMES, Agent, Cancelled, Rated
-from ._collecting import Collected
+from ._answers import VendorTooOld
+from ._collecting import MAX_OFFERS, Collected
 from ._friends import FriendBook, FriendError
 from ._home import AgentConfig, Home, HomeError, PersonDetails, RankingWeights, TrustPolicy
 from ._network_trust import NetworkTrust, NetworkWeights, rating_bundle
@@ -52,6 +55,7 @@ from ._trust import BetaTrust, TrustScore, TrustScorer, rating_evidence
 from ._web import page as web_page
 
 __all__ = [
+    "MAX_OFFERS",
     "OUTCOMES",
     "TRANSITIONS",
     "AcceptError",
@@ -94,6 +98,7 @@ __all__ = [
     "TrustScore",
     "TrustScorer",
     "UnknownReceipt",
+    "VendorTooOld",
     "admit_opened",
     "rank_offers",
     "rating_bundle",

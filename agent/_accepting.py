@@ -29,10 +29,11 @@ import schemas
 from runtime import failpoint
 
 from ._admission import check_quantity
+from ._answers import AnswerCheck, VendorTooOld, ask_vendor
 from ._receipts import deliver_countersignature
-from ._records import AcceptRow, AcceptState
+from ._records import AcceptRow, AcceptState, ReceiptRow
 from ._rereading import check_receipt, person_key, stored_intent
-from ._session import AcceptError, AgentSession, request_with_retries, utcnow
+from ._session import AcceptError, AgentSession, utcnow
 from ._store import AgentStore
 
 __all__ = ["TRANSITIONS", "AcceptEvent", "AcceptResult", "accept_offer", "transition"]
@@ -79,6 +80,7 @@ class AcceptResult:
     vendor_name: str
     vendor_acknowledged: bool
     repeated: bool
+    problem: str = ""  # why the countersignature is not acknowledged, when the agent knows
 
 
 @dataclass
@@ -119,30 +121,27 @@ class _Acceptance:
     async def send(
         self, row: AcceptRow, attempts: int, per_try: float
     ) -> schemas.OpenedConfirmation:
-        """Send the stored acceptance; the vendor's verified answer."""
-        reply = await request_with_retries(
-            self.session, schemas.vendor_subject(self.vendor.vendor_id, "order"), row.sealed,
-            self.vendor.name, attempts=attempts, per_try_seconds=per_try, what=row.offer_id,
-            then="your acceptance is saved, run the same `intentcast accept` again later",
-        )  # fmt: skip
-        failpoint("agent.reply.received")
+        """Send the stored acceptance; the first answer that verifies as the vendor's answer
+        to exactly this acceptance (anything else on the inbox is counted and ignored)."""
         accept = schemas.verify(
             row.accept_wire, schemas.Accept, key=person_key(self.intent.msg), now=None
         )
-        try:
+        ring = schemas.KeyRing.from_profile(self.vendor)
+
+        def open_answer(data: bytes) -> schemas.OpenedConfirmation:
             return schemas.open_confirmation(
-                reply,
-                secrets=self.secrets,
-                accept=accept,
-                ring=schemas.KeyRing.from_profile(self.vendor),
-                now=self.clock(),
+                data, secrets=self.secrets, accept=accept, ring=ring, now=self.clock(),
                 replay=None,
-            )
-        except schemas.ProtocolError as err:
-            log.warning("confirmation.rejected", code=err.code, error=str(err))
-            raise AcceptError(
-                f"the answer from {self.vendor.name} did not verify ({err.code}); nothing was stored as an order"
-            ) from None
+            )  # fmt: skip
+
+        check = AnswerCheck(open_answer, what="acceptance", about=row.offer_id)
+        conf = await ask_vendor(
+            self.session, schemas.vendor_subject(self.vendor.vendor_id, "order"), row.sealed,
+            check, self.vendor.name, attempts=attempts, per_try_seconds=per_try,
+            then="your acceptance is saved, run the same `intentcast accept` again later",
+        )  # fmt: skip
+        failpoint("agent.reply.received")
+        return conf
 
     def keep_receipt(self, conf: schemas.OpenedConfirmation, state: AcceptState) -> None:
         receipt, c = conf.receipt, conf.confirmation.msg
@@ -204,10 +203,12 @@ async def accept_offer(
                 f"offer {oid[:8]} was accepted, but the receipt kept for it does not verify"
                 f" ({checked.problem}); see `intentcast receipts`"
             )
-        acked = bool(done.vendor_acknowledged) or await deliver_countersignature(
-            session, store, done, per_try_seconds
+        acked, problem = bool(done.vendor_acknowledged), ""
+        if not acked:
+            acked, problem = await _deliver(session, store, done, per_try_seconds)
+        return AcceptResult(
+            S.CONFIRMED, "", checked.order.receipt, vendor.name, acked, True, problem
         )
-        return AcceptResult(S.CONFIRMED, "", checked.order.receipt, vendor.name, acked, True)
     a = _Acceptance(
         session, store, offer, intent, store.intent_secrets(intent.msg.id), disclosure,
         payment_method, another, clock,
@@ -245,5 +246,16 @@ async def accept_offer(
         )
     stored = store.receipt_for_offer(oid)
     assert stored is not None
-    acknowledged = await deliver_countersignature(session, store, stored, per_try_seconds)
-    return AcceptResult(S.CONFIRMED, "", conf.receipt, vendor.name, acknowledged, repeated)
+    acked, problem = await _deliver(session, store, stored, per_try_seconds)
+    return AcceptResult(S.CONFIRMED, "", conf.receipt, vendor.name, acked, repeated, problem)
+
+
+async def _deliver(
+    session: AgentSession, store: AgentStore, row: ReceiptRow, per_try_seconds: float
+) -> tuple[bool, str]:
+    """The countersignature delivered: (acknowledged, why not when the agent knows). The
+    order stands either way: the receipt is stored, and `sync` delivers it later."""
+    try:
+        return await deliver_countersignature(session, store, row, per_try_seconds), ""
+    except VendorTooOld as exc:
+        return False, str(exc)

@@ -8,9 +8,10 @@ from datetime import datetime
 
 import schemas
 
+from ._answers import AnswerCheck, ask_vendor
 from ._records import OrderState, ReceiptRow
 from ._rereading import check_receipt, person_key
-from ._session import AgentSession, CancelError, request_with_retries, utcnow
+from ._session import AgentSession, CancelError, utcnow
 from ._store import AgentStore
 
 __all__ = ["cancel_order"]
@@ -39,25 +40,23 @@ async def cancel_order(
     seal_to = schemas.seal_key_for(profile, receipt.kid)
     cancel_wire, sealed = schemas.make_cancel(receipt, secrets, seal_to, reason, clock())
     store.set_cancel(row.receipt_id, cancel_wire, OrderState.CANCELLING)
-    reply = await request_with_retries(
-        session, schemas.vendor_subject(profile.vendor_id, "cancel"), sealed, profile.name,
-        attempts=3, per_try_seconds=per_try_seconds, what=row.offer_id,
-        then="your cancellation is saved, run the same `intentcast cancel` again later",
-        error=CancelError,
-    )  # fmt: skip
     cancel = schemas.verify(
         cancel_wire, schemas.Cancel, key=person_key(checked.order.intent.msg), now=None
     )
-    try:
-        answer = schemas.open_cancel_answer(
-            reply,
-            secrets=secrets,
-            cancel=cancel,
-            ring=schemas.KeyRing.from_profile(profile),
-            now=clock(),
+    ring = schemas.KeyRing.from_profile(profile)
+
+    def open_answer(data: bytes) -> schemas.Verified[schemas.OrderConfirmation]:
+        return schemas.open_cancel_answer(
+            data, secrets=secrets, cancel=cancel, ring=ring, now=clock()
         )
-    except schemas.ProtocolError as err:
-        raise CancelError(f"the answer from {profile.name} did not verify ({err.code})") from None
+
+    check = AnswerCheck(open_answer, what="cancellation", about=row.receipt_id)
+    answer = await ask_vendor(
+        session, schemas.vendor_subject(profile.vendor_id, "cancel"), sealed, check,
+        profile.name, attempts=3, per_try_seconds=per_try_seconds,
+        then="your cancellation is saved, run the same `intentcast cancel` again later",
+        error=CancelError,
+    )  # fmt: skip
     a = answer.msg
     done = a.status == "rejected" and a.reason == "cancelled"
     state = OrderState.CANCELLED if done else OrderState.CONFIRMED

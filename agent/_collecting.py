@@ -1,10 +1,17 @@
 """Collecting offers: cast an intent, open and verify the replies as they arrive, rank them,
-and keep the intent, its keys, the offers and what was dropped."""
+and keep the intent, its keys, the offers and what was dropped.
+
+Bounded under a flood, per intent: of replies that did not verify the agent keeps counts by
+reason, never the replies (nor a row each); of verified ones at most one offer per vendor
+(later ones from that vendor are a count) and at most :data:`MAX_OFFERS` in all (the first
+to arrive; the rest a count, ``too_many_offers``); replies waiting to be opened at most
+:data:`MAX_QUEUED_BYTES` (the rest are counted unread, ``unverified:unread``)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -22,9 +29,18 @@ from ._session import AgentSession, utcnow
 from ._store import AgentStore
 from ._trust import TrustScorer
 
-__all__ = ["Collected", "cast_and_collect"]
+__all__ = ["MAX_OFFERS", "MAX_QUEUED_BYTES", "Collected", "cast_and_collect"]
 
 log = structlog.get_logger("intentcast.agent")
+# Verified offers kept per intent: more than any market this runs in answers with (the bench
+# fans out to 200 vendors), few enough that a crowd of fresh identities costs at most this
+# many rows (about 3 KiB each) and offers held (about 10 KiB each).
+MAX_OFFERS = 256
+# Replies waiting for the opener, each charged its size plus what holding it costs, so that
+# a flood of tiny messages is bounded too: 8 MiB holds 2,000 offers of 4 KiB.
+MAX_QUEUED_BYTES = 8 * 1024 * 1024
+_HOLDING_COST = 256
+_BATCH = 256  # replies opened at once
 
 
 @dataclass
@@ -54,17 +70,44 @@ class _OfferInbox:
         self.opener, self.profiles = session.opener, session.profiles
         self.replay = schemas.ReplayCache()
         self.offers: list[schemas.OpenedOffer] = []
-        self.dropped: list[Dropped] = []
+        self.unverified: Counter[str] = Counter()  # by error code: counts, never the replies
+        self.repeats: Counter[tuple[str, str]] = Counter()  # (vendor id, name): later offers
+        self.too_many = 0
         self.vendors: set[str] = set()
         self.enough = asyncio.Event()
         self.no_responders = False
-        self._queued: list[bytes] = []
+        self._queued: deque[bytes] = deque()
+        self._queued_bytes = 0
         self._arrived = asyncio.Event()
         self._closing = False
 
     async def on_msg(self, msg: Message) -> None:
-        self._queued.append(msg.data)
-        self._arrived.set()
+        size = len(msg.data) + _HOLDING_COST
+        if len(msg.data) > schemas.MAX_SEALED_BYTES:
+            self._refuse("oversized")
+        elif self._queued_bytes + size > MAX_QUEUED_BYTES:
+            self._refuse("unread")
+        else:
+            self._queued.append(msg.data)
+            self._queued_bytes += size
+            self._arrived.set()
+
+    def _refuse(self, code: str, error: str = "") -> None:
+        self.unverified[code] += 1
+        if self.unverified[code] == 1:  # the first of each reason; the counts are kept
+            log.warning("offer.dropped", reason=code, error=error, intent=self.cast.intent.id)
+
+    @property
+    def dropped(self) -> list[Dropped]:
+        """What was dropped before ranking, as counts: one entry per reason (per vendor for a
+        second offer), whatever the flood."""
+        out = [Dropped(f"unverified:{c}", "", count=n) for c, n in sorted(self.unverified.items())]
+        why = "a second offer from this vendor for one intent"
+        out += [Dropped("duplicate", why, v, name, n) for (v, name), n in self.repeats.items()]
+        if self.too_many:
+            why = f"more than {MAX_OFFERS} verified offers for one intent"
+            out.append(Dropped("too_many_offers", why, count=self.too_many))
+        return out
 
     def on_no_responders(self, _: NoResponders) -> None:
         # Nobody serves this category right now. The window still runs its course: anyone
@@ -73,18 +116,29 @@ class _OfferInbox:
         log.info("intent.no_responders", intent=self.cast.intent.id)
 
     async def drain(self) -> None:
-        """Open queued replies until :meth:`close`; a batch once taken is always finished."""
+        """Open queued replies, a batch at a time, until :meth:`close`; a batch once taken
+        is always finished."""
         while not self._closing:
             await self._arrived.wait()
-            await self.open_queued()
+            await self.open_batch()
 
     def close(self) -> None:
         self._closing = True
         self._arrived.set()
 
     async def open_queued(self) -> None:
-        self._arrived.clear()
-        batch, self._queued = self._queued, []
+        """Open everything still queued (once the subscription has ended)."""
+        while self._queued:
+            await self.open_batch()
+
+    async def open_batch(self) -> None:
+        """Open up to :data:`_BATCH` queued replies (what is held while opening is bounded
+        too); the rest wait for the next call."""
+        take = min(_BATCH, len(self._queued))
+        batch = [self._queued.popleft() for _ in range(take)]
+        self._queued_bytes -= sum(len(b) + _HOLDING_COST for b in batch)
+        if not self._queued:
+            self._arrived.clear()
         if not batch:
             return
         now = self.clock()
@@ -99,15 +153,14 @@ class _OfferInbox:
         try:
             o = admit_opened(result, self.replay, now)
         except schemas.ProtocolError as err:
-            self.dropped.append(Dropped(f"unverified:{err.code}", ""))  # its text is a stranger's
-            log.warning(
-                "offer.dropped", reason=err.code, error=str(err), intent=self.cast.intent.id
-            )
+            self._refuse(err.code, str(err))  # its text is a stranger's: logged, never shown
             return
         p = o.profile.msg
         if p.vendor_id in self.vendors:
-            why = "a second offer from this vendor for one intent"
-            self.dropped.append(Dropped("duplicate", why, p.vendor_id, p.name))
+            self.repeats[p.vendor_id, p.name] += 1
+            return
+        if len(self.offers) >= MAX_OFFERS:
+            self.too_many += 1
             return
         self.vendors.add(p.vendor_id)
         self.offers.append(o)
@@ -136,7 +189,7 @@ async def cast_and_collect(
     sub = await bus.subscribe(
         intent.reply_subject,
         inbox.on_msg,
-        pending_limit=10_000,
+        pending_limit=2048,  # and 8 MiB: beyond it the bus drops them, as a slow consumer's
         on_no_responders=inbox.on_no_responders,
     )
     try:
@@ -157,8 +210,14 @@ async def cast_and_collect(
     )
     all_dropped = inbox.dropped + dropped
     _keep(store, cast, inbox.offers, ranked, all_dropped, now)
-    log.info("intent.ranked", intent=intent.id, offers=len(ranked), dropped=len(all_dropped))
-    return Collected(cast, inbox.offers, all_dropped, ranked, inbox.no_responders)
+    log.info(
+        "intent.ranked", intent=intent.id, offers=len(ranked),
+        dropped=sum(d.count for d in all_dropped), unverified=dict(inbox.unverified),
+    )  # fmt: skip
+    # "Nobody is listening" is believed only when no verified offer came: anyone allowed to
+    # answer this intent could forge the server's status (see schemas/README.md).
+    nobody = inbox.no_responders and not inbox.offers
+    return Collected(cast, inbox.offers, all_dropped, ranked, nobody)
 
 
 def _keep(
@@ -214,4 +273,5 @@ def _keep(
                 reason=d.reason,
                 detail=d.detail,
                 received=now,
+                count=d.count,
             )

@@ -45,7 +45,7 @@ def _open_one(
             sealed, intent=intent, secrets=secrets, now=now, replay=None, profiles=profiles
         )
     except schemas.ProtocolError as err:
-        return err
+        return err.with_traceback(None)  # kept until admitted: not the frames it was raised in
     except Exception as exc:  # a fault of ours: drop this reply, keep the others, say so
         log.error("offer.open_failed", error=f"{type(exc).__name__}: {exc}", intent=intent.id)
         return schemas.Malformed("a reply this agent can open", type(exc).__name__, "$")

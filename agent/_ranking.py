@@ -44,6 +44,7 @@ class Dropped:
     detail: str
     vendor_id: str | None = None
     vendor_name: str | None = None
+    count: int = 1  # replies dropped alike (unverified ones are kept as counts by reason)
 
 
 def _outside_delivery_area(intent: schemas.Intent, offer: schemas.Offer) -> str | None:

@@ -3,17 +3,16 @@ re-delivered on sync), and every stored receipt re-read for the person to look a
 
 from __future__ import annotations
 
-import asyncio
-import json
+import contextlib
 
 import structlog
 
 import schemas
-from runtime import NoResponders
 
+from ._answers import AnswerCheck, VendorTooOld, ask_vendor
 from ._records import ReceiptRow
-from ._rereading import CheckedReceipt, check_receipt
-from ._session import AgentSession
+from ._rereading import CheckedReceipt, check_receipt, person_key
+from ._session import AcceptError, AgentSession, utcnow
 from ._store import AgentStore
 
 __all__ = ["check_all", "deliver_countersignature", "sync_receipts"]
@@ -34,33 +33,53 @@ def check_all(store: AgentStore) -> list[CheckedReceipt]:
 async def deliver_countersignature(
     session: AgentSession, store: AgentStore, receipt: ReceiptRow, per_try_seconds: float = 5.0
 ) -> bool:
-    """Send the stored countersignature to the vendor (sealed afresh) and record its
+    """Send the stored countersignature to the vendor (sealed afresh) and record its signed
     acknowledgement. Safe to repeat: the vendor answers a copy it already keeps. A receipt
-    that does not verify is not delivered (there is no vendor key to seal it to)."""
+    that does not verify is not delivered (there is no vendor key to seal it to). Only the
+    vendor's own signed answer to this very countersignature is believed; anything else on
+    the inbox is counted and ignored until the timeout. Raises :class:`VendorTooOld` when
+    only an older vendor's unsigned ``{"stored": true}`` came."""
     checked = check_receipt(store, receipt)
     if checked.order is None:
         log.warning(
             "countersignature.withheld", receipt=receipt.receipt_id, problem=checked.problem
         )
         return False
-    profile, r = checked.order.profile.msg, checked.order.receipt
-    seal_to = schemas.seal_key_for(profile, r.kid)
-    sealed = schemas.seal(seal_to, schemas.pack(receipt.countersignature_wire))
-    subject = schemas.vendor_subject(profile.vendor_id, "receipt")
-    bus = session.live()
-    try:
-        async with asyncio.timeout(per_try_seconds):
-            ack = await bus.request(subject, sealed)
-        stored = bool(json.loads(ack).get("stored"))
-    except (TimeoutError, NoResponders, ValueError) as exc:
-        log.warning(
-            "countersignature.unacknowledged",
-            receipt=receipt.receipt_id,
-            error=type(exc).__name__,
+    order = checked.order
+    profile, r = order.profile.msg, order.receipt
+    cs = schemas.verify(
+        receipt.countersignature_wire, schemas.Countersignature,
+        key=person_key(order.intent.msg), now=None,
+    )  # fmt: skip
+    secrets = store.intent_secrets(receipt.intent_id)
+    ring = schemas.KeyRing.from_profile(profile)
+
+    def open_answer(data: bytes) -> schemas.Verified[schemas.CountersignatureAck]:
+        return schemas.open_acknowledgement(
+            data, secrets=secrets, countersignature=cs, ring=ring, now=utcnow()
         )
+
+    sealed = schemas.seal(schemas.seal_key_for(profile, r.kid), schemas.pack(cs.wire))
+    check = AnswerCheck(open_answer, what="countersignature", about=receipt.receipt_id)
+    try:
+        ack = await ask_vendor(
+            session, schemas.vendor_subject(profile.vendor_id, "receipt"), sealed, check,
+            profile.name, attempts=1, per_try_seconds=per_try_seconds,
+            then="`intentcast sync` delivers it later",
+        )  # fmt: skip
+    except VendorTooOld:
+        log.warning("countersignature.vendor_too_old", receipt=receipt.receipt_id)
+        raise
+    except AcceptError as exc:
+        log.warning("countersignature.unacknowledged", receipt=receipt.receipt_id, error=str(exc))
         return False
+    stored = ack.msg.status == "stored"
     if stored:
         store.mark_acknowledged(receipt.receipt_id)
+    else:
+        log.warning(
+            "countersignature.refused", receipt=receipt.receipt_id, reason=ack.msg.reason[:40]
+        )
     return stored
 
 
@@ -71,5 +90,6 @@ async def sync_receipts(
     pending = [r for r in store.receipts() if not r.vendor_acknowledged]
     acked = 0
     for r in pending:
-        acked += await deliver_countersignature(session, store, r, per_try_seconds)
+        with contextlib.suppress(VendorTooOld):  # logged; the next receipt may be another's
+            acked += await deliver_countersignature(session, store, r, per_try_seconds)
     return len(pending), acked

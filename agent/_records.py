@@ -78,6 +78,7 @@ class DropRow(_Row, frozen=True):
     reason: str
     detail: str
     received: str
+    count: int = 1  # replies dropped alike (see agent._collecting)
 
 
 class AcceptRow(_Row, frozen=True):

@@ -16,6 +16,7 @@ from ._screen import shown
 
 __all__ = ["receipt_rows", "render_accept", "render_history", "render_ranked", "render_receipts"]
 
+_DROPS_LISTED = 20  # verified offers dropped, listed one by one; the rest as a count
 _DROP_WORDS = {
     "breach": "in breach of your must-have terms",
     "over_budget": "over your budget",
@@ -29,6 +30,7 @@ _DROP_WORDS = {
     "free": "priced at nothing",
     "implausible_date": "delivery date before the offer was made",
     "outside_delivery_area": "does not deliver to your region",
+    "too_many_offers": "beyond the offers kept for one intent",
 }
 
 
@@ -38,15 +40,16 @@ def _unverified(reason: str) -> bool:
 
 
 def _drop_json(
-    reason: str, vendor: str | None, vendor_id: str | None, detail: str
+    reason: str, vendor: str | None, vendor_id: str | None, detail: str, count: int
 ) -> dict[str, Any]:
     if _unverified(reason):
-        return {"reason": reason, "vendor": None, "vendor_id": None, "detail": ""}
+        return {"reason": reason, "vendor": None, "vendor_id": None, "detail": "", "count": count}
     return {
         "reason": reason,
         "vendor": vendor and shown(vendor),
         "vendor_id": vendor_id,
         "detail": shown(detail, 200),
+        "count": count,
     }
 
 
@@ -78,7 +81,7 @@ def render_ranked(got: Collected, *, show: int, as_json: bool) -> str:
                 for i, r in enumerate(got.ranked)
             ],
             "no_responders": got.no_responders,
-            "dropped": [_drop_json(d.reason, d.vendor_name, d.vendor_id, d.detail) for d in got.dropped],
+            "dropped": [_drop_json(d.reason, d.vendor_name, d.vendor_id, d.detail, d.count) for d in got.dropped],
         }, indent=2)  # fmt: skip
     out = [
         f'Offers for "{shown(intent.want.description)}" (intent {intent.id[:8]}, up to {intent.max_price}, by {intent.wanted_by}):'
@@ -117,14 +120,21 @@ def render_ranked(got: Collected, *, show: int, as_json: bool) -> str:
         )
     if got.dropped:
         out.append("")
-        counts = Counter(_drop_label(d.reason) for d in got.dropped)
+        counts: Counter[str] = Counter()
+        for d in got.dropped:
+            counts[_drop_label(d.reason)] += d.count
         out.append(
             "Dropped (never shown as offers): " + ", ".join(f"{n} {k}" for k, n in counts.items())
         )
-        for d in got.dropped:
-            if not _unverified(d.reason):
-                who = shown(d.vendor_name or "unknown sender", 24)
-                out.append(f"  - {who}: {_drop_label(d.reason)}: {shown(d.detail, 200)}")
+        listed = [d for d in got.dropped if not _unverified(d.reason)]
+        for d in listed[:_DROPS_LISTED]:
+            who = shown(d.vendor_name or "unknown sender", 24)
+            times = f" (x{d.count})" if d.count > 1 else ""
+            out.append(f"  - {who}: {_drop_label(d.reason)}{times}: {shown(d.detail, 200)}")
+        if len(listed) > _DROPS_LISTED:
+            out.append(
+                f"  ({len(listed) - _DROPS_LISTED} more; `intentcast history --json` lists all)"
+            )
     return "\n".join(out)
 
 
@@ -134,6 +144,7 @@ def render_accept(res: AcceptResult, *, as_json: bool) -> str:
         return json.dumps({
             "status": res.status, "reason": res.reason, "vendor": res.vendor_name,
             "repeated": res.repeated, "vendor_acknowledged": res.vendor_acknowledged,
+            "countersignature_problem": shown(res.problem, 400),
             "receipt": None if r is None else {
                 "id": r.msg.id, "order_id": r.msg.order_id, "item": r.msg.item.title,
                 "quantity": r.msg.quantity, "total": str(r.msg.total_price),
@@ -164,6 +175,8 @@ def render_accept(res: AcceptResult, *, as_json: bool) -> str:
             else "the vendor has not yet confirmed it holds your countersignature."
         ),
     ]
+    if res.problem:
+        lines.append(f"  note      {shown(res.problem, 400)}")
     return "\n".join(lines)
 
 
@@ -218,7 +231,7 @@ def render_history(history: list[IntentHistory], *, as_json: bool) -> str:
         return json.dumps([
             {"intent": h.intent.id, "created": h.intent.created, "category": h.intent.category, "description": h.intent.description,
              "offers": [{"offer": o.id, "vendor": shown(o.vendor_name), "total_minor": o.total_amount, "currency": o.currency, "rank": o.rank, "reasons": [shown(x, 200) for x in o.reasons]} for o in h.offers],
-             "dropped": [_drop_json(d.reason, d.vendor_name, d.vendor_id, d.detail) for d in h.dropped]}
+             "dropped": [_drop_json(d.reason, d.vendor_name, d.vendor_id, d.detail, d.count) for d in h.dropped]}
             for h in history
         ], indent=2)  # fmt: skip
     if not history:
@@ -233,5 +246,5 @@ def render_history(history: list[IntentHistory], *, as_json: bool) -> str:
                 f"    {rank:>3} offer {o.id[:8]}  {shown(o.vendor_name, 24):<24} {schemas.Money(o.total_amount, o.currency)!s:>14}"
             )
         if h.dropped:
-            out.append(f"        {len(h.dropped)} dropped")
+            out.append(f"        {sum(d.count for d in h.dropped)} dropped")
     return "\n".join(out)

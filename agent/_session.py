@@ -5,18 +5,17 @@ from one intent to the next. Each exchange has its own room (``_collecting``,
 
 from __future__ import annotations
 
-import asyncio
 from datetime import UTC, datetime
 from types import TracebackType
 
 import structlog
 
 import schemas
-from runtime import NoResponders, Transport
+from runtime import Transport
 
 from ._opening import OfferOpener
 
-__all__ = ["AcceptError", "AgentSession", "CancelError", "request_with_retries", "utcnow"]
+__all__ = ["AcceptError", "AgentSession", "CancelError", "utcnow"]
 
 log = structlog.get_logger("intentcast.agent")
 
@@ -78,31 +77,3 @@ class AgentSession:
         if self.state != "open":
             raise RuntimeError(f"expected an open agent session, it is {self.state}")
         return self.transport
-
-
-async def request_with_retries(
-    session: AgentSession,
-    subject: str,
-    data: bytes,
-    vendor_name: str,
-    *,
-    attempts: int,
-    per_try_seconds: float,
-    what: str,
-    then: str,
-    error: type[AcceptError] = AcceptError,
-) -> bytes:
-    """One request, tried ``attempts`` times, each bounded by ``per_try_seconds``; then
-    ``error`` saying who did not answer and ``then`` (what the person can do)."""
-    bus = session.live()
-    for attempt in range(1, attempts + 1):
-        try:
-            async with asyncio.timeout(per_try_seconds):
-                return await bus.request(subject, data)
-        except (TimeoutError, NoResponders) as exc:
-            log.warning("request.retry", about=what, attempt=attempt, error=type(exc).__name__)
-            if attempt == attempts:
-                break
-            # NoResponders comes back at once while a vendor restarts: give it a moment.
-            await asyncio.sleep(min(2.0, 0.2 * attempt))
-    raise error(f"{vendor_name} did not answer after {attempts} tries; {then}")

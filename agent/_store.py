@@ -101,6 +101,8 @@ CREATE INDEX IF NOT EXISTS offers_by_intent ON offers(intent_id);
 MIGRATIONS = (
     "ALTER TABLE receipts ADD COLUMN status TEXT NOT NULL DEFAULT 'confirmed'",
     "ALTER TABLE receipts ADD COLUMN cancel_wire BLOB",
+    # Replies dropped alike: unverified ones are one row per reason and intent, with a count.
+    "ALTER TABLE drops ADD COLUMN count INTEGER NOT NULL DEFAULT 1",
 )
 
 
@@ -244,10 +246,12 @@ class AgentStore:
         reason: str,
         detail: str,
         received: datetime,
+        count: int = 1,
     ) -> None:
         self.db.execute(
-            "INSERT INTO drops (intent_id, vendor_id, vendor_name, reason, detail, received) VALUES (?,?,?,?,?,?)",
-            (intent_id, vendor_id, vendor_name, reason, detail, received.isoformat()),
+            "INSERT INTO drops (intent_id, vendor_id, vendor_name, reason, detail, received, count)"
+            " VALUES (?,?,?,?,?,?,?)",
+            (intent_id, vendor_id, vendor_name, reason, detail, received.isoformat(), count),
         )
 
     def find_offers(self, prefix: str) -> list[OfferRow]:

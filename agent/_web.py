@@ -61,7 +61,10 @@ def page(agent: Agent) -> str:
             parts.append("</table>")
         dropped = h.dropped
         if dropped:
-            unverified = Counter(d.reason for d in dropped if d.reason.startswith("unverified:"))
+            unverified: Counter[str] = Counter()  # drops are kept as counts by reason
+            for d in dropped:
+                if d.reason.startswith("unverified:"):
+                    unverified[d.reason] += d.count
             parts.append(
                 "<p>Dropped:</p><ul>"
                 + "".join(

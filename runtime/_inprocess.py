@@ -163,10 +163,13 @@ class InProcessTransport(Transport):
             if sub.on_no_responders is not None and subject_matches(sub.subject, reply):
                 sub.offer(err)
 
+    def new_inbox(self) -> str:
+        # Under the reply root, as a person's request inbox is on the real bus.
+        return f"{schemas.REPLY_ROOT}.inprocess.{next(self._inboxes)}"
+
     async def request(self, subject: str, data: bytes) -> bytes:
         self._check_open()
-        # Under the reply root, as a person's request inbox is on the real bus.
-        inbox = f"{schemas.REPLY_ROOT}.inprocess.{next(self._inboxes)}"
+        inbox = self.new_inbox()
         answer: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
         self._waiting[inbox] = answer
         try:

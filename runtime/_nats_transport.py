@@ -5,7 +5,7 @@ from __future__ import annotations
 import nats.errors
 import structlog
 from nats.aio.msg import Msg
-from nats.aio.subscription import DEFAULT_SUB_PENDING_MSGS_LIMIT
+from nats.aio.subscription import DEFAULT_SUB_PENDING_BYTES_LIMIT, DEFAULT_SUB_PENDING_MSGS_LIMIT
 from nats.aio.subscription import Subscription as NatsSubscription
 from nats.js.api import Header
 
@@ -26,6 +26,10 @@ _NO_RESPONDERS = "503"  # the status a server sends to a reply subject that nobo
 # nats-py insists on a timeout of its own; callers bound their waits (see Transport), so its
 # own only catches a caller that forgot to.
 _BACKSTOP_SECONDS = 3600
+# A subscriber that bounds its messages bounds their bytes too: this much per message it
+# allows (nats-py's own default, 64 MiB, caps it), so a flood of large junk is dropped as a
+# slow consumer's instead of held.
+_PENDING_BYTES_PER_MESSAGE = 4096
 
 
 class _Subscription(Subscription):
@@ -58,6 +62,9 @@ class NatsTransport(Transport):
             raise NoResponders(subject) from None
         return bytes(msg.data)
 
+    def new_inbox(self) -> str:
+        return self.bus.nc.new_inbox()
+
     async def subscribe(
         self,
         subject: str,
@@ -77,7 +84,13 @@ class NatsTransport(Transport):
             await handler(Message(msg.subject, msg.data, msg.reply))
 
         limit = DEFAULT_SUB_PENDING_MSGS_LIMIT if pending_limit is None else pending_limit
-        sub = await self.bus.nc.subscribe(subject, queue=queue, cb=on_msg, pending_msgs_limit=limit)
+        limit_bytes = DEFAULT_SUB_PENDING_BYTES_LIMIT
+        if pending_limit is not None:
+            limit_bytes = min(limit_bytes, pending_limit * _PENDING_BYTES_PER_MESSAGE)
+        sub = await self.bus.nc.subscribe(
+            subject, queue=queue, cb=on_msg, pending_msgs_limit=limit,
+            pending_bytes_limit=limit_bytes,
+        )  # fmt: skip
         return _Subscription(subject, sub)
 
     async def flush(self) -> None:

@@ -1,8 +1,10 @@
 """The seam between the services' conversations and the bus that carries them.
 
-The conversations need four things of a bus: publish a message (naming, if answers are
-wanted, where they go), ask one question and take its first answer, hear a subject (alone or
-as one member of a queue group), and know that what was sent has reached the server.
+The conversations need five things of a bus: publish a message (naming, if answers are
+wanted, where they go), ask one question and take the first answer that passes the asker's
+own check (:meth:`Transport.ask`: on a shared bus anyone may publish into an inbox, so the
+first message there proves nothing), hear a subject (alone or as one member of a queue
+group), and know that what was sent has reached the server.
 :class:`Transport` is exactly that. :class:`~runtime.NatsTransport` carries it over nats-py;
 :class:`~runtime.InProcessTransport` carries it between objects on one event loop, for fast
 tests of the conversations. Nothing of NATS (clients, messages, headers, status codes)
@@ -12,8 +14,12 @@ crosses the seam: "nobody is listening" is :class:`NoResponders` on either side 
 from __future__ import annotations
 
 import abc
+import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import TypeVar
+
+import structlog
 
 __all__ = [
     "Handler",
@@ -25,6 +31,13 @@ __all__ = [
     "TransportError",
     "WrappedTransport",
 ]
+
+log = structlog.get_logger("intentcast.bus")
+T = TypeVar("T")
+# Answers waiting for the asker's check: more than any honest exchange needs (one answer),
+# few enough that a flood into an inbox costs bounded memory (the rest are the server's
+# slow-consumer drops, and say so in a log line).
+ASK_PENDING_LIMIT = 1024
 
 
 class TransportError(Exception):
@@ -85,7 +98,56 @@ class Transport(abc.ABC):
     @abc.abstractmethod
     async def request(self, subject: str, data: bytes) -> bytes:
         """Send ``data`` to ``subject`` and return the first answer; raises
-        :class:`NoResponders` at once if nobody listens. Waits until cancelled otherwise."""
+        :class:`NoResponders` at once if nobody listens. Waits until cancelled otherwise.
+        Only for peers whose answers need no checking (a test's echo): anything that acts
+        on an answer from a shared bus uses :meth:`ask`."""
+
+    @abc.abstractmethod
+    def new_inbox(self) -> str:
+        """A fresh subject under this connection's own reply prefix, for one request."""
+
+    async def ask(
+        self,
+        subject: str,
+        data: bytes,
+        check: Callable[[bytes], T | None],
+        *,
+        on_no_responders: Callable[[], None] | None = None,
+    ) -> T:
+        """Send ``data`` to ``subject`` with a fresh inbox of ours as its reply subject, and
+        return what ``check`` makes of the first answer it accepts (anything but None).
+        ``check`` is called for every message on the inbox, in arrival order, and says no
+        by returning None (it counts and logs its own refusals); whatever it raises is a
+        fault of ours and ends the request.
+
+        Nothing else ends it: it waits until the caller's timeout cancels it. A "no
+        responders" status on the inbox is only a hint (anyone who may publish into the
+        inbox can forge one, and it cannot be signed): it calls ``on_no_responders`` and
+        ends nothing, so a stranger's forged status cannot cut short a request whose real
+        answer is still on its way."""
+        inbox = self.new_inbox()
+        answer: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+
+        async def heard(msg: Message) -> None:
+            if answer.done():
+                return
+            got = check(msg.data)
+            if got is not None and not answer.done():
+                answer.set_result(got)
+
+        def nobody(_: NoResponders) -> None:
+            log.info("request.no_responders_hint", subject=subject)
+            if on_no_responders is not None:
+                on_no_responders()
+
+        sub = await self.subscribe(
+            inbox, heard, pending_limit=ASK_PENDING_LIMIT, on_no_responders=nobody
+        )
+        try:
+            await self.publish(subject, data, reply=inbox)
+            return await answer
+        finally:
+            await sub.unsubscribe()
 
     @abc.abstractmethod
     async def subscribe(
@@ -124,6 +186,9 @@ class WrappedTransport(Transport):
 
     async def request(self, subject: str, data: bytes) -> bytes:
         return await self.inner.request(subject, data)
+
+    def new_inbox(self) -> str:
+        return self.inner.new_inbox()
 
     async def subscribe(
         self,

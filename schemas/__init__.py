@@ -12,6 +12,8 @@ by side, so a change to what one side signs and what the other checks is one fil
 - ``_ordering``: accept, open the acceptance, confirm (with a receipt), open the
   confirmation, countersign the receipt, open the countersignature.
 - ``_cancelling``: cancel a confirmed order, open it, answer it, open the answer.
+- ``_answers``: the rule by which the person's agent believes any answer (signed by the
+  vendor dealt with, bound to the request by its hash), and the countersignature's answer.
 - ``_registering``: a vendor asks a registrar to register its name, the registrar signs
   an entry and answers; anybody opens an entry against the registrars they trust. Names
   are compared by their skeleton (``_names``).
@@ -30,6 +32,7 @@ Ratings and re-reading archived frames have no functions of their own on this fl
 ``now=None``); each gets its module when it gets its functions, not before.
 """
 
+from ._answers import ACK_LIFETIME, acknowledge, check_bound, open_acknowledgement
 from ._archive import ArchivedOrder, intent_key_of_seed, reread_order
 from ._cancelling import confirm_cancel, make_cancel, open_cancel, open_cancel_answer
 from ._currencies import ISO_4217
@@ -50,6 +53,7 @@ from ._errors import (
     Expired,
     Malformed,
     NotYetValid,
+    Outdated,
     Oversized,
     ProtocolError,
     Rebound,
@@ -86,6 +90,7 @@ from ._messages import (
     Cancel,
     CertifiedRating,
     Countersignature,
+    CountersignatureAck,
     Decline,
     Disclosure,
     Intent,
@@ -138,7 +143,13 @@ from ._rating import (
     open_rating,
     rating_subject,
 )
-from ._reasons import CANCEL_REASONS, DECLINE_REASONS, REJECTION_REASONS, vendor_queue_group
+from ._reasons import (
+    ACK_REASONS,
+    CANCEL_REASONS,
+    DECLINE_REASONS,
+    REJECTION_REASONS,
+    vendor_queue_group,
+)
 from ._registering import (
     ENTRY_LIFETIME,
     REGISTRY_BUCKET,
@@ -183,6 +194,8 @@ from ._terms import (
 from ._vectors import test_vectors as contract_vectors
 
 __all__ = [
+    "ACK_LIFETIME",
+    "ACK_REASONS",
     "BOX_SIZES",
     "CANCEL_REASONS",
     "CATEGORIES",
@@ -219,6 +232,7 @@ __all__ = [
     "CertifiedRating",
     "ClauseResult",
     "Countersignature",
+    "CountersignatureAck",
     "DaysClause",
     "Decline",
     "Disclosure",
@@ -243,6 +257,7 @@ __all__ = [
     "OpenedOffer",
     "OpenedRating",
     "OrderConfirmation",
+    "Outdated",
     "Oversized",
     "ProfileCache",
     "ProtocolError",
@@ -267,9 +282,11 @@ __all__ = [
     "VendorTerms",
     "Verified",
     "Want",
+    "acknowledge",
     "cast_intent",
     "category_of",
     "certified_copy",
+    "check_bound",
     "check_category",
     "check_times",
     "confirm_cancel",
@@ -305,6 +322,7 @@ __all__ = [
     "new_reply_subject",
     "offer_fault",
     "open_accept",
+    "open_acknowledgement",
     "open_cancel",
     "open_cancel_answer",
     "open_certified",

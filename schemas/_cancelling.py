@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from ._answers import check_bound
 from ._envelope import Audience, KeyResolver, Verified, sign, verify
 from ._errors import Rebound
 from ._identity import IntentSecrets, KeyRing, VendorSigner
@@ -23,7 +24,9 @@ def make_cancel(
     receipt: Verified[Receipt], secrets: IntentSecrets, seal_to: str, reason: str, now: datetime
 ) -> tuple[bytes, bytes]:
     """The person cancels the order a receipt records: (frame to keep, sealed bytes to send).
-    Signed by the intent's key, like every word the person says about that intent."""
+    Signed by the intent's key, like every word the person says about that intent; its
+    times in whole seconds."""
+    now = now.replace(microsecond=0)
     r = receipt.msg
     cancel = Cancel(
         order_id=r.order_id, intent_id=r.intent_id, offer_id=r.offer_id, vendor_id=r.vendor_id,
@@ -71,13 +74,14 @@ def confirm_cancel(
     reason: str,
     now: datetime,
 ) -> bytes:
-    """The vendor's signed answer to a cancellation, sealed to the intent: status
-    ``rejected`` with reason ``cancelled`` when the order is off, else ``confirmed`` with the
-    reason it still stands."""
+    """The vendor's signed answer to a cancellation, bound to it by ``request_hash`` and
+    sealed to the intent: status ``rejected`` with reason ``cancelled`` when the order is
+    off, else ``confirmed`` with the reason it still stands."""
     c = cancel.msg
     conf = OrderConfirmation(
         order_id=c.order_id, intent_id=c.intent_id, offer_id=c.offer_id, vendor_id=signer.vendor_id,
         status="rejected" if status == "rejected" else "confirmed", reason=reason,
+        request_hash=cancel.digest,
     )  # fmt: skip
     wire = sign(
         conf, signer.signing, created=now, expires=now + timedelta(minutes=10),
@@ -89,7 +93,8 @@ def confirm_cancel(
 def open_cancel_answer(
     sealed: bytes, *, secrets: IntentSecrets, cancel: Verified[Cancel], ring: KeyRing, now: datetime
 ) -> Verified[OrderConfirmation]:
-    """Verify the vendor's answer to one's own cancellation."""
+    """Believe the vendor's answer to one's own cancellation, or raise why not (the rule is
+    in ``_answers``)."""
     c = cancel.msg
     frames = unpack(unseal(secrets.seal, sealed), 2, "$.bundle")
     aud = Audience(intent=c.intent_id, vendor=c.vendor_id)
@@ -103,4 +108,5 @@ def open_cancel_answer(
         raise Rebound(
             f"an answer about offer {c.offer_id}", f"one about {m.offer_id}", "$.msg.offer_id"
         )
+    check_bound(m.request_hash, cancel)
     return conf

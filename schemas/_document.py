@@ -34,6 +34,7 @@ MAX_LIFETIME: dict[str, timedelta] = {
     "order_confirmation": timedelta(hours=1),
     "receipt": timedelta(hours=1),
     "countersignature": timedelta(hours=1),
+    "countersignature_ack": timedelta(hours=1),
     "cancel": timedelta(hours=1),
     "rating": timedelta(days=1),
     "registration_request": timedelta(hours=1),

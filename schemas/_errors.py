@@ -93,6 +93,13 @@ class Rebound(ProtocolError):
     code = "rebound"
 
 
+class Outdated(ProtocolError):
+    """An answer in an older form of the protocol than the receiver accepts: unsigned, or
+    signed but bound to no request. The sender must be upgraded; nothing in it is believed."""
+
+    code = "outdated"
+
+
 ERRORS_BY_CODE: dict[str, type[ProtocolError]] = {
     cls.code: cls
     for cls in (
@@ -107,5 +114,6 @@ ERRORS_BY_CODE: dict[str, type[ProtocolError]] = {
         NotYetValid,
         Replayed,
         Rebound,
+        Outdated,
     )
 }

@@ -17,7 +17,7 @@ from typing import Annotated, Literal
 import msgspec
 
 from ._money import Money
-from ._patterns import Digest, Id, KeyHex, pattern_meta
+from ._patterns import Digest, DigestOrEmpty, Id, KeyHex, pattern_meta
 from ._terms import Terms, VendorTerms
 
 __all__ = [
@@ -27,6 +27,7 @@ __all__ = [
     "Cancel",
     "CertifiedRating",
     "Countersignature",
+    "CountersignatureAck",
     "Decline",
     "Disclosure",
     "Intent",
@@ -202,7 +203,11 @@ class Decline(_Base, tag="decline", frozen=True, kw_only=True):
 
 
 class OrderConfirmation(_Base, tag="order_confirmation", frozen=True, kw_only=True):
-    """The vendor's answer to an acceptance. ``confirmed`` comes with a signed receipt."""
+    """The vendor's answer to an acceptance (``confirmed`` comes with a signed receipt;
+    ``rejected`` says why in ``reason``, a reason code) or to a cancellation. Bound to the
+    request it answers by ``request_hash``, the SHA-256 of that request's signed bytes (the
+    acceptance, or the cancellation); empty only from vendors older than that binding, whose
+    answers a receiver refuses as ``outdated``."""
 
     order_id: Id
     intent_id: Id
@@ -210,6 +215,7 @@ class OrderConfirmation(_Base, tag="order_confirmation", frozen=True, kw_only=Tr
     vendor_id: KeyHex
     status: Literal["confirmed", "rejected"]
     reason: Text = ""
+    request_hash: DigestOrEmpty = ""
 
 
 class Receipt(_Base, tag="receipt", frozen=True, kw_only=True):
@@ -238,6 +244,19 @@ class Countersignature(_Base, tag="countersignature", frozen=True, kw_only=True)
     receipt_hash: Digest  # SHA-256 of the receipt's signed bytes
     intent_id: Id
     vendor_id: KeyHex
+
+
+class CountersignatureAck(_Base, tag="countersignature_ack", frozen=True, kw_only=True):
+    """The vendor's answer to the person's countersignature, bound to it by ``request_hash``
+    (the SHA-256 of the countersignature's signed bytes). ``stored``: kept beside the receipt,
+    and the order is confirmed; ``refused``: not kept, ``reason`` (a reason code) says why."""
+
+    receipt_id: Id
+    request_hash: Digest
+    intent_id: Id
+    vendor_id: KeyHex
+    status: Literal["stored", "refused"]
+    reason: Text = ""
 
 
 class Cancel(_Base, tag="cancel", frozen=True, kw_only=True):
@@ -316,6 +335,7 @@ Message = (
     | OrderConfirmation
     | Receipt
     | Countersignature
+    | CountersignatureAck
     | Cancel
     | Rating
     | RegistrationRequest
@@ -334,6 +354,7 @@ MESSAGE_TYPES: dict[str, type[_Base]] = {
         OrderConfirmation,
         Receipt,
         Countersignature,
+        CountersignatureAck,
         Cancel,
         Rating,
         RegistrationRequest,

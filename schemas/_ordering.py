@@ -14,6 +14,7 @@ from typing import TypeVar
 
 from nacl.signing import VerifyKey
 
+from ._answers import check_bound
 from ._envelope import (
     Audience,
     KeyResolver,
@@ -67,7 +68,9 @@ def make_accept(
     ttl: timedelta = timedelta(minutes=10),
 ) -> tuple[Verified[Accept], bytes]:
     """The acceptance, signed by the intent's key and sealed to the offering vendor alone.
-    Returns the verified acceptance (to keep) and the sealed bytes (to send)."""
+    Returns the verified acceptance (to keep) and the sealed bytes (to send). Its times are
+    whole seconds, as an intent's are (finer digits fingerprint the machine's clock)."""
+    now = now.replace(microsecond=0)
     o = offer.offer
     accept = Accept(
         id=new_id(),
@@ -184,6 +187,7 @@ def make_confirmation(
     conf = OrderConfirmation(
         order_id=order_id, intent_id=a.intent_id, offer_id=a.offer_id, vendor_id=signer.vendor_id,
         status="confirmed" if status == "confirmed" else "rejected", reason=reason,
+        request_hash=opened.accept.digest,
     )  # fmt: skip
     conf_wire = sign(conf, signer.signing, created=now, expires=exp, **common)
     receipt_wire: bytes | None = None
@@ -215,7 +219,8 @@ def open_confirmation(
     now: datetime,
     replay: ReplayCache | None,
 ) -> OpenedConfirmation:
-    """Verify the vendor's answer to an acceptance, and the receipt if it confirmed."""
+    """Believe the vendor's answer to ``accept`` (and the receipt if it confirmed), or raise
+    why not: see ``_answers`` for the rule, ``request_hash`` included."""
     a = accept.msg
     bundle = unseal(secrets.seal, sealed)
     frames = unpack(bundle, 2, "$.bundle")
@@ -231,9 +236,12 @@ def open_confirmation(
             f"{field} {got[field][:16]}...",
             f"$.msg.{field}",
         )
+    check_bound(c.request_hash, accept)
     if c.status != "confirmed":
         return OpenedConfirmation(conf, None)
-    receipt = verify(frames[1], Receipt, key=ring, now=now, audience=aud, where="$.receipt")
+    # The confirmation's times say the answer is live; the receipt's only bounded its first
+    # delivery (a repeated acceptance gets the same receipt bytes, with a fresh confirmation).
+    receipt = verify(frames[1], Receipt, key=ring, now=None, audience=aud, where="$.receipt")
     r = receipt.msg
     binds = {
         "intent_hash": (r.intent_hash, a.intent_hash),
@@ -255,7 +263,9 @@ def open_confirmation(
 def countersign(
     receipt: Verified[Receipt], secrets: IntentSecrets, seal_to: str, now: datetime
 ) -> tuple[bytes, bytes]:
-    """The person's signature on the receipt: (frame to keep, sealed bytes to send)."""
+    """The person's signature on the receipt: (frame to keep, sealed bytes to send), its
+    times in whole seconds."""
+    now = now.replace(microsecond=0)
     r = receipt.msg
     cs = Countersignature(
         receipt_id=r.id, receipt_hash=receipt.digest, intent_id=r.intent_id, vendor_id=r.vendor_id

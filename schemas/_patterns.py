@@ -78,6 +78,9 @@ KeyHex = Annotated[
 Digest = Annotated[
     str, pattern_meta("^[0-9a-f]{64}$", min_length=64, max_length=64, description="SHA-256, hex")
 ]
+DigestOrEmpty = Annotated[
+    str, pattern_meta("^([0-9a-f]{64})?$", max_length=64, description="SHA-256, hex, or empty")
+]
 IdOrEmpty = Annotated[
     str,
     pattern_meta("^([0-9a-f]{32})?$", max_length=32, description="128-bit random, hex, or empty"),

@@ -4,7 +4,13 @@ goes elsewhere. schemas/README.md lists them ("Reason codes"), generated from th
 
 from __future__ import annotations
 
-__all__ = ["CANCEL_REASONS", "DECLINE_REASONS", "REJECTION_REASONS", "vendor_queue_group"]
+__all__ = [
+    "ACK_REASONS",
+    "CANCEL_REASONS",
+    "DECLINE_REASONS",
+    "REJECTION_REASONS",
+    "vendor_queue_group",
+]
 
 # OrderConfirmation with status "rejected", answering an acceptance
 REJECTION_REASONS: dict[str, str] = {
@@ -16,6 +22,11 @@ REJECTION_REASONS: dict[str, str] = {
 # status "confirmed" means it still stands and the reason says why.
 CANCEL_REASONS: dict[str, str] = {
     "cancelled": "the order is off and its stock is released (status rejected)",
+}
+# CountersignatureAck with status "refused": why the vendor did not keep a countersignature
+ACK_REASONS: dict[str, str] = {
+    "out_of_stock": "the order's hold had lapsed and its stock was sold since; it stands unconfirmed",
+    "unknown_receipt": "the vendor holds no receipt with this id and hash",
 }
 # Decline: why a vendor that heard an intent makes no offer
 DECLINE_REASONS: dict[str, str] = {

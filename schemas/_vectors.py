@@ -25,6 +25,7 @@ from ._messages import (
     Cancel,
     CertifiedRating,
     Countersignature,
+    CountersignatureAck,
     Decline,
     Disclosure,
     Intent,
@@ -137,6 +138,11 @@ def _conversation(
         delivery_by=_offer().delivery_by, payment_method="card",
     )  # fmt: skip
     receipt_wire = framed(receipt, _VENDOR, "e3" * 16)
+    cs_wire = framed(
+        Countersignature(receipt_id=receipt.id, receipt_hash=digest(receipt_wire[64:]),
+                         intent_id=_INTENT_ID, vendor_id=vendor_id),
+        _PERSON, "e4" * 16,
+    )  # fmt: skip
     person = {"expect": "", "audience": vendor_hdr, "keys": [_hex(_PERSON)]}
     vendor = {"expect": "", "audience": vendor_hdr, "keys": vendor_keys}
     rating_wire = framed(
@@ -151,15 +157,21 @@ def _conversation(
         ("valid_accept", "The person's acceptance of valid_offer, signed by the intent's key, "
          "binding the intent and the offer by the SHA-256 of their signed bytes.",
          accept_wire, None, {**person, "expect": "accept"}),
-        ("valid_order_confirmation", "The vendor's confirmation of that acceptance.",
-         framed(OrderConfirmation(order_id=order_id, **ids, status="confirmed"), _VENDOR, "e2" * 16),
+        ("valid_order_confirmation", "The vendor's confirmation of that acceptance, bound to "
+         "it by the SHA-256 of its signed bytes.",
+         framed(OrderConfirmation(order_id=order_id, **ids, status="confirmed",
+                                  request_hash=digest(accept_wire[64:])), _VENDOR, "e2" * 16),
          None, {**vendor, "expect": "order_confirmation"}),
         ("valid_receipt", "The vendor's receipt binding intent, offer and acceptance by hash.",
          receipt_wire, None, {**vendor, "expect": "receipt"}),
         ("valid_countersignature", "The person's countersignature of valid_receipt.",
-         framed(Countersignature(receipt_id=receipt.id, receipt_hash=digest(receipt_wire[64:]),
-                                 intent_id=_INTENT_ID, vendor_id=vendor_id), _PERSON, "e4" * 16),
-         None, {**person, "expect": "countersignature"}),
+         cs_wire, None, {**person, "expect": "countersignature"}),
+        ("valid_countersignature_ack", "The vendor's answer that it stored "
+         "valid_countersignature, bound to it by the SHA-256 of its signed bytes.",
+         framed(CountersignatureAck(receipt_id=receipt.id, request_hash=digest(cs_wire[64:]),
+                                    intent_id=_INTENT_ID, vendor_id=vendor_id, status="stored"),
+                _VENDOR, "e8" * 16),
+         None, {**vendor, "expect": "countersignature_ack"}),
         ("valid_cancel", "The person asks the vendor to cancel the order of valid_receipt.",
          framed(Cancel(order_id=order_id, **ids, by="person", reason="changed my mind"), _PERSON, "e5" * 16),
          None, {**person, "expect": "cancel"}),

@@ -374,7 +374,7 @@ class Market:
             expect=expected or None,
         )  # fmt: skip
         collect_ms = (time.perf_counter() - t0) * 1e3
-        drops = [d.reason for d in got.dropped]
+        drops = [d.reason for d in got.dropped for _ in range(d.count)]  # kept as counts
         unverified = sum(d.startswith("unverified") or d == "duplicate" for d in drops)
         terms_dropped = sum(d == "breach" for d in drops)
         hostile_shown = sum(x.offer.item.sku.startswith(HOSTILE_SKU_PREFIX) for x in got.ranked)

@@ -5,9 +5,10 @@ and countersign only when told to (or never)."""
 from __future__ import annotations
 
 import asyncio
-import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
+
+from nacl.signing import VerifyKey
 
 import schemas
 from runtime import Message, Transport
@@ -98,11 +99,12 @@ class Shopper:
         return Order(cast, offer, accept, conf)
 
     async def countersign(self, order: Order) -> dict[str, object]:
-        """Countersign the order's receipt; the vendor's answer."""
+        """Countersign the order's receipt; the vendor's signed answer, verified, as
+        ``{"stored": True}`` or ``{"stored": False, "reason": code}``."""
         receipt = order.confirmation.receipt
         assert receipt is not None
         profile = order.offer.profile.msg
-        _, sealed = schemas.countersign(
+        cs_wire, sealed = schemas.countersign(
             receipt, order.cast.secrets, schemas.seal_key_for(profile, receipt.kid),
             datetime.now(UTC),
         )  # fmt: skip
@@ -110,5 +112,22 @@ class Shopper:
             answer = await self.transport.request(
                 schemas.vendor_subject(profile.vendor_id, "receipt"), sealed
             )
-        out: dict[str, object] = json.loads(answer)
-        return out
+        cs = schemas.verify(
+            cs_wire, schemas.Countersignature, key=_only(order.cast.intent.keys.sign), now=None
+        )
+        ack = schemas.open_acknowledgement(
+            answer, secrets=order.cast.secrets, countersignature=cs,
+            ring=schemas.KeyRing.from_profile(profile), now=datetime.now(UTC),
+        ).msg  # fmt: skip
+        if ack.status == "stored":
+            return {"stored": True}
+        return {"stored": False, "reason": ack.reason}
+
+
+def _only(key_hex: str) -> schemas.KeyResolver:
+    def resolve(kid: str, at: datetime | None) -> VerifyKey:
+        if kid != key_hex:
+            raise schemas.UnknownSigner(key_hex[:16], kid[:16], "$.tag")
+        return VerifyKey(bytes.fromhex(kid))
+
+    return resolve

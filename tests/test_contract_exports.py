@@ -122,7 +122,7 @@ def test_the_spec_lists_every_reason_code_and_ships_the_taxonomy() -> None:
     """schemas/README.md names each reason code an agent acts on, and taxonomy.json is the
     taxonomy the code checks categories against."""
     text = (ROOT / "README.md").read_text()
-    for table in (s.REJECTION_REASONS, s.CANCEL_REASONS, s.DECLINE_REASONS):
+    for table in (s.REJECTION_REASONS, s.CANCEL_REASONS, s.ACK_REASONS, s.DECLINE_REASONS):
         for code, meaning in table.items():
             assert f"| `{code}` | {meaning} |" in text, code
     assert json.loads((ROOT / "taxonomy.json").read_text()) == sorted(s.CATEGORIES)

@@ -45,16 +45,16 @@ NAMES = {"sierra": "Sierra Outfitters", "cumbre": "Cumbre Sports", "hoarder": "D
 
 class _Outage(WrappedTransport):
     """The in-process transport, except that requests to subjects in ``down`` find nobody,
-    as they would while that endpoint's vendor is away."""
+    as they would while that endpoint's vendor is away (the asker hears "no responders")."""
 
     def __init__(self, inner: Transport) -> None:
         super().__init__(inner)
         self.down = set[str]()
 
-    async def request(self, subject: str, data: bytes) -> bytes:
+    async def publish(self, subject: str, data: bytes, *, reply: str = "") -> None:
         if subject in self.down:
-            raise NoResponders(subject)
-        return await self.inner.request(subject, data)
+            subject = "nobody.listens." + subject
+        await self.inner.publish(subject, data, reply=reply)
 
 
 @dataclass
@@ -249,6 +249,7 @@ async def test_a_countersignature_the_vendor_missed_is_acknowledged_on_sync(
         outage, sierra = m.session.transport, m.vendors["sierra"]
         assert isinstance(outage, _Outage)
         outage.down.add(schemas.vendor_subject(sierra.vendor_id, "receipt"))
+        m.agent.per_try_seconds = 0.5  # each try waits out its timeout: "nobody" is a hint
         offer, _ = await accept_from(m, "sierra")
         mine = m.store.receipt_for_offer(offer)
         theirs = sierra.store.by_offer(offer)
@@ -279,7 +280,7 @@ async def test_an_accept_to_a_vendor_gone_away_fails_and_repeats_later(tmp_path:
         got = await want(m, expect=1)
         offer = got.ranked[0].offer.id
         await m.stop("sierra")
-        m.agent.attempts = 1
+        m.agent.attempts, m.agent.per_try_seconds = 1, 0.5
         with pytest.raises(AcceptError, match="did not answer after 1 tries"):
             await m.agent.accept(offer)
         stored = m.store.accept(offer)

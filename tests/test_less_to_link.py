@@ -92,3 +92,47 @@ def test_cast_intent_keeps_whole_seconds_and_a_lifetime_of_the_set() -> None:
     assert hdr.created == now.replace(microsecond=0) == again.created
     assert hdr.expires - hdr.created == timedelta(minutes=15)
     assert b'"created":"2026-12-01T09:00:00Z"' in again.wire
+
+
+def test_acceptance_countersignature_and_cancel_keep_whole_seconds() -> None:
+    """Every time the person's agent signs after the intent (the acceptance, the
+    countersignature, the cancellation) says `created` and `expires` to the second, whatever
+    microseconds the clock had."""
+    from tests.factories import intent_for_test, offer_for_test, vendor_for_test
+
+    now = datetime(2026, 11, 22, 12, 0, 0, 654321, tzinfo=UTC)
+    person, vendor = intent_for_test(), vendor_for_test()
+    offer = schemas.open_offer(
+        offer_for_test(person, vendor), intent=person.intent, secrets=person.secrets,
+        now=now, replay=None, profiles=schemas.ProfileCache(),
+    )  # fmt: skip
+    accept, sealed = schemas.make_accept(
+        intent_wire=person.wire, intent=person.intent, secrets=person.secrets, offer=offer,
+        disclosure=schemas.Disclosure(name="Ada"), payment_method="card", now=now,
+    )  # fmt: skip
+    opened = schemas.open_accept(sealed, signer=vendor, now=now, replay=None)
+    _, receipt_wire, _ = schemas.make_confirmation(
+        opened, signer=vendor, order_id="77" * 16, status="confirmed", reason="", now=now
+    )
+    assert receipt_wire is not None
+    receipt = schemas.verify(receipt_wire, schemas.Receipt, key=vendor.ring, now=None)
+    seal_to = vendor.profile.keys[0].seal
+    cs_wire, _ = schemas.countersign(receipt, person.secrets, seal_to, now)
+    cancel_wire, _ = schemas.make_cancel(receipt, person.secrets, seal_to, "", now)
+    own = person.intent.keys.sign
+    for wire, kind in ((accept.wire, schemas.Accept), (cs_wire, schemas.Countersignature),
+                       (cancel_wire, schemas.Cancel)):  # fmt: skip
+        hdr = schemas.verify(wire, kind, key=_only(own), now=None).header
+        assert hdr.created == now.replace(microsecond=0), kind
+        assert hdr.created.microsecond == hdr.expires.microsecond == 0, kind
+        assert b"654321" not in wire
+
+
+def _only(key_hex: str) -> schemas.KeyResolver:
+    from nacl.signing import VerifyKey
+
+    def resolve(kid: str, at: datetime | None) -> VerifyKey:
+        assert kid == key_hex
+        return VerifyKey(bytes.fromhex(kid))
+
+    return resolve

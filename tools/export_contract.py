@@ -18,6 +18,7 @@ from typing import Any
 import msgspec
 
 from schemas import (
+    ACK_REASONS,
     CANCEL_REASONS,
     CATEGORIES,
     DECLINE_REASONS,
@@ -41,6 +42,7 @@ def generated() -> dict[Path, str]:
     files[ROOT / "reasons.json"] = {
         "order_rejection": REJECTION_REASONS,
         "cancel_answer": CANCEL_REASONS,
+        "countersignature_ack": ACK_REASONS,
         "decline": DECLINE_REASONS,
     }
     return {p: json.dumps(v, indent=2, sort_keys=False) + "\n" for p, v in files.items()}

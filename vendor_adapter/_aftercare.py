@@ -4,7 +4,6 @@ details once the retention the person's terms allow has passed."""
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 
 import structlog
@@ -53,15 +52,14 @@ class Aftercare:
             shop.rejections.reject("countersignature", err)
             return
         failpoint("vendor.receipt.received")
-        answer: dict[str, object] = {"stored": False}
+        status, reason = "refused", "unknown_receipt"
         if order is not None:
             item = await shop.catalog.get(order["sku"])
             outcome = shop.store.confirm(
                 order["order_id"], cs.wire, stock=item.stock if item is not None else 0
             )
-            answer = {"stored": outcome != "out_of_stock"}
-            if outcome == "out_of_stock":  # its hold had lapsed and the stock was sold since
-                answer["reason"] = "out_of_stock"
+            # out_of_stock: its hold had lapsed and the stock was sold since
+            status, reason = ("refused", outcome) if outcome == "out_of_stock" else ("stored", "")
             if outcome in ("held", "taken"):
                 self.shop.holds.inc(event="confirmed")
             log.info(
@@ -69,8 +67,14 @@ class Aftercare:
                 order=order["order_id"], receipt=cs.msg.receipt_id, outcome=outcome,
             )  # fmt: skip
         failpoint("vendor.receipt.stored")
-        log.info("receipt.countersigned", receipt=cs.msg.receipt_id, stored=answer["stored"])
-        await shop.respond(msg, json.dumps(answer).encode())
+        log.info("receipt.countersigned", receipt=cs.msg.receipt_id, stored=status == "stored")
+        intent_wire = shop.store.intent_wire_of_key(cs.kid)
+        assert intent_wire is not None  # the key resolved: an order with it exists
+        sealed = schemas.acknowledge(
+            cs, signer=shop.signer, seal_to=_stored_intent(intent_wire, cs.kid).keys.seal,
+            status=status, reason=reason, now=now,
+        )  # fmt: skip
+        await shop.respond(msg, sealed)
 
     async def on_cancel(self, msg: Message) -> None:
         """A person cancels one of their orders. Idempotent: asking again gets the same

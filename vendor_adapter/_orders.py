@@ -71,10 +71,28 @@ class OrderRoom:
         if existing is None:
             existing = await self._take_order(opened, now)
             failpoint("vendor.order.committed")
-        else:
-            shop.orders.inc(outcome="repeat")
-            log.info("order.repeat", order=existing.order_id, offer=a.offer_id)
-        await shop.respond(msg, existing.reply_sealed)
+            await shop.respond(msg, existing.reply_sealed)
+            return
+        shop.orders.inc(outcome="repeat")
+        log.info("order.repeat", order=existing.order_id, offer=a.offer_id)
+        await shop.respond(msg, self.answer_again(existing.order_id, opened, now))
+
+    def answer_again(self, order_id: str, opened: schemas.OpenedAccept, now: datetime) -> bytes:
+        """The answer to a repeated acceptance: the order as it was made (the same
+        confirmation, the same receipt bytes), its confirmation signed afresh, so that it
+        carries a live expiry and the hash of the acceptance it answers now."""
+        row = self.shop.store.order(order_id)
+        assert row is not None
+        stored = schemas.verify(
+            row["confirmation_wire"], schemas.OrderConfirmation, key=self.ring, now=None
+        ).msg
+        conf = msgspec.structs.replace(stored, request_hash=opened.accept.digest)
+        wire = schemas.sign(
+            conf, self.shop.signer.signing, created=now, expires=now + timedelta(minutes=10),
+            intent=conf.intent_id, vendor=self.shop.vendor_id,
+        )  # fmt: skip
+        second = row["receipt_wire"] or wire
+        return schemas.seal(opened.intent.msg.keys.seal, schemas.pack(wire, bytes(second)))
 
     async def _take_order(self, opened: schemas.OpenedAccept, now: datetime) -> OrderRow:
         shop = self.shop

@@ -1,5 +1,9 @@
 """Registering with a registrar at start-up, when the config names one (``[registry]``).
 
+Only the registrar's own signed answer to this very request counts: anything else in the
+inbox (a stranger's, a "no responders" status anyone can forge) is counted and ignored until
+the timeout, as the person's agent does with vendors' answers (schemas/README.md, "Answers").
+
 Refused (a name taken or confusable with a registered one, an unknown category, a revoked
 vendor): the adapter stops with one line saying why, for an operator to fix. Pending (the
 registrar waits for its operator) or unanswered (no registrar on the bus): it runs, logs a
@@ -8,13 +12,14 @@ warning, and agents that require registration drop its offers until it is regist
 
 from __future__ import annotations
 
+import asyncio
+from collections import Counter
 from datetime import UTC, datetime
 
 import structlog
 from nacl.signing import SigningKey
 from nats.aio.client import Client
-from nats.errors import NoRespondersError
-from nats.errors import TimeoutError as NatsTimeout
+from nats.aio.msg import Msg
 
 import schemas
 from runtime import read_local_registrar
@@ -54,18 +59,10 @@ async def register(
         identity, registrar=registrar, name=cfg.name, categories=list(cfg.categories),
         regions=list(cfg.registry.regions), now=now,
     )  # fmt: skip
-    try:
-        reply = await nc.request(schemas.registry_subject(registrar), request, timeout=5)
-    except (NatsTimeout, NoRespondersError) as exc:
-        log.warning("vendor.registration.unanswered", registrar=registrar, error=type(exc).__name__)
+    opened = await _ask(nc, schemas.registry_subject(registrar), request, registrar)
+    if opened is None:
         return None
-    try:
-        answer, entry = schemas.open_registration_answer(
-            reply.data, registrar=registrar, request=request, now=datetime.now(UTC)
-        )
-    except schemas.ProtocolError as err:
-        log.warning("vendor.registration.unverified", code=err.code, error=str(err))
-        raise RegistrationRefused(f"the registrar's answer did not verify: {err}") from None
+    answer, entry = opened
     a = answer.msg
     if a.status == "refused":
         log.error("vendor.registration.refused", name=cfg.name, code=a.code, detail=a.detail)
@@ -77,3 +74,41 @@ async def register(
         return None
     log.info("vendor.registered", name=entry.msg.name, serial=entry.msg.serial, registrar=registrar)
     return entry
+
+
+Opened = tuple[
+    schemas.Verified[schemas.RegistrationAnswer], schemas.Verified[schemas.RegistryEntry] | None
+]
+
+
+async def _ask(nc: Client, subject: str, request: bytes, registrar: str) -> Opened | None:
+    """The registrar's verified answer within 5 s, or None."""
+    answer: asyncio.Future[Opened] = asyncio.get_running_loop().create_future()
+    refused: Counter[str] = Counter()
+
+    async def heard(msg: Msg) -> None:
+        if answer.done() or not msg.data:  # an empty message is a status: a hint only
+            return
+        try:
+            got = schemas.open_registration_answer(
+                msg.data, registrar=registrar, request=request, now=datetime.now(UTC)
+            )
+        except schemas.ProtocolError as err:
+            refused[err.code] += 1
+            if refused[err.code] == 1:
+                log.warning("vendor.registration.unverified", code=err.code, error=str(err))
+            return
+        if not answer.done():
+            answer.set_result(got)
+
+    inbox = nc.new_inbox()
+    sub = await nc.subscribe(inbox, cb=heard)
+    try:
+        await nc.publish(subject, request, reply=inbox)
+        async with asyncio.timeout(5):
+            return await answer
+    except TimeoutError:
+        log.warning("vendor.registration.unanswered", registrar=registrar, refused=dict(refused))
+        return None
+    finally:
+        await sub.unsubscribe()

@@ -210,6 +210,13 @@ class VendorStore:
         ).fetchone()
         return None if t is None else datetime.fromisoformat(t)
 
+    def intent_wire_of_key(self, kid: str) -> bytes | None:
+        """The signed intent of an order made with intent key ``kid`` (to seal answers to)."""
+        r = self.db.execute(
+            "SELECT intent_wire FROM orders WHERE intent_key = ? LIMIT 1", (kid,)
+        ).fetchone()
+        return None if r is None else bytes(r[0])
+
     def by_receipt(self, receipt_id: str, receipt_hash: str) -> sqlite3.Row | None:
         r: sqlite3.Row | None = self.db.execute(
             "SELECT order_id, sku, quantity, status, intent_key FROM orders"
