@@ -12,6 +12,8 @@ by side, so a change to what one side signs and what the other checks is one fil
 - ``_ordering``: accept, open the acceptance, confirm (with a receipt), open the
   confirmation, countersign the receipt, open the countersignature.
 - ``_cancelling``: cancel a confirmed order, open it, answer it, open the answer.
+- ``_status``: what became of an order (shipped, delivered, cancelled by the vendor),
+  sealed to the intent and left in a mailbox named by what only the two parties hold.
 - ``_registering``: a vendor asks a registrar to register its name, the registrar signs
   an entry and answers; anybody opens an entry against the registrars they trust. Names
   are compared by their skeleton (``_names``).
@@ -94,6 +96,7 @@ from ._messages import (
     Message,
     Offer,
     OrderConfirmation,
+    OrderStatus,
     Rating,
     Receipt,
     Region,
@@ -154,6 +157,17 @@ from ._registering import (
 from ._replay import ReplayCache
 from ._roster import ROSTER, Agreement, expand_terms
 from ._sealing import BOX_SIZES, MAX_SEALED_BYTES, pack, seal, unpack, unseal
+from ._status import (
+    MAILBOX_DAYS,
+    MAILBOX_ROOT,
+    STATUS_STATES,
+    mailbox_days,
+    mailbox_stream,
+    mailbox_subject,
+    mailbox_token,
+    make_status,
+    open_status,
+)
 from ._subjects import (
     INTENT_ROOT,
     REPLY_ROOT,
@@ -196,6 +210,8 @@ __all__ = [
     "INTENT_LIFETIMES",
     "INTENT_ROOT",
     "ISO_4217",
+    "MAILBOX_DAYS",
+    "MAILBOX_ROOT",
     "MAX_FRAME_BYTES",
     "MAX_LIFETIME",
     "MAX_SEALED_BYTES",
@@ -207,6 +223,7 @@ __all__ = [
     "REJECTION_REASONS",
     "REPLY_ROOT",
     "ROSTER",
+    "STATUS_STATES",
     "Accept",
     "Agreement",
     "ArchivedOrder",
@@ -243,6 +260,7 @@ __all__ = [
     "OpenedOffer",
     "OpenedRating",
     "OrderConfirmation",
+    "OrderStatus",
     "Oversized",
     "ProfileCache",
     "ProtocolError",
@@ -289,6 +307,10 @@ __all__ = [
     "json_schemas",
     "kid_of",
     "latest_per_receipt",
+    "mailbox_days",
+    "mailbox_stream",
+    "mailbox_subject",
+    "mailbox_token",
     "make_accept",
     "make_cancel",
     "make_confirmation",
@@ -298,6 +320,7 @@ __all__ = [
     "make_rating",
     "make_registration",
     "make_registration_answer",
+    "make_status",
     "match_terms",
     "name_claim_key",
     "name_skeleton",
@@ -317,6 +340,7 @@ __all__ = [
     "open_rating",
     "open_registration",
     "open_registration_answer",
+    "open_status",
     "pack",
     "parse_money",
     "profile_subject",
