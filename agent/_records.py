@@ -39,6 +39,8 @@ class OrderState(enum.StrEnum):
     CONFIRMED = "confirmed"
     CANCELLING = "cancelling"  # the signed cancellation is stored; its answer is not
     CANCELLED = "cancelled"  # the vendor signed that the order is off
+    SHIPPED = "shipped"  # the vendor's signed status says so (``_status``)
+    DELIVERED = "delivered"  # likewise
 
 
 class _Row(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
