@@ -121,3 +121,34 @@ def test_a_vendor_cancel_frees_stock_reaches_the_person_and_counts_against_the_v
     assert len(person.want("--expect", "1")["offers"]) == 1  # the stock is back
     assert "Cancelled" in person.ok("cancel", receipt["receipt"][:8])
     assert all(o["kind"] != "vendor_cancelled" for o in outcomes())
+
+
+def test_every_status_survives_sigkill_of_the_counter_and_of_the_adapter(
+    person: Agent, vendor: VendorFactory, tmp_path: Path
+) -> None:
+    """`ship` killed inside its transaction keeps nothing (the order is still confirmed, no
+    status) and can be run again; `delivered` killed right after its commit keeps the change;
+    the adapter killed after the mailbox stored a status but before it noted that, and
+    started again, sends what is unsent: the person gets each status exactly once, in order."""
+    kill = "INTENTCAST_FAILPOINTS"
+    sierra = vendor("sierra", env={kill: "vendor.status.posted"})
+    order = bought(person)["order"][:8]
+    cp = counter(tmp_path, "ship", order, env={kill: "vendor.counter.writing"})
+    assert cp.returncode == -9
+    db = vendor_db(tmp_path, "sierra")
+    assert db.execute("SELECT status FROM orders").fetchone()[0] == "confirmed"
+    assert db.execute("SELECT COUNT(*) FROM order_statuses").fetchone()[0] == 0
+    assert counter(tmp_path, "ship", order).returncode == 0
+    assert sierra.wait_exit(10) == -9  # posted seq 1, killed before it was marked sent
+    cp = counter(tmp_path, "delivered", order, env={kill: "vendor.counter.committed"})
+    assert cp.returncode == -9
+    assert db.execute("SELECT status FROM orders").fetchone()[0] == "delivered"
+    assert [tuple(r) for r in db.execute("SELECT seq, sent FROM order_statuses ORDER BY seq")] == [
+        (1, 0),
+        (2, 0),
+    ]
+    again = vendor("sierra")
+    again.wait_for("status.sent", seq=2)
+    got = json.loads(person.ok("inbox", "--json"))
+    assert [(s["seq"], s["state"]) for s in got["statuses"]] == [(1, "shipped"), (2, "delivered")]
+    assert got["refused"] == {}
