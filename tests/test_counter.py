@@ -15,10 +15,10 @@ from tests.conftest import BIN, Agent, VendorFactory, agent_db, restock, vendor_
 
 
 def counter(
-    tmp_path: Path, *args: str, env: dict[str, str] | None = None
+    tmp_path: Path, *args: str, env: dict[str, str] | None = None, vendor: str = "sierra"
 ) -> subprocess.CompletedProcess[str]:
-    """``intentcast-vendor ARGS --config`` Sierra's config as the vendor fixture wrote it."""
-    cfg = tmp_path / "market" / "vendors" / "sierra-a.toml"
+    """``intentcast-vendor ARGS --config`` a vendor's config as the vendor fixture wrote it."""
+    cfg = tmp_path / "market" / "vendors" / f"{vendor}-a.toml"
     return subprocess.run(
         [str(BIN / "intentcast-vendor"), *args, "--config", str(cfg)],
         text=True, capture_output=True, timeout=60, env={**os.environ, **(env or {})},

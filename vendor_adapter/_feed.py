@@ -127,6 +127,8 @@ class Outbox:
 
     async def _loop(self) -> None:
         backoff = self.interval
+        with contextlib.suppress(Exception):  # made now so consumers can bind early; or later
+            await self._ensure_feed()
         while True:
             try:
                 await self.send_pending()
