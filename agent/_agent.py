@@ -32,10 +32,10 @@ from ._export import KDF_MODERATE, export_document
 from ._home import AgentConfig, Home
 from ._opening import OfferOpener
 from ._receipts import check_all, sync_receipts
-from ._records import IntentHistory, OfferRow, ReceiptRow
+from ._records import IntentHistory, OfferRow, ReceiptRow, StatusRow
 from ._rereading import CheckedReceipt, stored_intent, stored_offer
 from ._session import AcceptError, AgentSession, utcnow
-from ._status import Inbox, StatusRow, agree_to_cancel, collect_statuses, statuses_of
+from ._status import Inbox, agree_to_cancel, collect_statuses, statuses_of
 from ._store import AgentStore, UnknownReceipt
 from ._trust import BetaTrust, TrustScore, TrustScorer, rating_evidence
 
@@ -309,6 +309,7 @@ class Agent:
                 i,
                 [o for o in offers if o.intent_id == i.id],
                 [d for d in drops if d.intent_id == i.id],
+                statuses_of(store, intent_id=i.id),
             )
             for i in store.intents()
         ]

@@ -203,6 +203,12 @@ def parser() -> _Parser:
     p = cmd("delivered", "confirm an order arrived; it counts for your trust in that vendor")
     p.add_argument("receipt", help="receipt id (or its first characters)")
     p.add_argument("--score", type=int, default=5, choices=range(1, 6), metavar="1-5")
+    p.add_argument(
+        "--publish",
+        action="store_true",
+        help="also publish it to the ratings board, signed with that order's own intent key",
+    )
+    p.add_argument("--bus", help="NATS URL(s), with --publish")
     p = cmd("sync", "re-send countersignatures that vendors have not yet acknowledged")
     p.add_argument("--bus", help="NATS URL(s)")
     p = cmd(

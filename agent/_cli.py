@@ -118,15 +118,15 @@ async def _inbox(args: argparse.Namespace, home: Home, cfg: AgentConfig) -> int:
 
 
 async def _delivered(args: argparse.Namespace, home: Home, cfg: AgentConfig) -> int:
+    """`rate` with the outcome delivered (the person's own evidence; signed and shared
+    with --publish), and whether the vendor's signed status said so too."""
+    args.outcome = "delivered"
+    code = await _rate(args, home, cfg)
     async with Agent(home, config=cfg) as agent:
-        r = agent.delivered(args.receipt, args.score)
-        said = [s for s in agent.statuses(r.receipt.receipt_id) if s.state == "delivered"]
-    vendor = "; the vendor said so too, signed" if said else ""
-    print(
-        f"delivered: {shown(r.receipt.vendor_name)} {r.score}/5{vendor}; trust is now"
-        f" {r.trust.describe()}"
-    )
-    return 0
+        said = [s for s in agent.statuses(args.receipt) if s.state == "delivered"]
+    if said:
+        print(f"the vendor said so too, signed (status #{said[-1].seq}, kept)")
+    return code
 
 
 @contextlib.asynccontextmanager

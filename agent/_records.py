@@ -21,6 +21,7 @@ __all__ = [
     "OrderState",
     "OutcomeRow",
     "ReceiptRow",
+    "StatusRow",
 ]
 
 
@@ -118,10 +119,24 @@ class OutcomeRow(_Row, frozen=True):
     ref: str
 
 
+class StatusRow(msgspec.Struct, frozen=True):
+    """A vendor's signed word on an order, as kept (``_status``): verified, applied once."""
+
+    receipt_id: str
+    seq: int
+    state: str  # shipped | delivered | cancelled (by the vendor; ``reason`` says why)
+    carrier: str
+    tracking: str
+    reason: str
+    received: str
+
+
 class IntentHistory(msgspec.Struct, frozen=True):
     """One intent as the person's history shows it: the offers ranked for it (best first)
-    and judged but dropped (rank None), and what was dropped and why."""
+    and judged but dropped (rank None), what was dropped and why, and what the vendors said
+    since of its orders (by receipt and ``seq``)."""
 
     intent: IntentRow
     offers: list[OfferRow]
     dropped: list[DropRow]
+    statuses: list[StatusRow] = []

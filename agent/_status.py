@@ -19,13 +19,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-import msgspec
 import structlog
 
 import schemas
 from runtime import Mailboxes
 
-from ._records import OrderState, ReceiptRow
+from ._records import OrderState, ReceiptRow, StatusRow
 from ._rereading import check_receipt
 from ._store import AgentStore, KeysNotHeld
 
@@ -53,16 +52,6 @@ _STATE = {
 _OPEN = (OrderState.CONFIRMED, OrderState.SHIPPED, OrderState.CANCELLING)
 
 
-class StatusRow(msgspec.Struct, frozen=True):
-    receipt_id: str
-    seq: int
-    state: str
-    carrier: str
-    tracking: str
-    reason: str
-    received: str
-
-
 @dataclass
 class Inbox:
     """What one pick-up found: statuses applied, and refusals by reason code."""
@@ -76,14 +65,18 @@ def _ensure(store: AgentStore) -> None:
     store.db.executescript(STATUS_TABLES)
 
 
-def statuses_of(store: AgentStore, receipt_id: str | None = None) -> list[StatusRow]:
-    """Statuses kept, by receipt and ``seq`` (of one receipt, or all)."""
+def statuses_of(
+    store: AgentStore, receipt_id: str | None = None, *, intent_id: str | None = None
+) -> list[StatusRow]:
+    """Statuses kept, by receipt and ``seq``: of one receipt, of one intent's orders, or all."""
     _ensure(store)
-    q = "SELECT receipt_id, seq, state, carrier, tracking, reason, received FROM order_statuses"
-    rows = store.db.execute(
-        q + (" WHERE receipt_id = ?" if receipt_id else "") + " ORDER BY receipt_id, seq",
-        (receipt_id,) if receipt_id else (),
+    q = (
+        "SELECT s.receipt_id, seq, s.state, carrier, tracking, reason, received"
+        " FROM order_statuses s JOIN receipts r ON r.receipt_id = s.receipt_id"
+        " WHERE (? IS NULL OR s.receipt_id = ?) AND (? IS NULL OR r.intent_id = ?)"
+        " ORDER BY s.receipt_id, seq"
     )
+    rows = store.db.execute(q, (receipt_id, receipt_id, intent_id, intent_id))
     return [StatusRow(*r) for r in rows]
 
 

@@ -68,7 +68,12 @@ def test_ship_and_deliver_reach_an_agent_that_was_offline(
         )
     ]
     assert mine == theirs and len(mine) == 2
-    assert "delivered" in person.ok("delivered", receipt["receipt"][:8])
+    said = person.ok("delivered", receipt["receipt"][:8])
+    assert "5/5 (delivered)" in said and "the vendor said so too, signed (status #2" in said
+    (rating,) = agent_db(person.home).execute("SELECT * FROM outcomes WHERE kind = 'rating'")
+    assert rating["ref"] == receipt["receipt"] and rating["positive"] > 0 == rating["negative"]
+    history = json.loads(person.ok("history", "--json"))
+    assert [s["state"] for h in history for s in h["statuses"]] == ["shipped", "delivered"]
     listed = json.loads(counter(tmp_path, "orders", "--json").stdout)
     assert [(o["state"], [s["sent"] for s in o["statuses"]]) for o in listed] == [
         ("delivered", [True, True])

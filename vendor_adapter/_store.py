@@ -7,7 +7,9 @@ their share of the item, so it holds nothing until the countersignature takes th
 ``lapsed`` was not confirmed by the person before ``held_until`` (its stock, if it held any,
 is free again); ``rejected`` and ``cancelled`` hold nothing.
 A countersignature that comes for an ``unheld`` or ``lapsed`` order takes the stock if it is
-still there."""
+still there. ``shipped`` and ``delivered`` (the counter's, ``_counter``) keep their stock
+taken, like ``confirmed``; a ``cancelled`` order's is free. Each change of state is also
+written, by triggers in the same transaction, to the order feed (``_feed``)."""
 
 from __future__ import annotations
 
