@@ -17,7 +17,7 @@ import functools
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import structlog
 
@@ -108,8 +108,8 @@ async def collect_statuses(
         if order.intent.msg.terms.data_retention_days is not None:
             kept = min(kept, order.intent.msg.terms.data_retention_days.value)
         days = schemas.mailbox_days(kept)
-        if days is None:
-            continue
+        if days is None or datetime.fromisoformat(row.created) + timedelta(days=days) < clock():
+            continue  # no mailbox, or whatever it held has expired
         seal = schemas.seal_key_for(order.profile.msg, order.receipt.kid)
         token = schemas.mailbox_token(secrets.seal, seal, order.receipt.digest)
         ring = schemas.KeyRing.from_profile(order.profile.msg)

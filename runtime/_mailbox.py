@@ -18,7 +18,6 @@ import hashlib
 from collections.abc import Callable
 
 import structlog
-from nats.errors import TimeoutError as NatsTimeout
 from nats.js.api import (
     AckPolicy,
     ConsumerConfig,
@@ -106,25 +105,19 @@ class Mailboxes:
         )  # fmt: skip
         handed = 0
         async with asyncio.timeout(self.timeout):
-            try:
-                info = await js.stream_info(stream)
+            try:  # one cheap look first: most mailboxes are empty, or hold nothing new
+                info = await js.stream_info(stream, subjects_filter=subject)
             except NotFoundError:
                 return 0
-            if info.state.last_seq <= after:
+            if info.state.last_seq <= after or not (info.state.subjects or {}).get(subject):
                 return 0
             sub = await js.pull_subscribe(subject, stream=stream, config=config)
             try:
-                while True:
-                    try:
-                        got = await sub.fetch(batch, timeout=0.5)
-                    except (TimeoutError, NatsTimeout):
-                        break
-                    for m in got:
+                while (pending := (await sub.consumer_info()).num_pending or 0) > 0:
+                    for m in await sub.fetch(min(pending, batch), timeout=self.timeout):
                         apply(m.metadata.sequence.stream, m.data)
                         await m.ack()
                         handed += 1
-                    if len(got) < batch:
-                        break
             finally:
                 await sub.unsubscribe()
         return handed

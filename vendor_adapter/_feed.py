@@ -126,20 +126,29 @@ class Outbox:
                 await self._task
 
     async def _loop(self) -> None:
-        backoff = self.interval
         with contextlib.suppress(Exception):  # made now so consumers can bind early; or later
             await self._ensure_feed()
+        waits = {"statuses": self.interval, "feed": self.interval}
+        due = dict.fromkeys(waits, 0.0)
+        loop = asyncio.get_running_loop()
         while True:
-            try:
-                await self.send_pending()
-                backoff = self.interval
-            except Exception as exc:  # the bus or JetStream is away: try again, later
-                log.warning("outbox.retry", error=repr(exc)[:200], wait=backoff)
-                backoff = min(self.max_backoff, backoff * 2)
-            await asyncio.sleep(backoff)
+            for name, send in (("statuses", self.send_statuses), ("feed", self.send_feed)):
+                if loop.time() < due[name]:
+                    continue
+                try:  # each on its own: a feed JetStream refuses never holds up a person's news
+                    await send()
+                    waits[name] = self.interval
+                except Exception as exc:  # the bus or JetStream is away: try again, later
+                    waits[name] = min(self.max_backoff, waits[name] * 2)
+                    log.warning("outbox.retry", what=name, error=repr(exc)[:200], wait=waits[name])
+                due[name] = loop.time() + waits[name]
+            await asyncio.sleep(self.interval)
 
     async def send_pending(self) -> int:
         """Publish everything unsent now; how many were published."""
+        return await self.send_statuses() + await self.send_feed()
+
+    async def send_statuses(self) -> int:
         n = 0
         statuses = self.db.execute(
             "SELECT order_id, seq, mailbox_days, subject, sealed FROM order_statuses"
@@ -154,6 +163,10 @@ class Outbox:
             )
             log.info("status.sent", order=s["order_id"], seq=s["seq"])
             n += 1
+        return n
+
+    async def send_feed(self) -> int:
+        n = 0
         events = self.db.execute(
             "SELECT * FROM feed_events WHERE sent = 0 ORDER BY id LIMIT 100"
         ).fetchall()
