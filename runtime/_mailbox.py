@@ -32,10 +32,11 @@ import schemas
 
 from ._bus import Bus
 
-__all__ = ["MAILBOX_LIMITS", "Mailboxes"]
+__all__ = ["MAILBOX_LIMITS", "MAILBOX_STREAMS", "Mailboxes"]
 
 log = structlog.get_logger("intentcast.mailbox")
 # Per mailbox, per message (a status box is 1 KiB; the largest box 128 KiB), per stream.
+MAILBOX_STREAMS = tuple(schemas.mailbox_stream(d) for d in schemas.MAILBOX_DAYS)
 MAILBOX_LIMITS = {"per_mailbox": 64, "max_msg_size": 8 * 1024, "max_bytes": 256 * 1024 * 1024}
 
 
@@ -71,6 +72,12 @@ class Mailboxes:
             except NotFoundError:
                 await js.add_stream(self._config(days))
         self._ready.add(days)
+
+    async def ensure_all(self) -> None:
+        """Every mailbox stream: on a secured bus the operator does this once (vendors may
+        not create them, so that none can keep a mailbox longer than its name says)."""
+        for days in schemas.MAILBOX_DAYS:
+            await self.ensure(days)
 
     async def post(self, days: int, subject: str, sealed: bytes) -> int:
         """Leave ``sealed`` in the mailbox ``subject``; its stream sequence once stored."""

@@ -181,7 +181,7 @@ class Outbox:
                     headers={"Nats-Msg-Id": f"{self.vendor_id[:16]}-{ev['id']}"},
                 )  # fmt: skip
             self.db.execute("UPDATE feed_events SET sent = 1 WHERE id = ?", (ev["id"],))
-            log.info("feed.sent", event=ev["id"], order=ev["order_id"], state=ev["state"])
+            log.info("feed.sent", number=ev["id"], order=ev["order_id"], state=ev["state"])
             n += 1
         return n
 
