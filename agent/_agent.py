@@ -35,7 +35,7 @@ from ._receipts import check_all, sync_receipts
 from ._records import IntentHistory, OfferRow, ReceiptRow, StatusRow
 from ._rereading import CheckedReceipt, stored_intent, stored_offer
 from ._session import AcceptError, AgentSession, utcnow
-from ._status import Inbox, agree_to_cancel, collect_statuses, statuses_of
+from ._status import Inbox, agree_to_cancel, collect_statuses, settle_state, statuses_of
 from ._store import AgentStore, UnknownReceipt
 from ._trust import BetaTrust, TrustScore, TrustScorer, rating_evidence
 
@@ -265,6 +265,7 @@ class Agent:
             self._live(), self.store, row, reason=reason,
             per_try_seconds=self.per_try_seconds, clock=self.clock,
         )  # fmt: skip
+        settle_state(self.store, row.receipt_id)
         return Cancelled(status, why)
 
     async def sync(self) -> tuple[int, int]:

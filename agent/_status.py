@@ -28,7 +28,14 @@ from ._records import OrderState, ReceiptRow, StatusRow
 from ._rereading import check_receipt
 from ._store import AgentStore, KeysNotHeld
 
-__all__ = ["Inbox", "StatusRow", "agree_to_cancel", "collect_statuses", "refusals", "statuses_of"]
+__all__ = [
+    "Inbox",
+    "agree_to_cancel",
+    "collect_statuses",
+    "refusals",
+    "settle_state",
+    "statuses_of",
+]
 
 log = structlog.get_logger("intentcast.agent")
 
@@ -183,6 +190,18 @@ def _apply(
         store.outcomes_changed += 1
     inbox.applied.append(status)
     log.info("status.applied", receipt=row.receipt_id[:8], state=s.state, seq=s.seq)
+
+
+def settle_state(store: AgentStore, receipt_id: str) -> None:
+    """After the vendor refused a cancellation (its answer puts the receipt back to
+    ``confirmed``), the state its last signed status gave stands: a shipped order stays
+    shipped."""
+    kept = statuses_of(store, receipt_id)
+    if kept:
+        store.db.execute(
+            "UPDATE receipts SET status = ? WHERE receipt_id = ? AND status = ?",
+            (str(_STATE[kept[-1].state]), receipt_id, str(OrderState.CONFIRMED)),
+        )
 
 
 def agree_to_cancel(store: AgentStore, receipt_id: str) -> bool:

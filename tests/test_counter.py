@@ -83,10 +83,12 @@ def test_ship_and_deliver_reach_an_agent_that_was_offline(
 def test_illegal_transitions_are_one_line_and_exit_2(
     person: Agent, vendor: VendorFactory, tmp_path: Path
 ) -> None:
-    """Delivered twice, shipping a delivered order, cancelling a shipped one, or an order id
-    nobody has: each one line naming what was expected, exit 2, and nothing new stored."""
-    vendor("sierra")
-    order = bought(person)["order"][:8]
+    """Shipping twice, cancelling a shipped order, or an order id nobody has: each one line
+    naming what was expected, exit 2, and nothing new stored. The person's cancel of the
+    shipped order is refused by the vendor, signed, and the receipt still says shipped."""
+    sierra = vendor("sierra")
+    receipt = bought(person)
+    order = receipt["order"][:8]
     assert counter(tmp_path, "ship", order).returncode == 0
     for args in (("ship", order), ("cancel", order, "--reason", "x"), ("ship", "ffffffff")):
         cp = counter(tmp_path, *args)
@@ -95,6 +97,11 @@ def test_illegal_transitions_are_one_line_and_exit_2(
         assert line.startswith("intentcast-vendor: error: ") and "expected" in line
     (n,) = vendor_db(tmp_path, "sierra").execute("SELECT COUNT(*) FROM order_statuses").fetchone()
     assert n == 1
+    sierra.wait_for("status.sent", seq=1)
+    cp = person.run("cancel", receipt["receipt"][:8])
+    assert cp.returncode == 1 and "Not cancelled: order is shipped" in cp.stdout, cp
+    (r,) = json.loads(person.ok("receipts", "--json"))
+    assert r["status"] == "shipped"
 
 
 def test_a_vendor_cancel_frees_stock_reaches_the_person_and_counts_against_the_vendor(
