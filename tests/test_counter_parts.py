@@ -5,7 +5,7 @@ shipped or cancelled order takes."""
 from __future__ import annotations
 
 import shutil
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -15,7 +15,7 @@ import schemas
 from runtime import InProcessTransport
 from tests.conftest import DEMO
 from tests.shopper import Shopper, intent
-from vendor_adapter import Vendor
+from vendor_adapter import Vendor, VendorStore
 from vendor_adapter._counter import (
     TRANSITIONS,
     CounterAction,
@@ -23,6 +23,7 @@ from vendor_adapter._counter import (
     IllegalTransition,
     apply_action,
 )
+from vendor_adapter._feed import Outbox
 
 
 def test_both_parties_derive_one_mailbox_and_each_order_gets_its_own() -> None:
@@ -111,3 +112,22 @@ def test_the_transitions_table_is_the_only_way_forward() -> None:
         ("open", "cancel"), ("confirmed", "cancel"),
     }  # fmt: skip
     assert all(s not in (CounterState.DELIVERED, CounterState.CANCELLED) for s, _ in TRANSITIONS)
+
+
+def test_the_feed_forgets_only_events_it_sent_longer_ago_than_the_stream_keeps(
+    tmp_path: Path,
+) -> None:
+    """An event sent 31 days ago goes; one sent today, and one never sent however old,
+    stay (an unsent event is never dropped)."""
+    store = VendorStore(tmp_path / "vendor.sqlite")
+    row = "INSERT INTO feed_events (order_id, state, at, sku, quantity, total_amount, currency, reason, carrier, tracking, sent) VALUES (?, 'open', ?, 'T', 1, 1, 'EUR', '', '', '', ?)"
+    old = (datetime.now(UTC) - timedelta(days=31)).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    new = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    for order, at, sent in (("gone", old, 1), ("kept", new, 1), ("unsent", old, 0)):
+        store.db.execute(row, (order, at, sent))
+    assert Outbox(store.db, None, "ab" * 32).prune() == 1  # type: ignore[arg-type]
+    assert {r[0] for r in store.db.execute("SELECT order_id FROM feed_events")} == {
+        "kept",
+        "unsent",
+    }
+    store.close()

@@ -167,7 +167,12 @@ def _transition(
     (last,) = db.execute(
         "SELECT COALESCE(MAX(seq), 0) FROM order_statuses WHERE order_id = ?", (order_id,)
     ).fetchone()
-    keep = retention_days
+    # The retention the offer promised (what the person's agent reads too), not today's config.
+    try:
+        offer = schemas.verify(row["offer_wire"], schemas.Offer, key=signer.ring, now=None)
+        keep = offer.msg.terms.data_retention_days
+    except schemas.ProtocolError:  # signed with a key we no longer hold
+        keep = retention_days
     if intent.terms.data_retention_days is not None:
         keep = min(keep, intent.terms.data_retention_days.value)
     days = schemas.mailbox_days(keep)

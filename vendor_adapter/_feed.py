@@ -131,6 +131,7 @@ class Outbox:
         waits = {"statuses": self.interval, "feed": self.interval}
         due = dict.fromkeys(waits, 0.0)
         loop = asyncio.get_running_loop()
+        pruned = float("-inf")
         while True:
             for name, send in (("statuses", self.send_statuses), ("feed", self.send_feed)):
                 if loop.time() < due[name]:
@@ -142,7 +143,19 @@ class Outbox:
                     waits[name] = min(self.max_backoff, waits[name] * 2)
                     log.warning("outbox.retry", what=name, error=repr(exc)[:200], wait=waits[name])
                 due[name] = loop.time() + waits[name]
+            if loop.time() >= pruned + 3600:
+                pruned = loop.time()
+                self.prune()
             await asyncio.sleep(self.interval)
+
+    def prune(self) -> int:
+        """Forget events sent longer ago than the feed keeps them (the stream has dropped
+        them too); unsent ones stay until they are sent."""
+        cur = self.db.execute(
+            "DELETE FROM feed_events WHERE sent = 1 AND at < strftime('%Y-%m-%dT%H:%M:%fZ', 'now', ?)",
+            (f"-{FEED_MAX_AGE_DAYS} days",),
+        )
+        return cur.rowcount
 
     async def send_pending(self) -> int:
         """Publish everything unsent now; how many were published."""
