@@ -11,6 +11,8 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+import httpx
+
 from tests.conftest import BIN, Agent, VendorFactory, agent_db, restock, vendor_db
 
 
@@ -74,6 +76,8 @@ def test_ship_and_deliver_reach_an_agent_that_was_offline(
     assert rating["ref"] == receipt["receipt"] and rating["positive"] > 0 == rating["negative"]
     history = json.loads(person.ok("history", "--json"))
     assert [s["state"] for h in history for s in h["statuses"]] == ["shipped", "delivered"]
+    page = httpx.get(str(sierra.wait_for("vendor.health")["metrics"]), timeout=5).text
+    assert 'vendor_outbox_sent_total{what="status"} 2.0' in page
     listed = json.loads(counter(tmp_path, "orders", "--json").stdout)
     assert [(o["state"], [s["sent"] for s in o["statuses"]]) for o in listed] == [
         ("delivered", [True, True])

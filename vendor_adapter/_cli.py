@@ -142,7 +142,7 @@ async def _run(cfg: VendorConfig, catalog: Catalog, bus_flag: str | None) -> int
             Vendor(cfg, NatsTransport(bus), catalog=catalog, signer=signer, metrics=metrics)
         )
         vendor.adapter.shop.evidence = evidence
-        await stack.enter_async_context(Outbox(vendor.store.db, bus, vendor_id))
+        await stack.enter_async_context(Outbox(vendor.store.db, bus, vendor_id, metrics=metrics))
         await stop.wait()
     log.info("vendor.stopped", vendor=vendor_id)
     return 0

@@ -36,7 +36,7 @@ import structlog
 from nats.js.api import StorageType, StreamConfig
 from nats.js.errors import NotFoundError
 
-from runtime import Bus, Mailboxes, failpoint
+from runtime import Bus, Mailboxes, Registry, failpoint
 
 __all__ = ["FEED_MAX_AGE_DAYS", "FEED_SCHEMA", "Outbox", "feed_stream", "feed_subject"]
 
@@ -106,8 +106,14 @@ class Outbox:
         *,
         interval: float = 0.2,
         max_backoff: float = 5.0,
+        metrics: Registry | None = None,
     ) -> None:
         self.db, self.bus, self.vendor_id = db, bus, vendor_id
+        self.sent = (metrics or Registry()).counter(
+            "vendor_outbox_sent_total",
+            "Published from the outbox: statuses to persons' mailboxes, events to the feed",
+            ("what",),
+        )
         self.interval, self.max_backoff = interval, max_backoff
         self.mailboxes = Mailboxes(bus)
         self._task: asyncio.Task[None] | None = None
@@ -175,6 +181,7 @@ class Outbox:
                 (s["order_id"], s["seq"]),
             )
             log.info("status.sent", order=s["order_id"], seq=s["seq"])
+            self.sent.inc(what="status")
             n += 1
         return n
 
@@ -195,6 +202,7 @@ class Outbox:
                 )  # fmt: skip
             self.db.execute("UPDATE feed_events SET sent = 1 WHERE id = ?", (ev["id"],))
             log.info("feed.sent", number=ev["id"], order=ev["order_id"], state=ev["state"])
+            self.sent.inc(what="feed")
             n += 1
         return n
 
