@@ -87,8 +87,8 @@ def test_ship_and_deliver_reach_an_agent_that_was_offline(
 def test_illegal_transitions_are_one_line_and_exit_2(
     person: Agent, vendor: VendorFactory, tmp_path: Path
 ) -> None:
-    """Shipping twice, cancelling a shipped order, or an order id nobody has: each one line
-    naming what was expected, exit 2, and nothing new stored. The person's cancel of the
+    """Shipping twice, cancelling a shipped order, an order id nobody has, or keys that did
+    not make the order: each one line naming what was expected, exit 2, nothing new stored. The person's cancel of the
     shipped order is refused by the vendor, signed, and the receipt still says shipped."""
     sierra = vendor("sierra")
     receipt = bought(person)
@@ -99,6 +99,11 @@ def test_illegal_transitions_are_one_line_and_exit_2(
         assert cp.returncode == 2, cp
         (line,) = cp.stderr.strip().splitlines()
         assert line.startswith("intentcast-vendor: error: ") and "expected" in line
+    vendors = tmp_path / "market" / "vendors"
+    text = (vendors / "sierra-a.toml").read_text().replace('"keys/sierra"', '"keys/other"')
+    (vendors / "otherkeys-a.toml").write_text(text)  # the same store, another vendor's keys
+    cp = counter(tmp_path, "delivered", order, vendor="otherkeys")
+    assert cp.returncode == 2 and "expected its receipt to verify with the keys" in cp.stderr
     (n,) = vendor_db(tmp_path, "sierra").execute("SELECT COUNT(*) FROM order_statuses").fetchone()
     assert n == 1
     sierra.wait_for("status.sent", seq=1)

@@ -78,6 +78,11 @@ def run_counter(args: argparse.Namespace) -> int:
             )  # fmt: skip
         except (IllegalTransition, UnknownOrder) as exc:
             raise ConfigError(str(exc)) from None
+        except schemas.ProtocolError as exc:  # keys_dir holds other keys than the order's
+            raise ConfigError(
+                f"order {order_id[:8]}: expected its receipt to verify with the keys in"
+                f" {cfg.keys_dir}, got {exc.code}; is keys_dir the one this store was made with?"
+            ) from None
         where = (
             "the running adapter leaves it in the person's mailbox"
             if change.mailbox
