@@ -88,8 +88,9 @@ def test_illegal_transitions_are_one_line_and_exit_2(
     person: Agent, vendor: VendorFactory, tmp_path: Path
 ) -> None:
     """Shipping twice, cancelling a shipped order, an order id nobody has, or keys that did
-    not make the order: each one line naming what was expected, exit 2, nothing new stored. The person's cancel of the
-    shipped order is refused by the vendor, signed, and the receipt still says shipped."""
+    not make the order: each one line naming what was expected, exit 2, nothing new stored.
+    The person's cancel of the shipped order is refused by the vendor, signed, and the
+    receipt still says shipped."""
     sierra = vendor("sierra")
     receipt = bought(person)
     order = receipt["order"][:8]
