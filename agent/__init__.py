@@ -17,6 +17,8 @@ The cut: one exchange per module, each a room of its own, all talking through on
   table), from the stored acceptance to the stored receipt or refusal;
 - ``_receipts``: countersignatures delivered and synced, receipts re-read;
 - ``_cancelling``: the person's signed cancellation and the vendor's answer;
+- ``_status``: what vendors say became of orders (shipped, delivered, cancelled), picked
+  up from each order's mailbox, verified, kept and applied once;
 - ``_rereading``: stored frames verified against the key each must come from;
 - ``_records`` and ``_store``: typed records (also the export format) and the SQLite store;
 - ``_agent``: the public API, where each business rule lives once;
@@ -46,6 +48,7 @@ from ._records import (
     OfferRow,
     OrderState,
     ReceiptRow,
+    StatusRow,
 )
 from ._registered import RegisteredTrust, with_registry
 from ._rereading import CheckedReceipt
@@ -94,6 +97,7 @@ __all__ = [
     "Rated",
     "ReceiptRow",
     "RegisteredTrust",
+    "StatusRow",
     "TrustPolicy",
     "TrustScore",
     "TrustScorer",

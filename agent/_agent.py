@@ -22,7 +22,7 @@ from types import TracebackType
 from typing import Literal
 
 import schemas
-from runtime import Transport
+from runtime import Mailboxes, Transport
 
 from ._accepting import AcceptResult, accept_offer
 from ._admission import NotAcceptable, admit_offer
@@ -32,9 +32,10 @@ from ._export import KDF_MODERATE, export_document
 from ._home import AgentConfig, Home
 from ._opening import OfferOpener
 from ._receipts import check_all, sync_receipts
-from ._records import IntentHistory, OfferRow, ReceiptRow
+from ._records import IntentHistory, OfferRow, ReceiptRow, StatusRow
 from ._rereading import CheckedReceipt, stored_intent, stored_offer
 from ._session import AcceptError, AgentSession, utcnow
+from ._status import Inbox, agree_to_cancel, collect_statuses, settle_state, statuses_of
 from ._store import AgentStore, UnknownReceipt
 from ._trust import BetaTrust, TrustScore, TrustScorer, rating_evidence
 
@@ -255,16 +256,36 @@ class Agent:
         return rows[0]
 
     async def cancel(self, receipt_prefix: str, reason: str = "") -> Cancelled:
+        """Cancel an order; of one the vendor already cancelled, agree with it (it then no
+        longer counts against the vendor's trust) without asking the vendor again."""
         row = self.receipt(receipt_prefix)
+        if agree_to_cancel(self.store, row.receipt_id):
+            return Cancelled("rejected", "cancelled")
         status, why = await cancel_order(
             self._live(), self.store, row, reason=reason,
             per_try_seconds=self.per_try_seconds, clock=self.clock,
         )  # fmt: skip
+        settle_state(self.store, row.receipt_id)
         return Cancelled(status, why)
 
     async def sync(self) -> tuple[int, int]:
         """Deliver pending countersignatures: (sent, acknowledged)."""
         return await sync_receipts(self._live(), self.store, self.per_try_seconds)
+
+    async def inbox(self, mailboxes: Mailboxes) -> Inbox:
+        """Pick up the statuses waiting in the mailboxes of the person's orders (see
+        ``_status``): verified, kept, applied once."""
+        return await collect_statuses(self.store, mailboxes, self.clock)
+
+    def statuses(self, receipt_prefix: str | None = None) -> list[StatusRow]:
+        """The vendors' signed statuses kept, of one receipt or of all."""
+        rid = self.receipt(receipt_prefix).receipt_id if receipt_prefix else None
+        return statuses_of(self.store, rid)
+
+    def delivered(self, receipt_prefix: str, score: int = 5) -> Rated:
+        """The person confirms an order arrived: a ``delivered`` rating (their own evidence
+        for trust, publishable with ``rate --publish``), whatever the vendor said."""
+        return self.rate(receipt_prefix, score, "delivered")
 
     def rate(self, receipt_prefix: str, score: int, outcome: str = "delivered") -> Rated:
         """The person's rating of an order (one per receipt: a later one replaces it)."""
@@ -289,6 +310,7 @@ class Agent:
                 i,
                 [o for o in offers if o.intent_id == i.id],
                 [d for d in drops if d.intent_id == i.id],
+                statuses_of(store, intent_id=i.id),
             )
             for i in store.intents()
         ]

@@ -44,6 +44,8 @@ EXAMPLES = {
         "  intentcast friends show | intentcast friends remove Ada"
     ),
     "cancel": "  intentcast cancel 7c01e2aa --reason 'found one nearer'",
+    "inbox": "  intentcast inbox                   # what vendors said of your orders (shipped, ...)",
+    "delivered": "  intentcast delivered 7c01e2aa      # it arrived: counts for that vendor's trust",
     "sync": "  intentcast sync                    # after an outage: deliver pending countersignatures",
     "bus": "  intentcast bus                     # share one embedded bus on this machine",
     "web": "  intentcast web --port 8765          # then open http://127.0.0.1:8765/",
@@ -186,11 +188,27 @@ def parser() -> _Parser:
     )
     p.add_argument("--bus", help="NATS URL(s), with --publish")
     _friends_parser(cmd("friends", "the friends whose ratings you follow, and your own card"))
-    p = cmd("cancel", "ask the vendor to cancel a confirmed order; it answers, signed")
+    p = cmd(
+        "cancel",
+        "ask the vendor to cancel a confirmed order; it answers, signed (of an order the vendor"
+        " cancelled: agree with it, so that it does not count against the vendor)",
+    )
     p.add_argument("receipt", help="receipt id (or its first characters)")
     p.add_argument("--reason", default="", help="a few words for the vendor (optional)")
     p.add_argument("--bus", help="NATS URL(s)")
     p.add_argument("--json", action="store_true")
+    p = cmd("inbox", "pick up what vendors said of your orders (shipped, delivered, cancelled)")
+    p.add_argument("--bus", help="NATS URL(s)")
+    p.add_argument("--json", action="store_true")
+    p = cmd("delivered", "confirm an order arrived; it counts for your trust in that vendor")
+    p.add_argument("receipt", help="receipt id (or its first characters)")
+    p.add_argument("--score", type=int, default=5, choices=range(1, 6), metavar="1-5")
+    p.add_argument(
+        "--publish",
+        action="store_true",
+        help="also publish it to the ratings board, signed with that order's own intent key",
+    )
+    p.add_argument("--bus", help="NATS URL(s), with --publish")
     p = cmd("sync", "re-send countersignatures that vendors have not yet acknowledged")
     p.add_argument("--bus", help="NATS URL(s)")
     p = cmd(

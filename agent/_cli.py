@@ -17,12 +17,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
 
+import msgspec
 import structlog
 from nats.errors import Error as NatsError
 
 import schemas
 from runtime import (
     Bus,
+    Mailboxes,
     NatsServerNotFound,
     NatsTransport,
     RatingsBoard,
@@ -42,6 +44,7 @@ from ._registered import with_registry
 from ._render import render_accept, render_history, render_ranked, render_receipts
 from ._screen import shown
 from ._session import AcceptError
+from ._status import refusals
 from ._store import AgentStore, UnknownReceipt
 from ._trust import BetaTrust
 
@@ -49,6 +52,7 @@ __all__ = ["main"]
 
 log = structlog.get_logger("intentcast.agent")
 RATINGS_WAIT = 2.0  # seconds to read the ratings board before judging offers
+INBOX_WAIT = 5.0  # seconds to pick up the order mailboxes before a command goes on
 
 
 @contextlib.asynccontextmanager
@@ -69,6 +73,7 @@ async def _agent(
             per_try_seconds=getattr(args, "timeout", 5.0),
         ) as agent,  # fmt: skip
     ):
+        await _pick_up(agent, bus)
         if registry:
             trust = agent.trust
             async with _ratings(bus) as board:
@@ -80,6 +85,48 @@ async def _agent(
                 yield agent
         else:
             yield agent
+
+
+async def _pick_up(agent: Agent, bus: Bus) -> None:
+    """Every command that talks to the bus first picks up what waits in the person's order
+    mailboxes (bounded by INBOX_WAIT); a bus without them, or slow, is no reason to fail."""
+    try:
+        async with asyncio.timeout(INBOX_WAIT):
+            got = await agent.inbox(Mailboxes(bus, timeout=INBOX_WAIT))
+    except (NatsError, TimeoutError) as exc:
+        log.info("inbox.unavailable", error=type(exc).__name__)
+        return
+    for s in got.applied:
+        print(f"news: order of receipt {s.receipt_id[:8]} {s.state}", file=sys.stderr)
+
+
+async def _inbox(args: argparse.Namespace, home: Home, cfg: AgentConfig) -> int:
+    async with _agent(args, cfg, home) as agent:  # which picks the inbox up
+        kept = agent.statuses()
+        refused = refusals(agent.store)
+    if args.json:
+        print(json.dumps({"statuses": [msgspec.to_builtins(s) for s in kept], "refused": refused}))
+        return 0
+    for s in kept:
+        said = " ".join(shown(x, 60) for x in (s.carrier, s.tracking, s.reason) if x)
+        print(f"{s.received[:16]}  receipt {s.receipt_id[:8]}  #{s.seq} {s.state}  {said}")
+    if not kept:
+        print("No news from vendors about your orders.")
+    if refused:
+        print("refused (not applied): " + ", ".join(f"{k} {v}" for k, v in sorted(refused.items())))
+    return 0
+
+
+async def _delivered(args: argparse.Namespace, home: Home, cfg: AgentConfig) -> int:
+    """`rate` with the outcome delivered (the person's own evidence; signed and shared
+    with --publish), and whether the vendor's signed status said so too."""
+    args.outcome = "delivered"
+    code = await _rate(args, home, cfg)
+    async with Agent(home, config=cfg) as agent:
+        said = [s for s in agent.statuses(args.receipt) if s.state == "delivered"]
+    if said:
+        print(f"the vendor said so too, signed (status #{said[-1].seq}, kept)")
+    return code
 
 
 @contextlib.asynccontextmanager
@@ -287,6 +334,10 @@ def _run(args: argparse.Namespace) -> int:
         return asyncio.run(_rate(args, home, cfg))
     if args.command == "friends":
         return friends_command(args, home, cfg)
+    if args.command == "inbox":
+        return asyncio.run(_inbox(args, home, cfg))
+    if args.command == "delivered":
+        return asyncio.run(_delivered(args, home, cfg))
     return asyncio.run(_offline(args, home, cfg))
 
 

@@ -21,6 +21,7 @@ __all__ = [
     "OrderState",
     "OutcomeRow",
     "ReceiptRow",
+    "StatusRow",
 ]
 
 
@@ -39,6 +40,8 @@ class OrderState(enum.StrEnum):
     CONFIRMED = "confirmed"
     CANCELLING = "cancelling"  # the signed cancellation is stored; its answer is not
     CANCELLED = "cancelled"  # the vendor signed that the order is off
+    SHIPPED = "shipped"  # the vendor's signed status says so (``_status``)
+    DELIVERED = "delivered"  # likewise
 
 
 class _Row(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -117,10 +120,24 @@ class OutcomeRow(_Row, frozen=True):
     ref: str
 
 
+class StatusRow(msgspec.Struct, frozen=True):
+    """A vendor's signed word on an order, as kept (``_status``): verified, applied once."""
+
+    receipt_id: str
+    seq: int
+    state: str  # shipped | delivered | cancelled (by the vendor; ``reason`` says why)
+    carrier: str
+    tracking: str
+    reason: str
+    received: str
+
+
 class IntentHistory(msgspec.Struct, frozen=True):
     """One intent as the person's history shows it: the offers ranked for it (best first)
-    and judged but dropped (rank None), and what was dropped and why."""
+    and judged but dropped (rank None), what was dropped and why, and what the vendors said
+    since of its orders (by receipt and ``seq``)."""
 
     intent: IntentRow
     offers: list[OfferRow]
     dropped: list[DropRow]
+    statuses: list[StatusRow] = []

@@ -6,6 +6,8 @@ import json
 from collections import Counter
 from typing import Any
 
+import msgspec
+
 import schemas
 
 from ._accepting import AcceptResult
@@ -231,7 +233,8 @@ def render_history(history: list[IntentHistory], *, as_json: bool) -> str:
         return json.dumps([
             {"intent": h.intent.id, "created": h.intent.created, "category": h.intent.category, "description": h.intent.description,
              "offers": [{"offer": o.id, "vendor": shown(o.vendor_name), "total_minor": o.total_amount, "currency": o.currency, "rank": o.rank, "reasons": [shown(x, 200) for x in o.reasons]} for o in h.offers],
-             "dropped": [_drop_json(d.reason, d.vendor_name, d.vendor_id, d.detail, d.count) for d in h.dropped]}
+             "dropped": [_drop_json(d.reason, d.vendor_name, d.vendor_id, d.detail, d.count) for d in h.dropped],
+             "statuses": [{**msgspec.to_builtins(s), "carrier": shown(s.carrier, 60), "tracking": shown(s.tracking, 60), "reason": shown(s.reason, 200)} for s in h.statuses]}
             for h in history
         ], indent=2)  # fmt: skip
     if not history:
@@ -247,4 +250,9 @@ def render_history(history: list[IntentHistory], *, as_json: bool) -> str:
             )
         if h.dropped:
             out.append(f"        {sum(d.count for d in h.dropped)} dropped")
+        for st in h.statuses:
+            said = " ".join(shown(x, 60) for x in (st.carrier, st.tracking, st.reason) if x)
+            out.append(
+                f"    order of receipt {st.receipt_id[:8]}: {st.state} {st.received[:16]}  {said}"
+            )
     return "\n".join(out)

@@ -11,6 +11,11 @@ subjects: the JetStream the ratings board and the registry need. One list for th
   delivers to the reader's own inbox), getting one message, and answering flow control.
   Creating or changing a stream is not reading: the operator creates ``IC_RATINGS`` (a
   stream a person could create could capture any subject).
+- **Mailboxes** (docs/counter.md): vendors leave statuses in any mailbox (``ic.v1.mailbox.*.*``:
+  they cannot know one that is not theirs, and what they leave is refused unless they signed
+  it for that order) and keep their own order feed (``IC_FEED_...``, a stream they may
+  create); persons read mailbox streams (pull consumers: fetch and acknowledge), never write
+  to one. The operator creates the ``IC_MAILBOX_*`` streams.
 - A registrar's and a vendor's requests get their replies on an inbox of their own subjects
   (``schemas.registrar_inbox``, ``schemas.vendor_inbox``), never on ``_INBOX.>``, where they would hear
   everyone's replies.
@@ -18,9 +23,10 @@ subjects: the JetStream the ratings board and the registry need. One list for th
 
 from __future__ import annotations
 
-from runtime import RATINGS_STREAM
+from runtime import MAILBOX_STREAMS, RATINGS_STREAM
 
 __all__ = [
+    "mailbox_reader",
     "person_publish",
     "registrar_grant",
     "stream_reader",
@@ -49,6 +55,27 @@ def stream_reader(stream: str) -> list[str]:
     ]
 
 
+def mailbox_reader() -> list[str]:
+    """What a person's agent publishes to read its order mailboxes: a stream reader's, and a
+    pull consumer's next-message requests and acknowledgements."""
+    out = []
+    for stream in MAILBOX_STREAMS:
+        out += stream_reader(stream)
+        out += [f"$JS.API.CONSUMER.MSG.NEXT.{stream}.>", f"$JS.ACK.{stream}.>"]
+    return out
+
+
+def _vendor_streams(vendor_id: str) -> list[str]:
+    feed = f"IC_FEED_{vendor_id[:16].upper()}"  # vendor_adapter's feed_stream
+    return [
+        "ic.v1.mailbox.*.*",
+        *(f"$JS.API.STREAM.INFO.{stream}" for stream in MAILBOX_STREAMS),
+        f"ic.v1.feed.{vendor_id}.>",
+        f"$JS.API.STREAM.INFO.{feed}",
+        f"$JS.API.STREAM.CREATE.{feed}",
+    ]
+
+
 def person_publish() -> list[str]:
     return [
         "ic.v1.intent.>",
@@ -58,6 +85,7 @@ def person_publish() -> list[str]:
         "ic.v1.rating.*",
         *stream_reader(RATINGS_STREAM),
         *stream_reader(_REGISTRY_STREAM),
+        *mailbox_reader(),
     ]
 
 
@@ -66,6 +94,7 @@ def vendor_publish(vendor_id: str) -> list[str]:
         f"ic.v1.profile.{vendor_id}",
         "ic.v1.registry.*.register",
         *stream_reader(RATINGS_STREAM),
+        *_vendor_streams(vendor_id),
     ]
 
 

@@ -16,6 +16,7 @@ from ._http import HttpServer, Response
 from ._inprocess import InProcessTransport
 from ._keyfiles import key_file
 from ._logging import configure_logging
+from ._mailbox import MAILBOX_LIMITS, MAILBOX_STREAMS, Mailboxes
 from ._metrics import Counter, Histogram, Registry
 from ._nats_transport import NatsTransport
 from ._process import ServiceProcess, wait_total
@@ -44,6 +45,8 @@ from ._transport import (
 
 __all__ = [
     "FAILPOINTS_ENV",
+    "MAILBOX_LIMITS",
+    "MAILBOX_STREAMS",
     "RATINGS_STREAM",
     "REPLY_KEY_PROOF_TAG",
     "REPLY_TOKENS",
@@ -56,6 +59,7 @@ __all__ = [
     "HttpServer",
     "InProcessTransport",
     "LocalRegistrar",
+    "Mailboxes",
     "Message",
     "NatsServerNotFound",
     "NatsTransport",

@@ -14,6 +14,8 @@ by side, so a change to what one side signs and what the other checks is one fil
 - ``_cancelling``: cancel a confirmed order, open it, answer it, open the answer.
 - ``_answers``: the rule by which the person's agent believes any answer (signed by the
   vendor dealt with, bound to the request by its hash), and the countersignature's answer.
+- ``_status``: what became of an order (shipped, delivered, cancelled by the vendor),
+  sealed to the intent and left in a mailbox named by what only the two parties hold.
 - ``_registering``: a vendor asks a registrar to register its name, the registrar signs
   an entry and answers; anybody opens an entry against the registrars they trust. Names
   are compared by their skeleton (``_names``).
@@ -99,6 +101,7 @@ from ._messages import (
     Message,
     Offer,
     OrderConfirmation,
+    OrderStatus,
     Rating,
     Receipt,
     Region,
@@ -165,6 +168,17 @@ from ._registering import (
 from ._replay import ReplayCache
 from ._roster import ROSTER, Agreement, expand_terms
 from ._sealing import BOX_SIZES, MAX_SEALED_BYTES, pack, seal, unpack, unseal
+from ._status import (
+    MAILBOX_DAYS,
+    MAILBOX_ROOT,
+    STATUS_STATES,
+    mailbox_days,
+    mailbox_stream,
+    mailbox_subject,
+    mailbox_token,
+    make_status,
+    open_status,
+)
 from ._subjects import (
     INTENT_ROOT,
     REPLY_ROOT,
@@ -209,6 +223,8 @@ __all__ = [
     "INTENT_LIFETIMES",
     "INTENT_ROOT",
     "ISO_4217",
+    "MAILBOX_DAYS",
+    "MAILBOX_ROOT",
     "MAX_FRAME_BYTES",
     "MAX_LIFETIME",
     "MAX_SEALED_BYTES",
@@ -220,6 +236,7 @@ __all__ = [
     "REJECTION_REASONS",
     "REPLY_ROOT",
     "ROSTER",
+    "STATUS_STATES",
     "Accept",
     "Agreement",
     "ArchivedOrder",
@@ -257,6 +274,7 @@ __all__ = [
     "OpenedOffer",
     "OpenedRating",
     "OrderConfirmation",
+    "OrderStatus",
     "Outdated",
     "Oversized",
     "ProfileCache",
@@ -306,6 +324,10 @@ __all__ = [
     "json_schemas",
     "kid_of",
     "latest_per_receipt",
+    "mailbox_days",
+    "mailbox_stream",
+    "mailbox_subject",
+    "mailbox_token",
     "make_accept",
     "make_cancel",
     "make_confirmation",
@@ -315,6 +337,7 @@ __all__ = [
     "make_rating",
     "make_registration",
     "make_registration_answer",
+    "make_status",
     "match_terms",
     "name_claim_key",
     "name_skeleton",
@@ -335,6 +358,7 @@ __all__ = [
     "open_rating",
     "open_registration",
     "open_registration_answer",
+    "open_status",
     "pack",
     "parse_money",
     "profile_subject",

@@ -37,6 +37,7 @@ MAX_LIFETIME: dict[str, timedelta] = {
     "countersignature_ack": timedelta(hours=1),
     "cancel": timedelta(hours=1),
     "rating": timedelta(days=1),
+    "order_status": timedelta(days=366),  # it waits in a mailbox as long as the terms allow
     "registration_request": timedelta(hours=1),
     "registry_entry": timedelta(days=400),
     "registration_answer": timedelta(hours=1),

@@ -36,6 +36,7 @@ __all__ = [
     "Message",
     "Offer",
     "OrderConfirmation",
+    "OrderStatus",
     "Rating",
     "Receipt",
     "Region",
@@ -268,6 +269,25 @@ class Cancel(_Base, tag="cancel", frozen=True, kw_only=True):
     reason: Text = ""
 
 
+class OrderStatus(_Base, tag="order_status", frozen=True, kw_only=True):
+    """The vendor says what became of a confirmed order: shipped, delivered, or cancelled by
+    the vendor (``reason`` says why). Bound to the order by its receipt (id and hash), with a
+    ``seq`` that grows by one with every status of that order, so a replay or a reorder shows.
+    Signed by the vendor's signing key, sealed to the intent's seal key, left in the order's
+    mailbox (``schemas.mailbox_subject``)."""
+
+    order_id: Id
+    receipt_id: Id
+    receipt_hash: Digest
+    intent_id: Id
+    vendor_id: KeyHex
+    seq: Annotated[int, msgspec.Meta(ge=1, le=1_000_000)]
+    state: Literal["shipped", "delivered", "cancelled"]
+    carrier: Text = ""
+    tracking: Text = ""
+    reason: Text = ""
+
+
 class Rating(_Base, tag="rating", frozen=True, kw_only=True):
     """The person's rating of a completed order, bound to its receipt."""
 
@@ -337,6 +357,7 @@ Message = (
     | Countersignature
     | CountersignatureAck
     | Cancel
+    | OrderStatus
     | Rating
     | RegistrationRequest
     | RegistryEntry
@@ -356,6 +377,7 @@ MESSAGE_TYPES: dict[str, type[_Base]] = {
         Countersignature,
         CountersignatureAck,
         Cancel,
+        OrderStatus,
         Rating,
         RegistrationRequest,
         RegistryEntry,

@@ -33,6 +33,7 @@ from ._messages import (
     Item,
     Offer,
     OrderConfirmation,
+    OrderStatus,
     Rating,
     Receipt,
     Region,
@@ -185,6 +186,13 @@ def _conversation(
          " certified copy of valid_rating with valid_receipt and valid_intent; the copy verifies"
          " as a rating bundle with valid_vendor_profile.",
          framed(certified, _VENDOR, "e8" * 16), None, {**vendor, "expect": "offer"}),
+        ("valid_order_status", "The vendor's signed word that the order of valid_receipt shipped, "
+         "bound to the receipt by id and hash, the first status of that order (seq 1).",
+         framed(OrderStatus(order_id=order_id, receipt_id=receipt.id,
+                            receipt_hash=digest(receipt_wire[64:]), intent_id=_INTENT_ID,
+                            vendor_id=vendor_id, seq=1, state="shipped", carrier="Correos",
+                            tracking="PK123456789ES"), _VENDOR, "e9" * 16),
+         None, {**vendor, "expect": "order_status"}),
     ]  # fmt: skip
 
 

@@ -16,6 +16,10 @@ adversary and its own state, and a change to one must not reach into another:
 - ``_aftercare``: what follows an order (countersignatures that confirm it, cancellations,
   purges of personal details). Touches only orders the vendor already holds.
 
+- ``_counter``: the vendor's own word on an order (ship, delivered, cancel), signed for
+  the person's mailbox; ``_feed``: every order change, for the vendor's own systems
+  (``_shop_plugin`` is a worked example of both ends with a shop's HTTP API).
+
 They share a ``Shop`` (config, catalog, store, keys, metrics, clock, the refusals log); the
 service (``_service``) is only the subscriptions and timers that feed them.
 """
@@ -27,6 +31,7 @@ from ._intents import Choice
 from ._load import load_vendor
 from ._pricing import Quote, quote
 from ._service import VendorAdapter
+from ._shop_plugin import ShopCatalog, ShopSync, shop_catalog
 from ._store import VendorStore
 from ._vendor import Vendor, vendor_signer
 
@@ -40,6 +45,8 @@ __all__ = [
     "EvidenceShelf",
     "FileCatalog",
     "Quote",
+    "ShopCatalog",
+    "ShopSync",
     "SqliteCatalog",
     "Vendor",
     "VendorAdapter",
@@ -50,5 +57,6 @@ __all__ = [
     "load_vendor",
     "quote",
     "seal_within",
+    "shop_catalog",
     "vendor_signer",
 ]

@@ -29,6 +29,8 @@ from runtime import (
 from ._catalog import Catalog
 from ._certified import evidence_from_board
 from ._config import ConfigError, VendorConfig, load_config
+from ._counter_cli import COUNTER_COMMANDS, add_counter_commands, run_counter
+from ._feed import Outbox
 from ._keys import load_or_create_keys
 from ._load import load_vendor
 from ._registration import RegistrationRefused, register
@@ -76,6 +78,12 @@ def _parser() -> argparse.ArgumentParser:
             p.add_argument(
                 "--log-level", default="info", choices=["debug", "info", "warning", "error"]
             )
+    add_counter_commands(
+        sub,
+        lambda p: p.add_argument(
+            "--config", "-c", type=Path, required=True, help="the vendor's TOML config file"
+        ),
+    )
     return ap
 
 
@@ -134,6 +142,7 @@ async def _run(cfg: VendorConfig, catalog: Catalog, bus_flag: str | None) -> int
             Vendor(cfg, NatsTransport(bus), catalog=catalog, signer=signer, metrics=metrics)
         )
         vendor.adapter.shop.evidence = evidence
+        await stack.enter_async_context(Outbox(vendor.store.db, bus, vendor_id, metrics=metrics))
         await stop.wait()
     log.info("vendor.stopped", vendor=vendor_id)
     return 0
@@ -173,6 +182,8 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     configure_logging(json=False, level="warning")  # stdout stays for the command's output
     try:
+        if args.command in COUNTER_COMMANDS:
+            return run_counter(args)
         if args.command == "id":
             identity, _, _ = load_or_create_keys(load_config(args.config).keys_dir)
             print(bytes(identity.verify_key).hex())

@@ -7,7 +7,9 @@ their share of the item, so it holds nothing until the countersignature takes th
 ``lapsed`` was not confirmed by the person before ``held_until`` (its stock, if it held any,
 is free again); ``rejected`` and ``cancelled`` hold nothing.
 A countersignature that comes for an ``unheld`` or ``lapsed`` order takes the stock if it is
-still there."""
+still there. ``shipped`` and ``delivered`` (the counter's, ``_counter``) keep their stock
+taken, like ``confirmed``; a ``cancelled`` order's is free. Each change of state is also
+written, by triggers in the same transaction, to the order feed (``_feed``)."""
 
 from __future__ import annotations
 
@@ -18,6 +20,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from runtime import open_db
+
+from ._counter import STATUS_SCHEMA
+from ._feed import FEED_SCHEMA
 
 __all__ = ["OrderRow", "Released", "VendorStore", "stamp"]
 
@@ -31,7 +36,7 @@ CREATE TABLE IF NOT EXISTS orders (
     quantity      INTEGER NOT NULL,
     total_amount  INTEGER NOT NULL,
     currency      TEXT NOT NULL,
-    status        TEXT NOT NULL,          -- confirmed | unheld | lapsed | rejected | cancelled
+    status        TEXT NOT NULL,          -- confirmed | unheld | lapsed | rejected | cancelled | shipped | delivered
     reason        TEXT NOT NULL DEFAULT '',
     created       TEXT NOT NULL,
     intent_wire   BLOB NOT NULL,
@@ -56,7 +61,12 @@ MIGRATIONS = (
     "ALTER TABLE orders ADD COLUMN cancel_wire BLOB",
     # When an unconfirmed order's hold on stock ends; NULL once confirmed (or never held).
     "ALTER TABLE orders ADD COLUMN held_until TEXT",
+    # What the counter says of a shipped order (see _counter).
+    "ALTER TABLE orders ADD COLUMN carrier TEXT NOT NULL DEFAULT ''",
+    "ALTER TABLE orders ADD COLUMN tracking TEXT NOT NULL DEFAULT ''",
 )
+# Orders whose stock is taken: confirmed, and what the counter did with them since.
+TAKEN = "('confirmed', 'shipped', 'delivered')"
 HOLDS_INDEX = (
     "CREATE INDEX IF NOT EXISTS orders_by_hold ON orders(held_until) WHERE held_until IS NOT NULL"
 )
@@ -86,6 +96,7 @@ class VendorStore:
         self.path = path
         self.db = open_db(path, SCHEMA, MIGRATIONS)
         self.db.execute(HOLDS_INDEX)
+        self.db.executescript(STATUS_SCHEMA + FEED_SCHEMA)  # after the migrations it reads
         self.db.execute("PRAGMA secure_delete=ON")  # purged details are overwritten on disk
         self.snapshot_seconds = 0.5
         self._snapshot: dict[str, int] = {}
@@ -104,7 +115,7 @@ class VendorStore:
 
     def reserved(self, sku: str) -> int:
         (n,) = self.db.execute(
-            "SELECT COALESCE(SUM(quantity), 0) FROM orders WHERE sku = ? AND status = 'confirmed'",
+            f"SELECT COALESCE(SUM(quantity), 0) FROM orders WHERE sku = ? AND status IN {TAKEN}",
             (sku,),
         ).fetchone()
         return int(n)
@@ -122,7 +133,7 @@ class VendorStore:
         if now - self._snapshot_at > self.snapshot_seconds:
             self._snapshot = dict(
                 self.db.execute(
-                    "SELECT sku, SUM(quantity) FROM orders WHERE status = 'confirmed' GROUP BY sku"
+                    f"SELECT sku, SUM(quantity) FROM orders WHERE status IN {TAKEN} GROUP BY sku"
                 ).fetchall()
             )
             self._snapshot_at = now
@@ -289,6 +300,16 @@ class VendorStore:
 
     def orders(self) -> list[sqlite3.Row]:
         return list(self.db.execute("SELECT * FROM orders ORDER BY created"))
+
+    def find_orders(self, prefix: str) -> list[str]:
+        """Ids of the orders that start with ``prefix`` (people type the first 8)."""
+        q = "SELECT order_id FROM orders WHERE substr(order_id, 1, ?) = ? ORDER BY order_id"
+        return [r[0] for r in self.db.execute(q, (len(prefix), prefix.lower()))]
+
+    def statuses(self, order_id: str) -> list[sqlite3.Row]:
+        """The statuses the vendor signed for an order, by ``seq``, sent or not yet."""
+        q = "SELECT seq, state, created, sent, subject FROM order_statuses WHERE order_id = ?"
+        return list(self.db.execute(q + " ORDER BY seq", (order_id,)))
 
 
 def stamp(t: datetime) -> str:

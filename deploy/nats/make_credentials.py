@@ -59,6 +59,7 @@ def write_secret(path: Path, text: str) -> None:
 
 REGISTRY_STREAM = "KV_ic_registry"
 RATINGS_STREAM = "IC_RATINGS"
+MAILBOX_STREAMS = [f"IC_MAILBOX_{d}D" for d in (1, 7, 30, 90, 365)]  # runtime.MAILBOX_STREAMS
 
 
 def stream_reader(stream: str) -> list[str]:
@@ -72,18 +73,31 @@ def stream_reader(stream: str) -> list[str]:
     ]  # fmt: skip
 
 
+def mailbox_reader() -> list[str]:
+    """What a person reads order mailboxes with (bus_auth._grants.mailbox_reader)."""
+    out = []
+    for stream in MAILBOX_STREAMS:
+        out += stream_reader(stream)
+        out += [f"$JS.API.CONSUMER.MSG.NEXT.{stream}.>", f"$JS.ACK.{stream}.>"]
+    return out
+
+
 def person_publish() -> list[str]:
     return [
         "ic.v1.intent.>", "ic.v1.vendor.*.order", "ic.v1.vendor.*.receipt",
         "ic.v1.vendor.*.cancel", "ic.v1.rating.*",
-        *stream_reader(RATINGS_STREAM), *stream_reader(REGISTRY_STREAM),
+        *stream_reader(RATINGS_STREAM), *stream_reader(REGISTRY_STREAM), *mailbox_reader(),
     ]  # fmt: skip
 
 
 def vendor_publish(vendor_id: str) -> list[str]:
+    feed = f"IC_FEED_{vendor_id[:16].upper()}"
     return [
         f"ic.v1.profile.{vendor_id}", "ic.v1.registry.*.register",
         *stream_reader(RATINGS_STREAM),
+        "ic.v1.mailbox.*.*", *(f"$JS.API.STREAM.INFO.{s}" for s in MAILBOX_STREAMS),
+        f"ic.v1.feed.{vendor_id}.>", f"$JS.API.STREAM.INFO.{feed}",
+        f"$JS.API.STREAM.CREATE.{feed}",
     ]  # fmt: skip
 
 

@@ -1,0 +1,225 @@
+"""The vendor's order feed: every change of every order's state, for the vendor's own systems
+(a shop, a warehouse, accounts), on a JetStream stream of its own, delivered at least once to
+each durable consumer.
+
+Events are written by SQLite triggers on ``orders`` in the same transaction as the change
+itself, whoever makes it (an acceptance, a countersignature, a lapsed hold, the person's
+cancellation, the counter's ship / delivered / cancel), so no change is missed and none is
+announced that was not stored. The :class:`Outbox` publishes unsent events in order and marks
+each sent once the stream acknowledged it; after a crash it publishes the rest again, and the
+stream's duplicate window (``Nats-Msg-Id``) drops copies the server already has.
+
+Stream ``IC_FEED_<first 16 hex of vendor_id>``, subjects ``ic.v1.feed.<vendor_id>.<state>``,
+kept 30 days. An event is JSON (the vendor's own, unsigned: the bus's permissions guard who
+reads and writes it), with no personal details of the person (the feed's retention is the
+vendor's, not the person's terms; ``intentcast-vendor orders --json`` shows what was
+disclosed while it is kept):
+
+    {"event": 17, "order": "<order id>", "state": "shipped", "at": "2026-12-01T11:00:00.123Z",
+     "sku": "T2", "quantity": 1, "total": {"amount": 13900, "currency": "EUR"},
+     "reason": "", "carrier": "Correos", "tracking": "PK123"}
+
+``event`` grows by one with every event of this vendor: a consumer that stored the events
+it handled drops a repeat by it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import sqlite3
+from types import TracebackType
+from typing import Any
+
+import structlog
+from nats.js.api import StorageType, StreamConfig
+from nats.js.errors import NotFoundError
+
+from runtime import Bus, Mailboxes, Registry, failpoint
+
+__all__ = ["FEED_MAX_AGE_DAYS", "FEED_SCHEMA", "Outbox", "feed_stream", "feed_subject"]
+
+log = structlog.get_logger("intentcast.vendor")
+FEED_MAX_AGE_DAYS = 30
+
+
+def _state(row: str) -> str:
+    return (
+        f"CASE WHEN {row}.status = 'unheld' OR ({row}.status = 'confirmed'"
+        f" AND {row}.held_until IS NOT NULL) THEN 'open' ELSE {row}.status END"
+    )
+
+
+_INSERT = (
+    "INSERT INTO feed_events (order_id, state, at, sku, quantity, total_amount, currency,"
+    " reason, carrier, tracking) VALUES (NEW.order_id, {state},"
+    " strftime('%Y-%m-%dT%H:%M:%fZ', 'now'), NEW.sku, NEW.quantity, NEW.total_amount,"
+    " NEW.currency, NEW.reason, NEW.carrier, NEW.tracking);"
+)
+FEED_SCHEMA = f"""
+CREATE TABLE IF NOT EXISTS feed_events (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, order_id TEXT NOT NULL, state TEXT NOT NULL,
+    at TEXT NOT NULL, sku TEXT NOT NULL, quantity INTEGER NOT NULL,
+    total_amount INTEGER NOT NULL, currency TEXT NOT NULL, reason TEXT NOT NULL,
+    carrier TEXT NOT NULL, tracking TEXT NOT NULL, sent INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS feed_events_unsent ON feed_events(id) WHERE sent = 0;
+CREATE TRIGGER IF NOT EXISTS feed_on_insert AFTER INSERT ON orders BEGIN
+    {_INSERT.format(state=_state("NEW"))}
+END;
+CREATE TRIGGER IF NOT EXISTS feed_on_change AFTER UPDATE OF status, held_until ON orders
+WHEN ({_state("OLD")}) != ({_state("NEW")}) BEGIN
+    {_INSERT.format(state=_state("NEW"))}
+END;
+"""
+
+
+def feed_stream(vendor_id: str) -> str:
+    return f"IC_FEED_{vendor_id[:16].upper()}"
+
+
+def feed_subject(vendor_id: str, state: str = "*") -> str:
+    return f"ic.v1.feed.{vendor_id}.{state}"
+
+
+def _event(row: sqlite3.Row) -> dict[str, Any]:
+    return {
+        "event": row["id"], "order": row["order_id"], "state": row["state"], "at": row["at"],
+        "sku": row["sku"], "quantity": row["quantity"],
+        "total": {"amount": row["total_amount"], "currency": row["currency"]},
+        "reason": row["reason"], "carrier": row["carrier"], "tracking": row["tracking"],
+    }  # fmt: skip
+
+
+class Outbox:
+    """``async with Outbox(db, bus, vendor_id):`` publishes, until the block ends, what the
+    store holds unsent: statuses to the persons' mailboxes and events to the vendor's feed.
+    It looks every ``interval`` seconds (changes come from other processes too: the counter
+    commands), and after a failure backs off up to ``max_backoff``."""
+
+    def __init__(
+        self,
+        db: sqlite3.Connection,
+        bus: Bus,
+        vendor_id: str,
+        *,
+        interval: float = 0.2,
+        max_backoff: float = 5.0,
+        metrics: Registry | None = None,
+    ) -> None:
+        self.db, self.bus, self.vendor_id = db, bus, vendor_id
+        self.sent = (metrics or Registry()).counter(
+            "vendor_outbox_sent_total",
+            "Published from the outbox: statuses to persons' mailboxes, events to the feed",
+            ("what",),
+        )
+        self.interval, self.max_backoff = interval, max_backoff
+        self.mailboxes = Mailboxes(bus)
+        self._task: asyncio.Task[None] | None = None
+        self._feed_ready = False
+
+    async def __aenter__(self) -> Outbox:
+        self._task = asyncio.create_task(self._loop(), name="vendor-outbox")
+        return self
+
+    async def __aexit__(
+        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _loop(self) -> None:
+        with contextlib.suppress(Exception):  # made now so consumers can bind early; or later
+            await self._ensure_feed()
+        waits = {"statuses": self.interval, "feed": self.interval}
+        due = dict.fromkeys(waits, 0.0)
+        loop = asyncio.get_running_loop()
+        pruned = float("-inf")
+        while True:
+            for name, send in (("statuses", self.send_statuses), ("feed", self.send_feed)):
+                if loop.time() < due[name]:
+                    continue
+                try:  # each on its own: a feed JetStream refuses never holds up a person's news
+                    await send()
+                    waits[name] = self.interval
+                except Exception as exc:  # the bus or JetStream is away: try again, later
+                    waits[name] = min(self.max_backoff, waits[name] * 2)
+                    log.warning("outbox.retry", what=name, error=repr(exc)[:200], wait=waits[name])
+                due[name] = loop.time() + waits[name]
+            if loop.time() >= pruned + 3600:
+                pruned = loop.time()
+                self.prune()
+            await asyncio.sleep(self.interval)
+
+    def prune(self) -> int:
+        """Forget events sent longer ago than the feed keeps them (the stream has dropped
+        them too); unsent ones stay until they are sent."""
+        cur = self.db.execute(
+            "DELETE FROM feed_events WHERE sent = 1 AND at < strftime('%Y-%m-%dT%H:%M:%fZ', 'now', ?)",
+            (f"-{FEED_MAX_AGE_DAYS} days",),
+        )
+        return cur.rowcount
+
+    async def send_pending(self) -> int:
+        """Publish everything unsent now; how many were published."""
+        return await self.send_statuses() + await self.send_feed()
+
+    async def send_statuses(self) -> int:
+        n = 0
+        statuses = self.db.execute(
+            "SELECT order_id, seq, mailbox_days, subject, sealed FROM order_statuses"
+            " WHERE sent = 0 AND subject IS NOT NULL ORDER BY created, seq LIMIT 100"
+        ).fetchall()
+        for s in statuses:
+            await self.mailboxes.post(s["mailbox_days"], s["subject"], s["sealed"])
+            failpoint("vendor.status.posted")
+            self.db.execute(
+                "UPDATE order_statuses SET sent = 1 WHERE order_id = ? AND seq = ?",
+                (s["order_id"], s["seq"]),
+            )
+            log.info("status.sent", order=s["order_id"], seq=s["seq"])
+            self.sent.inc(what="status")
+            n += 1
+        return n
+
+    async def send_feed(self) -> int:
+        n = 0
+        events = self.db.execute(
+            "SELECT * FROM feed_events WHERE sent = 0 ORDER BY id LIMIT 100"
+        ).fetchall()
+        if events:
+            await self._ensure_feed()
+        js = self.bus.nc.jetstream()
+        for ev in events:
+            async with asyncio.timeout(5):
+                await js.publish(
+                    feed_subject(self.vendor_id, ev["state"]), json.dumps(_event(ev)).encode(),
+                    stream=feed_stream(self.vendor_id),
+                    headers={"Nats-Msg-Id": f"{self.vendor_id[:16]}-{ev['id']}"},
+                )  # fmt: skip
+            self.db.execute("UPDATE feed_events SET sent = 1 WHERE id = ?", (ev["id"],))
+            log.info("feed.sent", number=ev["id"], order=ev["order_id"], state=ev["state"])
+            self.sent.inc(what="feed")
+            n += 1
+        return n
+
+    async def _ensure_feed(self) -> None:
+        if self._feed_ready:
+            return
+        js = self.bus.nc.jetstream()
+        async with asyncio.timeout(5):
+            try:
+                await js.stream_info(feed_stream(self.vendor_id))
+            except NotFoundError:
+                await js.add_stream(
+                    StreamConfig(
+                        name=feed_stream(self.vendor_id),
+                        subjects=[feed_subject(self.vendor_id, ">")],
+                        storage=StorageType.FILE,
+                        max_age=FEED_MAX_AGE_DAYS * 86400,
+                    )
+                )
+        self._feed_ready = True
