@@ -25,13 +25,17 @@ from ._certified import EvidenceShelf, seal_within
 from ._config import CertifiedConfig, ConfigError, VendorConfig, load_config
 from ._intents import Choice
 from ._load import load_vendor
+from ._order_store import OrderStore, StoredOrder
+from ._postgres import PostgresStore, StoreUnavailable, WrongVendor
 from ._pricing import Quote, quote
 from ._service import VendorAdapter
 from ._store import VendorStore
+from ._store_choice import STORE_ENV, open_order_store
 from ._vendor import Vendor, vendor_signer
 
 __all__ = [
     "CSV_HEADER",
+    "STORE_ENV",
     "Catalog",
     "CatalogItem",
     "CertifiedConfig",
@@ -39,15 +43,21 @@ __all__ = [
     "ConfigError",
     "EvidenceShelf",
     "FileCatalog",
+    "OrderStore",
+    "PostgresStore",
     "Quote",
     "SqliteCatalog",
+    "StoreUnavailable",
+    "StoredOrder",
     "Vendor",
     "VendorAdapter",
     "VendorConfig",
     "VendorStore",
+    "WrongVendor",
     "load_catalog",
     "load_config",
     "load_vendor",
+    "open_order_store",
     "quote",
     "seal_within",
     "vendor_signer",

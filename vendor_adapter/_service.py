@@ -17,9 +17,9 @@ from ._aftercare import Aftercare
 from ._catalog import Catalog
 from ._config import VendorConfig
 from ._intents import Choice, IntentRoom
+from ._order_store import OrderStore
 from ._orders import OrderRoom
 from ._shop import Shop, utcnow
-from ._store import VendorStore
 
 __all__ = ["VendorAdapter"]
 
@@ -32,7 +32,7 @@ class VendorAdapter:
         cfg: VendorConfig,
         *,
         catalog: Catalog,
-        store: VendorStore,
+        store: OrderStore,
         signer: schemas.VendorSigner,
         metrics: Registry | None = None,
         clock: Callable[[], datetime] = utcnow,
@@ -51,7 +51,7 @@ class VendorAdapter:
         return self.shop.catalog
 
     @property
-    def store(self) -> VendorStore:
+    def store(self) -> OrderStore:
         return self.shop.store
 
     @property
