@@ -120,31 +120,32 @@ class PostgresStore:
     async def _open(
         self, dsn: str, password: str | None, vendor_id: str, pool_size: int
     ) -> asyncpg.Pool:
-        async def connect() -> asyncpg.Pool:
-            return await asyncpg.create_pool(
-                dsn, password=password, min_size=0, max_size=pool_size,
-                command_timeout=self.timeout, timeout=self.timeout,
-                server_settings={"synchronous_commit": "on", "application_name": "intentcast-vendor"},
-            )  # fmt: skip
+        pool = asyncpg.create_pool(
+            dsn, password=password, min_size=0, max_size=pool_size,
+            command_timeout=self.timeout, timeout=self.timeout,
+            server_settings={"synchronous_commit": "on", "application_name": "intentcast-vendor"},
+        )  # fmt: skip
+        await pool  # with min_size 0 this connects nothing yet: the first acquire does
 
-        pool = await self._retrying(connect)
-        try:
+        async def prepare() -> tuple[int, str]:
             async with pool.acquire() as conn:
                 version = await apply_migrations(conn, shipped_migrations())
                 await conn.execute(
                     "INSERT INTO store_owner (vendor_id) VALUES ($1) ON CONFLICT DO NOTHING",
                     vendor_id,
                 )
-                owner = await conn.fetchval("SELECT vendor_id FROM store_owner")
+                return version, await conn.fetchval("SELECT vendor_id FROM store_owner")
+
+        try:
+            version, owner = await self._retrying(prepare)
+            if owner != vendor_id:
+                raise WrongVendor(
+                    f"the order store holds the orders of vendor {owner[:16]}..., not of this"
+                    f" vendor ({vendor_id[:16]}...); give each vendor its own database"
+                )
         except BaseException:
             pool.terminate()
             raise
-        if owner != vendor_id:
-            pool.terminate()
-            raise WrongVendor(
-                f"the order store holds the orders of vendor {owner[:16]}..., not of this"
-                f" vendor ({vendor_id[:16]}...); give each vendor its own database"
-            )
         log.info("store.opened", engine="postgresql", schema_version=version)
         return pool
 
