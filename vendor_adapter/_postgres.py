@@ -13,7 +13,11 @@ result. A call that meets a lost connection (the server restarted, a failover) r
 fresh one until ``timeout`` has passed, then raises :class:`StoreUnavailable`; a retried
 insert finds the order it may already have committed (the offer's UNIQUE constraint), so a
 lost commit acknowledgement never makes a second order. The thread holds nothing durable:
-everything acknowledged is committed on the server."""
+everything acknowledged is committed on the server.
+
+Over 300 lines because every operation of the interface is here, each one transaction, so
+that the order in which writers take row locks (an order's row, then its item's) can be
+checked in one place."""
 
 from __future__ import annotations
 
@@ -149,12 +153,13 @@ class PostgresStore:
         log.info("store.opened", engine="postgresql", schema_version=version)
         return pool
 
-    async def _retrying(self, work: Callable[[], Awaitable[T]]) -> T:
-        """``work`` until it succeeds, retrying transient errors with a short backoff until
-        ``timeout``: then :class:`StoreUnavailable` naming the last error."""
+    async def _retrying(self, work: Callable[[], Awaitable[T]], within: float | None = None) -> T:
+        """``work`` until it succeeds, retrying transient errors with a short backoff for
+        ``within`` seconds (the store's timeout): then :class:`StoreUnavailable`."""
         delay, last = 0.05, None
+        within = self.timeout if within is None else within
         try:
-            async with asyncio.timeout(self.timeout):
+            async with asyncio.timeout(within):
                 while True:
                     try:
                         result = await work()
@@ -175,15 +180,17 @@ class PostgresStore:
                     return result
         except TimeoutError:
             raise StoreUnavailable(
-                f"the order store did not answer within {self.timeout:g} s (last error: {last!r})"
+                f"the order store did not answer within {within:g} s (last error: {last!r})"
             ) from None
 
-    async def _with_conn(self, work: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
+    async def _with_conn(
+        self, work: Callable[[asyncpg.Connection], Awaitable[T]], within: float
+    ) -> T:
         async def once() -> T:
             async with self._pool.acquire() as conn:
                 return await work(conn)
 
-        return await self._retrying(once)
+        return await self._retrying(once, within)
 
     def _call(self, coro: Coroutine[Any, Any, T], timeout: float) -> T:
         """Run ``coro`` on the store's loop and wait for it (a little past its own timeout)."""
@@ -194,10 +201,13 @@ class PostgresStore:
             future.cancel()
             raise StoreUnavailable(f"the order store did not answer within {timeout:g} s") from None
 
-    def _run(self, work: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
+    def _run(
+        self, work: Callable[[asyncpg.Connection], Awaitable[T]], within: float | None = None
+    ) -> T:
         if self.state != "open":
             raise RuntimeError(f"expected an open order store, got one that is {self.state}")
-        return self._call(self._with_conn(work), self.timeout)
+        within = self.timeout if within is None else within
+        return self._call(self._with_conn(work, within), within)
 
     def _stop_thread(self) -> None:
         self._loop.call_soon_threadsafe(self._loop.stop)
@@ -265,7 +275,9 @@ class PostgresStore:
         return self._fetchval(q, kid) is not None
 
     def available(self, sku: str, stock: int) -> int:
-        """Stock not yet promised, from a snapshot at most ``snapshot_seconds`` old."""
+        """Stock not yet promised, from a snapshot at most ``snapshot_seconds`` old. While the
+        database is away the last snapshot stands (each refresh tries for at most
+        ``snapshot_seconds``), so offers go on: acceptance checks stock in its transaction."""
         now = time.monotonic()
         if now - self._snapshot_at > self.snapshot_seconds:
 
@@ -276,7 +288,11 @@ class PostgresStore:
                 )
                 return {r["sku"]: int(r["n"]) for r in rows}
 
-            self._snapshot, self._snapshot_at = self._run(work), now
+            try:
+                self._snapshot = self._run(work, self.snapshot_seconds)
+            except StoreUnavailable:
+                log.warning("store.snapshot_stale", sku=sku)
+            self._snapshot_at = now
         return stock - self._snapshot.get(sku, 0)
 
     def next_hold_expiry(self) -> datetime | None:
