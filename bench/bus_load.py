@@ -42,7 +42,7 @@ def message_sizes() -> dict[str, int]:
     now = datetime.now(UTC)
     c = rb.cast()
     v = rb.vendor_signer()
-    _frame, sealed_offer = rb.make_offer(c, v)
+    frame, sealed_offer = rb.make_offer(c, v)
     opened = schemas.open_offer(
         sealed_offer, intent=c.intent, secrets=c.secrets, now=rb.NOW, replay=None,
         profiles=schemas.ProfileCache(),
@@ -63,6 +63,8 @@ def message_sizes() -> dict[str, int]:
     return {
         "intent": len(c.wire),
         "offer": len(sealed_offer),
+        "offer_frame": len(frame),
+        "offer_bundle_kept": len(opened.bundle),
         "accept": len(sealed_accept),
         "confirmation": len(sealed_conf),
         "countersignature": len(sealed_cs),

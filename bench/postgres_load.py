@@ -106,8 +106,8 @@ async def _bare_transactions(dsn: str, n: int, concurrency: int) -> float:
 
 async def _acceptances(
     url: str, tmp: Path, pg: PostgresServer, replicas: int, n: int, concurrency: int
-) -> float:
-    """Seconds for ``n`` acceptances (each answered with a signed, verified confirmation),
+) -> tuple[float, int]:
+    """(seconds, bytes per order with indexes) for ``n`` acceptances (each answered with a signed, verified confirmation),
     ``concurrency`` in flight, by ``replicas`` vendor processes on one database."""
     db = f"accept_{replicas}"
     pg.sql(f"CREATE DATABASE {db}")
@@ -130,7 +130,7 @@ async def _acceptances(
             took = time.perf_counter() - t0
             await shopper.close_casts()
     assert {a.status for a in answers} == {"confirmed"}, {a.reason for a in answers}
-    return took
+    return took, int(pg.sql("SELECT pg_total_relation_size('orders') / count(*) FROM orders", db))
 
 
 async def postgres_rows(record: Record, tmp: Path, quick: bool) -> None:
@@ -147,10 +147,12 @@ async def postgres_rows(record: Record, tmp: Path, quick: bool) -> None:
         )  # fmt: skip
         async with EmbeddedServer(tmp / "nats-pg") as server:
             for replicas in (1, 2):
-                took = await _acceptances(server.url, tmp, pg, replicas, n, concurrency)
+                took, per_order = await _acceptances(server.url, tmp, pg, replicas, n, concurrency)
                 record(
                     f"pg_acceptance_{replicas}_replica{'s' if replicas > 1 else ''}",
                     took / n * 1e3, "ms", bare / n * 1e3, None,
                     f"{n / took:.0f} acceptances/s; {concurrency} in flight from a load client"
                     " over NATS; floor: the bare transaction at the same concurrency",
                 )  # fmt: skip
+            record("pg_bytes_per_order", per_order, "B", 1, None,
+                   "the orders table with its indexes and TOAST, per order stored")  # fmt: skip
