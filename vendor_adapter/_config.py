@@ -231,7 +231,8 @@ class VendorConfig(_Model):
     # The password comes from store_password_file, $PGPASSWORD or ~/.pgpass, never this file.
     store: Annotated[str, AfterValidator(_store_url)] | None = None
     store_password_file: Path | None = None
-    store_timeout: Duration = timedelta(seconds=5)  # how long a store call waits for PostgreSQL
+    # How long a store call waits for PostgreSQL (short: a stop waits for the call in flight).
+    store_timeout: Duration = timedelta(seconds=3)
 
     @field_validator("offer_validity", "purge_interval", mode="before")
     @classmethod

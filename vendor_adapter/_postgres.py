@@ -96,7 +96,7 @@ class PostgresStore:
         *,
         vendor_id: str,
         password: str | None = None,
-        timeout: float = 5.0,
+        timeout: float = 3.0,
         pool_size: int = 2,
     ) -> None:
         self.state = "opening"
