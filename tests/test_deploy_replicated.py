@@ -1,6 +1,6 @@
 """The multi-host layout under deploy/: Kubernetes replicas of one vendor spread one per node
 (and over zones) on a shared PostgreSQL order store whose URL and password come from secrets;
-the compose file's replicated vendor and its database; and the replicas' config run as the
+the compose file's replicated vendor (Cumbre) and its database; and the replicas' config run as the
 image runs it against a real PostgreSQL."""
 
 from __future__ import annotations
@@ -57,12 +57,12 @@ def test_replicated_manifests_validate_and_spread_one_replica_per_node() -> None
     assert docs["StatefulSet"]["spec"]["volumeClaimTemplates"]
 
 
-def test_compose_runs_sierra_as_replicas_on_its_postgresql() -> None:
-    """In compose.yaml Sierra has two replicas, one per node on a Swarm, on the postgres
+def test_compose_runs_cumbre_as_replicas_on_its_postgresql() -> None:
+    """In compose.yaml Cumbre has two replicas, one per node on a Swarm, on the postgres
     service (healthy first), with the URL in the environment (no password in it) and the
     password and keys as secrets."""
     spec = yaml.safe_load((DEPLOY / "docker" / "compose.yaml").read_text())
-    sierra, pg = spec["services"]["vendor-sierra"], spec["services"]["postgres"]
+    sierra, pg = spec["services"]["vendor-cumbre"], spec["services"]["postgres"]
     assert sierra["deploy"]["replicas"] == 2
     assert sierra["deploy"]["placement"]["max_replicas_per_node"] == 1
     url = sierra["environment"][STORE_ENV]
@@ -79,10 +79,10 @@ def test_compose_runs_sierra_as_replicas_on_its_postgresql() -> None:
 def test_the_replicas_config_runs_on_a_real_postgresql(
     tmp_path: Path, nats_server: EmbeddedServer, postgres_server: PostgresServer
 ) -> None:
-    """sierra-replicated.toml, with its container paths moved to a temp dir and the store
+    """k8s/sierra-replicated.toml, with its container paths moved to a temp dir and the store
     URL in $INTENTCAST_STORE as the secret gives it, starts, opens the PostgreSQL store
     (migrating it) and serves; its password comes from store_password_file."""
-    cfg = (DEPLOY / "docker" / "vendors" / "sierra-replicated.toml").read_text()
+    cfg = (DEPLOY / "k8s" / "sierra-replicated.toml").read_text()
     for old, new in (
         ("/etc/intentcast-keys", str(tmp_path / "keys")),
         ("/var/lib/intentcast", str(tmp_path / "state")),

@@ -13,7 +13,7 @@ import asyncpg
 import pytest
 
 from bench.accept_load import Answer, LoadShopper
-from runtime import Bus, EmbeddedServer, ServiceProcess, wait_total
+from runtime import FAILPOINTS_ENV, Bus, EmbeddedServer, ServiceProcess, wait_total
 from tests.conftest import VendorFactory, restock
 from tests.postgres import PostgresServer, postgres_server
 
@@ -113,6 +113,34 @@ async def test_a_replica_killed_mid_stream_loses_no_acknowledged_order(
     assert len(logged_by_a) >= 20
     assert logged_by_a <= {r["order_id"] for r in stored.values()}
     assert b.returncode is None
+
+
+async def test_a_replica_killed_between_commit_and_answer_leaves_the_order_to_the_other(
+    tmp_path: Path,
+    vendor: VendorFactory,
+    nats_server: EmbeddedServer,
+    postgres_server: PostgresServer,
+) -> None:
+    """A replica SIGKILLed by a failpoint right after committing an order and before
+    answering: the acceptance, sent again, reaches the other replica, which finds the order
+    in the shared store and answers with its stored reply (the same order id); nothing is
+    stored twice."""
+    restock(tmp_path, "sierra.csv", 10_000)
+    a = vendor("sierra", replica="a", store=f'"{postgres_server.dsn()}"',
+               env={FAILPOINTS_ENV: "vendor.order.committed"})  # fmt: skip
+    b = vendor("sierra", replica="b", store=f'"{postgres_server.dsn()}"')
+    async with Bus(nats_server.url, name="load") as bus:
+        shopper = LoadShopper(bus)
+        offered = await shopper.cast_many(30)
+        answers = await shopper.accept_all(offered, concurrency=10)
+        await shopper.close_casts()
+    assert a.wait_exit(10) == -9
+    (committed,) = [ev["order"] for ev in a.events if ev.get("event") == "order.stored"]
+    assert committed in {x.order_id for x in answers}
+    assert b.count("order.repeat") >= 1
+    stored = await stored_orders(postgres_server)
+    assert len(stored) == 30
+    assert_every_answer_is_stored(answers, stored)
 
 
 async def test_the_database_restarted_mid_stream_loses_nothing_and_replicas_carry_on(
