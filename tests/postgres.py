@@ -94,6 +94,13 @@ class PostgresServer:
         self._run("pg_ctl", action, "-w", "-t", "60", "-D", str(self.data), "-l",
                   str(self.root / "server.log"), "-o", opts, *extra)  # fmt: skip
 
+    def pause(self) -> None:
+        """Stop the server but keep its data, for :meth:`resume`."""
+        self._pg_ctl("stop", "-m", "fast")
+
+    def resume(self) -> None:
+        self._pg_ctl("start")
+
     def restart(self) -> None:
         """``pg_ctl restart`` (fast: connections are cut, the server comes back)."""
         self._pg_ctl("restart", "-m", "fast")

@@ -7,6 +7,7 @@ nothing acknowledged while the same processes carry on."""
 from __future__ import annotations
 
 import asyncio
+import signal
 from pathlib import Path
 
 import asyncpg
@@ -175,3 +176,30 @@ async def test_the_database_restarted_mid_stream_loses_nothing_and_replicas_carr
     assert (a.pid, b.pid) == pids and a.returncode is None and b.returncode is None
     for p in (a, b):  # an outage a replica noticed, it also saw end
         assert p.count("store.recovered") == p.count("store.unavailable")
+
+
+async def test_with_its_database_down_a_replica_still_offers_and_stops_on_sigterm(
+    tmp_path: Path,
+    vendor: VendorFactory,
+    nats_server: EmbeddedServer,
+    postgres_server: PostgresServer,
+) -> None:
+    """The database stopped: a replica still answers intents from its last view of stock,
+    leaves an acceptance unanswered rather than answering without a commit, and exits 0
+    within 5 s of SIGTERM while that acceptance waits on the database."""
+    restock(tmp_path, "sierra.csv", 10)
+    (a,) = [vendor("sierra", store=f'"{postgres_server.dsn()}"')]
+    async with Bus(nats_server.url, name="load") as bus:
+        shopper = LoadShopper(bus)
+        await shopper.cast_many(1)
+        postgres_server.pause()
+        try:
+            offered = await shopper.cast_many(3)
+            with pytest.raises(TimeoutError):
+                await shopper.accept(offered[0], attempt_timeout=1.0, deadline=2.5)
+            a.signal(signal.SIGTERM)
+            assert a.wait_exit(5) == 0
+            await shopper.close_casts()
+        finally:
+            postgres_server.resume()
+    assert await stored_orders(postgres_server) == {}

@@ -10,9 +10,10 @@ constraint on ``offer_id``; nothing is returned before its transaction committed
 The interface is synchronous (see :mod:`._order_store`), asyncpg is not: the store owns one
 thread running an event loop with a small connection pool, and each call waits for its
 result. A call that meets a lost connection (the server restarted, a failover) retries on a
-fresh one until ``timeout`` has passed, then raises :class:`StoreUnavailable`; a retried
-insert finds the order it may already have committed (the offer's UNIQUE constraint), so a
-lost commit acknowledgement never makes a second order. The thread holds nothing durable:
+fresh one until ``timeout`` has passed (0.2 s once an outage has lasted that long), then
+raises :class:`StoreUnavailable`; a retried insert finds the order it may already have
+committed (the offer's UNIQUE constraint), so a lost commit acknowledgement never makes a
+second order. The thread holds nothing durable:
 everything acknowledged is committed on the server.
 
 Over 300 lines because every operation of the interface is here, each one transaction, so
@@ -43,6 +44,9 @@ log = structlog.get_logger("intentcast.vendor")
 T = TypeVar("T")
 
 _COLUMN = re.compile(r"^[a-z_]{1,40}$")
+# Once the database has been away for longer than a call waits, each call tries this long
+# only, so that a replica answers intents (and SIGTERM) between the acceptances it must drop.
+_WHILE_DOWN = 0.2
 _SUMS = (
     "SELECT COALESCE(SUM(quantity), 0)::bigint AS reserved,"
     " COALESCE(SUM(quantity) FILTER (WHERE held_until IS NOT NULL), 0)::bigint AS held"
@@ -158,6 +162,8 @@ class PostgresStore:
         ``within`` seconds (the store's timeout): then :class:`StoreUnavailable`."""
         delay, last = 0.05, None
         within = self.timeout if within is None else within
+        if self._down_since is not None and time.monotonic() - self._down_since > within:
+            within = min(within, _WHILE_DOWN)  # a long outage: fail fast, do not hold up
         try:
             async with asyncio.timeout(within):
                 while True:
@@ -290,9 +296,10 @@ class PostgresStore:
 
             try:
                 self._snapshot = self._run(work, self.snapshot_seconds)
-            except StoreUnavailable:
+                self._snapshot_at = now
+            except StoreUnavailable:  # try again in ten periods, not at every intent
                 log.warning("store.snapshot_stale", sku=sku)
-            self._snapshot_at = now
+                self._snapshot_at = now + 9 * self.snapshot_seconds
         return stock - self._snapshot.get(sku, 0)
 
     def next_hold_expiry(self) -> datetime | None:
