@@ -17,7 +17,10 @@ adversary and its own state, and a change to one must not reach into another:
   purges of personal details). Touches only orders the vendor already holds.
 
 They share a ``Shop`` (config, catalog, store, keys, metrics, clock, the refusals log); the
-service (``_service``) is only the subscriptions and timers that feed them.
+service (``_service``) is only the subscriptions and timers that feed them. The store is an
+``OrderStore`` (``_order_store``): SQLite on one host (``_store``, the default) or PostgreSQL
+shared by replicas on many (``_postgres``, with ``_migrations``), as the config's ``store``
+says (``_store_choice``).
 """
 
 from ._catalog import CSV_HEADER, Catalog, CatalogItem, FileCatalog, SqliteCatalog, load_catalog
