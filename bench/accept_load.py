@@ -63,14 +63,25 @@ class LoadShopper:
         return datetime.now(UTC)
 
     async def cast_many(
-        self, n: int, *, concurrency: int = 32, offer_within: float = 20.0, **change: object
+        self,
+        n: int,
+        *,
+        concurrency: int = 32,
+        offer_within: float = 20.0,
+        wants: Sequence[schemas.Want] = (),
+        **change: object,
     ) -> list[Offered]:
-        """Cast ``n`` tent intents (``change`` as for ``schemas.example_tent_intent``) and wait
-        until each has an offer; offers keep being counted until :meth:`close_casts`."""
+        """Cast ``n`` tent intents (``change`` as for ``schemas.example_tent_intent``; intent
+        i wants ``wants[i % len(wants)]`` if given) and wait until each has an offer; offers
+        keep being counted until :meth:`close_casts`."""
         sem = asyncio.Semaphore(concurrency)
         self._subs = []
-        out = [Offered(schemas.example_tent_intent(now=self._now(), ttl=timedelta(minutes=10),
-                                                   **change)) for _ in range(n)]  # fmt: skip
+        out = []
+        for i in range(n):
+            if wants:
+                change["want"] = wants[i % len(wants)]
+            cast = schemas.example_tent_intent(now=self._now(), ttl=timedelta(minutes=10), **change)
+            out.append(Offered(cast))
 
         async def one(o: Offered) -> None:
             c = o.cast

@@ -41,12 +41,27 @@ _COLUMNS = (
 )
 
 
+ITEMS = 50  # the catalog's tents, each its own colour: an intent for colour i gets item i
+
+
+def _catalog(tmp: Path) -> Path:
+    from vendor_adapter import CSV_HEADER
+
+    p = tmp / "catalog.csv"
+    rows = [CSV_HEADER] + [
+        f'T{i},Two-person dome tent {i},outdoor/tents,{100 + i}.00,EUR,1000000,colour=c{i},"tent,2-person"'
+        for i in range(ITEMS)
+    ]
+    p.write_text("\n".join(rows) + "\n")
+    return p
+
+
 def _vendor_toml(tmp: Path, dsn: str) -> Path:
     import run_bench as rb
 
     t = rb.VTERMS
     tmp.mkdir(parents=True, exist_ok=True)
-    catalog = rb.write_catalog(tmp)
+    catalog = _catalog(tmp)
     text = f"""name = "Bench Outdoor"
 categories = ["outdoor/tents"]
 keys_dir = "{tmp / "keys"}"
@@ -76,25 +91,29 @@ areas = ["ES"]
     return tmp / "vendor.toml"
 
 
-async def _bare_transactions(dsn: str, n: int, concurrency: int) -> float:
-    """Seconds for ``n`` transactions of an acceptance's shape, ``concurrency`` at once."""
+async def _bare_transactions(dsn: str, n: int, concurrency: int, items: int) -> float:
+    """Seconds for ``n`` transactions of an acceptance's shape, ``concurrency`` at once, over
+    ``items`` items in turn."""
     blob = os.urandom(4096)
     frame = os.urandom(700)
     async with asyncpg.create_pool(dsn, min_size=concurrency, max_size=concurrency) as pool:
-        await pool.execute("INSERT INTO stock_locks (sku) VALUES ('T0') ON CONFLICT DO NOTHING")
+        for k in range(items):
+            await pool.execute(
+                "INSERT INTO stock_locks VALUES ($1) ON CONFLICT DO NOTHING", f"T{k}"
+            )
         sem = asyncio.Semaphore(concurrency)
 
         async def one(i: int) -> None:
-            oid = schemas.new_id()
+            oid, sku = schemas.new_id(), f"T{i % items}"
             async with sem, pool.acquire() as c, c.transaction():
-                await c.fetchval("SELECT 1 FROM stock_locks WHERE sku = 'T0' FOR UPDATE")
-                await c.fetchrow(_SHAPE, "T0")
+                await c.fetchval("SELECT 1 FROM stock_locks WHERE sku = $1 FOR UPDATE", sku)
+                await c.fetchrow(_SHAPE, sku)
                 await c.execute(
-                    f"INSERT INTO orders ({_COLUMNS}) VALUES ($1, $2, $3, $4, 'T0', 1, 12900,"
+                    f"INSERT INTO orders ({_COLUMNS}) VALUES ($1, $2, $3, $4, $15, 1, 12900,"
                     " 'EUR', 'confirmed', '', $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $5, $5)"
                     " ON CONFLICT DO NOTHING",
                     oid, oid, oid, "ab" * 32, f"2026-12-01T00:00:00.{i:06d}+00:00", frame,
-                    frame, frame, frame, frame, oid, "cd" * 32, blob, '{"name":"A"}',
+                    frame, frame, frame, frame, oid, "cd" * 32, blob, '{"name":"A"}', sku,
                 )  # fmt: skip
 
         t0 = time.perf_counter()
@@ -105,11 +124,11 @@ async def _bare_transactions(dsn: str, n: int, concurrency: int) -> float:
 
 
 async def _acceptances(
-    url: str, tmp: Path, pg: PostgresServer, replicas: int, n: int, concurrency: int
+    url: str, tmp: Path, pg: PostgresServer, replicas: int, n: int, concurrency: int, items: int
 ) -> tuple[float, int]:
     """(seconds, bytes per order with indexes) for ``n`` acceptances (each answered with a signed, verified confirmation),
     ``concurrency`` in flight, by ``replicas`` vendor processes on one database."""
-    db = f"accept_{replicas}"
+    db = f"accept_{replicas}_{items}"
     pg.sql(f"CREATE DATABASE {db}")
     cfg = _vendor_toml(tmp / db, pg.dsn(db))
     with contextlib.ExitStack() as stack:
@@ -123,7 +142,8 @@ async def _acceptances(
             )
         async with Bus(url, name="bench-acceptor") as bus:
             shopper = LoadShopper(bus)
-            offered = await shopper.cast_many(n + 20)
+            wants = [schemas.Want("2-person tent", {"colour": f"c{k}"}) for k in range(items)]
+            offered = await shopper.cast_many(n + 20, wants=wants)
             await shopper.accept_all(offered[:20], concurrency=concurrency)  # warm up
             t0 = time.perf_counter()
             answers = await shopper.accept_all(offered[20:], concurrency=concurrency)
@@ -140,19 +160,23 @@ async def postgres_rows(record: Record, tmp: Path, quick: bool) -> None:
     n, concurrency = (200, 16) if quick else (600, 32)
     with PostgresServer() as pg:
         PostgresStore(pg.dsn("bench"), vendor_id="ab" * 32).close()  # the store's own schema
-        bare = await _bare_transactions(pg.dsn("bench"), n, concurrency)
-        record(
-            "pg_bare_transaction", bare / n * 1e3, "ms", bare / n * 1e3, None,
-            f"lock item row, sum, insert an order-sized row, commit; {concurrency} at once",
-        )  # fmt: skip
         async with EmbeddedServer(tmp / "nats-pg") as server:
-            for replicas in (1, 2):
-                took, per_order = await _acceptances(server.url, tmp, pg, replicas, n, concurrency)
+            for items, label in ((1, ""), (ITEMS, f"_{ITEMS}_items")):
+                bare = await _bare_transactions(pg.dsn("bench"), n, concurrency, items)
                 record(
-                    f"pg_acceptance_{replicas}_replica{'s' if replicas > 1 else ''}",
-                    took / n * 1e3, "ms", bare / n * 1e3, None,
-                    f"{n / took:.0f} acceptances/s; {concurrency} in flight from a load client"
-                    " over NATS; floor: the bare transaction at the same concurrency",
+                    f"pg_bare_transaction{label}", bare / n * 1e3, "ms", bare / n * 1e3, None,
+                    f"lock an item's row, sum, insert an order-sized row, commit; {concurrency}"
+                    f" at once over {items} item(s)",
                 )  # fmt: skip
-            record("pg_bytes_per_order", per_order, "B", 1, None,
-                   "the orders table with its indexes and TOAST, per order stored")  # fmt: skip
+                for replicas in (1, 2):
+                    took, per_order = await _acceptances(
+                        server.url, tmp, pg, replicas, n, concurrency, items
+                    )
+                    record(
+                        f"pg_acceptance_{replicas}_replica{'s' if replicas > 1 else ''}{label}",
+                        took / n * 1e3, "ms", bare / n * 1e3, None,
+                        f"{n / took:.0f} acceptances/s over {items} item(s); {concurrency} in"
+                        " flight from a load client over NATS; floor: the bare transaction",
+                    )  # fmt: skip
+        record("pg_bytes_per_order", per_order, "B", 1, None,
+               "the orders table with its indexes and TOAST, per order stored")  # fmt: skip
