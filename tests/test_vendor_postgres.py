@@ -1,8 +1,9 @@
 """Two replicas of one vendor, each its own `intentcast-vendor run` process, on one real
 PostgreSQL server (started by the test), under hundreds of acceptances from a load client on
 the real bus: each intent is answered once, the last items are never sold twice, a replica
-SIGKILLed mid-stream loses no acknowledged order, and a database restarted mid-stream loses
-nothing acknowledged while the same processes carry on."""
+SIGKILLed mid-stream (or between its commit and its answer) loses no acknowledged order, a
+database restarted mid-stream loses nothing acknowledged while the same processes carry on,
+and with the database down a replica still offers and stops promptly."""
 
 from __future__ import annotations
 
