@@ -9,6 +9,7 @@ bench-results.png (latency and CPU against vendors and against intents per secon
 
     make bench                  # everything (about two minutes on 2 cores)
     make bench ARGS=--quick     # fewer repeats, no 200-vendor round trip
+    make bench ARGS=--capacity  # per-message rows and deploy/CAPACITY.md's inputs only
 """
 
 from __future__ import annotations
@@ -697,6 +698,7 @@ async def main_async(quick: bool) -> None:
                 None,
                 f"best at {best[0]:.0f} in flight; floor: bare round trips per second",
             )
+        await capacity(tmp, floors, quick)
         mi, mv = memory(catalog)
         record("memory_per_open_intent", mi / 1024, "KiB", 1, None, "tracemalloc, agent side")
         record(
@@ -716,14 +718,35 @@ async def main_async(quick: bool) -> None:
         )
 
 
+async def capacity(tmp: Path, floors: dict[str, float], quick: bool) -> None:
+    """Rows for deploy/CAPACITY.md: sizes, bus fan-out, vendor processes, PostgreSQL."""
+    sys.path.insert(0, str(ROOT / "bench"))
+    from capacity_rows import capacity_rows
+
+    print("Capacity inputs (deploy/CAPACITY.md):")
+    await capacity_rows(record, tmp, floors, quick)
+
+
+async def capacity_only(quick: bool) -> None:
+    with tempfile.TemporaryDirectory(prefix="intentcast-bench-") as d:
+        floors = await micro(Path(d), quick)
+        await capacity(Path(d), floors, quick)
+        out = ROOT / "bench-results.json"
+        out.write_text(json.dumps(RECORDS, indent=2) + "\n")
+        print(f"\nwrote {out}")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     ap.add_argument("--quick", action="store_true", help="fewer repeats; skip 200 vendors")
+    ap.add_argument(
+        "--capacity", action="store_true", help="only the per-message and capacity rows"
+    )
     args = ap.parse_args()
     configure_logging(json=True, level="error")
-    asyncio.run(main_async(args.quick))
+    asyncio.run(capacity_only(args.quick) if args.capacity else main_async(args.quick))
     return 0
 
 

@@ -21,7 +21,10 @@ adversary and its own state, and a change to one must not reach into another:
   (``_shop_plugin`` is a worked example of both ends with a shop's HTTP API).
 
 They share a ``Shop`` (config, catalog, store, keys, metrics, clock, the refusals log); the
-service (``_service``) is only the subscriptions and timers that feed them.
+service (``_service``) is only the subscriptions and timers that feed them. The store is an
+``OrderStore`` (``_order_store``): SQLite on one host (``_store``, the default) or PostgreSQL
+shared by replicas on many (``_postgres``, with ``_migrations``), as the config's ``store``
+says (``_store_choice``).
 """
 
 from ._catalog import CSV_HEADER, Catalog, CatalogItem, FileCatalog, SqliteCatalog, load_catalog
@@ -29,14 +32,18 @@ from ._certified import EvidenceShelf, seal_within
 from ._config import CertifiedConfig, ConfigError, VendorConfig, load_config
 from ._intents import Choice
 from ._load import load_vendor
+from ._order_store import OrderStore, StoredOrder
+from ._postgres import PostgresStore, StoreUnavailable, WrongVendor
 from ._pricing import Quote, quote
 from ._service import VendorAdapter
 from ._shop_plugin import ShopCatalog, ShopSync, shop_catalog
 from ._store import VendorStore
+from ._store_choice import STORE_ENV, open_order_store
 from ._vendor import Vendor, vendor_signer
 
 __all__ = [
     "CSV_HEADER",
+    "STORE_ENV",
     "Catalog",
     "CatalogItem",
     "CertifiedConfig",
@@ -44,17 +51,23 @@ __all__ = [
     "ConfigError",
     "EvidenceShelf",
     "FileCatalog",
+    "OrderStore",
+    "PostgresStore",
     "Quote",
     "ShopCatalog",
     "ShopSync",
     "SqliteCatalog",
+    "StoreUnavailable",
+    "StoredOrder",
     "Vendor",
     "VendorAdapter",
     "VendorConfig",
     "VendorStore",
+    "WrongVendor",
     "load_catalog",
     "load_config",
     "load_vendor",
+    "open_order_store",
     "quote",
     "seal_within",
     "shop_catalog",

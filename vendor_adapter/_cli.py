@@ -33,6 +33,8 @@ from ._counter_cli import COUNTER_COMMANDS, add_counter_commands, run_counter
 from ._feed import Outbox
 from ._keys import load_or_create_keys
 from ._load import load_vendor
+from ._migrations import SchemaTooNew
+from ._postgres import StoreUnavailable, WrongVendor
 from ._registration import RegistrationRefused, register
 from ._vendor import Vendor, vendor_signer
 
@@ -202,6 +204,11 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+    except (StoreUnavailable, WrongVendor, SchemaTooNew) as exc:  # a PostgreSQL order store
+        print(
+            f"intentcast-vendor: error: the order store could not be used: {exc}", file=sys.stderr
+        )
+        return 1
     except sqlite3.Error as exc:  # the order store, named as such
         print(
             f"intentcast-vendor: error: the order store could not be used ({exc}); check"

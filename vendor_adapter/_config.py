@@ -8,6 +8,7 @@ import tomllib
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import (
     AfterValidator,
@@ -168,6 +169,20 @@ class DeliveryConfig(_Model):
     areas: list[Annotated[str, AfterValidator(_area)]] = []
 
 
+def _store_url(url: str) -> str:
+    if url == "sqlite":
+        return url
+    parts = urlsplit(url)
+    if parts.scheme not in ("postgresql", "postgres"):
+        raise ValueError(f'expected "sqlite" or a postgresql:// URL, got {url[:40]!r}')
+    if parts.password is not None:
+        raise ValueError(
+            "expected a URL without a password, got one with a password; put it in"
+            " store_password_file or $PGPASSWORD instead"
+        )
+    return url
+
+
 class RegistrationConfig(_Model):
     """Register with a registrar at start-up: its key (64 hex digits), or "local" for the one
     serving this machine's embedded bus; ``regions`` are where the vendor delivers."""
@@ -211,6 +226,13 @@ class VendorConfig(_Model):
     orders: OrdersConfig = OrdersConfig()
     delivery: DeliveryConfig = DeliveryConfig()
     certified: CertifiedConfig = CertifiedConfig()
+    # The order store: unset (or "sqlite") for data_dir/vendor.sqlite on this host, or a
+    # "postgresql://user@host/db" URL shared by replicas on any hosts ($INTENTCAST_STORE wins).
+    # The password comes from store_password_file, $PGPASSWORD or ~/.pgpass, never this file.
+    store: Annotated[str, AfterValidator(_store_url)] | None = None
+    store_password_file: Path | None = None
+    # How long a store call waits for PostgreSQL (short: a stop waits for the call in flight).
+    store_timeout: Duration = timedelta(seconds=3)
 
     @field_validator("offer_validity", "purge_interval", mode="before")
     @classmethod
@@ -245,6 +267,9 @@ def load_config(path: Path) -> VendorConfig:
             "keys_dir": cfg.keys_dir if cfg.keys_dir.is_absolute() else base / cfg.keys_dir,
             "bus_nkey_seed": None if cfg.bus_nkey_seed is None else base / cfg.bus_nkey_seed,
             "bus_tls_ca": None if cfg.bus_tls_ca is None else base / cfg.bus_tls_ca,
+            "store_password_file": None
+            if cfg.store_password_file is None
+            else base / cfg.store_password_file,
             "data_dir": cfg.data_dir if cfg.data_dir.is_absolute() else base / cfg.data_dir,
             "catalog": catalog,
         }

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from datetime import datetime, timedelta
 
 import structlog
@@ -17,9 +17,10 @@ from ._aftercare import Aftercare
 from ._catalog import Catalog
 from ._config import VendorConfig
 from ._intents import Choice, IntentRoom
+from ._order_store import OrderStore
 from ._orders import OrderRoom
+from ._postgres import StoreUnavailable
 from ._shop import Shop, utcnow
-from ._store import VendorStore
 
 __all__ = ["VendorAdapter"]
 
@@ -32,7 +33,7 @@ class VendorAdapter:
         cfg: VendorConfig,
         *,
         catalog: Catalog,
-        store: VendorStore,
+        store: OrderStore,
         signer: schemas.VendorSigner,
         metrics: Registry | None = None,
         clock: Callable[[], datetime] = utcnow,
@@ -51,7 +52,7 @@ class VendorAdapter:
         return self.shop.catalog
 
     @property
-    def store(self) -> VendorStore:
+    def store(self) -> OrderStore:
         return self.shop.store
 
     @property
@@ -154,7 +155,8 @@ class VendorAdapter:
         period: timedelta, job: Callable[[], Awaitable[object]], stop: asyncio.Event
     ) -> None:
         while not stop.is_set():
-            await job()
+            with _outlives_store_outages(job):
+                await job()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), period.total_seconds())
 
@@ -163,9 +165,21 @@ class VendorAdapter:
         time, so holds another replica took are released too)."""
         hold = self.cfg.orders.hold.total_seconds()
         while not stop.is_set():
-            now = self.shop.clock()
-            self.orders.release_holds(now)
-            due = self.store.next_hold_expiry()
+            now, due = self.shop.clock(), None
+            with _outlives_store_outages(self.orders.release_holds):
+                self.orders.release_holds(now)
+                due = self.store.next_hold_expiry()
             wait = hold if due is None else min(hold, (due - now).total_seconds())
             with contextlib.suppress(TimeoutError):  # holds due within 50 ms go together
                 await asyncio.wait_for(stop.wait(), max(0.05, wait + 0.01))
+
+
+@contextlib.contextmanager
+def _outlives_store_outages(job: object) -> Iterator[None]:
+    """A timer's job that finds the shared order store unreachable is tried again at its
+    next turn, instead of stopping the vendor (handlers fail alone and are retried by the
+    person's agent)."""
+    try:
+        yield
+    except StoreUnavailable as exc:
+        log.warning("vendor.job_deferred", job=getattr(job, "__name__", repr(job)), error=str(exc))

@@ -15,8 +15,8 @@ from runtime import Counter, Message, Registry, Transport
 from ._catalog import Catalog
 from ._certified import no_evidence
 from ._config import VendorConfig
+from ._order_store import OrderStore
 from ._rejections import RejectionLog
-from ._store import VendorStore
 
 __all__ = ["Shop", "utcnow"]
 
@@ -31,7 +31,7 @@ def utcnow() -> datetime:
 class Shop:
     cfg: VendorConfig
     catalog: Catalog
-    store: VendorStore
+    store: OrderStore
     signer: schemas.VendorSigner
     metrics: Registry
     clock: Callable[[], datetime] = utcnow

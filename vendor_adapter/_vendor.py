@@ -24,9 +24,10 @@ from ._config import VendorConfig
 from ._intents import Choice
 from ._keys import load_or_create_keys
 from ._load import load_vendor
+from ._order_store import OrderStore
 from ._service import VendorAdapter
 from ._shop import utcnow
-from ._store import VendorStore
+from ._store_choice import open_order_store
 
 __all__ = ["Vendor", "vendor_signer"]
 
@@ -46,8 +47,9 @@ class Vendor:
     """One vendor serving on ``transport``, from a config file's path (loaded and checked
     with :func:`load_vendor`) or a config already loaded, with its catalog.
 
-    ``signer`` defaults to the keys in ``keys_dir``, ``store`` to ``data_dir/vendor.sqlite``
-    (a store passed in is the caller's to close). Serving starts on entering the block,
+    ``signer`` defaults to the keys in ``keys_dir``, ``store`` to the one the config names
+    (``data_dir/vendor.sqlite`` unless ``store`` says otherwise; a store passed in is the
+    caller's to close). Serving starts on entering the block,
     which returns once the vendor hears, and stops on leaving it."""
 
     def __init__(
@@ -57,7 +59,7 @@ class Vendor:
         *,
         catalog: Catalog | None = None,
         signer: schemas.VendorSigner | None = None,
-        store: VendorStore | None = None,
+        store: OrderStore | None = None,
         metrics: Registry | None = None,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
@@ -68,11 +70,12 @@ class Vendor:
             raise TypeError("expected a catalog beside a loaded config (or a config path)")
         self.cfg = config
         self.transport = transport
+        signer = signer or vendor_signer(config)
         self._own_store = store is None
-        self.store = store or VendorStore(config.data_dir / "vendor.sqlite")
+        self.store = store or open_order_store(config, signer.vendor_id)
         self.adapter = VendorAdapter(
-            config, catalog=catalog, store=self.store, signer=signer or vendor_signer(config),
-            metrics=metrics, clock=clock,
+            config, catalog=catalog, store=self.store, signer=signer, metrics=metrics,
+            clock=clock,
         )  # fmt: skip
         self._stop = asyncio.Event()
         self._stack = contextlib.AsyncExitStack()

@@ -1,0 +1,200 @@
+"""The vendor's order store on both engines: the same rules for reservations, holds,
+countersignatures, cancellations and purges on SQLite and on a real PostgreSQL server;
+PostgreSQL's reservations exactly once across many stores at once; its migrations versioned;
+and how a vendor's config chooses the store."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from runtime import EmbeddedServer
+from tests.conftest import vendor_config
+from tests.postgres import PostgresServer, postgres_server
+from tests.test_vendor_parts import NOW, _row
+from vendor_adapter import (
+    STORE_ENV,
+    ConfigError,
+    OrderStore,
+    PostgresStore,
+    VendorStore,
+    WrongVendor,
+    load_config,
+    open_order_store,
+)
+from vendor_adapter._migrations import SchemaTooNew, shipped_migrations
+from vendor_adapter._store import stamp
+
+__all__ = ["postgres_server"]  # the fixture, imported for the tests below
+
+HOLD = timedelta(minutes=2)
+VENDOR = "ab" * 32
+BIN = Path(sys.executable).parent
+
+
+def _acceptance(offer: str, qty: int = 1, sku: str = "T1") -> dict[str, object]:
+    return {
+        **_row(offer, sku=sku, qty=qty),
+        "receipt_id": "r" + offer,
+        "receipt_hash": "h" + offer,
+        "held_until": stamp(NOW + HOLD),
+    }
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[OrderStore]:
+    """The same store operations on each engine: an SQLite file, or a real PostgreSQL."""
+    s: OrderStore
+    if request.param == "sqlite":
+        s = VendorStore(tmp_path / "v.sqlite")
+    else:
+        pg: PostgresServer = request.getfixturevalue("postgres_server")
+        s = PostgresStore(pg.dsn(), vendor_id=VENDOR)
+    try:
+        yield s
+    finally:
+        s.close()
+
+
+def test_both_engines_reserve_hold_confirm_cancel_and_purge_alike(store: OrderStore) -> None:
+    """One sequence, the same answers on both engines: stock is checked at insert, an offer
+    orders once, acceptances past the hold cap are stored unheld, countersignatures confirm
+    or take stock, expired holds lapse, cancels free stock, and purges forget disclosures."""
+    assert store.insert_order(_acceptance("a", qty=2), stock=10, held_cap=2) == "confirmed"
+    assert store.insert_order(_acceptance("b"), stock=10, held_cap=2) == "unheld"
+    assert store.insert_order(_acceptance("a"), stock=10, held_cap=2) is None  # same offer
+    assert store.insert_order(_acceptance("c", qty=9), stock=10, held_cap=20) is None  # oversell
+    assert (store.held("T1"), store.reserved("T1"), store.held_total()) == (2, 2, 2)
+    assert store.available("T1", 10) == 8
+    assert store.next_hold_expiry() == NOW + HOLD
+    got = store.by_receipt("ra", "ha")
+    assert got is not None and (got["order_id"], got["intent_key"]) == ("a", "k")
+    assert store.has_intent_key("k") and not store.has_intent_key("z")
+    assert store.confirm("a", b"cs-a", stock=10) == "held"
+    assert store.confirm("a", b"cs-a", stock=10) == "already"
+    assert store.has_countersignature(b"cs-a") and not store.has_countersignature(b"x")
+    assert store.insert_order(_acceptance("d", qty=8), stock=10, held_cap=20) == "confirmed"
+    assert store.confirm("b", b"cs-b", stock=10) == "out_of_stock"
+    released = store.release_expired(NOW + HOLD)
+    assert [(r.order_id, r.sku, r.quantity) for r in released] == [("d", "T1", 8)]
+    assert store.confirm("b", b"cs-b", stock=10) == "taken"
+    assert store.cancel("b", b"cancel") and not store.cancel("b", b"cancel")
+    assert store.reserved("T1") == 2
+    order = store.order("b")
+    assert order is not None and (order["status"], order["cancel_wire"]) == ("cancelled", b"cancel")
+    assert store.purge(NOW) == 0 and store.purge(NOW + timedelta(days=2)) == 3
+    rows = {r["order_id"]: r for r in store.orders()}
+    assert all(r["disclosure"] is None and r["accept_wire"] == b"" for r in rows.values())
+    assert [rows[o]["status"] for o in "abd"] == ["confirmed", "cancelled", "lapsed"]
+    assert rows["a"]["reply_sealed"] == b"r" and rows["a"]["countersignature_wire"] == b"cs-a"
+    found = store.by_offer("a")
+    assert found is not None and found.reply_sealed == b"r"
+
+
+@pytest.mark.postgres
+def test_many_stores_at_once_take_an_items_stock_exactly_once(
+    postgres_server: PostgresServer,
+) -> None:
+    """Six stores (as six replicas: each its own connections) on six threads try 120
+    acceptances and then 60 late countersignatures of lapsed orders for an item with 7
+    units: exactly 7 are confirmed, whoever asked first."""
+    stores = [PostgresStore(postgres_server.dsn(), vendor_id=VENDOR) for _ in range(6)]
+    results: list[str | None] = []
+    start = threading.Barrier(len(stores))
+
+    def replica(i: int, s: PostgresStore) -> None:
+        start.wait(10)
+        for j in range(20):
+            results.append(s.insert_order(_row(f"{i}-{j}"), stock=7))
+        for j in range(10):
+            results.append(s.confirm(f"late-{i}-{j}", b"cs", stock=7))
+
+    try:
+        for i in range(6):  # lapsed orders that hold nothing until confirmed
+            for j in range(10):
+                row = {**_row(f"late-{i}-{j}"), "status": "lapsed"}
+                assert stores[0].insert_order(row, stock=None) == "lapsed"
+        threads = [threading.Thread(target=replica, args=(i, s)) for i, s in enumerate(stores)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        assert len(results) == 180
+        assert results.count("confirmed") + results.count("taken") == 7
+        assert stores[0].reserved("T1") == 7
+    finally:
+        for s in stores:
+            s.close()
+
+
+@pytest.mark.postgres
+async def test_migrations_are_versioned_applied_once_and_a_newer_schema_is_refused(
+    postgres_server: PostgresServer,
+) -> None:
+    """Opening twice applies each shipped migration once (schema_version says which); a
+    database migrated by a newer version, or holding another vendor's orders, is refused
+    with a line saying so."""
+    shipped = shipped_migrations()
+    assert [m.version for m in shipped] == list(range(1, len(shipped) + 1))
+    for _ in range(2):
+        PostgresStore(postgres_server.dsn(), vendor_id=VENDOR).close()
+    conn = await asyncpg.connect(postgres_server.dsn())
+    try:
+        rows = await conn.fetch("SELECT version, name FROM schema_version ORDER BY version")
+        assert [(r["version"], r["name"]) for r in rows] == [(m.version, m.name) for m in shipped]
+        with pytest.raises(WrongVendor, match="give each vendor its own database"):
+            PostgresStore(postgres_server.dsn(), vendor_id="cd" * 32)
+        await conn.execute("INSERT INTO schema_version (version, name) VALUES (9999, 'x')")
+    finally:
+        await conn.close()
+    with pytest.raises(SchemaTooNew, match="newer than this intentcast knows"):
+        PostgresStore(postgres_server.dsn(), vendor_id=VENDOR)
+
+
+def test_the_config_chooses_the_store_and_keeps_passwords_out_of_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No store setting: SQLite in data_dir. A URL with a password in the config file is
+    refused in one line naming the key; $INTENTCAST_STORE wins over the file."""
+    cfg = load_config(vendor_config(tmp_path, "sierra"))
+    monkeypatch.delenv(STORE_ENV, raising=False)
+    s = open_order_store(cfg, VENDOR)
+    assert isinstance(s, VendorStore) and s.path == cfg.data_dir / "vendor.sqlite"
+    s.close()
+    bad = vendor_config(tmp_path, "sierra", "b", store='"postgresql://u:secret@db/v"')
+    with pytest.raises(ConfigError) as err:
+        load_config(bad)
+    (line,) = err.value.problems
+    assert "store:" in line and "store_password_file" in line and "secret" not in line
+    monkeypatch.setenv(STORE_ENV, "mysql://db/v")
+    with pytest.raises(ConfigError, match="INTENTCAST_STORE"):
+        open_order_store(cfg, VENDOR)
+
+
+def test_an_unreachable_store_stops_the_vendor_with_one_line(
+    tmp_path: Path, nats_server: EmbeddedServer
+) -> None:
+    """`intentcast-vendor run` whose PostgreSQL does not answer exits 1 after store_timeout,
+    with one line naming the order store (no traceback)."""
+    from tests.cluster import free_port
+
+    cfg = vendor_config(tmp_path, "sierra", store=f'"postgresql://u@127.0.0.1:{free_port()}/v"',
+                        store_timeout='"1s"', health_port="-1")  # fmt: skip
+    env = {**os.environ}
+    env.pop(STORE_ENV, None)
+    cp = subprocess.run(
+        [str(BIN / "intentcast-vendor"), "run", "--config", str(cfg), "--bus", nats_server.url],
+        capture_output=True, text=True, timeout=60, env=env,
+    )  # fmt: skip
+    assert cp.returncode == 1, cp.stderr
+    lines = [ln for ln in cp.stderr.splitlines() if "error:" in ln]
+    assert len(lines) == 1 and "the order store could not be used" in lines[0], cp.stderr
+    assert "Traceback" not in cp.stderr

@@ -1,0 +1,458 @@
+"""The vendor's order store on PostgreSQL, for replicas on any number of hosts.
+
+The same operations and statuses as the SQLite store (see :mod:`._store`), with PostgreSQL's
+own guarantees in place of SQLite's one writer: every reservation of an item locks that item's
+row in ``stock_locks`` (``SELECT ... FOR UPDATE``) before it sums what is taken and inserts,
+so replicas check and take an item's stock one at a time; one order per offer is the UNIQUE
+constraint on ``offer_id``; nothing is returned before its transaction committed
+(``synchronous_commit`` is forced ``on`` for our connections).
+
+The interface is synchronous (see :mod:`._order_store`), asyncpg is not: the store owns one
+thread running an event loop with a small connection pool, and each call waits for its
+result. A call that meets a lost connection (the server restarted, a failover) retries on a
+fresh one until ``timeout`` has passed (0.2 s once an outage has lasted that long), then
+raises :class:`StoreUnavailable`; a retried insert finds the order it may already have
+committed (the offer's UNIQUE constraint), so a lost commit acknowledgement never makes a
+second order. The thread holds nothing durable:
+everything acknowledged is committed on the server.
+
+Over 300 lines because every operation of the interface is here, each one transaction, so
+that the order in which writers take row locks (an order's row, then its item's) can be
+checked in one place."""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import re
+import threading
+import time
+from collections.abc import Awaitable, Callable, Coroutine
+from datetime import datetime
+from typing import Any, TypeVar
+
+import asyncpg
+import structlog
+
+from ._migrations import apply_migrations, shipped_migrations
+from ._order_store import StoredOrder
+from ._store import OrderRow, Released, stamp
+
+__all__ = ["PostgresStore", "StoreUnavailable", "WrongVendor"]
+
+log = structlog.get_logger("intentcast.vendor")
+T = TypeVar("T")
+
+_COLUMN = re.compile(r"^[a-z_]{1,40}$")
+# Once the database has been away for longer than a call waits, each call tries this long
+# only, so that a replica answers intents (and SIGTERM) between the acceptances it must drop.
+_WHILE_DOWN = 0.2
+_SUMS = (
+    "SELECT COALESCE(SUM(quantity), 0)::bigint AS reserved,"
+    " COALESCE(SUM(quantity) FILTER (WHERE held_until IS NOT NULL), 0)::bigint AS held"
+    " FROM orders WHERE sku = $1 AND status = 'confirmed'"
+)
+_LAPSE = (
+    "UPDATE orders SET status = 'lapsed', held_until = NULL,"
+    " reason = 'not confirmed by the person in time'"
+    " WHERE status = $1 AND held_until IS NOT NULL AND held_until <= $2"
+)
+
+
+class StoreUnavailable(Exception):
+    """The PostgreSQL order store could not be reached within the store's timeout."""
+
+
+class WrongVendor(Exception):
+    """The database holds another vendor's orders."""
+
+
+def _transient(exc: BaseException) -> bool:
+    """Errors after which the same call may succeed on a fresh connection."""
+    if isinstance(exc, asyncpg.InterfaceError):
+        return "closed" in str(exc) or "connection" in str(exc)
+    return isinstance(
+        exc,
+        OSError
+        | asyncpg.PostgresConnectionError
+        | asyncpg.exceptions.OperatorInterventionError
+        | asyncpg.exceptions.TransactionRollbackError
+        | asyncpg.exceptions.TooManyConnectionsError,
+    )
+
+
+def _count(status: str) -> int:
+    """Rows touched, from a command tag such as ``UPDATE 3``."""
+    return int(status.rsplit(" ", 1)[-1])
+
+
+class PostgresStore:
+    """Orders in one PostgreSQL database per vendor, shared by all its replicas.
+
+    ``dsn`` is a ``postgresql://`` URL (asyncpg also reads ``PGPASSWORD``, ``PGPASSFILE``,
+    ``PGSSLMODE`` and the other libpq variables); ``password`` overrides them. Opening
+    connects, applies the shipped migrations and checks that the database belongs to
+    ``vendor_id``. ``state`` is ``opening``, ``open`` or ``closed``."""
+
+    def __init__(
+        self,
+        dsn: str,
+        *,
+        vendor_id: str,
+        password: str | None = None,
+        timeout: float = 3.0,
+        pool_size: int = 2,
+    ) -> None:
+        self.state = "opening"
+        self.timeout = timeout
+        self.snapshot_seconds = 0.5
+        self._snapshot: dict[str, int] = {}
+        self._snapshot_at = float("-inf")
+        self._down_since: float | None = None
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(
+            target=self._loop.run_forever, name="intentcast-order-store", daemon=True
+        )
+        self._thread.start()
+        try:
+            self._pool: asyncpg.Pool = self._call(
+                self._open(dsn, password, vendor_id, pool_size), self.timeout
+            )
+        except BaseException:
+            self._stop_thread()
+            raise
+        self.state = "open"
+
+    # --- the engine's side: the store's own thread ---------------------------------------
+
+    async def _open(
+        self, dsn: str, password: str | None, vendor_id: str, pool_size: int
+    ) -> asyncpg.Pool:
+        pool = asyncpg.create_pool(
+            dsn, password=password, min_size=0, max_size=pool_size,
+            command_timeout=self.timeout, timeout=self.timeout,
+            server_settings={"synchronous_commit": "on", "application_name": "intentcast-vendor"},
+        )  # fmt: skip
+        await pool  # with min_size 0 this connects nothing yet: the first acquire does
+
+        async def prepare() -> tuple[int, str]:
+            async with pool.acquire() as conn:
+                version = await apply_migrations(conn, shipped_migrations())
+                await conn.execute(
+                    "INSERT INTO store_owner (vendor_id) VALUES ($1) ON CONFLICT DO NOTHING",
+                    vendor_id,
+                )
+                return version, await conn.fetchval("SELECT vendor_id FROM store_owner")
+
+        try:
+            version, owner = await self._retrying(prepare)
+            if owner != vendor_id:
+                raise WrongVendor(
+                    f"the order store holds the orders of vendor {owner[:16]}..., not of this"
+                    f" vendor ({vendor_id[:16]}...); give each vendor its own database"
+                )
+        except BaseException:
+            pool.terminate()
+            raise
+        log.info("store.opened", engine="postgresql", schema_version=version)
+        return pool
+
+    async def _retrying(self, work: Callable[[], Awaitable[T]], within: float | None = None) -> T:
+        """``work`` until it succeeds, retrying transient errors with a short backoff for
+        ``within`` seconds (the store's timeout): then :class:`StoreUnavailable`."""
+        delay, last = 0.05, None
+        within = self.timeout if within is None else within
+        if self._down_since is not None and time.monotonic() - self._down_since > within:
+            within = min(within, _WHILE_DOWN)  # a long outage: fail fast, do not hold up
+        try:
+            async with asyncio.timeout(within):
+                while True:
+                    try:
+                        result = await work()
+                    except Exception as exc:
+                        if not _transient(exc):
+                            raise
+                        last = exc
+                        if self._down_since is None:
+                            self._down_since = time.monotonic()
+                            log.warning("store.unavailable", error=repr(exc)[:200])
+                        await asyncio.sleep(delay)  # backoff before the next attempt
+                        delay = min(delay * 2, 0.5)
+                        continue
+                    if self._down_since is not None:
+                        down = time.monotonic() - self._down_since
+                        self._down_since = None
+                        log.info("store.recovered", down_seconds=round(down, 3))
+                    return result
+        except TimeoutError:
+            raise StoreUnavailable(
+                f"the order store did not answer within {within:g} s (last error: {last!r})"
+            ) from None
+
+    async def _with_conn(
+        self, work: Callable[[asyncpg.Connection], Awaitable[T]], within: float
+    ) -> T:
+        async def once() -> T:
+            async with self._pool.acquire() as conn:
+                return await work(conn)
+
+        return await self._retrying(once, within)
+
+    def _call(self, coro: Coroutine[Any, Any, T], timeout: float) -> T:
+        """Run ``coro`` on the store's loop and wait for it (a little past its own timeout)."""
+        future = asyncio.run_coroutine_threadsafe(coro, self._loop)
+        try:
+            return future.result(timeout + 2.0)
+        except concurrent.futures.TimeoutError:
+            future.cancel()
+            raise StoreUnavailable(f"the order store did not answer within {timeout:g} s") from None
+
+    def _run(
+        self, work: Callable[[asyncpg.Connection], Awaitable[T]], within: float | None = None
+    ) -> T:
+        if self.state != "open":
+            raise RuntimeError(f"expected an open order store, got one that is {self.state}")
+        within = self.timeout if within is None else within
+        return self._call(self._with_conn(work, within), within)
+
+    def _stop_thread(self) -> None:
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)
+        self._loop.close()
+        self.state = "closed"
+
+    def close(self) -> None:
+        if self.state != "open":
+            return
+
+        async def shut() -> None:
+            try:
+                await asyncio.wait_for(self._pool.close(), self.timeout)
+            except TimeoutError:  # a server that is gone cannot say goodbye
+                self._pool.terminate()
+
+        try:
+            self._call(shut(), self.timeout)
+        finally:
+            self._stop_thread()
+
+    # --- reads ----------------------------------------------------------------------------
+
+    def by_offer(self, offer_id: str) -> OrderRow | None:
+        async def work(c: asyncpg.Connection) -> OrderRow | None:
+            r = await c.fetchrow(
+                "SELECT order_id, offer_id, status, reply_sealed, receipt_wire,"
+                " countersignature_wire FROM orders WHERE offer_id = $1",
+                offer_id,
+            )
+            return OrderRow(*r) if r else None
+
+        return self._run(work)
+
+    def _fetchval(self, query: str, *args: object) -> Any:
+        async def work(c: asyncpg.Connection) -> Any:
+            return await c.fetchval(query, *args)
+
+        return self._run(work)
+
+    def reserved(self, sku: str) -> int:
+        return int(self._sums(sku)[0])
+
+    def held(self, sku: str) -> int:
+        return int(self._sums(sku)[1])
+
+    def _sums(self, sku: str) -> tuple[int, int]:
+        async def work(c: asyncpg.Connection) -> tuple[int, int]:
+            r = await c.fetchrow(_SUMS, sku)
+            return int(r["reserved"]), int(r["held"])
+
+        return self._run(work)
+
+    def held_total(self) -> int:
+        return int(
+            self._fetchval(
+                "SELECT COALESCE(SUM(quantity), 0) FROM orders"
+                " WHERE status = 'confirmed' AND held_until IS NOT NULL"
+            )
+        )
+
+    def has_intent_key(self, kid: str) -> bool:
+        q = "SELECT 1 FROM orders WHERE intent_key = $1 LIMIT 1"
+        return self._fetchval(q, kid) is not None
+
+    def available(self, sku: str, stock: int) -> int:
+        """Stock not yet promised, from a snapshot at most ``snapshot_seconds`` old. While the
+        database is away the last snapshot stands (each refresh tries for at most
+        ``snapshot_seconds``), so offers go on: acceptance checks stock in its transaction."""
+        now = time.monotonic()
+        if now - self._snapshot_at > self.snapshot_seconds:
+
+            async def work(c: asyncpg.Connection) -> dict[str, int]:
+                rows = await c.fetch(
+                    "SELECT sku, SUM(quantity) AS n FROM orders"
+                    " WHERE status = 'confirmed' GROUP BY sku"
+                )
+                return {r["sku"]: int(r["n"]) for r in rows}
+
+            try:
+                self._snapshot = self._run(work, self.snapshot_seconds)
+                self._snapshot_at = now
+            except StoreUnavailable:  # try again in ten periods, not at every intent
+                log.warning("store.snapshot_stale", sku=sku)
+                self._snapshot_at = now + 9 * self.snapshot_seconds
+        return stock - self._snapshot.get(sku, 0)
+
+    def next_hold_expiry(self) -> datetime | None:
+        t = self._fetchval(
+            "SELECT MIN(held_until) FROM orders"
+            " WHERE status IN ('confirmed', 'unheld') AND held_until IS NOT NULL"
+        )
+        return None if t is None else datetime.fromisoformat(t)
+
+    def by_receipt(self, receipt_id: str, receipt_hash: str) -> StoredOrder | None:
+        return self._row(
+            "SELECT order_id, sku, quantity, status, intent_key FROM orders"
+            " WHERE receipt_id = $1 AND receipt_hash = $2",
+            receipt_id,
+            receipt_hash,
+        )
+
+    def order(self, order_id: str) -> StoredOrder | None:
+        return self._row("SELECT * FROM orders WHERE order_id = $1", order_id)
+
+    def _row(self, query: str, *args: object) -> StoredOrder | None:
+        async def work(c: asyncpg.Connection) -> dict[str, Any] | None:
+            r = await c.fetchrow(query, *args)
+            return None if r is None else dict(r)
+
+        return self._run(work)
+
+    def has_countersignature(self, wire: bytes) -> bool:
+        q = "SELECT 1 FROM orders WHERE countersignature_wire = $1 LIMIT 1"
+        return self._fetchval(q, wire) is not None
+
+    def orders(self) -> list[StoredOrder]:
+        async def work(c: asyncpg.Connection) -> list[StoredOrder]:
+            return [dict(r) for r in await c.fetch("SELECT * FROM orders ORDER BY created")]
+
+        return self._run(work)
+
+    # --- writes: each one transaction, committed before it returns ------------------------
+
+    @staticmethod
+    async def _lock_item(c: asyncpg.Connection, sku: str) -> None:
+        """Hold ``sku``'s row lock until the transaction ends (making the row on first use)."""
+        lock = "SELECT 1 FROM stock_locks WHERE sku = $1 FOR UPDATE"
+        if await c.fetchval(lock, sku) is None:
+            await c.execute("INSERT INTO stock_locks (sku) VALUES ($1) ON CONFLICT DO NOTHING", sku)
+            await c.fetchval(lock, sku)
+
+    def insert_order(
+        self, row: dict[str, object], *, stock: int | None, held_cap: int | None = None
+    ) -> str | None:
+        """As :meth:`VendorStore.insert_order`, under the item's row lock."""
+        row = dict(row)
+        sku, quantity = str(row["sku"]), int(row["quantity"])  # type: ignore[call-overload]
+        bad = [c for c in row if not _COLUMN.match(c)]
+        if bad:
+            raise ValueError(f"expected column names of the orders table, got {bad}")
+
+        async def work(c: asyncpg.Connection) -> str | None:
+            async with c.transaction():
+                await self._lock_item(c, sku)
+                sums = await c.fetchrow(_SUMS, sku)
+                if stock is not None and sums["reserved"] + quantity > stock:
+                    return None
+                values = dict(row)
+                if (
+                    held_cap is not None
+                    and values.get("held_until") is not None
+                    and sums["held"] + quantity > held_cap
+                ):
+                    values.update(status="unheld")
+                cols = ", ".join(values)
+                marks = ", ".join(f"${i}" for i in range(1, len(values) + 1))
+                status: str | None = await c.fetchval(
+                    f"INSERT INTO orders ({cols}) VALUES ({marks})"
+                    " ON CONFLICT DO NOTHING RETURNING status",
+                    *values.values(),
+                )
+                return status
+
+        stored = self._run(work)
+        self._snapshot_at = float("-inf")
+        return stored
+
+    def release_expired(self, now: datetime) -> list[Released]:
+        at = stamp(now)
+
+        async def work(c: asyncpg.Connection) -> list[Released]:
+            async with c.transaction():
+                await c.execute(_LAPSE, "unheld", at)
+                rows = await c.fetch(_LAPSE + " RETURNING order_id, sku, quantity", "confirmed", at)
+                return [Released(r["order_id"], r["sku"], r["quantity"]) for r in rows]
+
+        released = self._run(work)
+        if released:
+            self._snapshot_at = float("-inf")
+        return released
+
+    def confirm(self, order_id: str, wire: bytes, *, stock: int) -> str:
+        """As :meth:`VendorStore.confirm`: the order's row locked first, then (to take stock)
+        its item's, the same order every writer takes them in."""
+
+        async def work(c: asyncpg.Connection) -> str:
+            async with c.transaction():
+                status, held_until, sku, quantity = await c.fetchrow(
+                    "SELECT status, held_until, sku, quantity FROM orders"
+                    " WHERE order_id = $1 FOR UPDATE",
+                    order_id,
+                )
+                if status == "confirmed":
+                    outcome = "held" if held_until is not None else "already"
+                elif status in ("unheld", "lapsed"):
+                    await self._lock_item(c, sku)
+                    reserved = (await c.fetchrow(_SUMS, sku))["reserved"]
+                    outcome = "taken" if reserved + quantity <= stock else "out_of_stock"
+                else:
+                    outcome = status
+                update = "countersignature_wire = COALESCE(countersignature_wire, $1)"
+                if outcome in ("held", "taken"):
+                    update += ", status = 'confirmed', held_until = NULL, reason = ''"
+                await c.execute(f"UPDATE orders SET {update} WHERE order_id = $2", wire, order_id)
+                return str(outcome)
+
+        outcome = self._run(work)
+        self._snapshot_at = float("-inf")
+        return outcome
+
+    def cancel(self, order_id: str, cancel_wire: bytes) -> bool:
+        async def work(c: asyncpg.Connection) -> int:
+            return _count(
+                await c.execute(
+                    "UPDATE orders SET status = 'cancelled', reason = 'cancelled by the person',"
+                    " held_until = NULL, cancel_wire = $1 WHERE order_id = $2"
+                    " AND status IN ('confirmed', 'unheld', 'lapsed')",
+                    cancel_wire,
+                    order_id,
+                )
+            )
+
+        changed = self._run(work)
+        self._snapshot_at = float("-inf")
+        return changed == 1
+
+    def purge(self, now: datetime) -> int:
+        """Forget disclosed details whose retention has passed (the old row versions go at
+        the next VACUUM, which autovacuum runs; see the vendor guide)."""
+
+        async def work(c: asyncpg.Connection) -> int:
+            return _count(
+                await c.execute(
+                    "UPDATE orders SET disclosure = NULL, accept_wire = ''::bytea"
+                    " WHERE disclosure IS NOT NULL AND purge_after <= $1",
+                    now.isoformat(),
+                )
+            )
+
+        return int(self._run(work))
