@@ -54,6 +54,9 @@ class OrderStore(Protocol):
 
     def has_intent_key(self, kid: str) -> bool: ...
 
+    def intent_wire_of_key(self, kid: str) -> bytes | None:
+        """The signed intent of an order made with intent key ``kid`` (to seal answers to)."""
+
     def insert_order(
         self, row: dict[str, object], *, stock: int | None, held_cap: int | None = None
     ) -> str | None:

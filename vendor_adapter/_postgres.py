@@ -280,6 +280,11 @@ class PostgresStore:
         q = "SELECT 1 FROM orders WHERE intent_key = $1 LIMIT 1"
         return self._fetchval(q, kid) is not None
 
+    def intent_wire_of_key(self, kid: str) -> bytes | None:
+        q = "SELECT intent_wire FROM orders WHERE intent_key = $1 LIMIT 1"
+        wire = self._fetchval(q, kid)
+        return None if wire is None else bytes(wire)
+
     def available(self, sku: str, stock: int) -> int:
         """Stock not yet promised, from a snapshot at most ``snapshot_seconds`` old. While the
         database is away the last snapshot stands (each refresh tries for at most
