@@ -16,6 +16,8 @@ The cut: one exchange per module, each a room of its own, all talking through on
 - ``_receipts``: countersignatures delivered and synced, receipts re-read;
 - ``_cancelling``: the person's signed cancellation and the vendor's answer;
 - ``_rereading``: stored frames verified against the key each must come from;
+- ``_watching`` and ``_daemon``: watched intents, kept open by the running agent
+  (``intentcast agent``), which also serves the app (``_app*``, ``_charts``);
 - ``_records`` and ``_store``: typed records (also the export format) and the SQLite store;
 - ``_agent``: the public API, where each business rule lives once;
 - ``_arguments`` and ``_cli`` (parse, call the API, print), ``_render``, ``_web``,
@@ -29,6 +31,7 @@ from ._accepting import TRANSITIONS, AcceptEvent, AcceptResult, transition
 from ._admission import NotAcceptable
 from ._agent import OUTCOMES, Agent, Cancelled, Rated
 from ._collecting import Collected
+from ._daemon import AgentDaemon
 from ._friends import FriendBook, FriendError
 from ._home import AgentConfig, Home, HomeError, PersonDetails, RankingWeights, TrustPolicy
 from ._network_trust import NetworkTrust, NetworkWeights, rating_bundle
@@ -49,6 +52,7 @@ from ._rereading import CheckedReceipt
 from ._session import AcceptError, AgentSession, CancelError
 from ._store import AgentStore, KeysNotHeld, UnknownReceipt
 from ._trust import BetaTrust, TrustScore, TrustScorer, rating_evidence
+from ._watching import Notice, WatchBook, WatchRow
 from ._web import page as web_page
 
 __all__ = [
@@ -61,6 +65,7 @@ __all__ = [
     "AcceptState",
     "Agent",
     "AgentConfig",
+    "AgentDaemon",
     "AgentSession",
     "AgentStore",
     "BetaTrust",
@@ -80,6 +85,7 @@ __all__ = [
     "NetworkTrust",
     "NetworkWeights",
     "NotAcceptable",
+    "Notice",
     "OfferOpener",
     "OfferRow",
     "OrderState",
@@ -94,6 +100,8 @@ __all__ = [
     "TrustScore",
     "TrustScorer",
     "UnknownReceipt",
+    "WatchBook",
+    "WatchRow",
     "admit_opened",
     "rank_offers",
     "rating_bundle",

@@ -102,6 +102,10 @@ async def _ratings(bus: Bus) -> AsyncIterator[RatingsBoard | None]:
 
 
 async def _want(args: argparse.Namespace, home: Home, cfg: AgentConfig) -> int:
+    if args.watch:
+        from ._cli_app import want_watched
+
+        return await want_watched(args, home, cfg)
     fields = intent_fields(args, cfg, datetime.now(UTC).date())
 
     def casting(cast: schemas.CastIntent) -> None:
@@ -238,26 +242,6 @@ async def _bus(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _web(args: argparse.Namespace, home: Home) -> int:
-    """``intentcast web`` until SIGINT or SIGTERM; requests in flight are cut off."""
-    import errno
-
-    from runtime import StopOnSignals
-
-    from ._web import serve
-
-    async with StopOnSignals("intentcast web"):
-        try:
-            return await serve(home, args.port, args.host)
-        except OSError as exc:
-            if exc.errno != errno.EADDRINUSE:
-                raise
-            raise UsageError(
-                f"port {args.port} on {args.host} is in use (expected a free port; got {exc.strerror}); stop the other program or pass --port"
-            ) from None
-    return 0
-
-
 def _run(args: argparse.Namespace) -> int:
     home = Home(args.home)
     if args.command == "init":
@@ -281,8 +265,10 @@ def _run(args: argparse.Namespace) -> int:
         return asyncio.run(_sync(args, home, cfg))
     if args.command == "cancel":
         return asyncio.run(_cancel(args, home, cfg))
-    if args.command == "web":
-        return asyncio.run(_web(args, home))
+    if args.command in ("web", "agent", "offers"):
+        from ._cli_app import run_app_command
+
+        return run_app_command(args, home, cfg)
     if args.command == "rate":
         return asyncio.run(_rate(args, home, cfg))
     if args.command == "friends":

@@ -1,0 +1,190 @@
+"""The commands of the running agent: ``intentcast agent``, ``intentcast web``, ``intentcast
+offers`` and ``intentcast want --watch``.
+
+When the home's agent runs (``agent.json`` names a live process), ``want --watch`` asks it
+over its HTTP API on 127.0.0.1 with the home's bearer token, and opens no bus connection of
+its own. When it does not, ``want --watch`` casts the intent itself (stored, then published
+to JetStream) and says so: the offers wait in the intent's reply stream until an agent
+runs. ``offers`` only reads the home's stores, so it needs neither."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import errno
+import json
+import sys
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+
+import schemas
+from runtime import Bus, StopOnSignals, WatchStreams, bus_url, configure_logging
+
+from ._agent import Agent
+from ._app import set_lock
+from ._app_cast import watch_duration
+from ._app_server import run_agent
+from ._arguments import UsageError, intent_fields
+from ._daemon import running_agent
+from ._home import AgentConfig, Home
+from ._screen import shown
+from ._watching import OPEN_STATES, WatchBook, cast_watched
+
+__all__ = ["run_app_command", "want_watched"]
+
+API_SECONDS = 30.0
+
+
+def run_app_command(args: argparse.Namespace, home: Home, cfg: AgentConfig) -> int:
+    if args.command == "offers":
+        return asyncio.run(_offers(args, home, cfg))
+    if args.passphrase_file is not None:
+        text = args.passphrase_file.read_text().removesuffix("\n")
+        set_lock(home.path, text or None)
+    return asyncio.run(_serve(args, home))
+
+
+async def _serve(args: argparse.Namespace, home: Home) -> int:
+    running = running_agent(home)
+    if running is not None:
+        if args.command == "web":
+            print(f"your agent's page: {running.url}/  (the agent runs, pid {running.pid})")
+            return 0
+        raise UsageError(
+            f"expected no agent running for {home.path}, found one (pid {running.pid},"
+            f" {running.url}); stop it first, or open it with `intentcast web`"
+        )
+    if args.command == "agent":
+        configure_logging(json=True, level="info")
+
+    def listening(url: str) -> None:
+        print(f"your agent's page: {url}/  (Ctrl-C stops it)", flush=True)
+
+    async with StopOnSignals(f"intentcast {args.command}") as stop:
+        try:
+            return await run_agent(
+                home, bus=args.bus, host=args.host, port=args.port, stop=stop.event,
+                on_listening=listening,
+            )  # fmt: skip
+        except OSError as exc:
+            if exc.errno != errno.EADDRINUSE:
+                raise
+            raise UsageError(
+                f"port {args.port} on {args.host} is in use (expected a free port; got {exc.strerror}); stop the other program or pass --port"
+            ) from None
+    return 0
+
+
+def _form(args: argparse.Namespace) -> dict[str, Any]:
+    return {
+        "description": args.description, "category": args.category,
+        "max_price": args.max_price, "by": args.by, "region": args.region,
+        "quantity": args.quantity, "terms": args.terms, "watch": args.watch,
+    }  # fmt: skip
+
+
+async def want_watched(args: argparse.Namespace, home: Home, cfg: AgentConfig) -> int:
+    """``intentcast want --watch D``: through the running agent, else cast directly."""
+    try:
+        lifetime = watch_duration(args.watch)
+    except ValueError as exc:
+        raise UsageError(f"--watch: {exc}") from None
+    running = running_agent(home)
+    if running is not None and not args.from_file and not args.attr:
+        async with httpx.AsyncClient(timeout=API_SECONDS) as client:
+            r = await client.post(
+                f"{running.url}/api/intents", json=_form(args),
+                headers={"Authorization": f"Bearer {running.token}"},
+            )  # fmt: skip
+        got = r.json()
+        if r.status_code != 200:
+            raise UsageError(str(got.get("error", r.text)))
+        intent, expires, how = got["intent"], got["expires"], f"the agent (pid {running.pid})"
+    else:
+        fields = intent_fields(args, cfg, datetime.now(UTC).date())
+        async with (
+            bus_url(args.bus or cfg.bus_url, store_dir=home.path / "jetstream") as url,
+            Bus(url, name="agent", reconnect_forever=False, person=True) as bus,
+            Agent(home, config=cfg) as agent,
+        ):
+            cast = schemas.cast_intent(
+                **fields, now=datetime.now(UTC), ttl=lifetime,
+                reply_prefix=await bus.next_reply_prefix(),
+            )  # fmt: skip
+            book = WatchBook(home.path / "watches.sqlite")
+            try:
+                await cast_watched(agent, WatchStreams(bus), book, cast)
+            finally:
+                book.close()
+        intent, expires = cast.intent.id, cast.expires.isoformat()
+        how = "no agent running: offers wait on the bus until you run `intentcast agent`"
+    if args.json:
+        print(json.dumps({"intent": intent, "expires": expires, "watching": True}))
+    else:
+        print(f"watching intent {intent[:8]} until {expires[:16]} ({how}); see `intentcast offers`")
+    return 0
+
+
+async def _offers(args: argparse.Namespace, home: Home, cfg: AgentConfig) -> int:
+    book = WatchBook(home.path / "watches.sqlite")
+    try:
+        states = (
+            OPEN_STATES if not args.all else (*OPEN_STATES, "fulfilled", "expired", "cancelled")
+        )
+        watched = {w.intent_id: w for w in book.watches(states)}
+    finally:
+        book.close()
+    async with Agent(home, config=cfg) as agent:
+        out: list[dict[str, Any]] = []
+        for h in agent.history():
+            w = watched.get(h.intent.id)
+            if w is None:
+                continue
+            shown_offers = sorted((o for o in h.offers if o.rank), key=lambda o: -o.score)
+            out.append(
+                {
+                    "intent": h.intent.id,
+                    "description": shown(h.intent.description),
+                    "state": w.state,
+                    "expires": w.expires,
+                    "offers": [
+                        {
+                            "offer": o.id,
+                            "vendor": shown(o.vendor_name),
+                            "total": str(schemas.Money(o.total_amount, o.currency)),
+                            "delivery_by": o.delivery_by,
+                            "score": round(o.score, 3),
+                            "reasons": [shown(x, 200) for x in o.reasons],
+                            "received": o.received,
+                        }
+                        for o in shown_offers
+                    ],
+                    "dropped": [
+                        {
+                            "vendor": shown(d.vendor_name or "unknown sender"),
+                            "reason": shown(d.reason, 80),
+                            "detail": shown(d.detail, 200),
+                        }
+                        for d in h.dropped
+                    ],
+                }
+            )
+    if args.json:
+        print(json.dumps(out, indent=2))
+        return 0
+    if not out:
+        print("No watched intents open. Cast one with `intentcast want ... --watch 3d`.")
+    for i in out:
+        print(f"{i['intent'][:8]} {i['description']} ({i['state']}, until {i['expires'][:16]})")
+        for n, o in enumerate(i["offers"], 1):
+            print(
+                f"  {n}. {o['offer'][:8]} {o['vendor']}: {o['total']}, by {o['delivery_by']}; {'; '.join(o['reasons'])}"
+            )
+        if not i["offers"]:
+            print("  no offers yet")
+        for d in i["dropped"]:
+            print(f"  dropped {d['vendor']}: {d['reason']} {d['detail']}".rstrip())
+    sys.stdout.flush()
+    return 0
