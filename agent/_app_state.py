@@ -89,7 +89,10 @@ def app_state(agent: Agent, book: WatchBook | None, now: datetime) -> dict[str, 
                 "expires": i.expires,
                 "watch": watches.get(i.id),
                 "open": watches.get(i.id) in ("casting", "open"),
-                "offers": [_offer(o, accepted) for o in offers if o.rank],
+                "offers": [
+                    {**_offer(o, accepted), "rank": n}  # its place as the list stands now
+                    for n, o in enumerate((o for o in offers if o.rank), 1)
+                ],
                 "dropped": [
                     {
                         "vendor": shown(d.vendor_name or "unknown sender"),
@@ -97,11 +100,6 @@ def app_state(agent: Agent, book: WatchBook | None, now: datetime) -> dict[str, 
                         "detail": shown(d.detail, 200),
                     }
                     for d in h.dropped
-                ]
-                + [
-                    {"vendor": shown(o.vendor_name), "reason": "not shown", "detail": ""}
-                    for o in offers
-                    if not o.rank
                 ],
             }
         )

@@ -75,8 +75,13 @@ def spending_chart(receipts: list[dict[str, Any]], store: AgentStore) -> str:
     spent_line = " ".join(xy(i, s) for i, (_, s, _) in enumerate(series))
     saved_line = " ".join(xy(i, v) for i, (_, _, v) in enumerate(series))
     top_label = escape(str(schemas.Money(top, currency)))
+    dots = "".join(
+        f'<circle cx="{xy(i, s).split(",")[0]}" cy="{xy(i, s).split(",")[1]}" r="4" class="spent-dot"/>'
+        f'<circle cx="{xy(i, v).split(",")[0]}" cy="{xy(i, v).split(",")[1]}" r="4" class="saved-dot"/>'
+        for i, (_, s, v) in enumerate(series)
+    )
     body = (
-        f'<polyline points="{spent_line}" class="spent" fill="none"/>'
+        dots + f'<polyline points="{spent_line}" class="spent" fill="none"/>'
         f'<polyline points="{saved_line}" class="saved" fill="none"/>'
         f'<text x="{PAD + 4}" y="18" class="label">{top_label}</text>'
         f'<text x="{PAD}" y="{H - PAD + 16}" class="label">{escape(series[0][0])}</text>'
@@ -104,7 +109,7 @@ def offers_chart(intents: list[dict[str, Any]]) -> str:
     for k, i in enumerate(last):
         shown_n, dropped_n = len(i["offers"]), len(i["dropped"])
         x = PAD + 4 + k * slot
-        w = max(4.0, slot * 0.6)
+        w = min(48.0, max(4.0, slot * 0.6))
         hs = (H - PAD - 16) * shown_n / top
         hd = (H - PAD - 16) * dropped_n / top
         y0 = H - PAD
