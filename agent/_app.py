@@ -46,6 +46,7 @@ from ._accepting import AcceptResult
 from ._admission import NotAcceptable
 from ._app_state import app_state
 from ._daemon import AgentDaemon
+from ._render import render_accept
 from ._session import AcceptError
 from ._store import UnknownReceipt
 from ._terms_file import set_standing_terms
@@ -271,10 +272,17 @@ def build_app(daemon: AgentDaemon, token: str, port: Callable[[], int]) -> ASGIA
     @api(changes=True)
     async def accept(request: Request) -> dict[str, Any]:
         data = await body(request)
+        pay = data.get("pay")
         res: AcceptResult = await agent.accept(
-            field_of(data, "offer"), another=bool(data.get("another"))
-        )
-        return {"status": str(res.status), "detail": _accept_detail(res)}
+            field_of(data, "offer"), pay=pay if isinstance(pay, str) else None,
+            another=bool(data.get("another")),
+        )  # fmt: skip
+        await daemon.tick()  # an intent with a receipt now is fulfilled: stop watching it
+        return {
+            "status": str(res.status),
+            "text": render_accept(res, as_json=False),
+            "json": render_accept(res, as_json=True),
+        }
 
     @api(changes=True)
     async def rate(request: Request) -> dict[str, Any]:
@@ -345,9 +353,3 @@ _SECURITY_HEADERS = {
     "Referrer-Policy": "no-referrer",
     "Cache-Control": "no-store",
 }
-
-
-def _accept_detail(res: AcceptResult) -> str:
-    from ._render import render_accept
-
-    return render_accept(res, as_json=False)

@@ -62,7 +62,8 @@ async def run_agent(
     """Run the home's agent until ``stop`` is set; 0 then."""
     cfg = home.config()
     sock = bind_loopback(host, port)
-    url = f"http://{host}:{sock.getsockname()[1]}"
+    shown_host = "127.0.0.1" if host in ("0.0.0.0", "") else host  # a container's own bind
+    url = f"http://{shown_host}:{sock.getsockname()[1]}"
     with sock:
         async with (
             bus_url(bus or cfg.bus_url, store_dir=home.path / "jetstream") as nats_url,

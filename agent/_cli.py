@@ -125,6 +125,12 @@ async def _want(args: argparse.Namespace, home: Home, cfg: AgentConfig) -> int:
 
 
 async def _accept(args: argparse.Namespace, home: Home, cfg: AgentConfig) -> int:
+    from ._cli_app import through_agent
+
+    body = {"offer": args.offer, "another": args.another, "pay": args.pay}
+    if (got := await through_agent(home, "/api/accept", body)) is not None:  # the agent runs
+        print(got["json"] if args.json else got["text"])
+        return 0 if got["status"] == AcceptState.CONFIRMED else 1
     async with _agent(args, cfg, home, registry=True) as agent:
         try:
             res = await agent.accept(args.offer, pay=args.pay, another=args.another)
@@ -135,11 +141,18 @@ async def _accept(args: argparse.Namespace, home: Home, cfg: AgentConfig) -> int
 
 
 async def _cancel(args: argparse.Namespace, home: Home, cfg: AgentConfig) -> int:
-    async with _agent(args, cfg, home) as agent:
-        try:
-            got = await agent.cancel(args.receipt, reason=args.reason)
-        except AcceptError as exc:
-            raise UsageError(str(exc)) from None
+    from ._agent import Cancelled
+    from ._cli_app import through_agent
+
+    body = {"receipt": args.receipt, "reason": args.reason}
+    if (done := await through_agent(home, "/api/cancel", body)) is not None:  # the agent runs
+        got = Cancelled(done["status"], done["reason"])
+    else:
+        async with _agent(args, cfg, home) as agent:
+            try:
+                got = await agent.cancel(args.receipt, reason=args.reason)
+            except AcceptError as exc:
+                raise UsageError(str(exc)) from None
     if args.json:
         print(json.dumps({"cancelled": got.done, "status": got.status, "reason": got.reason}))
     else:

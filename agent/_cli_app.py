@@ -32,7 +32,7 @@ from ._home import AgentConfig, Home
 from ._screen import shown
 from ._watching import OPEN_STATES, WatchBook, cast_watched
 
-__all__ = ["run_app_command", "want_watched"]
+__all__ = ["run_app_command", "through_agent", "want_watched"]
 
 API_SECONDS = 30.0
 
@@ -92,16 +92,11 @@ async def want_watched(args: argparse.Namespace, home: Home, cfg: AgentConfig) -
     except ValueError as exc:
         raise UsageError(f"--watch: {exc}") from None
     running = running_agent(home)
+    got = None
     if running is not None and not args.from_file and not args.attr:
-        async with httpx.AsyncClient(timeout=API_SECONDS) as client:
-            r = await client.post(
-                f"{running.url}/api/intents", json=_form(args),
-                headers={"Authorization": f"Bearer {running.token}"},
-            )  # fmt: skip
-        got = r.json()
-        if r.status_code != 200:
-            raise UsageError(str(got.get("error", r.text)))
-        intent, expires, how = got["intent"], got["expires"], f"the agent (pid {running.pid})"
+        got = await through_agent(home, "/api/intents", _form(args))
+    if got is not None:
+        intent, expires, how = got["intent"], got["expires"], "through the running agent"
     else:
         fields = intent_fields(args, cfg, datetime.now(UTC).date())
         async with (
@@ -188,3 +183,20 @@ async def _offers(args: argparse.Namespace, home: Home, cfg: AgentConfig) -> int
             print(f"  dropped {d['vendor']}: {d['reason']} {d['detail']}".rstrip())
     sys.stdout.flush()
     return 0
+
+
+async def through_agent(home: Home, path: str, body: dict[str, Any]) -> dict[str, Any] | None:
+    """POST ``body`` to the running agent's API (None: no agent runs); its refusal is a
+    UsageError with the agent's own words."""
+    running = running_agent(home)
+    if running is None:
+        return None
+    async with httpx.AsyncClient(timeout=API_SECONDS) as client:
+        r = await client.post(
+            f"{running.url}{path}", json=body,
+            headers={"Authorization": f"Bearer {running.token}"},
+        )  # fmt: skip
+    got: dict[str, Any] = r.json()
+    if r.status_code != 200:
+        raise UsageError(str(got.get("error", r.text)))
+    return got

@@ -27,14 +27,18 @@ from pathlib import Path
 from types import TracebackType
 
 import structlog
+from nats.errors import Error as NatsError
 
 import schemas
-from runtime import Bus, NatsTransport, StreamConsumer, WatchStreams, reply_stream
+from runtime import Bus, NatsTransport, RatingsBoard, StreamConsumer, WatchStreams, reply_stream
 
 from ._agent import Agent
 from ._home import Home
+from ._network_trust import NetworkTrust
+from ._registered import with_registry
 from ._screen import shown
 from ._session import utcnow
+from ._trust import BetaTrust
 from ._watching import Notice, OfferIntake, WatchBook, cast_watched, stored_cast
 
 __all__ = ["AgentDaemon", "RunningAgent", "desktop_notify", "running_agent", "token_of"]
@@ -43,6 +47,7 @@ __all__ = ["AgentDaemon", "RunningAgent", "desktop_notify", "running_agent", "to
 # to the process restarted: handling one takes milliseconds.
 ACK_SECONDS = 10.0
 log = structlog.get_logger("intentcast.agent")
+RATINGS_WAIT = 2.0  # seconds to read the ratings board at start, as the CLI does
 TICK_SECONDS = 30.0  # how often expiry and fulfilment are checked (the clock may be a fake)
 
 
@@ -89,10 +94,11 @@ async def desktop_notify(notice: Notice) -> None:
     )  # fmt: skip
     try:
         async with asyncio.timeout(5):
-            await proc.wait()
+            code = await proc.wait()
     except TimeoutError:
         proc.kill()
-        await proc.wait()
+        code = await proc.wait()
+    log.info("agent.desktop_notified", kind=notice.kind, ref=notice.ref, exit=code)
 
 
 class AgentDaemon:
@@ -123,6 +129,7 @@ class AgentDaemon:
     async def __aenter__(self) -> AgentDaemon:
         try:
             await self._stack.enter_async_context(self.agent)
+            await self._judge_as_the_cli_does()
             self.book = WatchBook(self.home.path / "watches.sqlite")
             self._stack.callback(self.book.close)
             self._tasks = await self._stack.enter_async_context(asyncio.TaskGroup())
@@ -145,6 +152,22 @@ class AgentDaemon:
         self._consumers.clear()
         await self._stack.aclose()
         self.state = "closed"
+
+    async def _judge_as_the_cli_does(self) -> None:
+        """Trust as a one-shot ``want`` has it: the ratings board (kept live by its
+        consumer) and the registrars the person trusts (read once, at start)."""
+        trust = self.agent.trust
+        try:
+            board = await self._stack.enter_async_context(RatingsBoard(self.bus))
+            async with asyncio.timeout(RATINGS_WAIT):
+                await board.catch_up()
+            if isinstance(trust, BetaTrust):
+                trust = NetworkTrust(trust, board.bundles, self.agent.config.trust)
+        except (NatsError, TimeoutError) as exc:
+            log.info("ratings.unavailable", error=type(exc).__name__)
+        self.agent.trust = await with_registry(
+            trust, self.agent.config, self.bus.nc, self.bus.url, self.agent.store
+        )
 
     def watches(self) -> WatchBook:
         if self.book is None:

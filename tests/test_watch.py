@@ -5,6 +5,7 @@ killed between answering and acknowledging, and `intentcast offers`."""
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 from pathlib import Path
 
@@ -116,3 +117,33 @@ def test_a_vendor_killed_before_its_ack_answers_nothing_twice(
     log = tmp_path / "market" / "vendors" / "data" / "sierra" / "watched.sqlite"
     answered = sqlite3.connect(log)
     assert _count(answered, "SELECT count(*) FROM answered WHERE intent_id = ?", intent) == 1
+
+
+def test_the_desktop_is_notified_and_the_cli_accepts_through_the_agent(
+    person: Agent, vendor: VendorFactory, tmp_path: Path
+) -> None:
+    """With `notify-send` on PATH the agent calls it for a new offer (vendor and price, no
+    escapes); `intentcast accept` then goes through the running agent (its own bus URL is a
+    dead one, so it opens no bus), gets the receipt, and the intent is closed as fulfilled."""
+    stub = tmp_path / "stub-bin"
+    stub.mkdir()
+    said = tmp_path / "notify-send.txt"
+    (stub / "notify-send").write_text(f'#!/bin/sh\nprintf "%s|" "$@" >> {said}\n')
+    (stub / "notify-send").chmod(0o755)
+    vendor("sierra")
+    with _agent(person, env={"PATH": f"{stub}:{os.environ['PATH']}"}) as a:
+        intent = _watch(person)
+        offer = a.wait_for("watch.offer_stored", intent=intent, timeout=20)["offer"]
+        a.wait_for("agent.desktop_notified", kind="offer", exit=0, timeout=20)
+        assert (
+            said.read_text()
+            == "--app-name=intentcast|intentcast: a new offer|Sierra Outfitters: 129.00 EUR|"
+        )
+        dead_bus = {"INTENTCAST_BUS": "nats://127.0.0.1:9"}
+        cp = person.run("accept", str(offer)[:8], "--json", env=dead_bus)
+        assert cp.returncode == 0, cp.stderr
+        assert json.loads(cp.stdout)["status"] == "confirmed"
+        a.wait_for("watch.closed", intent=intent, state="fulfilled")
+    (listed,) = json.loads(person.ok("offers", "--json", "--all"))
+    assert listed["state"] == "fulfilled"
+    assert json.loads(person.ok("offers", "--json")) == []

@@ -134,7 +134,7 @@ async function refresh() {
 }
 
 async function accept_(offer) {
-  try { const r = await call("POST", "/api/accept", {offer}); say("Accept: " + r.status); }
+  try { const r = await call("POST", "/api/accept", {offer}); say(r.text); }
   catch (e) { say("Not accepted: " + e.message); }
   await refresh();
 }
