@@ -16,7 +16,13 @@ import schemas
 from ._agent import Agent
 from ._arguments import UsageError, intent_fields
 
-__all__ = ["cast_from_form", "watch_duration"]
+__all__ = ["WATCH_REPLY_PREFIX", "cast_from_form", "watch_duration"]
+
+# A watched intent's reply subject is ic.v1.reply.<128 random bits>, under no connection's
+# reply token: the agent never subscribes to it (the intent's own stream keeps what arrives
+# there, and the agent reads that stream by name after any restart), so nothing in it comes
+# from a key or a connection that another intent also used.
+WATCH_REPLY_PREFIX = schemas.REPLY_ROOT
 
 _UNITS = {"h": 3600, "d": 86400, "w": 7 * 86400}
 
@@ -70,6 +76,5 @@ def cast_from_form(agent: Agent, form: dict[str, Any], now: datetime) -> schemas
         fields["terms"] = schemas.expand_terms(terms)
     ttl = watch_duration(text("watch") or "3d")
     return schemas.cast_intent(
-        **fields, now=now, ttl=ttl,
-        reply_prefix=agent.reply_prefix,
+        **fields, now=now, ttl=ttl, reply_prefix=WATCH_REPLY_PREFIX,
     )  # fmt: skip

@@ -14,6 +14,7 @@ import asyncio
 import errno
 import json
 import sys
+import webbrowser
 from datetime import UTC, datetime
 from typing import Any
 
@@ -23,8 +24,8 @@ import schemas
 from runtime import Bus, StopOnSignals, WatchStreams, bus_url, configure_logging
 
 from ._agent import Agent
-from ._app import set_lock
-from ._app_cast import watch_duration
+from ._app_cast import WATCH_REPLY_PREFIX, watch_duration
+from ._app_guard import set_lock
 from ._app_server import run_agent
 from ._arguments import UsageError, intent_fields
 from ._daemon import running_agent
@@ -51,6 +52,8 @@ async def _serve(args: argparse.Namespace, home: Home) -> int:
     if running is not None:
         if args.command == "web":
             print(f"your agent's page: {running.url}/  (the agent runs, pid {running.pid})")
+            if sys.stdout.isatty():
+                webbrowser.open(running.url + "/")
             return 0
         raise UsageError(
             f"expected no agent running for {home.path}, found one (pid {running.pid},"
@@ -61,6 +64,8 @@ async def _serve(args: argparse.Namespace, home: Home) -> int:
 
     def listening(url: str) -> None:
         print(f"your agent's page: {url}/  (Ctrl-C stops it)", flush=True)
+        if args.command == "web" and sys.stdout.isatty():  # a person at a terminal
+            webbrowser.open(url + "/")
 
     async with StopOnSignals(f"intentcast {args.command}") as stop:
         try:
@@ -106,7 +111,7 @@ async def want_watched(args: argparse.Namespace, home: Home, cfg: AgentConfig) -
         ):
             cast = schemas.cast_intent(
                 **fields, now=datetime.now(UTC), ttl=lifetime,
-                reply_prefix=await bus.next_reply_prefix(),
+                reply_prefix=WATCH_REPLY_PREFIX,
             )  # fmt: skip
             book = WatchBook(home.path / "watches.sqlite")
             try:

@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sqlite3
 from pathlib import Path
 
+import schemas
 from runtime import FAILPOINTS_ENV, ServiceProcess
 
 from .conftest import BIN, Agent, VendorFactory, agent_db
@@ -147,3 +149,18 @@ def test_the_desktop_is_notified_and_the_cli_accepts_through_the_agent(
     (listed,) = json.loads(person.ok("offers", "--json", "--all"))
     assert listed["state"] == "fulfilled"
     assert json.loads(person.ok("offers", "--json")) == []
+
+
+def test_two_watched_intents_share_nothing_on_the_wire(person: Agent) -> None:
+    """Two intents watched through one running agent: each reply subject is
+    ic.v1.reply.<32 hex> of its own (no reply token of a connection, which two intents
+    could share), and the intents have different ids, keys and subjects."""
+    with _agent(person):
+        first, second = _watch(person), _watch(person)
+    db = agent_db(person.home)
+    wires = [bytes(db.execute("SELECT wire FROM intents WHERE id = ?", (i,)).fetchone()[0])
+             for i in (first, second)]  # fmt: skip
+    a, b = (schemas.open_intent(w, now=None, replay=None).msg for w in wires)
+    for i in (a, b):
+        assert re.fullmatch(r"ic\.v1\.reply\.[0-9a-f]{32}", i.reply_subject), i.reply_subject
+    assert a.reply_subject != b.reply_subject and a.keys != b.keys and a.id != b.id

@@ -49,9 +49,7 @@ async def test_an_offer_an_hour_later_is_stored_and_notified_and_the_watch_expir
         Bus(nats_server.url, name="agent", person=True) as bus,
         AgentDaemon(home, bus, clock=clock, notify=notify) as daemon,
     ):
-        cast = schemas.example_tent_intent(
-            now=clock(), ttl=timedelta(days=3), reply_prefix=await bus.next_reply_prefix()
-        )
+        cast = schemas.example_tent_intent(now=clock(), ttl=timedelta(days=3))
         await daemon.watch(cast)
         assert cast.expires - cast.created == timedelta(days=3)
         clock.now = start + timedelta(hours=1)
