@@ -48,6 +48,7 @@ class WatchStreams:
 
     def __init__(self, bus: Bus, *, replicas: int = 1) -> None:
         self.bus, self.replicas = bus, replicas
+        self._made = False
 
     async def _ensure(self, config: StreamConfig) -> None:
         js = self.bus.nc.jetstream()
@@ -58,6 +59,8 @@ class WatchStreams:
                 await js.add_stream(config)
 
     async def ensure_intent_streams(self) -> None:
+        if self._made:
+            return
         for lifetime in schemas.WATCH_LIFETIMES:
             await self._ensure(
                 StreamConfig(
@@ -68,6 +71,7 @@ class WatchStreams:
                     num_replicas=self.replicas,
                 )
             )
+        self._made = True  # for this object's life (streams are not deleted under it)
 
     async def publish_intent(self, cast: schemas.CastIntent) -> int:
         """Store a watched intent in its bucket's stream; its stream sequence once stored."""
