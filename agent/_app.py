@@ -15,7 +15,7 @@ Security, in the order a request meets it:
 
 The API (JSON in and out; errors are ``{"error": ...}`` with 400, 403, 404 or 409):
 ``GET /api/state``, ``GET /api/events`` (server-sent events: ``notice``),
-``POST /api/intents``, ``/api/accept``, ``/api/rate``, ``/api/cancel``, ``/api/terms``,
+``POST /api/intents``, ``/api/stop`` (stop watching), ``/api/accept``, ``/api/rate``, ``/api/cancel``, ``/api/terms``,
 ``GET /api/export`` (no keys), ``POST /unlock``; ``GET /plain`` is the history and receipts
 as a page with no script (``_web``).
 """
@@ -43,6 +43,7 @@ from ._app_guard import COOKIE, Gate, GuardError, HostGuard
 from ._app_state import app_state
 from ._daemon import AgentDaemon
 from ._render import render_accept
+from ._screen import shown
 from ._session import AcceptError
 from ._store import UnknownReceipt
 from ._terms_file import set_standing_terms
@@ -162,6 +163,15 @@ def build_app(daemon: AgentDaemon, token: str, port: Callable[[], int]) -> ASGIA
         }
 
     @api(changes=True)
+    async def stop_watching(request: Request) -> dict[str, Any]:
+        intent_id = field_of(await body(request), "intent")
+        w = daemon.watches().watch(intent_id)
+        if w is None or w.state not in ("casting", "open"):
+            raise GuardError(404, f"expected an open watched intent, got {shown(intent_id, 40)!r}")
+        await daemon.close_watch(intent_id, "cancelled")
+        return {"intent": intent_id, "state": "cancelled"}
+
+    @api(changes=True)
     async def accept(request: Request) -> dict[str, Any]:
         data = await body(request)
         pay = data.get("pay")
@@ -236,6 +246,7 @@ def build_app(daemon: AgentDaemon, token: str, port: Callable[[], int]) -> ASGIA
             Route("/api/events", events),
             Route("/api/intents", cast, methods=["POST"]),
             Route("/api/accept", accept, methods=["POST"]),
+            Route("/api/stop", stop_watching, methods=["POST"]),
             Route("/api/rate", rate, methods=["POST"]),
             Route("/api/cancel", cancel, methods=["POST"]),
             Route("/api/terms", terms, methods=["POST"]),

@@ -122,3 +122,26 @@ def test_a_locked_app_opens_only_with_its_passphrase(person: Agent, tmp_path) ->
         assert client.get("/api/state").status_code == 200
         other, _ = _session(url)
         assert other.get("/api/state").status_code == 403
+
+
+def test_stopping_a_watch_closes_it_and_only_an_open_one(
+    app: tuple[ServiceProcess, str], person: Agent
+) -> None:
+    """POST /api/stop closes an open watched intent as cancelled (its stream is removed,
+    `offers` no longer lists it); stopping it again, or an unknown id, is a 404 that names
+    what was expected."""
+    p, url = app
+    token = (person.home / "agent.token").read_text().strip()
+    h = {"Authorization": f"Bearer {token}"}
+    form = {"description": "tent", "category": "outdoor/tents", "max_price": "150EUR",
+            "by": "2099-01-01", "region": "ES-28", "watch": "1d"}  # fmt: skip
+    cast = httpx.post(url + "/api/intents", json=form, headers=h, timeout=10)
+    assert cast.status_code == 200, cast.text
+    intent = cast.json()["intent"]
+    r = httpx.post(url + "/api/stop", json={"intent": intent}, headers=h, timeout=10)
+    assert r.status_code == 200 and r.json()["state"] == "cancelled"
+    p.wait_for("watch.closed", intent=intent, state="cancelled")
+    assert person.ok("offers", "--json").strip() == "[]"
+    for again in (intent, "0" * 32):
+        r = httpx.post(url + "/api/stop", json={"intent": again}, headers=h, timeout=10)
+        assert r.status_code == 404 and "expected an open watched intent" in r.json()["error"]

@@ -46,6 +46,8 @@ function renderIntents() {
     const head = el("h3", {}, i.description, " ",
       el("span", {class: "muted"}, `(${i.category}; ${i.watch ? "watch: " + i.watch : "one-shot"}; until ${i.expires.slice(0, 16)})`));
     const div = el("div", {class: "intent", "data-intent": i.id}, head);
+    if (i.open) div.append(el("div", {class: "actions"}, el("button", {type: "button", class: "stop secondary",
+      onclick: () => stop_(i.id)}, "Stop watching")));
     for (const o of i.offers) {
       const reasons = el("ul", {}, ...o.reasons.map(r => el("li", {}, r)));
       const accept = el("button", {class: "accept", type: "button", "data-offer": o.id,
@@ -136,6 +138,11 @@ async function refresh() {
 async function accept_(offer) {
   try { const r = await call("POST", "/api/accept", {offer}); say(r.text); }
   catch (e) { say("Not accepted: " + e.message); }
+  await refresh();
+}
+async function stop_(intent) {
+  try { await call("POST", "/api/stop", {intent}); say("Stopped watching; offers for it are no longer collected."); }
+  catch (e) { say("Not stopped: " + e.message); }
   await refresh();
 }
 async function rate_(receipt, score, outcome) {
