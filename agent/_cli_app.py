@@ -14,11 +14,11 @@ import asyncio
 import errno
 import json
 import sys
+import urllib.error
+import urllib.request
 import webbrowser
 from datetime import UTC, datetime
 from typing import Any
-
-import httpx
 
 import schemas
 from runtime import Bus, StopOnSignals, WatchStreams, bus_url, configure_logging
@@ -192,16 +192,31 @@ async def _offers(args: argparse.Namespace, home: Home, cfg: AgentConfig) -> int
 
 async def through_agent(home: Home, path: str, body: dict[str, Any]) -> dict[str, Any] | None:
     """POST ``body`` to the running agent's API (None: no agent runs); its refusal is a
-    UsageError with the agent's own words."""
+    UsageError with the agent's own words. The standard library's HTTP client, on a thread
+    (httpx is for the tests only; the CLI carries no HTTP client dependency)."""
     running = running_agent(home)
     if running is None:
         return None
-    async with httpx.AsyncClient(timeout=API_SECONDS) as client:
-        r = await client.post(
-            f"{running.url}{path}", json=body,
-            headers={"Authorization": f"Bearer {running.token}"},
-        )  # fmt: skip
-    got: dict[str, Any] = r.json()
-    if r.status_code != 200:
-        raise UsageError(str(got.get("error", r.text)))
-    return got
+    return await asyncio.to_thread(_post, running.url + path, running.token, body)
+
+
+def _post(url: str, token: str, body: dict[str, Any]) -> dict[str, Any]:
+    request = urllib.request.Request(
+        url, data=json.dumps(body).encode(), method="POST",
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+    )  # fmt: skip
+    try:
+        with urllib.request.urlopen(request, timeout=API_SECONDS) as r:
+            got: dict[str, Any] = json.loads(r.read())
+            return got
+    except urllib.error.HTTPError as exc:
+        try:
+            why = str(json.loads(exc.read()).get("error", exc.reason))
+        except ValueError:
+            why = str(exc.reason)
+        raise UsageError(why) from None
+    except urllib.error.URLError as exc:
+        raise UsageError(
+            f"the running agent at {url.rsplit('/api', 1)[0]} did not answer ({exc.reason});"
+            " is it stopping? Try again, or stop it"
+        ) from None
