@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import errno
+import http.client
 import json
 import sys
 import urllib.error
@@ -215,8 +216,9 @@ def _post(url: str, token: str, body: dict[str, Any]) -> dict[str, Any]:
         except ValueError:
             why = str(exc.reason)
         raise UsageError(why) from None
-    except urllib.error.URLError as exc:
+    except (urllib.error.URLError, http.client.HTTPException, OSError) as exc:
+        cause = exc.reason if isinstance(exc, urllib.error.URLError) else exc
         raise UsageError(
-            f"the running agent at {url.rsplit('/api', 1)[0]} did not answer ({exc.reason});"
-            " is it stopping? Try again, or stop it"
+            f"the running agent at {url.rsplit('/api', 1)[0]} did not answer ({cause});"
+            " is it stopping? See `intentcast offers`, then try again"
         ) from None

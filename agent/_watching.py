@@ -26,7 +26,7 @@ from pathlib import Path
 import structlog
 
 import schemas
-from runtime import WatchStreams, open_db
+from runtime import WatchStreams, failpoint, open_db
 
 from ._agent import Agent
 from ._opening import admit_opened
@@ -131,6 +131,7 @@ async def cast_watched(
                 sign_seed=sign_seed, seal_secret=seal_secret,
             )  # fmt: skip
     book.add(cast)
+    failpoint("agent.watch.kept")  # kept, not yet on the bus: a restart publishes it
     await streams.open_replies(intent.id, intent.reply_subject, cast.expires - cast.created)
     await streams.publish_intent(cast)
     book.set_state(intent.id, "open")

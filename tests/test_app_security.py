@@ -12,7 +12,7 @@ import pytest
 
 from runtime import ServiceProcess
 
-from .conftest import BIN, Agent
+from .conftest import BIN, Agent, agent_db
 
 
 @pytest.fixture
@@ -145,3 +145,18 @@ def test_stopping_a_watch_closes_it_and_only_an_open_one(
     for again in (intent, "0" * 32):
         r = httpx.post(url + "/api/stop", json={"intent": again}, headers=h, timeout=10)
         assert r.status_code == 404 and "expected an open watched intent" in r.json()["error"]
+
+
+def test_accepting_what_was_never_shown_is_refused_with_why(
+    app: tuple[ServiceProcess, str], person: Agent
+) -> None:
+    """POST /api/accept for an offer id the person never saw is a 409 that says so (the
+    Agent API's own rule), a non-text offer id is a 400 naming the field, and nothing is
+    stored as accepted."""
+    _, url = app
+    h = {"Authorization": f"Bearer {(person.home / 'agent.token').read_text().strip()}"}
+    r = httpx.post(url + "/api/accept", json={"offer": "deadbeef"}, headers=h, timeout=10)
+    assert r.status_code == 409 and "no offer 'deadbeef' in your history" in r.json()["error"]
+    r = httpx.post(url + "/api/accept", json={"offer": 5}, headers=h, timeout=10)
+    assert r.status_code == 400 and r.json()["error"] == "offer: expected str, got int"
+    assert agent_db(person.home).execute("SELECT count(*) FROM accepts").fetchone()[0] == 0

@@ -164,3 +164,24 @@ def test_two_watched_intents_share_nothing_on_the_wire(person: Agent) -> None:
     for i in (a, b):
         assert re.fullmatch(r"ic\.v1\.reply\.[0-9a-f]{32}", i.reply_subject), i.reply_subject
     assert a.reply_subject != b.reply_subject and a.keys != b.keys and a.id != b.id
+
+
+def test_an_agent_killed_while_casting_publishes_the_intent_when_restarted(
+    person: Agent, vendor: VendorFactory
+) -> None:
+    """The agent dies after keeping a watched intent (intent, keys, watch: on disk) but
+    before it reached the bus: the CLI says the agent did not answer (exit 2, one line);
+    restarted, the agent publishes the same intent, a vendor answers it, and the store
+    holds that one intent once."""
+    vendor("sierra")
+    with _agent(person, env={FAILPOINTS_ENV: "agent.watch.kept"}) as a:
+        cp = person.run(*Agent.want_args("--watch", "3d"))
+        a.wait_for("failpoint.hit", name="agent.watch.kept")
+        assert cp.returncode == 2 and "did not answer" in cp.stderr, cp.stderr
+    db = agent_db(person.home)
+    (intent,) = [r[0] for r in db.execute("SELECT id FROM intents")]
+    with _agent(person) as a:
+        a.wait_for("watch.cast", intent=intent)
+        a.wait_for("watch.offer_stored", intent=intent, timeout=20)
+    assert _count(db, "SELECT count(*) FROM intents") == 1
+    assert [i["state"] for i in _offers(person)] == ["open"]
