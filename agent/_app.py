@@ -29,6 +29,7 @@ from importlib import resources
 from typing import Any
 
 import structlog
+from nats.errors import Error as NatsError
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
@@ -76,6 +77,10 @@ def build_app(daemon: AgentDaemon, token: str, port: Callable[[], int]) -> ASGIA
                 except (NotAcceptable, AcceptError, UnknownReceipt, ValueError) as exc:
                     log.info("app.request_failed", path=request.url.path, error=str(exc))
                     return JSONResponse({"error": str(exc)}, status_code=409)
+                except (NatsError, TimeoutError) as exc:  # the bus, not the request
+                    log.warning("app.bus_failed", path=request.url.path, error=repr(exc))
+                    why = f"the bus did not do it ({type(exc).__name__}); watched intents need JetStream"
+                    return JSONResponse({"error": why}, status_code=503)
                 return got if isinstance(got, Response) else JSONResponse(got)
 
             return endpoint

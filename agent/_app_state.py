@@ -71,7 +71,9 @@ def app_state(agent: Agent, book: WatchBook | None, now: datetime) -> dict[str, 
     watches = (
         {
             w.intent_id: w.state
-            for w in book.watches(("casting", "open", "fulfilled", "expired", "cancelled"))
+            for w in book.watches(
+                ("casting", "open", "fulfilled", "expired", "cancelled", "failed")
+            )
         }
         if book
         else {}

@@ -21,6 +21,8 @@ import webbrowser
 from datetime import UTC, datetime
 from typing import Any
 
+from nats.errors import Error as NatsError
+
 import schemas
 from runtime import Bus, StopOnSignals, WatchStreams, bus_url, configure_logging
 
@@ -117,6 +119,12 @@ async def want_watched(args: argparse.Namespace, home: Home, cfg: AgentConfig) -
             book = WatchBook(home.path / "watches.sqlite")
             try:
                 await cast_watched(agent, WatchStreams(bus), book, cast)
+            except (NatsError, TimeoutError) as exc:
+                book.set_state(cast.intent.id, "failed")
+                raise UsageError(
+                    f"the bus did not keep the intent ({type(exc).__name__}); watched intents"
+                    " need JetStream: use `intentcast want` without --watch, or another bus"
+                ) from None
             finally:
                 book.close()
         intent, expires = cast.intent.id, cast.expires.isoformat()
@@ -132,7 +140,9 @@ async def _offers(args: argparse.Namespace, home: Home, cfg: AgentConfig) -> int
     book = WatchBook(home.path / "watches.sqlite")
     try:
         states = (
-            OPEN_STATES if not args.all else (*OPEN_STATES, "fulfilled", "expired", "cancelled")
+            OPEN_STATES
+            if not args.all
+            else (*OPEN_STATES, "fulfilled", "expired", "cancelled", "failed")
         )
         watched = {w.intent_id: w for w in book.watches(states)}
     finally:

@@ -134,7 +134,10 @@ class AgentDaemon:
             self._stack.callback(self.book.close)
             self._tasks = await self._stack.enter_async_context(asyncio.TaskGroup())
             for w in self.book.watches():
-                await self._resume(w.intent_id, w.state)
+                try:
+                    await self._resume(w.intent_id, w.state)
+                except (NatsError, TimeoutError) as exc:  # tried again at the next start
+                    log.warning("watch.resume_failed", intent=w.intent_id, error=repr(exc))
             await self.tick()
         except BaseException:
             await self._stack.aclose()
@@ -192,9 +195,14 @@ class AgentDaemon:
         self._consumers[cast.intent.id] = stack
 
     async def watch(self, cast: schemas.CastIntent) -> None:
-        """Cast a watched intent and keep it open."""
+        """Cast a watched intent and keep it open; one the bus refused (no JetStream, no
+        permission) is marked ``failed`` and the error raised, so no restart retries it."""
         async with self._lock:
-            await cast_watched(self.agent, self.streams, self.watches(), cast)
+            try:
+                await cast_watched(self.agent, self.streams, self.watches(), cast)
+            except (NatsError, TimeoutError):  # the bus refused it: not left to resume
+                self.watches().set_state(cast.intent.id, "failed")
+                raise
             await self._listen(cast)
 
     async def close_watch(self, intent_id: str, state: str) -> None:

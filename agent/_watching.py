@@ -40,7 +40,7 @@ log = structlog.get_logger("intentcast.agent")
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS watches (
     intent_id TEXT PRIMARY KEY, reply_subject TEXT NOT NULL, created TEXT NOT NULL,
-    expires TEXT NOT NULL, state TEXT NOT NULL  -- casting, open, fulfilled, expired, cancelled
+    expires TEXT NOT NULL, state TEXT NOT NULL  -- casting, open, fulfilled, expired, cancelled, failed
 );
 CREATE TABLE IF NOT EXISTS notices (
     id INTEGER PRIMARY KEY, at TEXT NOT NULL, intent_id TEXT NOT NULL, kind TEXT NOT NULL,

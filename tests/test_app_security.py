@@ -4,15 +4,17 @@ lock. Each refusal says why, is logged, and changes nothing."""
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
 
-from runtime import ServiceProcess
+from runtime import EmbeddedServer, ServiceProcess
 
-from .conftest import BIN, Agent, agent_db
+from .conftest import BIN, Agent, VendorFactory, agent_db
 
 
 @pytest.fixture
@@ -96,7 +98,7 @@ def test_without_a_session_or_with_a_wrong_bearer_nothing_is_read_or_changed(
     assert r.status_code == 409 and "--category is required" in r.json()["error"]
 
 
-def test_a_locked_app_opens_only_with_its_passphrase(person: Agent, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_a_locked_app_opens_only_with_its_passphrase(person: Agent, tmp_path: Path) -> None:
     """Started with --passphrase-file, a new session reads nothing until /unlock gets the
     passphrase: a wrong one is 403 (logged), the right one unlocks that session only."""
     pw = tmp_path / "pw.txt"
@@ -160,3 +162,47 @@ def test_accepting_what_was_never_shown_is_refused_with_why(
     r = httpx.post(url + "/api/accept", json={"offer": 5}, headers=h, timeout=10)
     assert r.status_code == 400 and r.json()["error"] == "offer: expected str, got int"
     assert agent_db(person.home).execute("SELECT count(*) FROM accepts").fetchone()[0] == 0
+
+
+def test_the_export_is_the_sessions_to_download_and_holds_no_keys(
+    app: tuple[ServiceProcess, str],
+) -> None:
+    """GET /api/export from the page's session is the export file (format
+    intentcast-export/2, keys null) as an attachment; without the session it is 403."""
+    _, url = app
+    client, _ = _session(url)
+    r = client.get("/api/export")
+    assert r.status_code == 200 and "attachment" in r.headers["content-disposition"]
+    assert r.json()["format"] == "intentcast-export/2" and r.json()["keys"] is None
+    assert httpx.get(url + "/api/export", timeout=10).status_code == 403
+
+
+def test_a_bus_without_jetstream_refuses_a_watch_in_one_clear_answer(
+    tmp_path: Path, vendor: VendorFactory
+) -> None:
+    """On a bus with no JetStream the agent still starts and serves; casting a watched
+    intent is a 503 saying watched intents need JetStream (logged), nothing half-made is
+    left open, and a vendor there says `watch.unavailable` and keeps serving live intents."""
+    server = EmbeddedServer(jetstream=False).start()
+    try:
+        person = Agent(tmp_path / "p2", server.url)
+        person.ok("init", "--name", "Ada", "--region", "ES-28")
+        v = vendor("sierra", bus=server.url)
+        v.wait_for("watch.unavailable")
+        p = ServiceProcess(
+            [str(BIN / "intentcast"), "--home", str(person.home), "agent", "--port", "0"],
+            ready_event="agent.listening", name="intentcast agent", env=person.env,
+        )  # fmt: skip
+        with p:
+            url = str(p.wait_for("agent.listening")["url"])
+            cp = person.run(*Agent.want_args("--watch", "3d"))
+            assert cp.returncode == 2 and "watched intents need JetStream" in cp.stderr
+            p.wait_for("app.bus_failed")
+            assert httpx.get(url + "/healthz", timeout=10).status_code == 200
+        assert person.ok("offers", "--json").strip() == "[]"
+        cp = person.run(*Agent.want_args("--watch", "3d"))  # no agent: the CLI casts itself
+        assert cp.returncode == 2 and "watched intents need JetStream" in cp.stderr
+        assert person.ok("offers", "--json").strip() == "[]"
+        assert json.loads(person.ok(*Agent.want_args()))["offers"]  # live intents still work
+    finally:
+        server.stop()
