@@ -24,8 +24,9 @@ from ._watching import WatchBook
 __all__ = ["app_state"]
 
 
-def _offer(o: Any, accepted: set[str]) -> dict[str, Any]:
+def _offer(o: Any, accepted: set[str], now: datetime) -> dict[str, Any]:
     return {
+        "expired": datetime.fromisoformat(o.expires) <= now,
         "id": o.id,
         "vendor": shown(o.vendor_name),
         "vendor_id": o.vendor_id,
@@ -92,7 +93,7 @@ def app_state(agent: Agent, book: WatchBook | None, now: datetime) -> dict[str, 
                 "watch": watches.get(i.id),
                 "open": watches.get(i.id) in ("casting", "open"),
                 "offers": [
-                    {**_offer(o, accepted), "rank": n}  # its place as the list stands now
+                    {**_offer(o, accepted, now), "rank": n}  # its place as the list stands now
                     for n, o in enumerate((o for o in offers if o.rank), 1)
                 ],
                 "dropped": [

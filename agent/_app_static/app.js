@@ -53,6 +53,7 @@ function renderIntents() {
       const accept = el("button", {class: "accept", type: "button", "data-offer": o.id,
         onclick: () => accept_(o.id)}, o.accepted ? "Accepted" : "Accept");
       if (o.accepted) accept.disabled = true;
+      else if (o.expired) { accept.disabled = true; accept.textContent = "Expired"; }
       div.append(el("div", {class: "offer", "data-offer": o.id},
         el("span", {class: "rank", "aria-label": "rank"}, "#" + o.rank),
         el("div", {}, el("strong", {class: "vendor-name"}, o.vendor), " ", el("span", {class: "total"}, o.total),
