@@ -238,7 +238,8 @@ def build_app(daemon: AgentDaemon, token: str, port: Callable[[], int]) -> ASGIA
         return HTMLResponse(web_page(agent), headers=_SECURITY_HEADERS)
 
     async def healthz(request: Request) -> Response:
-        return Response("ok\n", media_type="text/plain")
+        # One-shot probes: closed after the answer rather than kept alive for another.
+        return Response("ok\n", media_type="text/plain", headers={"Connection": "close"})
 
     app = Starlette(
         routes=[
