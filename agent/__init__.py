@@ -20,6 +20,8 @@ The cut: one exchange per module, each a room of its own, all talking through on
 - ``_status``: what vendors say became of orders (shipped, delivered, cancelled), picked
   up from each order's mailbox, verified, kept and applied once;
 - ``_rereading``: stored frames verified against the key each must come from;
+- ``_watching`` and ``_daemon``: watched intents, kept open by the running agent
+  (``intentcast agent``), which also serves the app (``_app*``, ``_charts``);
 - ``_records`` and ``_store``: typed records (also the export format) and the SQLite store;
 - ``_agent``: the public API, where each business rule lives once;
 - ``_arguments`` and ``_cli`` (parse, call the API, print), ``_render``, ``_web``,
@@ -34,6 +36,7 @@ from ._admission import NotAcceptable
 from ._agent import OUTCOMES, Agent, Cancelled, Rated
 from ._answers import VendorTooOld
 from ._collecting import MAX_OFFERS, Collected
+from ._daemon import AgentDaemon
 from ._friends import FriendBook, FriendError
 from ._home import AgentConfig, Home, HomeError, PersonDetails, RankingWeights, TrustPolicy
 from ._network_trust import NetworkTrust, NetworkWeights, rating_bundle
@@ -55,6 +58,7 @@ from ._rereading import CheckedReceipt
 from ._session import AcceptError, AgentSession, CancelError
 from ._store import AgentStore, KeysNotHeld, UnknownReceipt
 from ._trust import BetaTrust, TrustScore, TrustScorer, rating_evidence
+from ._watching import Notice, WatchBook, WatchRow
 from ._web import page as web_page
 
 __all__ = [
@@ -68,6 +72,7 @@ __all__ = [
     "AcceptState",
     "Agent",
     "AgentConfig",
+    "AgentDaemon",
     "AgentSession",
     "AgentStore",
     "BetaTrust",
@@ -87,6 +92,7 @@ __all__ = [
     "NetworkTrust",
     "NetworkWeights",
     "NotAcceptable",
+    "Notice",
     "OfferOpener",
     "OfferRow",
     "OrderState",
@@ -103,6 +109,8 @@ __all__ = [
     "TrustScorer",
     "UnknownReceipt",
     "VendorTooOld",
+    "WatchBook",
+    "WatchRow",
     "admit_opened",
     "rank_offers",
     "rating_bundle",

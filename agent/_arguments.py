@@ -49,6 +49,8 @@ EXAMPLES = {
     "sync": "  intentcast sync                    # after an outage: deliver pending countersignatures",
     "bus": "  intentcast bus                     # share one embedded bus on this machine",
     "web": "  intentcast web --port 8765          # then open http://127.0.0.1:8765/",
+    "agent": "  intentcast agent                   # keeps watched intents open; serves the app",
+    "offers": "  intentcast offers --json           # the offers of your open watched intents",
 }
 
 
@@ -122,6 +124,12 @@ def parser() -> _Parser:
         "--wait", type=_duration, default=3.0, help="how long to collect offers (default 3s)"
     )
     p.add_argument("--expect", type=int, help="stop early once this many offers arrived")
+    p.add_argument(
+        "--watch",
+        metavar="DURATION",
+        help="keep the intent open this long (12h, 3d, 1w; up to 14d): vendors that start"
+        " later still answer, and the running agent (`intentcast agent`) collects the offers",
+    )
     p.add_argument(
         "--bus", help="NATS URL(s); default: config, $INTENTCAST_BUS, or the embedded bus"
     )
@@ -217,11 +225,25 @@ def parser() -> _Parser:
         " until Ctrl-C or SIGTERM (then exit 0; a taken --port is exit 2)",
     )
     p.add_argument("--port", type=int, default=4222)
-    p = cmd("web", "a local web page over your history and receipts, until Ctrl-C or SIGTERM")
-    p.add_argument("--port", type=int, default=8765)
-    p.add_argument(
-        "--host", default="127.0.0.1", help="address to bind (default: this machine only)"
-    )
+    for name, helptext in (
+        ("web", "open your agent's app (starting the agent if it is not running)"),
+        ("agent", "run your agent: watched intents stay open, offers are collected and notified"),
+    ):
+        p = cmd(name, helptext + ", until Ctrl-C or SIGTERM")
+        p.add_argument("--port", type=int, default=8765, help="the app's port (0: any free one)")
+        p.add_argument(
+            "--host", default="127.0.0.1", help="address to bind (default: this machine only)"
+        )
+        p.add_argument("--bus", help="NATS URL(s)")
+        p.add_argument(
+            "--passphrase-file",
+            type=Path,
+            metavar="PATH",
+            help="lock the app behind the passphrase in this file (an empty file unlocks it)",
+        )
+    p = cmd("offers", "the offers of your open watched intents, best first, and what was dropped")
+    p.add_argument("--all", action="store_true", help="closed intents too")
+    p.add_argument("--json", action="store_true")
     return ap
 
 

@@ -149,6 +149,10 @@ async def _ratings(bus: Bus) -> AsyncIterator[RatingsBoard | None]:
 
 
 async def _want(args: argparse.Namespace, home: Home, cfg: AgentConfig) -> int:
+    if args.watch:
+        from ._cli_app import want_watched
+
+        return await want_watched(args, home, cfg)
     fields = intent_fields(args, cfg, datetime.now(UTC).date())
 
     def casting(cast: schemas.CastIntent) -> None:
@@ -168,6 +172,12 @@ async def _want(args: argparse.Namespace, home: Home, cfg: AgentConfig) -> int:
 
 
 async def _accept(args: argparse.Namespace, home: Home, cfg: AgentConfig) -> int:
+    from ._cli_app import through_agent
+
+    body = {"offer": args.offer, "another": args.another, "pay": args.pay}
+    if (got := await through_agent(home, "/api/accept", body)) is not None:  # the agent runs
+        print(got["json"] if args.json else got["text"])
+        return 0 if got["status"] == AcceptState.CONFIRMED else 1
     async with _agent(args, cfg, home, registry=True) as agent:
         try:
             res = await agent.accept(args.offer, pay=args.pay, another=args.another)
@@ -178,11 +188,18 @@ async def _accept(args: argparse.Namespace, home: Home, cfg: AgentConfig) -> int
 
 
 async def _cancel(args: argparse.Namespace, home: Home, cfg: AgentConfig) -> int:
-    async with _agent(args, cfg, home) as agent:
-        try:
-            got = await agent.cancel(args.receipt, reason=args.reason)
-        except AcceptError as exc:
-            raise UsageError(str(exc)) from None
+    from ._agent import Cancelled
+    from ._cli_app import through_agent
+
+    body = {"receipt": args.receipt, "reason": args.reason}
+    if (done := await through_agent(home, "/api/cancel", body)) is not None:  # the agent runs
+        got = Cancelled(done["status"], done["reason"])
+    else:
+        async with _agent(args, cfg, home) as agent:
+            try:
+                got = await agent.cancel(args.receipt, reason=args.reason)
+            except AcceptError as exc:
+                raise UsageError(str(exc)) from None
     if args.json:
         print(json.dumps({"cancelled": got.done, "status": got.status, "reason": got.reason}))
     else:
@@ -285,26 +302,6 @@ async def _bus(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _web(args: argparse.Namespace, home: Home) -> int:
-    """``intentcast web`` until SIGINT or SIGTERM; requests in flight are cut off."""
-    import errno
-
-    from runtime import StopOnSignals
-
-    from ._web import serve
-
-    async with StopOnSignals("intentcast web"):
-        try:
-            return await serve(home, args.port, args.host)
-        except OSError as exc:
-            if exc.errno != errno.EADDRINUSE:
-                raise
-            raise UsageError(
-                f"port {args.port} on {args.host} is in use (expected a free port; got {exc.strerror}); stop the other program or pass --port"
-            ) from None
-    return 0
-
-
 def _run(args: argparse.Namespace) -> int:
     home = Home(args.home)
     if args.command == "init":
@@ -328,8 +325,10 @@ def _run(args: argparse.Namespace) -> int:
         return asyncio.run(_sync(args, home, cfg))
     if args.command == "cancel":
         return asyncio.run(_cancel(args, home, cfg))
-    if args.command == "web":
-        return asyncio.run(_web(args, home))
+    if args.command in ("web", "agent", "offers"):
+        from ._cli_app import run_app_command
+
+        return run_app_command(args, home, cfg)
     if args.command == "rate":
         return asyncio.run(_rate(args, home, cfg))
     if args.command == "friends":

@@ -1,21 +1,19 @@
-"""``intentcast web``: a read-only local page over the person's history and receipts.
-Bound to 127.0.0.1 unless told otherwise (a container binds 0.0.0.0 inside its own network)."""
+"""The person's history and receipts as one page with no script: the app serves it at
+``/plain`` (behind the app's guards), and the tests read it. ``intentcast web`` itself now
+opens the app (``_app``), served by the running agent."""
 
 from __future__ import annotations
 
-import asyncio
 import html
 from collections import Counter
 
 import schemas
-from runtime import HttpServer
 
 from ._agent import Agent
-from ._home import Home
 from ._render import receipt_rows
 from ._screen import shown
 
-__all__ = ["page", "serve"]
+__all__ = ["page"]
 
 _STYLE = """body{font:15px/1.45 system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;color:#222}
 table{border-collapse:collapse;width:100%;margin:.5rem 0 1.5rem}td,th{padding:.3rem .6rem;border-bottom:1px solid #ddd;text-align:left}
@@ -79,19 +77,3 @@ def page(agent: Agent) -> str:
                 + "</ul>"
             )
     return "".join(parts)
-
-
-async def serve(home: Home, port: int, host: str = "127.0.0.1") -> int:
-    home.config()
-
-    async def index(_: str) -> tuple[int, str, bytes]:
-        async with Agent(home) as agent:
-            return 200, "text/html; charset=utf-8", page(agent).encode()
-
-    async def healthz(_: str) -> tuple[int, str, bytes]:
-        return 200, "text/plain", b"ok\n"
-
-    async with HttpServer({"/": index, "/healthz": healthz}, host, port) as http:
-        print(f"your agent's page: {http.url}/  (Ctrl-C stops it)", flush=True)
-        await asyncio.Event().wait()
-    return 0

@@ -42,6 +42,7 @@ from ._transport import (
     TransportError,
     WrappedTransport,
 )
+from ._watch_streams import REPLY_STREAM_SLACK, StreamConsumer, WatchStreams, reply_stream
 
 __all__ = [
     "FAILPOINTS_ENV",
@@ -49,6 +50,7 @@ __all__ = [
     "MAILBOX_STREAMS",
     "RATINGS_STREAM",
     "REPLY_KEY_PROOF_TAG",
+    "REPLY_STREAM_SLACK",
     "REPLY_TOKENS",
     "STOP_SIGNALS",
     "Bus",
@@ -73,9 +75,11 @@ __all__ = [
     "Response",
     "ServiceProcess",
     "StopOnSignals",
+    "StreamConsumer",
     "Subscription",
     "Transport",
     "TransportError",
+    "WatchStreams",
     "WrappedTransport",
     "bus_url",
     "configure_logging",
@@ -89,6 +93,7 @@ __all__ = [
     "pid_alive",
     "read_local_registrar",
     "reply_key_proof_bytes",
+    "reply_stream",
     "reply_tokens",
     "running_embedded_bus",
     "wait_total",

@@ -206,6 +206,15 @@ from ._terms import (
     match_terms,
 )
 from ._vectors import test_vectors as contract_vectors
+from ._watching import (
+    WATCH_LIFETIMES,
+    WATCH_ROOT,
+    intent_subject_of_watch,
+    watch_bucket,
+    watch_lifetime,
+    watch_stream,
+    watch_subject,
+)
 
 __all__ = [
     "ACK_LIFETIME",
@@ -237,6 +246,8 @@ __all__ = [
     "REPLY_ROOT",
     "ROSTER",
     "STATUS_STATES",
+    "WATCH_LIFETIMES",
+    "WATCH_ROOT",
     "Accept",
     "Agreement",
     "ArchivedOrder",
@@ -320,6 +331,7 @@ __all__ = [
     "intent_key_of_seed",
     "intent_lifetime",
     "intent_subject",
+    "intent_subject_of_watch",
     "is_reply_subject",
     "json_schemas",
     "kid_of",
@@ -379,4 +391,8 @@ __all__ = [
     "vendor_queue_group",
     "vendor_subject",
     "verify",
+    "watch_bucket",
+    "watch_lifetime",
+    "watch_stream",
+    "watch_subject",
 ]

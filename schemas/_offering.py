@@ -28,6 +28,7 @@ from ._replay import ReplayCache
 from ._sealing import pack, seal, unpack, unseal
 from ._subjects import REPLY_ROOT, intent_subject, is_reply_subject, new_reply_subject
 from ._terms import Terms, VendorTerms
+from ._watching import watch_lifetime
 
 __all__ = [
     "INTENT_LIFETIMES",
@@ -84,7 +85,8 @@ def cast_intent(
     """A new intent with fresh keys, a fresh id and a fresh reply subject: nothing in it links
     to any other intent of the same person. ``created`` is ``now`` to the second (finer
     digits would fingerprint the machine's clock) and the lifetime is ``ttl`` rounded up to
-    one of :data:`INTENT_LIFETIMES`."""
+    one of :data:`INTENT_LIFETIMES`, or of :data:`WATCH_LIFETIMES` for a ``ttl`` over a day
+    (a watched intent, see ``_watching``)."""
     now = now.replace(microsecond=0)
     secrets = IntentSecrets.generate()
     intent = Intent(
@@ -99,7 +101,9 @@ def cast_intent(
         keys=IntentKeys(sign=secrets.sign_public, seal=secrets.seal_public),
         reply_subject=new_reply_subject(reply_prefix),
     )
-    expires = now + intent_lifetime(ttl.total_seconds())
+    seconds = ttl.total_seconds()
+    day = INTENT_LIFETIMES[-1].total_seconds()
+    expires = now + (watch_lifetime(seconds) if seconds > day else intent_lifetime(seconds))
     wire = sign(intent, secrets.sign, created=now, expires=expires, intent=intent.id)
     return CastIntent(wire, intent, secrets, intent_subject(category), now, expires)
 

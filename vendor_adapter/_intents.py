@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from typing import TYPE_CHECKING
 
 import structlog
 
@@ -23,9 +24,17 @@ from ._pricing import Quote, quote
 from ._ratelimit import RateLimiter
 from ._shop import Shop
 
-__all__ = ["Choice", "IntentRoom"]
+if TYPE_CHECKING:
+    from ._watching import AnswerLog
+
+__all__ = ["Choice", "IntentRoom", "RateLimited"]
 
 log = structlog.get_logger("intentcast.vendor")
+
+
+class RateLimited(Exception):
+    """A watched intent over the rate limits: not answered now, so not acknowledged either
+    (the stream delivers it again later)."""
 
 
 @dataclass(frozen=True)
@@ -74,7 +83,10 @@ class IntentRoom:
         self.replay.add(v.kid, v.header.nonce, v.header.expires, now)
         return v
 
-    async def on_intent(self, msg: Message) -> None:
+    async def on_intent(self, msg: Message, answers: AnswerLog | None = None) -> None:
+        """Answer one intent. ``answers`` (watched intents, see ``_watching``): what was
+        answered before is answered again byte for byte, and a new answer is on disk before
+        it is sent."""
         t0 = time.perf_counter()
         self.intents_seen.inc()
         now = self.shop.clock()
@@ -84,16 +96,27 @@ class IntentRoom:
             self.shop.rejections.reject("intent", err)
             return
         intent = v.msg
-        if not self.per_category.allow(msg.subject, time.monotonic()):
-            self._decline("rate_limited", intent.id, scope="category", subject=msg.subject)
+        before = None if answers is None else answers.answer_of(intent.id)
+        if before is not None:
+            log.info("intent.already_answered", intent=intent.id, offer=before.sealed is not None)
+            if before.sealed is not None:
+                await self.shop.publish(intent.reply_subject, before.sealed)
             return
-        if not self.per_key.allow(v.kid, time.monotonic()):
-            self._decline("rate_limited", intent.id, scope="intent_key")
-            return
+        for scope, key, limiter in (
+            ("category", msg.subject, self.per_category),
+            ("intent_key", v.kid, self.per_key),
+        ):
+            if not limiter.allow(key, time.monotonic()):
+                self._decline("rate_limited", intent.id, scope=scope, subject=msg.subject)
+                if answers is not None:
+                    raise RateLimited(intent.id)
+                return
         choice = await self.choose(intent, now)
         if isinstance(choice, str):
             r = intent.region
             self._decline(choice, intent.id, region=f"{r.country}-{r.postcode_prefix}".rstrip("-"))
+            if answers is not None:
+                answers.record(intent.id, None, now)
             return
         currency = intent.max_price.currency
 
@@ -110,6 +133,8 @@ class IntentRoom:
 
         box = self.shop.cfg.certified.max_box_kib * 1024
         sealed = seal_within(offer, self.shop.evidence(now), box)
+        if answers is not None:
+            answers.record(intent.id, sealed, now)
         await self.shop.publish(intent.reply_subject, sealed)
         self.offers_made.inc()
         self.latency.observe(time.perf_counter() - t0)

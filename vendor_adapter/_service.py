@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 import structlog
 
 import schemas
-from runtime import Message, Registry, Subscription, Transport
+from runtime import Message, NatsTransport, Registry, Subscription, Transport
 
 from ._aftercare import Aftercare
 from ._catalog import Catalog
@@ -21,6 +21,7 @@ from ._order_store import OrderStore
 from ._orders import OrderRoom
 from ._postgres import StoreUnavailable
 from ._shop import Shop, utcnow
+from ._watching import start_watching
 
 __all__ = ["VendorAdapter"]
 
@@ -105,6 +106,7 @@ class VendorAdapter:
         self.transport = bus = transport
         queue = f"vendor-{self.vendor_id[:16]}"
         subs: list[Subscription] = []
+        watching = contextlib.AsyncExitStack()
         try:
             for cat in self.cfg.categories:
                 for subject in schemas.vendor_intent_subscriptions(cat):
@@ -123,6 +125,8 @@ class VendorAdapter:
             await bus.publish(schemas.profile_subject(self.vendor_id), self.signer.profile_wire)
             async with asyncio.timeout(5):
                 await bus.flush()
+            if isinstance(bus, NatsTransport):  # watched intents live in JetStream
+                await start_watching(self.intents, bus.bus, watching)
             log.info(
                 "vendor.ready",
                 vendor=self.vendor_id,
@@ -140,6 +144,7 @@ class VendorAdapter:
                 tg.create_task(self._release_loop(stop))
                 await stop.wait()
         finally:
+            await watching.aclose()
             self.shop.rejections.flush()
             for s in subs:
                 try:
