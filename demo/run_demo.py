@@ -136,12 +136,11 @@ def main() -> int:
                 4,
                 "The person creates their agent: keys, terms (#NoStalking) and store on their own disk",
             )
-            agent(home, "init", "--name", "Ada Lovelace", "--region", "ES-28")
-            cfg = (home / "config.toml").read_text()
-            cfg = cfg.replace("address = []", 'address = ["Calle de Alcalá 1"]').replace(
-                'postcode = ""', 'postcode = "28014"'
-            )
-            (home / "config.toml").write_text(cfg)
+            agent(
+                home, "init", "--name", "Ada Lovelace", "--region", "ES-28",
+                "--street", "Calle de Alcalá 1", "--postcode", "28014", "--city", "Madrid",
+                "--country", "ES", "--email", "ada@example.org",
+            )  # fmt: skip
             print(f"    home: {home}")
 
             by = (date.today() + timedelta(days=18)).isoformat()

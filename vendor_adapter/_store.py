@@ -13,6 +13,7 @@ written, by triggers in the same transaction, to the order feed (``_feed``)."""
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import time
 from dataclasses import dataclass
@@ -54,6 +55,16 @@ CREATE TABLE IF NOT EXISTS orders (
 CREATE INDEX IF NOT EXISTS orders_by_intent_key ON orders(intent_key);
 CREATE INDEX IF NOT EXISTS orders_by_sku ON orders(sku, status);
 CREATE INDEX IF NOT EXISTS orders_by_purge ON orders(purge_after) WHERE disclosure IS NOT NULL;
+-- The person's signed updates of an order's details (they carry details: erased with them).
+CREATE TABLE IF NOT EXISTS details_updates (
+    update_hash TEXT PRIMARY KEY, order_id TEXT NOT NULL, update_wire BLOB NOT NULL,
+    received TEXT NOT NULL
+);
+-- Erasures done: the person's signed request (no details in it) and our signed answer.
+CREATE TABLE IF NOT EXISTS erasures (
+    order_id TEXT PRIMARY KEY, request_wire BLOB NOT NULL, confirmation_wire BLOB NOT NULL,
+    erased TEXT NOT NULL
+);
 """
 
 
@@ -297,6 +308,70 @@ class VendorStore:
             (now.isoformat(),),
         )
         return cur.rowcount
+
+    def apply_details(
+        self,
+        order_id: str,
+        update_hash: str,
+        update_wire: bytes,
+        changed: dict[str, object],
+        now: datetime,
+    ) -> bool:
+        """Replace the ``changed`` fields of an order's disclosure and keep the signed update,
+        in one committed transaction; False when the order holds no details (erased or
+        purged). Applying the same update again changes nothing."""
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            row = self.db.execute(
+                "SELECT disclosure FROM orders WHERE order_id = ?", (order_id,)
+            ).fetchone()
+            if row is None or row[0] is None:
+                self.db.execute("ROLLBACK")
+                return False
+            held = {**json.loads(row[0]), **changed}
+            held = {k: v for k, v in held.items() if v not in ("", [])}
+            self.db.execute(
+                "UPDATE orders SET disclosure = ? WHERE order_id = ?",
+                (json.dumps(held, sort_keys=True), order_id),
+            )
+            self.db.execute(
+                "INSERT OR IGNORE INTO details_updates VALUES (?, ?, ?, ?)",
+                (update_hash, order_id, update_wire, stamp(now)),
+            )
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
+        return True
+
+    def erase(
+        self, order_id: str, request_wire: bytes, confirmation_wire: bytes, now: datetime
+    ) -> None:
+        """Erase what an order holds about the person: the disclosure, the signed acceptance
+        that carries it (the receipt keeps its hash) and every signed update; keep the
+        person's request and our confirmation as evidence. One committed transaction."""
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            self.db.execute(
+                "UPDATE orders SET disclosure = NULL, accept_wire = X'' WHERE order_id = ?",
+                (order_id,),
+            )
+            self.db.execute("DELETE FROM details_updates WHERE order_id = ?", (order_id,))
+            self.db.execute(
+                "INSERT OR IGNORE INTO erasures VALUES (?, ?, ?, ?)",
+                (order_id, request_wire, confirmation_wire, stamp(now)),
+            )
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
+
+    def erasure(self, order_id: str) -> bytes | None:
+        """Our signed confirmation of an erasure already done for this order."""
+        r = self.db.execute(
+            "SELECT confirmation_wire FROM erasures WHERE order_id = ?", (order_id,)
+        ).fetchone()
+        return None if r is None else bytes(r[0])
 
     def orders(self) -> list[sqlite3.Row]:
         return list(self.db.execute("SELECT * FROM orders ORDER BY created"))

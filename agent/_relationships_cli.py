@@ -1,0 +1,112 @@
+"""``intentcast profile``, ``intentcast relationships`` and ``intentcast forget``: call the
+rooms (``_profile``, ``_relationships``) and print."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+from collections.abc import Callable
+from typing import Any
+
+from ._agent import Agent
+from ._home import AgentConfig, Home, HomeError
+from ._profile_cli import profile_command
+from ._relationships import Holding, forget_vendor, holdings, retry_pending, send_updates
+from ._screen import shown
+
+__all__ = ["relationship_command"]
+
+AgentOpener = Callable[..., contextlib.AbstractAsyncContextManager[Agent]]
+
+
+def _rows(hs: list[Holding]) -> list[dict[str, Any]]:
+    out = []
+    for h in hs:
+        last = h.updates[-1] if h.updates else ""
+        out.append(
+            {
+                "vendor": h.vendor_name, "vendor_id": h.vendor_id, "order": h.order_id,
+                "fields": h.fields, "held_until": h.held_until.date().isoformat(),
+                "update": {"applied": "acknowledged", "pending": "NOT acknowledged"}.get(
+                    last, last
+                ) or "none sent",
+                "erasure": {"asked": "asked, NOT confirmed", "erased": "confirmed"}.get(
+                    h.erasure, h.erasure
+                ) or "not asked",
+            }
+        )  # fmt: skip
+    return out
+
+
+def _print(hs: list[Holding], as_json: bool) -> None:
+    rows = _rows(hs)
+    if as_json:
+        print(json.dumps(rows))
+        return
+    if not rows:
+        print("No vendor holds details of yours (no orders yet).")
+    for r in rows:
+        print(
+            f"{shown(r['vendor'], 60)}  order {r['order'][:8]}  holds {', '.join(r['fields']) or 'nothing'}"
+            f"  until {r['held_until']}  update: {r['update']}  erasure: {r['erasure']}"
+        )
+
+
+async def relationship_command(
+    args: argparse.Namespace, home: Home, cfg: AgentConfig, opener: AgentOpener
+) -> int:
+    if args.command == "profile":
+        changed = profile_command(args, home, cfg)
+        if not changed or args.no_send:
+            return 0
+        cfg = home.config()
+        async with opener(args, cfg, home) as agent:
+            sent = await send_updates(
+                agent._live(), agent.store, cfg.person, changed, per_try_seconds=args.timeout
+            )
+            hs = [h for h in holdings(agent.store) if h.order_id in {s.order_id for s in sent}]
+        if not sent:
+            print("no vendor holds the old details; nothing to send")
+            return 0
+        _print(hs, False)
+        unacked = [h for h in hs if not h.updates or h.updates[-1] != "applied"]
+        if unacked:
+            print(
+                f"{len(unacked)} of {len(hs)} not acknowledged yet; the next command that talks"
+                " to the bus retries them (or `intentcast relationships --retry`)"
+            )
+        return 0 if not unacked else 1
+    if args.command == "relationships":
+        if not args.retry:
+            async with Agent(home, config=cfg) as agent:
+                _print(holdings(agent.store), args.json)
+            return 0
+        async with opener(args, cfg, home) as agent:
+            asked, answered = await retry_pending(
+                agent._live(), agent.store, per_try_seconds=args.timeout
+            )
+            hs = holdings(agent.store)
+        _print(hs, args.json)
+        if not args.json:
+            print(f"{answered} of {asked} pending requests answered")
+        return 0 if answered == asked else 1
+    async with opener(args, cfg, home) as agent:
+        known = {h.vendor_id: h.vendor_name for h in holdings(agent.store)}
+        wanted = args.vendor.casefold()
+        match = [v for v, n in known.items() if v.startswith(wanted) or n.casefold() == wanted]
+        if len(match) != 1:
+            raise HomeError(
+                f"forget: expected one vendor you bought from, got {len(match)} matching"
+                f" {args.vendor!r}; see `intentcast relationships`"
+            )
+        hs = await forget_vendor(agent._live(), agent.store, match[0], per_try_seconds=args.timeout)
+    _print(hs, False)
+    done = all(h.erasure == "erased" for h in hs)
+    print(
+        f"{shown(known[match[0]], 60)} confirmed erasure, signed; the confirmation is kept"
+        if done
+        else f"{shown(known[match[0]], 60)} has NOT confirmed erasure; it is marked, and that"
+        " counts against its trust. `intentcast relationships --retry` asks again"
+    )
+    return 0 if done else 1
