@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -70,8 +71,17 @@ class Holding:
     erasure: str = ""  # "", asked, erased, refused
 
 
+_READY: weakref.WeakSet[AgentStore] = weakref.WeakSet()
+
+
 def _tables(store: AgentStore) -> None:
-    store.db.executescript(SCHEMA)
+    """Create the two tables once per open store (statement by statement: executescript
+    would commit whatever transaction the caller has open)."""
+    if store not in _READY:
+        for statement in SCHEMA.split(";"):
+            if statement.strip():
+                store.db.execute(statement)
+        _READY.add(store)
 
 
 def holdings(store: AgentStore) -> list[Holding]:
@@ -288,7 +298,8 @@ async def forget_vendor(
 
 
 def unconfirmed_erasures(store: AgentStore) -> dict[str, int]:
-    """Per vendor, erasure requests it has not confirmed: an input to trust."""
+    """Per vendor, erasure requests it has not confirmed (not answered, or refused): an
+    input to trust, for as long as it lasts (a later confirmation removes it)."""
     _tables(store)
     rows = store.db.execute(
         "SELECT vendor_id, COUNT(*) FROM relationship_erasures WHERE status != 'erased'"

@@ -12,7 +12,14 @@ from typing import Any
 from ._agent import Agent
 from ._home import AgentConfig, Home, HomeError
 from ._profile_cli import profile_command
-from ._relationships import Holding, forget_vendor, holdings, retry_pending, send_updates
+from ._relationships import (
+    Holding,
+    forget_vendor,
+    has_pending,
+    holdings,
+    retry_pending,
+    send_updates,
+)
 from ._screen import shown
 
 __all__ = ["relationship_command"]
@@ -82,15 +89,17 @@ async def relationship_command(
             async with Agent(home, config=cfg) as agent:
                 _print(holdings(agent.store), args.json)
             return 0
-        async with opener(args, cfg, home) as agent:
-            asked, answered = await retry_pending(
-                agent._live(), agent.store, per_try_seconds=args.timeout
-            )
-            hs = holdings(agent.store)
+        async with opener(args, cfg, home) as agent:  # which retries once with a short wait
+            await retry_pending(agent._live(), agent.store, per_try_seconds=args.timeout)
+            hs, left = holdings(agent.store), has_pending(agent.store)
         _print(hs, args.json)
         if not args.json:
-            print(f"{answered} of {asked} pending requests answered")
-        return 0 if answered == asked else 1
+            print(
+                "some vendors have still not answered; try again later"
+                if left
+                else "every update and erasure request is answered"
+            )
+        return 1 if left else 0
     async with opener(args, cfg, home) as agent:
         known = {h.vendor_id: h.vendor_name for h in holdings(agent.store)}
         wanted = args.vendor.casefold()

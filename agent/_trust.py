@@ -15,7 +15,10 @@ from datetime import datetime
 from typing import Protocol
 
 from ._home import TrustPolicy
+from ._relationships import unconfirmed_erasures
 from ._store import AgentStore
+
+UNCONFIRMED_ERASURE = 1.0  # negative evidence per erasure request a vendor has not confirmed
 
 __all__ = ["BetaTrust", "TrustScore", "TrustScorer", "forgetting", "rating_evidence"]
 
@@ -69,6 +72,9 @@ class BetaTrust:
             w = forgetting(at, now, self.policy.half_life_days)
             pos += w * positive
             neg += w * negative
+        # An erasure the person asked for and the vendor has not confirmed weighs like an
+        # order never delivered, until it confirms (agent/_relationships.py).
+        neg += UNCONFIRMED_ERASURE * unconfirmed_erasures(self.store).get(vendor_id, 0)
         return pos, neg
 
     def refs(self) -> set[str]:

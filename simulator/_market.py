@@ -315,9 +315,13 @@ class Market:
             agreement=group.agreement,
             disclose=["name", "address"],  # what a delivery needs (postal_address)
             person=PersonDetails(
-                name=f"Person {i}", address=[f"Calle {i}"], postcode="28013", city="Madrid",
-                country="ES", payment_methods=["card"],
-            ),  # fmt: skip
+                name=f"Person {i}",
+                address=[f"Calle {i}"],
+                postcode="28013",
+                city="Madrid",
+                country="ES",
+                payment_methods=["card"],
+            ),
             trust=group.trust,
             ranking=group.ranking,
         )

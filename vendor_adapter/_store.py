@@ -365,6 +365,10 @@ class VendorStore:
             self.db.execute("ROLLBACK")
             raise
         self.db.execute("COMMIT")
+        # secure_delete zeroes what the rows held in the database file; the old pages may
+        # still be in the WAL until a checkpoint: move them out now (best effort while other
+        # replicas read).
+        self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     def erasure(self, order_id: str) -> bytes | None:
         """Our signed confirmation of an erasure already done for this order."""
