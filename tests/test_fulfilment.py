@@ -155,3 +155,50 @@ async def test_vendor_refuses_a_hostile_acceptance_without_the_address(
         assert good.confirmation.receipt is not None
     (order,) = _orders(tmp_path, "sierra")
     assert order["status"] == "confirmed"
+
+
+def test_the_profile_travels_in_an_export_and_comes_back_on_import(
+    tmp_path: Path, person: Agent
+) -> None:
+    """An export holds the person's details (in ``config_toml`` and ``config.person``); a
+    home imported from it shows the same profile."""
+    person.ok("profile", "set", "phone", "+34 600 111 222", "--no-send")
+    out = tmp_path / "mine.json"
+    person.ok("export", "--out", str(out))
+    doc = json.loads(out.read_text())
+    assert doc["content"]["config"]["person"]["city"] == "Madrid"
+    assert 'phone = "+34 600 111 222"' in doc["content"]["config_toml"]
+    new = tmp_path / "new-home"
+    person.ok("import", str(out), "--home", str(new))
+    again = Agent(new, person.bus)
+    assert again.ok("profile", "show", "--json") == person.ok("profile", "show", "--json")
+
+
+def test_a_catalog_row_says_what_its_item_needs_and_a_wrong_need_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A catalog's ``needs`` column (``email``; ``name;postal_address``; ``none``) is read
+    per item, an empty cell falls back to the config's ``[fulfilment] needs``, and a value
+    outside the vocabulary is one line naming the file, row and column, exit 2."""
+    from tests.test_vendor_check import refused, shop
+    from vendor_adapter import load_catalog, load_config
+    from vendor_adapter._needs import item_needs
+
+    header = "sku,title,category,price,currency,stock,needs"
+    rows = (
+        "E1,Tent manual (PDF),outdoor/tents,5.00,EUR,100,email",
+        "T1,Two-person tent,outdoor/tents,129.00,EUR,5,",
+        "G1,Gift card,outdoor/tents,20.00,EUR,9,none",
+    )
+    cfg_path, _ = shop(tmp_path, *rows, header=header)
+    cfg = load_config(cfg_path)
+    catalog = load_catalog(cfg.catalog)
+
+    async def needs() -> list[list[str]]:
+        return [item_needs(await catalog.get(s), cfg) for s in ("E1", "T1", "G1")]
+
+    assert asyncio.run(needs()) == [["email"], ["name", "postal_address"], []]
+    cfg_path, cat = shop(tmp_path, "P1,Poster,outdoor/tents,5.00,EUR,1,pigeon", header=header)
+    (line,) = refused(cfg_path, capsys)
+    assert line.startswith(f"{cat}: line 2 (sku P1): needs: expected some of name,")
+    assert "got 'pigeon'" in line

@@ -14,7 +14,9 @@ from pathlib import Path
 import pytest
 from nacl.signing import SigningKey
 
+import agent
 import schemas
+from agent import Home
 from runtime import Bus, EmbeddedServer, Message, NatsTransport
 from tests.conftest import Agent, VendorFactory, _shared_dir, agent_db, signed_by, vendor_db
 from tests.shopper import Shopper, intent
@@ -237,3 +239,42 @@ async def test_an_update_signed_by_another_orders_key_is_refused(
     assert sorted(str(d.get("address")) for d in _disclosures(tmp_path, "sierra")) == [
         "['Calle Falsa 1']", "['Calle Robada 1']",
     ]  # fmt: skip
+
+
+AT = datetime.now(UTC) + timedelta(days=1)  # one instant for every score: no forgetting between
+
+
+def _trust(home: Path, vendor_id: str) -> float:
+    async def score() -> float:
+        async with agent.Agent(Home(home)) as a:
+            return a.trust.score(vendor_id, AT).value
+
+    return asyncio.run(score())
+
+
+def test_a_vendor_that_does_not_confirm_erasure_is_marked_and_trusted_less(
+    tmp_path: Path, vendor: VendorFactory, person: Agent
+) -> None:
+    """`forget` while Sierra is down: one line says it has NOT confirmed (exit 1), the
+    relationship is marked so, and Sierra's trust drops; once Sierra is back and confirms
+    (`relationships --retry`), the mark and the penalty are gone. A vendor the person never
+    bought from cannot be asked: one line, exit 2."""
+    sierra = vendor("sierra")
+    _buy_from(person, "Sierra Outfitters", expect=1)
+    vendor_id = str(sierra.wait_for("vendor.ready")["vendor"])
+    before = _trust(person.home, vendor_id)
+    sierra.stop()
+    cp = person.run("forget", "Sierra Outfitters", "--timeout", "1")
+    assert cp.returncode == 1 and "has NOT confirmed erasure" in cp.stdout, cp.stderr
+    assert _relationships(person)["Sierra Outfitters"]["erasure"] == "asked, NOT confirmed"
+    assert _trust(person.home, vendor_id) < before - 0.1
+    vendor("sierra", replica="a")
+    person.ok("relationships", "--retry")
+    assert _relationships(person)["Sierra Outfitters"]["erasure"] == "confirmed"
+    assert _trust(person.home, vendor_id) == before
+    cp = person.run("forget", "Nobody Ltd")
+    assert cp.returncode == 2
+    assert cp.stderr.strip() == (
+        "intentcast: error: forget: expected one vendor you bought from, got 0 matching"
+        " 'Nobody Ltd'; see `intentcast relationships`"
+    )
