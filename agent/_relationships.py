@@ -26,7 +26,7 @@ from runtime import NoResponders
 
 from ._home import PersonDetails
 from ._profile import DETAIL_FIELDS
-from ._rereading import check_receipt
+from ._rereading import check_receipt, person_key
 from ._session import AgentSession, utcnow
 from ._store import AgentStore
 
@@ -67,6 +67,7 @@ class Holding:
     fields: list[str]
     held_until: datetime
     order: schemas.ArchivedOrder
+    held: dict[str, object] = field(default_factory=dict)  # the values it holds, as we know
     updates: list[str] = field(default_factory=list)  # status of each update sent
     erasure: str = ""  # "", asked, erased, refused
 
@@ -102,13 +103,18 @@ def holdings(store: AgentStore) -> list[Holding]:
             row.vendor_id, row.vendor_name, row.order_id, row.intent_id, fields,
             o.receipt.header.created + timedelta(days=days), o,
         )  # fmt: skip
-        h.updates = [
-            r[0]
-            for r in store.db.execute(
-                "SELECT status FROM relationship_updates WHERE order_id = ? ORDER BY id",
-                (row.order_id,),
-            )
-        ]
+        h.held = {f: getattr(disclosed, f) for f in fields}
+        updates = store.db.execute(
+            "SELECT status, update_wire FROM relationship_updates WHERE order_id = ? ORDER BY id",
+            (row.order_id,),
+        ).fetchall()
+        h.updates = [status for status, _ in updates]
+        for status, wire in updates:
+            if status == "applied":  # our own frame, read back against this order's key
+                u = schemas.verify(
+                    wire, schemas.DetailsUpdate, key=person_key(o.intent.msg), now=None
+                ).msg
+                h.held.update({f: getattr(u.details, f) for f in u.changed if f in h.held})
         e = store.db.execute(
             "SELECT status FROM relationship_erasures WHERE order_id = ?", (row.order_id,)
         ).fetchone()
@@ -125,18 +131,18 @@ async def send_updates(
     session: AgentSession,
     store: AgentStore,
     details: PersonDetails,
-    changed: list[str],
     *,
     per_try_seconds: float,
     clock: Callable[[], datetime] = utcnow,
 ) -> list[Holding]:
-    """Store, then send, a signed update of ``changed`` to each order whose vendor still
-    holds one of those fields (within its retention, not erased); the holdings sent to."""
+    """Store, then send, a signed update to each order whose vendor still holds (within its
+    retention, not erased) a field whose value is no longer ``details``'s: of those fields
+    only, and superseding an update of that order still unanswered. The holdings sent to."""
     now = clock()
     new = schemas.Disclosure(**{f: getattr(details, f) for f in DETAIL_FIELDS})
     sent = []
     for h in holdings(store):
-        fields = [f for f in changed if f in h.fields]
+        fields = [f for f in h.fields if h.held[f] != getattr(new, f)]
         if not fields or h.held_until <= now or h.erasure == "erased":
             continue
         r = h.order.receipt

@@ -70,7 +70,7 @@ async def relationship_command(
         cfg = home.config()
         async with opener(args, cfg, home) as agent:
             sent = await send_updates(
-                agent._live(), agent.store, cfg.person, changed, per_try_seconds=args.timeout
+                agent._live(), agent.store, cfg.person, per_try_seconds=args.timeout
             )
             hs = [h for h in holdings(agent.store) if h.order_id in {s.order_id for s in sent}]
         if not sent:
