@@ -28,7 +28,7 @@ from ._home import PersonDetails
 from ._profile import DETAIL_FIELDS
 from ._rereading import check_receipt, person_key
 from ._session import AgentSession, utcnow
-from ._store import AgentStore
+from ._store import AgentStore, KeysNotHeld
 
 __all__ = [
     "Holding",
@@ -134,23 +134,31 @@ async def send_updates(
     *,
     per_try_seconds: float,
     clock: Callable[[], datetime] = utcnow,
-) -> list[Holding]:
+) -> tuple[list[Holding], list[Holding]]:
     """Store, then send, a signed update to each order whose vendor still holds (within its
     retention, not erased) a field whose value is no longer ``details``'s: of those fields
-    only, and superseding an update of that order still unanswered. The holdings sent to."""
+    only, and superseding an update of that order still unanswered. The holdings sent to, and
+    those that needed one but whose intent keys this home does not hold."""
     now = clock()
     new = schemas.Disclosure(**{f: getattr(details, f) for f in DETAIL_FIELDS})
-    sent = []
+    sent: list[Holding] = []
+    unsigned: list[Holding] = []
     for h in holdings(store):
         fields = [f for f in h.fields if h.held[f] != getattr(new, f)]
         if not fields or h.held_until <= now or h.erasure == "erased":
             continue
         r = h.order.receipt
+        try:
+            secrets = store.intent_secrets(h.intent_id)
+        except KeysNotHeld:  # imported without keys: this home cannot sign for that order
+            log.warning("details.unsigned", order=h.order_id, vendor=h.vendor_id)
+            unsigned.append(h)
+            continue
         wire, sealed = schemas.make_details_update(
             order_id=h.order_id, intent_id=h.intent_id, vendor_id=h.vendor_id,
             receipt_hash=r.digest, changed=fields,
             details=schemas.Disclosure(**{f: getattr(new, f) for f in fields}),
-            secrets=store.intent_secrets(h.intent_id), seal_to=_seal_to(h), now=now,
+            secrets=secrets, seal_to=_seal_to(h), now=now,
         )  # fmt: skip
         with store.transaction():
             store.db.execute(
@@ -165,7 +173,7 @@ async def send_updates(
             )
         sent.append(h)
     await retry_pending(session, store, per_try_seconds=per_try_seconds, clock=clock)
-    return sent
+    return sent, unsigned
 
 
 async def _ask(session: AgentSession, subject: str, sealed: bytes, per_try: float) -> bytes | None:

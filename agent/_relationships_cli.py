@@ -69,13 +69,19 @@ async def relationship_command(
             return 0
         cfg = home.config()
         async with opener(args, cfg, home) as agent:
-            sent = await send_updates(
+            sent, unsigned = await send_updates(
                 agent._live(), agent.store, cfg.person, per_try_seconds=args.timeout
             )
             hs = [h for h in holdings(agent.store) if h.order_id in {s.order_id for s in sent}]
+        if unsigned:
+            print(
+                f"{len(unsigned)} orders hold your old details but this home has no keys to sign"
+                " for them (imported without --include-keys): tell those vendors yourself"
+            )
         if not sent:
-            print("no vendor holds the old details; nothing to send")
-            return 0
+            if not unsigned:
+                print("no vendor holds the old details; nothing to send")
+            return 1 if unsigned else 0
         _print(hs, False)
         unacked = [h for h in hs if not h.updates or h.updates[-1] != "applied"]
         if unacked:

@@ -202,3 +202,22 @@ def test_a_catalog_row_says_what_its_item_needs_and_a_wrong_need_is_one_line(
     (line,) = refused(cfg_path, capsys)
     assert line.startswith(f"{cat}: line 2 (sku P1): needs: expected some of name,")
     assert "got 'pigeon'" in line
+
+
+def test_an_offer_needing_what_the_config_does_not_let_out_is_refused_before_sending(
+    tmp_path: Path, vendor: VendorFactory, person: Agent
+) -> None:
+    """The person's ``disclose`` is the ceiling: an offer that needs the email, from a
+    person whose config does not let the email out, is refused in one line naming the field
+    and where to allow it, exit 2, and nothing reaches the vendor."""
+    vendor("sierra", fulfilment='{ needs = ["email"] }')
+    cfg = person.home / "config.toml"
+    lines = [ln for ln in cfg.read_text().splitlines() if not ln.startswith("disclose =")]
+    cfg.write_text("\n".join(['disclose = ["name", "address"]', *lines]) + "\n")
+    (offer,) = person.want("--expect", "1")["offers"]
+    cp = person.run("accept", offer["offer"][:8])
+    assert cp.returncode == 2
+    (line,) = cp.stderr.strip().splitlines()
+    assert "needs your email, which your config's disclose does not allow" in line
+    assert "add 'email' to disclose in config.toml" in line
+    assert _orders(tmp_path, "sierra") == []

@@ -301,3 +301,37 @@ def test_an_update_carries_every_field_the_vendor_still_holds_old(
     assert held["address"] == ["Calle Dos 2"] and held["name"] == "Ada King"
     statuses = [r[0] for r in agent_db(person.home).execute("SELECT status FROM relationship_updates ORDER BY id")]  # fmt: skip
     assert statuses == ["applied", "superseded", "applied"]
+
+
+def test_purging_after_retention_takes_the_persons_signed_updates_too(tmp_path: Path) -> None:
+    """When an order's retention has passed, the vendor's purge forgets its disclosure, its
+    signed acceptance and the person's signed updates of it (which carry details too); an
+    order still within retention keeps all three."""
+    from vendor_adapter import VendorStore
+
+    store = VendorStore(tmp_path / "vendor.sqlite")
+    now = datetime.now(UTC)
+    for order_id, purge_after in (("a" * 32, now - timedelta(days=1)), ("b" * 32, now + timedelta(days=1))):  # fmt: skip
+        store.insert_order(
+            dict(
+                order_id=order_id, offer_id=order_id, intent_id=order_id, intent_key="k",
+                sku="T", quantity=1, total_amount=1, currency="EUR", status="confirmed",
+                created=now.isoformat(), intent_wire=b"i", offer_wire=b"o", accept_wire=b"a",
+                confirmation_wire=b"c", reply_sealed=b"r",
+                disclosure=json.dumps({"name": "Ada Lovelace"}), purge_after=purge_after.isoformat(),
+            ),
+            stock=None,
+        )  # fmt: skip
+        assert store.apply_details(order_id, order_id, b"update: Calle Nueva 7", {"address": ["Calle Nueva 7"]}, now)  # fmt: skip
+    assert store.purge(now) == 1
+    left = store.db.execute("SELECT order_id FROM details_updates").fetchall()
+    assert [r[0] for r in left] == ["b" * 32]
+    purged, kept = store.order("a" * 32), store.order("b" * 32)
+    assert (
+        purged is not None and purged["disclosure"] is None and bytes(purged["accept_wire"]) == b""
+    )
+    assert kept is not None and json.loads(kept["disclosure"])["address"] == ["Calle Nueva 7"]
+    assert not store.apply_details(
+        "a" * 32, "x", b"late", {"name": "Ada"}, now
+    )  # nothing to update
+    store.close()

@@ -300,14 +300,26 @@ class VendorStore:
         return cur.rowcount == 1
 
     def purge(self, now: datetime) -> int:
-        """Forget disclosed personal details whose retention has passed: the disclosure, and
-        the signed acceptance that carries it too (the receipt keeps its hash)."""
-        cur = self.db.execute(
-            "UPDATE orders SET disclosure = NULL, accept_wire = X''"
-            " WHERE disclosure IS NOT NULL AND purge_after <= ?",
-            (now.isoformat(),),
-        )
-        return cur.rowcount
+        """Forget disclosed personal details whose retention has passed: the disclosure, the
+        signed acceptance that carries it too (the receipt keeps its hash), and the person's
+        signed updates of them."""
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            cur = self.db.execute(
+                "UPDATE orders SET disclosure = NULL, accept_wire = X''"
+                " WHERE disclosure IS NOT NULL AND purge_after <= ?",
+                (now.isoformat(),),
+            )
+            # The person's signed updates carry details too: they go with the disclosure.
+            self.db.execute(
+                "DELETE FROM details_updates WHERE order_id IN"
+                " (SELECT order_id FROM orders WHERE disclosure IS NULL)"
+            )
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
+        return int(cur.rowcount)
 
     def apply_details(
         self,
