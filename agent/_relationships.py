@@ -69,7 +69,7 @@ class Holding:
     order: schemas.ArchivedOrder
     held: dict[str, object] = field(default_factory=dict)  # the values it holds, as we know
     updates: list[str] = field(default_factory=list)  # status of each update sent
-    erasure: str = ""  # "", asked, erased, refused
+    erasure: str = ""  # "", asked, erased, refused; purged: the vendor said it holds nothing
 
 
 _READY: weakref.WeakSet[AgentStore] = weakref.WeakSet()
@@ -109,6 +109,11 @@ def holdings(store: AgentStore) -> list[Holding]:
             (row.order_id,),
         ).fetchall()
         h.updates = [status for status, _ in updates]
+        gone = store.db.execute(
+            "SELECT 1 FROM relationship_updates WHERE order_id = ? AND status = 'refused'"
+            " AND reason = 'erased' LIMIT 1",
+            (row.order_id,),
+        ).fetchone()
         for status, wire in updates:
             if status == "applied":  # our own frame, read back against this order's key
                 u = schemas.verify(
@@ -118,7 +123,7 @@ def holdings(store: AgentStore) -> list[Holding]:
         e = store.db.execute(
             "SELECT status FROM relationship_erasures WHERE order_id = ?", (row.order_id,)
         ).fetchone()
-        h.erasure = e[0] if e else ""
+        h.erasure = e[0] if e else ("purged" if gone else "")
         out.append(h)
     return out
 
@@ -145,7 +150,7 @@ async def send_updates(
     unsigned: list[Holding] = []
     for h in holdings(store):
         fields = [f for f in h.fields if h.held[f] != getattr(new, f)]
-        if not fields or h.held_until <= now or h.erasure == "erased":
+        if not fields or h.held_until <= now or h.erasure in ("erased", "purged"):
             continue
         r = h.order.receipt
         try:

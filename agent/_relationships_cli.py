@@ -38,7 +38,10 @@ def _rows(hs: list[Holding]) -> list[dict[str, Any]]:
                 "update": {"applied": "acknowledged", "pending": "NOT acknowledged"}.get(
                     last, last
                 ) or "none sent",
-                "erasure": {"asked": "asked, NOT confirmed", "erased": "confirmed"}.get(
+                "erasure": {
+                    "asked": "asked, NOT confirmed", "erased": "confirmed",
+                    "purged": "the vendor holds nothing any more",
+                }.get(
                     h.erasure, h.erasure
                 ) or "not asked",
             }

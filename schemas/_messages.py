@@ -368,7 +368,7 @@ class DetailsUpdate(_Base, tag="details_update", frozen=True, kw_only=True):
 
 class DetailsAck(_Base, tag="details_ack", frozen=True, kw_only=True):
     """The vendor's answer to one update (bound by ``update_hash``): ``applied``, or
-    ``refused`` with a reason code (``unknown_order``, ``erased``)."""
+    ``refused`` with a reason code (``erased``: its details are gone already)."""
 
     order_id: Id
     vendor_id: KeyHex
@@ -389,7 +389,8 @@ class ErasureRequest(_Base, tag="erasure_request", frozen=True, kw_only=True):
 
 class ErasureConfirmation(_Base, tag="erasure_confirmation", frozen=True, kw_only=True):
     """The vendor's word, bound to the request by ``request_hash``, that the order's personal
-    details are erased (``erased``), or why not (``refused``, reason ``unknown_order``)."""
+    details are erased (``erased``); ``refused`` with a reason code is for vendors that must
+    keep them (none of the codes yet: an adapter of this version always erases)."""
 
     order_id: Id
     vendor_id: KeyHex

@@ -42,8 +42,7 @@ DECLINE_REASONS: dict[str, str] = {
 
 # DetailsAck or ErasureConfirmation with status "refused"
 RELATIONSHIP_REASONS: dict[str, str] = {
-    "unknown_order": "the vendor holds no order of that id made with the signing intent key",
-    "erased": "the order's details were erased already; there is nothing to update",
+    "erased": "the order's details are gone already (erased on request, or purged when their retention passed); there is nothing to update",
 }
 
 
