@@ -6,18 +6,18 @@ each order's signed acceptance, kept until the retention both sides' terms allow
 shorter of the intent's ``data_retention_days`` and the vendor's, counted from the receipt).
 Updates and erasure requests, and the vendors' signed answers, are kept in two tables of
 the agent's store beside the order they are bound to (``relationship_updates``,
-``relationship_erasures``); each request is stored before it is sent, and re-sent as the
-same bytes until its answer verifies.
+``relationship_erasures``, in the export too); each request is stored before it is sent,
+and re-sent as the same bytes until its answer verifies.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 import structlog
 
@@ -35,25 +35,13 @@ __all__ = [
     "forget_vendor",
     "has_pending",
     "holdings",
+    "relationship_problems",
     "retry_pending",
     "send_updates",
     "unconfirmed_erasures",
 ]
 
 log = structlog.get_logger("intentcast.agent")
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS relationship_updates (
-    id INTEGER PRIMARY KEY, order_id TEXT NOT NULL, vendor_id TEXT NOT NULL,
-    fields TEXT NOT NULL, update_wire BLOB NOT NULL, sealed BLOB NOT NULL, created TEXT NOT NULL,
-    status TEXT NOT NULL DEFAULT 'pending', reason TEXT NOT NULL DEFAULT '', ack_wire BLOB
-);
-CREATE TABLE IF NOT EXISTS relationship_erasures (
-    order_id TEXT PRIMARY KEY, vendor_id TEXT NOT NULL, request_wire BLOB NOT NULL,
-    sealed BLOB NOT NULL, created TEXT NOT NULL, status TEXT NOT NULL DEFAULT 'asked',
-    reason TEXT NOT NULL DEFAULT '', confirmation_wire BLOB
-);
-"""
 
 
 @dataclass
@@ -72,22 +60,8 @@ class Holding:
     erasure: str = ""  # "", asked, erased, refused; purged: the vendor said it holds nothing
 
 
-_READY: weakref.WeakSet[AgentStore] = weakref.WeakSet()
-
-
-def _tables(store: AgentStore) -> None:
-    """Create the two tables once per open store (statement by statement: executescript
-    would commit whatever transaction the caller has open)."""
-    if store not in _READY:
-        for statement in SCHEMA.split(";"):
-            if statement.strip():
-                store.db.execute(statement)
-        _READY.add(store)
-
-
 def holdings(store: AgentStore) -> list[Holding]:
     """Every verified order's disclosed details, oldest first."""
-    _tables(store)
     out = []
     for row in store.receipts():
         checked = check_receipt(store, row)
@@ -116,16 +90,64 @@ def holdings(store: AgentStore) -> list[Holding]:
         ).fetchone()
         for status, wire in updates:
             if status == "applied":  # our own frame, read back against this order's key
-                u = schemas.verify(
-                    wire, schemas.DetailsUpdate, key=person_key(o.intent.msg), now=None
-                ).msg
-                h.held.update({f: getattr(u.details, f) for f in u.changed if f in h.held})
+                u = _own_update(wire, o)
+                if u is not None:
+                    h.held.update({f: getattr(u.details, f) for f in u.changed if f in h.held})
         e = store.db.execute(
             "SELECT status FROM relationship_erasures WHERE order_id = ?", (row.order_id,)
         ).fetchone()
         h.erasure = e[0] if e else ("purged" if gone else "")
         out.append(h)
     return out
+
+
+def _own_update(wire: bytes, o: schemas.ArchivedOrder) -> schemas.DetailsUpdate | None:
+    """A stored update, verified against the intent key of its order and bound to it."""
+    try:
+        u = schemas.verify(wire, schemas.DetailsUpdate, key=person_key(o.intent.msg), now=None)
+    except schemas.ProtocolError as err:
+        log.warning("details_update.unreadable", order=o.receipt.msg.order_id, code=err.code)
+        return None
+    m = u.msg
+    ok = (m.order_id, m.receipt_hash) == (o.receipt.msg.order_id, o.receipt.digest)
+    return m if ok else None
+
+
+def relationship_problems(store: AgentStore) -> list[str]:
+    """What does not verify in the stored updates, erasure requests and their answers (each
+    against the key it must come from, bound to its order and request): for an import."""
+    by_order = {h.order_id: h for h in holdings(store)}
+    problems = []
+    rows: list[tuple[str, str, bytes, bytes | None, type[Any], type[Any]]] = [
+        ("update", r["order_id"], r["update_wire"], r["ack_wire"], schemas.DetailsUpdate,
+         schemas.DetailsAck)
+        for r in store.rows("relationship_updates")
+    ] + [
+        ("erasure", r["order_id"], r["request_wire"], r["confirmation_wire"],
+         schemas.ErasureRequest, schemas.ErasureConfirmation)
+        for r in store.rows("relationship_erasures")
+    ]  # fmt: skip
+    for kind, order_id, wire, answer, request_type, answer_type in rows:
+        h = by_order.get(order_id)
+        if h is None:
+            problems.append(f"{kind} of order {order_id[:8]}: no verified receipt for that order")
+            continue
+        try:
+            req = schemas.verify(wire, request_type, key=person_key(h.order.intent.msg), now=None)
+            if (req.msg.order_id, req.msg.receipt_hash) != (order_id, h.order.receipt.digest):
+                raise ValueError("it is bound to another order")
+            if answer is not None:
+                got = schemas.verify(
+                    answer, answer_type, key=schemas.KeyRing.from_profile(h.order.profile.msg),
+                    now=None, audience=schemas.Audience(intent=h.intent_id, vendor=h.vendor_id),
+                )  # fmt: skip
+                m = got.msg
+                bound = m.update_hash if kind == "update" else m.request_hash
+                if bound != req.digest:
+                    raise ValueError("its answer is bound to another request")
+        except (schemas.ProtocolError, ValueError) as exc:
+            problems.append(f"{kind} of order {order_id[:8]}: {exc}")
+    return problems
 
 
 def _seal_to(h: Holding) -> str:
@@ -192,7 +214,6 @@ async def _ask(session: AgentSession, subject: str, sealed: bytes, per_try: floa
 
 def has_pending(store: AgentStore) -> bool:
     """Whether an update or erasure request still waits for its vendor's answer."""
-    _tables(store)
     q = (
         "SELECT 1 FROM relationship_updates WHERE status = 'pending' UNION ALL"
         " SELECT 1 FROM relationship_erasures WHERE status = 'asked' LIMIT 1"
@@ -209,7 +230,6 @@ async def retry_pending(
 ) -> tuple[int, int]:
     """Send every update and erasure request not yet answered (the same bytes again); a
     verified answer is stored. (asked, answered)."""
-    _tables(store)
     by_order = {h.order_id: h for h in holdings(store)}
     asked = answered = 0
     pending = store.db.execute(
@@ -319,7 +339,6 @@ async def forget_vendor(
 def unconfirmed_erasures(store: AgentStore) -> dict[str, int]:
     """Per vendor, erasure requests it has not confirmed (not answered, or refused): an
     input to trust, for as long as it lasts (a later confirmation removes it)."""
-    _tables(store)
     rows = store.db.execute(
         "SELECT vendor_id, COUNT(*) FROM relationship_erasures WHERE status != 'erased'"
         " GROUP BY vendor_id"

@@ -335,3 +335,45 @@ def test_purging_after_retention_takes_the_persons_signed_updates_too(tmp_path: 
         "a" * 32, "x", b"late", {"name": "Ada"}, now
     )  # nothing to update
     store.close()
+
+
+def test_updates_erasures_and_their_signed_answers_travel_in_an_export(
+    tmp_path: Path, vendor: VendorFactory, person: Agent
+) -> None:
+    """An export holds the updates and erasure requests with the vendors' signed answers;
+    the imported home shows the same relationships. The same file with one acknowledgement
+    re-signed by a stranger (and its digest recomputed, as a forger would) is refused in one
+    line, exit 2, and no home is made."""
+    import base64
+
+    from tests.test_export_import import _redigest
+
+    vendor("sierra")
+    _buy_from(person, "Sierra Outfitters", expect=1)
+    person.ok("profile", "set", "address", *NEW_ADDRESS)
+    person.ok("forget", "Sierra Outfitters")
+    out = tmp_path / "mine.json"
+    person.ok("export", "--out", str(out))
+    doc = json.loads(out.read_text())
+    tables = doc["content"]["tables"]
+    assert [r["status"] for r in tables["relationship_updates"]] == ["applied"]
+    assert [r["status"] for r in tables["relationship_erasures"]] == ["erased"]
+    new = Agent(tmp_path / "new-home", person.bus)
+    person.ok("import", str(out), "--home", str(new.home))
+    assert new.ok("relationships", "--json") == person.ok("relationships", "--json")
+
+    ack = base64.b64decode(tables["relationship_updates"][0]["ack_wire"])
+    stranger = SigningKey.generate()
+    body = ack[64:]
+    kid_at = body.index(b"\n") - 64  # the tag line ends with the signer's key
+    signed = body[:kid_at] + bytes(stranger.verify_key).hex().encode() + body[kid_at + 64 :]
+    forged = stranger.sign(signed).signature + signed
+    tables["relationship_updates"][0]["ack_wire"] = base64.b64encode(forged).decode()
+    bad = tmp_path / "forged.json"
+    bad.write_text(json.dumps(_redigest(doc)))
+    cp = person.run("import", str(bad), "--home", str(tmp_path / "forged-home"))
+    assert cp.returncode == 2
+    (line,) = cp.stderr.strip().splitlines()
+    assert "expected every update and erasure request, and their answers, to verify" in line
+    assert "update of order" in line and "the file was edited or damaged" in line
+    assert not (tmp_path / "forged-home").exists()
