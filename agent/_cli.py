@@ -42,7 +42,7 @@ from ._network_trust import NetworkTrust, rating_bundle
 from ._profile_cli import init_details
 from ._records import AcceptState
 from ._registered import with_registry
-from ._relationships import has_pending, retry_pending
+from ._relationships import has_pending
 from ._relationships_cli import relationship_command
 from ._render import render_accept, render_history, render_ranked, render_receipts
 from ._screen import shown
@@ -50,6 +50,7 @@ from ._session import AcceptError
 from ._status import refusals
 from ._store import AgentStore, UnknownReceipt
 from ._trust import BetaTrust
+from ._updating import retry_pending
 
 __all__ = ["main"]
 

@@ -7,14 +7,13 @@ shorter of the intent's ``data_retention_days`` and the vendor's, counted from t
 Updates and erasure requests, and the vendors' signed answers, are kept in two tables of
 the agent's store beside the order they are bound to (``relationship_updates``,
 ``relationship_erasures``, in the export too); each request is stored before it is sent,
-and re-sent as the same bytes until its answer verifies.
+and re-sent as the same bytes until its answer verifies. The exchanges are ``_updating``
+and ``_forgetting``; this module reads what they stored.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -24,20 +23,18 @@ import structlog
 import schemas
 from runtime import NoResponders
 
-from ._home import PersonDetails
 from ._profile import DETAIL_FIELDS
 from ._rereading import check_receipt, person_key
-from ._session import AgentSession, utcnow
-from ._store import AgentStore, KeysNotHeld
+from ._session import AgentSession
+from ._store import AgentStore
 
 __all__ = [
     "Holding",
-    "forget_vendor",
+    "ask_vendor",
     "has_pending",
     "holdings",
     "relationship_problems",
-    "retry_pending",
-    "send_updates",
+    "seal_to",
     "unconfirmed_erasures",
 ]
 
@@ -150,60 +147,15 @@ def relationship_problems(store: AgentStore) -> list[str]:
     return problems
 
 
-def _seal_to(h: Holding) -> str:
+def seal_to(h: Holding) -> str:
+    """The vendor's seal key for this order: the one that goes with its receipt's signer."""
     return schemas.seal_key_for(h.order.profile.msg, h.order.receipt.kid)
 
 
-async def send_updates(
-    session: AgentSession,
-    store: AgentStore,
-    details: PersonDetails,
-    *,
-    per_try_seconds: float,
-    clock: Callable[[], datetime] = utcnow,
-) -> tuple[list[Holding], list[Holding]]:
-    """Store, then send, a signed update to each order whose vendor still holds (within its
-    retention, not erased) a field whose value is no longer ``details``'s: of those fields
-    only, and superseding an update of that order still unanswered. The holdings sent to, and
-    those that needed one but whose intent keys this home does not hold."""
-    now = clock()
-    new = schemas.Disclosure(**{f: getattr(details, f) for f in DETAIL_FIELDS})
-    sent: list[Holding] = []
-    unsigned: list[Holding] = []
-    for h in holdings(store):
-        fields = [f for f in h.fields if h.held[f] != getattr(new, f)]
-        if not fields or h.held_until <= now or h.erasure in ("erased", "purged"):
-            continue
-        r = h.order.receipt
-        try:
-            secrets = store.intent_secrets(h.intent_id)
-        except KeysNotHeld:  # imported without keys: this home cannot sign for that order
-            log.warning("details.unsigned", order=h.order_id, vendor=h.vendor_id)
-            unsigned.append(h)
-            continue
-        wire, sealed = schemas.make_details_update(
-            order_id=h.order_id, intent_id=h.intent_id, vendor_id=h.vendor_id,
-            receipt_hash=r.digest, changed=fields,
-            details=schemas.Disclosure(**{f: getattr(new, f) for f in fields}),
-            secrets=secrets, seal_to=_seal_to(h), now=now,
-        )  # fmt: skip
-        with store.transaction():
-            store.db.execute(
-                "UPDATE relationship_updates SET status = 'superseded'"
-                " WHERE order_id = ? AND status = 'pending'",
-                (h.order_id,),
-            )
-            store.db.execute(
-                "INSERT INTO relationship_updates (order_id, vendor_id, fields, update_wire,"
-                " sealed, created) VALUES (?, ?, ?, ?, ?, ?)",
-                (h.order_id, h.vendor_id, json.dumps(fields), wire, sealed, now.isoformat()),
-            )
-        sent.append(h)
-    await retry_pending(session, store, per_try_seconds=per_try_seconds, clock=clock)
-    return sent, unsigned
-
-
-async def _ask(session: AgentSession, subject: str, sealed: bytes, per_try: float) -> bytes | None:
+async def ask_vendor(
+    session: AgentSession, subject: str, sealed: bytes, per_try: float
+) -> bytes | None:
+    """One request to a vendor, bounded by ``per_try`` seconds; None when nobody answers."""
     try:
         async with asyncio.timeout(per_try):
             return await session.live().request(subject, sealed)
@@ -219,121 +171,6 @@ def has_pending(store: AgentStore) -> bool:
         " SELECT 1 FROM relationship_erasures WHERE status = 'asked' LIMIT 1"
     )
     return store.db.execute(q).fetchone() is not None
-
-
-async def retry_pending(
-    session: AgentSession,
-    store: AgentStore,
-    *,
-    per_try_seconds: float,
-    clock: Callable[[], datetime] = utcnow,
-) -> tuple[int, int]:
-    """Send every update and erasure request not yet answered (the same bytes again); a
-    verified answer is stored. (asked, answered)."""
-    by_order = {h.order_id: h for h in holdings(store)}
-    asked = answered = 0
-    pending = store.db.execute(
-        "SELECT id, order_id, update_wire, sealed FROM relationship_updates"
-        " WHERE status = 'pending' ORDER BY id"
-    ).fetchall()
-    for uid, order_id, wire, sealed in pending:
-        h = by_order.get(order_id)
-        if h is None:
-            continue
-        asked += 1
-        reply = await _ask(
-            session, schemas.vendor_subject(h.vendor_id, "details"), sealed, per_try_seconds
-        )
-        if reply is None:
-            continue
-        try:
-            ack = schemas.open_details_ack(
-                reply, secrets=store.intent_secrets(h.intent_id), update_wire=wire,
-                intent_id=h.intent_id, vendor_id=h.vendor_id,
-                ring=schemas.KeyRing.from_profile(h.order.profile.msg), now=clock(),
-            )  # fmt: skip
-        except schemas.ProtocolError as err:
-            log.warning("details_ack.rejected", order=order_id, code=err.code, error=str(err))
-            continue
-        with store.transaction():
-            store.db.execute(
-                "UPDATE relationship_updates SET status = ?, reason = ?, ack_wire = ? WHERE id = ?",
-                (ack.msg.status, ack.msg.reason, ack.wire, uid),
-            )
-        answered += 1
-        log.info("details.acknowledged", order=order_id, status=ack.msg.status)
-    erasures = store.db.execute(
-        "SELECT order_id, request_wire, sealed FROM relationship_erasures WHERE status = 'asked'"
-    ).fetchall()
-    for order_id, wire, sealed in erasures:
-        h = by_order.get(order_id)
-        if h is None:
-            continue
-        asked += 1
-        if await _erase_one(session, store, h, wire, sealed, per_try_seconds, clock):
-            answered += 1
-    return asked, answered
-
-
-async def _erase_one(
-    session: AgentSession,
-    store: AgentStore,
-    h: Holding,
-    wire: bytes,
-    sealed: bytes,
-    per_try: float,
-    clock: Callable[[], datetime],
-) -> bool:
-    reply = await _ask(session, schemas.vendor_subject(h.vendor_id, "erase"), sealed, per_try)
-    if reply is None:
-        return False
-    try:
-        conf = schemas.open_erasure_confirmation(
-            reply, secrets=store.intent_secrets(h.intent_id), request_wire=wire,
-            intent_id=h.intent_id, vendor_id=h.vendor_id,
-            ring=schemas.KeyRing.from_profile(h.order.profile.msg), now=clock(),
-        )  # fmt: skip
-    except schemas.ProtocolError as err:
-        log.warning("erasure_confirmation.rejected", order=h.order_id, code=err.code)
-        return False
-    with store.transaction():
-        store.db.execute(
-            "UPDATE relationship_erasures SET status = ?, reason = ?, confirmation_wire = ?"
-            " WHERE order_id = ?",
-            (conf.msg.status, conf.msg.reason, conf.wire, h.order_id),
-        )
-    log.info("erasure.confirmed", order=h.order_id, status=conf.msg.status)
-    return conf.msg.status == "erased"
-
-
-async def forget_vendor(
-    session: AgentSession,
-    store: AgentStore,
-    vendor_id: str,
-    *,
-    per_try_seconds: float,
-    clock: Callable[[], datetime] = utcnow,
-) -> list[Holding]:
-    """Store, then send, a signed erasure request for each order ``vendor_id`` holds details
-    of (not already erased); the holdings afterwards, with their erasure status."""
-    now = clock()
-    mine = [h for h in holdings(store) if h.vendor_id == vendor_id and h.fields]
-    for h in mine:
-        if h.erasure in ("asked", "erased"):
-            continue
-        wire, sealed = schemas.make_erasure_request(
-            order_id=h.order_id, intent_id=h.intent_id, vendor_id=vendor_id,
-            receipt_hash=h.order.receipt.digest, secrets=store.intent_secrets(h.intent_id),
-            seal_to=_seal_to(h), now=now,
-        )  # fmt: skip
-        with store.transaction():
-            store.db.execute(
-                "INSERT OR REPLACE INTO relationship_erasures (order_id, vendor_id, request_wire,"
-                " sealed, created) VALUES (?, ?, ?, ?, ?)",
-                (h.order_id, vendor_id, wire, sealed, now.isoformat()),
-            )
-    await retry_pending(session, store, per_try_seconds=per_try_seconds, clock=clock)
-    return [h for h in holdings(store) if h.vendor_id == vendor_id and h.fields]
 
 
 def unconfirmed_erasures(store: AgentStore) -> dict[str, int]:

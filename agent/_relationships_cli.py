@@ -10,17 +10,12 @@ from collections.abc import Callable
 from typing import Any
 
 from ._agent import Agent
+from ._forgetting import forget_vendor
 from ._home import AgentConfig, Home, HomeError
 from ._profile_cli import profile_command
-from ._relationships import (
-    Holding,
-    forget_vendor,
-    has_pending,
-    holdings,
-    retry_pending,
-    send_updates,
-)
+from ._relationships import Holding, has_pending, holdings
 from ._screen import shown
+from ._updating import retry_pending, send_updates
 
 __all__ = ["relationship_command"]
 

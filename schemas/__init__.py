@@ -16,6 +16,8 @@ by side, so a change to what one side signs and what the other checks is one fil
   vendor dealt with, bound to the request by its hash), and the countersignature's answer.
 - ``_status``: what became of an order (shipped, delivered, cancelled by the vendor),
   sealed to the intent and left in a mailbox named by what only the two parties hold.
+- ``_relationships``: after an order, the person's updated details and erasure requests,
+  and the vendor's signed answers; ``_needs`` says what an acceptance must disclose.
 - ``_registering``: a vendor asks a registrar to register its name, the registrar signs
   an entry and answers; anybody opens an entry against the registrars they trust. Names
   are compared by their skeleton (``_names``).
