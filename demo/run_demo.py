@@ -172,7 +172,8 @@ def main() -> int:
             best = ranked[0]["offer"][:8]
             step(
                 6,
-                f"intentcast accept {best}   (only name and address go, sealed to that vendor alone)",
+                f"intentcast accept {best}   (only what the offer needs goes: name and postal address,"
+                " not the email; sealed to that vendor alone)",
             )
             print(agent(home, "accept", best, bus=bus.url).stdout)
 
