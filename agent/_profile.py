@@ -47,14 +47,28 @@ class NotFulfillable(AcceptError):
     was sent."""
 
 
+_EXPECTED = {
+    "name": "a name of at most 200 characters, without control characters",
+    "address": "at most 6 street lines of at most 200 characters, without control characters",
+    "postcode": "letters, digits, spaces and dashes, at most 16",
+    "city": "a city of at most 100 characters, without control characters",
+    "country": "an ISO 3166 country code such as ES",
+    "email": "an email address such as ada@example.org",
+    "phone": "a phone number: digits, spaces, dashes and brackets, with an optional leading +",
+}
+
+
 def validated_details(fields: dict[str, object]) -> PersonDetails:
-    """``PersonDetails`` from human input, or a one-line :class:`HomeError` naming the field."""
+    """``PersonDetails`` from human input, or a one-line :class:`HomeError` naming the field,
+    what it expects and what it got."""
     try:
         return PersonDetails.model_validate(fields)
     except ValidationError as exc:
         e = exc.errors()[0]
+        field = str(e["loc"][0]) if e["loc"] else ""
         where = ".".join(str(p) for p in e["loc"])
-        raise HomeError(f"{where}: {e['msg']} (got {e.get('input')!r})") from None
+        what = _EXPECTED.get(field, e["msg"])
+        raise HomeError(f"profile: {where}: expected {what}, got {e.get('input')!r}") from None
 
 
 def changed_fields(old: PersonDetails, new: PersonDetails) -> list[str]:

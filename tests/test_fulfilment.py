@@ -53,11 +53,17 @@ def test_init_takes_every_detail_by_flag_and_profile_shows_and_sets_them(
 @pytest.mark.parametrize(
     ("args", "says"),
     [
-        (("set", "email", "not-an-email"), "email: String should match pattern"),
-        (("set", "address", "--street", "Calle 1", "--country", "Spain"), "country:"),
+        (
+            ("set", "email", "not-an-email"),
+            "profile: email: expected an email address such as ada@example.org, got 'not-an-email'",
+        ),
+        (
+            ("set", "address", "--street", "Calle 1", "--country", "Spain"),
+            "profile: country: expected an ISO 3166 country code such as ES, got 'SPAIN'",
+        ),
         (("set", "address", "Calle 1"), "expected --street"),
         (("set", "phone"), "expected a value"),
-        (("set", "name", "Ada\x1b]0;owned\x07"), "name: String should match pattern"),
+        (("set", "name", "Ada\x1b]0;owned\x07"), "profile: name: expected a name of at most 200"),
     ],
 )
 def test_profile_set_refuses_bad_details_in_one_line(
@@ -221,3 +227,18 @@ def test_an_offer_needing_what_the_config_does_not_let_out_is_refused_before_sen
     assert "needs your email, which your config's disclose does not allow" in line
     assert "add 'email' to disclose in config.toml" in line
     assert _orders(tmp_path, "sierra") == []
+
+
+def test_init_with_a_bad_detail_is_one_line_and_makes_no_home(
+    tmp_path: Path, nats_server: EmbeddedServer
+) -> None:
+    """``init --email nope`` is refused in one line naming the field, exit 2, and no home is
+    made, so the person runs the same command again, corrected."""
+    person = Agent(tmp_path / "p", nats_server.url)
+    cp = person.run("init", "--name", "Ada", "--region", "ES-28", "--email", "nope")
+    assert cp.returncode == 2
+    assert cp.stderr.strip() == (
+        "intentcast: error: profile: email: expected an email address such as"
+        " ada@example.org, got 'nope'"
+    )
+    assert not person.home.exists()
