@@ -43,7 +43,7 @@ from ._profile_cli import init_details
 from ._records import AcceptState
 from ._registered import with_registry
 from ._relationships import has_pending
-from ._relationships_cli import relationship_command
+from ._relationships_cli import live, relationship_command
 from ._render import render_accept, render_history, render_ranked, render_receipts
 from ._screen import shown
 from ._session import AcceptError
@@ -79,7 +79,7 @@ async def _agent(
     ):
         await _pick_up(agent, bus)
         if has_pending(agent.store):  # updates and erasures vendors have not answered yet
-            await retry_pending(agent._live(), agent.store, per_try_seconds=1.0)
+            await retry_pending(live(agent), agent.store, per_try_seconds=1.0)
         if registry:
             trust = agent.trust
             async with _ratings(bus) as board:

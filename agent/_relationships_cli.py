@@ -15,11 +15,19 @@ from ._home import AgentConfig, Home, HomeError
 from ._profile_cli import profile_command
 from ._relationships import Holding, has_pending, holdings
 from ._screen import shown
+from ._session import AgentSession
 from ._updating import retry_pending, send_updates
 
-__all__ = ["relationship_command"]
+__all__ = ["live", "relationship_command"]
 
 AgentOpener = Callable[..., contextlib.AbstractAsyncContextManager[Agent]]
+
+
+def live(agent: Agent) -> AgentSession:
+    """The session of an agent opened over the bus (``_cli._agent`` always opens one)."""
+    if agent.session is None:
+        raise RuntimeError("expected an agent with a bus session, got one without")
+    return agent.session
 
 
 def _rows(hs: list[Holding]) -> list[dict[str, Any]]:
@@ -68,7 +76,7 @@ async def relationship_command(
         cfg = home.config()
         async with opener(args, cfg, home) as agent:
             sent, unsigned = await send_updates(
-                agent._live(), agent.store, cfg.person, per_try_seconds=args.timeout
+                live(agent), agent.store, cfg.person, per_try_seconds=args.timeout
             )
             hs = [h for h in holdings(agent.store) if h.order_id in {s.order_id for s in sent}]
         if unsigned:
@@ -94,7 +102,7 @@ async def relationship_command(
                 _print(holdings(agent.store), args.json)
             return 0
         async with opener(args, cfg, home) as agent:  # which retries once with a short wait
-            await retry_pending(agent._live(), agent.store, per_try_seconds=args.timeout)
+            await retry_pending(live(agent), agent.store, per_try_seconds=args.timeout)
             hs, left = holdings(agent.store), has_pending(agent.store)
         _print(hs, args.json)
         if not args.json:
@@ -113,7 +121,7 @@ async def relationship_command(
                 f"forget: expected one vendor you bought from, got {len(match)} matching"
                 f" {args.vendor!r}; see `intentcast relationships`"
             )
-        hs = await forget_vendor(agent._live(), agent.store, match[0], per_try_seconds=args.timeout)
+        hs = await forget_vendor(live(agent), agent.store, match[0], per_try_seconds=args.timeout)
     _print(hs, False)
     done = all(h.erasure == "erased" for h in hs)
     print(
