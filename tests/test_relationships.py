@@ -20,6 +20,7 @@ from agent import Home
 from runtime import Bus, EmbeddedServer, Message, NatsTransport
 from tests.conftest import Agent, VendorFactory, _shared_dir, agent_db, signed_by, vendor_db
 from tests.shopper import Shopper, intent
+from tests.test_adversarial import _metrics
 
 pytestmark = pytest.mark.e2e
 
@@ -171,11 +172,14 @@ def test_forget_erases_the_persons_details_from_the_vendors_store_with_a_signed_
     signed; its store holds no disclosure, no signed acceptance and no update for the order
     (the receipt and its hashes stay), and neither the name nor either street is anywhere in
     its SQLite files; the agent keeps the confirmation, verified against Sierra's key."""
-    vendor("sierra")
+    sierra = vendor("sierra")
     _buy_from(person, "Sierra Outfitters", expect=1)
     person.ok("profile", "set", "address", *NEW_ADDRESS)
     out = person.ok("forget", "Sierra Outfitters")
     assert "confirmed erasure" in out
+    metrics = _metrics(str(sierra.wait_for("vendor.health")["metrics"]))
+    assert metrics['vendor_relationships_total{event="applied"}'] == 1
+    assert metrics['vendor_relationships_total{event="erased"}'] == 1
     db = vendor_db(tmp_path, "sierra")
     (order,) = db.execute("SELECT * FROM orders").fetchall()
     assert order["disclosure"] is None and bytes(order["accept_wire"]) == b""

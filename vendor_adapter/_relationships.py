@@ -30,6 +30,11 @@ class RelationshipRoom:
     def __init__(self, shop: Shop) -> None:
         self.shop = shop
         self.replay = schemas.ReplayCache()
+        self.handled = shop.metrics.counter(
+            "vendor_relationships_total",
+            "The person's requests after an order, by event: applied, refused (details gone), erased",
+            ("event",),
+        )
 
     def _intent_key(self, kid: str, at: datetime | None) -> VerifyKey:
         if not self.shop.store.has_intent_key(kid):
@@ -72,6 +77,7 @@ class RelationshipRoom:
         changed: dict[str, object] = {f: getattr(u.msg.details, f) for f in u.msg.changed}
         applied = shop.store.apply_details(row["order_id"], u.digest, u.wire, changed, now)
         status, reason = ("applied", "") if applied else ("refused", "erased")
+        self.handled.inc(event=status)
         log.info("details.updated" if applied else "details.refused", order=row["order_id"],
                  fields=sorted(changed), reason=reason)  # fmt: skip
         _, sealed = schemas.answer_details_update(
@@ -94,6 +100,7 @@ class RelationshipRoom:
             r, signer=shop.signer, seal_to=_seal_key(row), status="erased", reason="", now=now
         )
         shop.store.erase(row["order_id"], r.wire, conf, now)
+        self.handled.inc(event="erased")
         log.info("details.erased", order=row["order_id"])
         await shop.respond(msg, sealed)
 
