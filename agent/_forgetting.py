@@ -41,6 +41,7 @@ async def forget_vendor(
             receipt_hash=h.order.receipt.digest, secrets=store.intent_secrets(h.intent_id),
             seal_to=seal_to(h), now=now,
         )  # fmt: skip
+        store.outcomes_changed += 1  # an input to trust changes (see _trust)
         with store.transaction():
             store.db.execute(
                 "INSERT OR REPLACE INTO relationship_erasures (order_id, vendor_id, request_wire,"
@@ -97,6 +98,7 @@ async def _erase_one(
     except schemas.ProtocolError as err:
         log.warning("erasure_confirmation.rejected", order=h.order_id, code=err.code)
         return False
+    store.outcomes_changed += 1
     with store.transaction():
         store.db.execute(
             "UPDATE relationship_erasures SET status = ?, reason = ?, confirmation_wire = ?"

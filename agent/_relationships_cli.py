@@ -7,6 +7,7 @@ import argparse
 import contextlib
 import json
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 from ._agent import Agent
@@ -31,13 +32,16 @@ def live(agent: Agent) -> AgentSession:
 
 
 def _rows(hs: list[Holding]) -> list[dict[str, Any]]:
+    now = datetime.now(UTC)
     out = []
     for h in hs:
         last = h.updates[-1] if h.updates else ""
         out.append(
             {
                 "vendor": h.vendor_name, "vendor_id": h.vendor_id, "order": h.order_id,
-                "fields": h.fields, "held_until": h.held_until.date().isoformat(),
+                "fields": h.fields,
+                "held_until": h.held_until.date().isoformat()
+                + (" (passed: it should have purged them)" if h.held_until <= now else ""),
                 "update": {"applied": "acknowledged", "pending": "NOT acknowledged"}.get(
                     last, last
                 ) or "none sent",

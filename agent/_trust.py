@@ -45,6 +45,7 @@ class BetaTrust:
         self._seen = -1
         self._by_vendor: dict[str, list[tuple[datetime, float, float]]] = {}
         self._refs: set[str] = set()
+        self._unerased: dict[str, int] = {}
 
     def _evidence(self, vendor_id: str) -> list[tuple[datetime, float, float]]:
         # A person's outcomes are few (one per order or rating): read them all once, again
@@ -61,6 +62,7 @@ class BetaTrust:
                     continue
                 ev = (datetime.fromisoformat(r["at"]), r["positive"], r["negative"])
                 self._by_vendor.setdefault(r["vendor_id"], []).append(ev)
+            self._unerased = unconfirmed_erasures(self.store)
             self._seen = self.store.outcomes_changed
         return self._by_vendor.get(vendor_id, [])
 
@@ -74,7 +76,8 @@ class BetaTrust:
             neg += w * negative
         # An erasure the person asked for and the vendor has not confirmed weighs like an
         # order never delivered, until it confirms (agent/_relationships.py).
-        neg += UNCONFIRMED_ERASURE * unconfirmed_erasures(self.store).get(vendor_id, 0)
+        self._evidence(vendor_id)  # refreshes the erasures with the outcomes
+        neg += UNCONFIRMED_ERASURE * self._unerased.get(vendor_id, 0)
         return pos, neg
 
     def refs(self) -> set[str]:
