@@ -21,9 +21,9 @@ __all__ = [
     "OrderState",
     "OutcomeRow",
     "ReceiptRow",
-    "StatusRow",
     "RelationshipErasureRow",
     "RelationshipUpdateRow",
+    "StatusRow",
 ]
 
 

@@ -181,6 +181,8 @@ def _store_url(url: str) -> str:
             " store_password_file or $PGPASSWORD instead"
         )
     return url
+
+
 class FulfilmentConfig(_Model):
     """What an acceptance must disclose for an item to be fulfilled, unless its catalog row
     says otherwise (column ``needs``): a physical good needs a name and a postal address, a

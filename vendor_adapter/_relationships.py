@@ -10,7 +10,6 @@ signed updates (see ``VendorStore.erase``)."""
 
 from __future__ import annotations
 
-import sqlite3
 from datetime import datetime
 
 import structlog
@@ -19,6 +18,7 @@ from nacl.signing import VerifyKey
 import schemas
 from runtime import Message
 
+from ._order_store import StoredOrder
 from ._shop import Shop
 
 __all__ = ["RelationshipRoom"]
@@ -43,7 +43,7 @@ class RelationshipRoom:
 
     def _order(
         self, v: schemas.Verified[schemas.DetailsUpdate] | schemas.Verified[schemas.ErasureRequest]
-    ) -> sqlite3.Row:
+    ) -> StoredOrder:
         """The order the request names, checked to be made with the key that signed it and
         bound to its receipt; the nonce is remembered only after that."""
         m = v.msg
@@ -105,10 +105,10 @@ class RelationshipRoom:
         await shop.respond(msg, sealed)
 
 
-def _seal_key(row: object) -> str:
+def _seal_key(row: StoredOrder) -> str:
     """The seal key of the intent the order was made for, read back against the order's own
     intent key."""
-    wire, kid = bytes(row["intent_wire"]), row["intent_key"]  # type: ignore[index]
+    wire, kid = bytes(row["intent_wire"]), row["intent_key"]
 
     def only(k: str, at: datetime | None) -> VerifyKey:
         if k != kid:

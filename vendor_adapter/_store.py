@@ -25,7 +25,7 @@ from runtime import open_db
 from ._counter import STATUS_SCHEMA
 from ._feed import FEED_SCHEMA
 
-__all__ = ["OrderRow", "Released", "VendorStore", "stamp"]
+__all__ = ["OrderRow", "Released", "VendorStore", "merged_disclosure", "stamp"]
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS orders (
@@ -340,11 +340,9 @@ class VendorStore:
             if row is None or row[0] is None:
                 self.db.execute("ROLLBACK")
                 return False
-            held = {**json.loads(row[0]), **changed}
-            held = {k: v for k, v in held.items() if v not in ("", [])}
             self.db.execute(
                 "UPDATE orders SET disclosure = ? WHERE order_id = ?",
-                (json.dumps(held, sort_keys=True), order_id),
+                (merged_disclosure(row[0], changed), order_id),
             )
             self.db.execute(
                 "INSERT OR IGNORE INTO details_updates VALUES (?, ?, ?, ?)",
@@ -382,13 +380,6 @@ class VendorStore:
         # replicas read).
         self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
-    def erasure(self, order_id: str) -> bytes | None:
-        """Our signed confirmation of an erasure already done for this order."""
-        r = self.db.execute(
-            "SELECT confirmation_wire FROM erasures WHERE order_id = ?", (order_id,)
-        ).fetchone()
-        return None if r is None else bytes(r[0])
-
     def orders(self) -> list[sqlite3.Row]:
         return list(self.db.execute("SELECT * FROM orders ORDER BY created"))
 
@@ -406,3 +397,10 @@ class VendorStore:
 def stamp(t: datetime) -> str:
     """A UTC time as text that sorts as the time does (fixed width, always microseconds)."""
     return t.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def merged_disclosure(held: str, changed: dict[str, object]) -> str:
+    """An order's disclosure (JSON text) with ``changed`` fields replaced; a field changed to
+    empty is dropped, as a disclosure leaves out empty fields."""
+    merged = {**json.loads(held), **changed}
+    return json.dumps({k: v for k, v in merged.items() if v not in ("", [])}, sort_keys=True)
