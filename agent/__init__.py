@@ -22,9 +22,14 @@ The cut: one exchange per module, each a room of its own, all talking through on
 - ``_rereading``: stored frames verified against the key each must come from;
 - ``_watching`` and ``_daemon``: watched intents, kept open by the running agent
   (``intentcast agent``), which also serves the app (``_app*``, ``_charts``);
+- ``_profile``: the person's details, and exactly what an offer's fulfilment needs of them;
+- ``_relationships``: what each vendor holds about the person, read from their own records;
+  ``_updating`` (details changed once for all vendors) and ``_forgetting`` (erasure) are
+  its two exchanges;
 - ``_records`` and ``_store``: typed records (also the export format) and the SQLite store;
 - ``_agent``: the public API, where each business rule lives once;
-- ``_arguments`` and ``_cli`` (parse, call the API, print), ``_render``, ``_web``,
+- ``_arguments`` and ``_cli`` (parse, call the API, print; ``_profile_cli`` and
+  ``_relationships_cli`` for the profile, relationships and forget commands), ``_render``, ``_web``,
   ``_export`` and ``_import``: the person's edges, holding no rules of their own.
 
 They are cut this way because each exchange changes for its own reasons (the protocol's

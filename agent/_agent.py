@@ -31,6 +31,7 @@ from ._collecting import Collected, cast_and_collect
 from ._export import KDF_MODERATE, export_document
 from ._home import AgentConfig, Home
 from ._opening import OfferOpener
+from ._profile import fulfilment_disclosure
 from ._receipts import check_all, sync_receipts
 from ._records import IntentHistory, OfferRow, ReceiptRow, StatusRow
 from ._rereading import CheckedReceipt, stored_intent, stored_offer
@@ -211,11 +212,10 @@ class Agent:
         mine = self.config.person.payment_methods
         return next((m for m in mine if m in theirs), theirs[0] if theirs else "card")
 
-    def disclosure(self) -> schemas.Disclosure:
-        """What the person's config lets the accepted vendor alone know."""
-        p, allowed = self.config.person, self.config.disclose
-        fields = ("name", "address", "postcode", "country", "email", "phone")
-        return schemas.Disclosure(**{k: getattr(p, k) for k in fields if k in allowed})
+    def disclosure(self, offer: schemas.Offer, *, check: bool = True) -> schemas.Disclosure:
+        """What the accepted vendor alone gets to know: exactly what its offer needs (with
+        ``check``, :class:`NotFulfillable` when the person has not given it)."""
+        return fulfilment_disclosure(self.config, offer, check=check)
 
     async def accept(
         self, offer_prefix: str, pay: str | None = None, another: bool = False
@@ -232,14 +232,16 @@ class Agent:
                     store, row, intent, standing=self.standing_terms(), trust=self.trust,
                     policy=cfg.trust, weights=cfg.ranking, another=another, now=self.clock(),
                 )  # fmt: skip
+                disclosure = self.disclosure(opened.offer.msg)  # before anything is sent
             else:  # an acceptance went out: an order may exist whatever the offer's expiry says
                 opened = stored_offer(store, row.id, intent)
+                disclosure = self.disclosure(opened.offer.msg, check=False)
         except schemas.ProtocolError as err:
             raise NotAcceptable(
                 f"offer {row.id[:8]} as stored does not verify ({err.code}); it cannot be accepted"
             ) from None
         return await accept_offer(
-            session, store, opened, disclosure=self.disclosure(),
+            session, store, opened, disclosure=disclosure,
             payment_method=pay or self.payment_method(opened.offer.msg), another=another,
             per_try_seconds=self.per_try_seconds, attempts=self.attempts, clock=self.clock,
         )  # fmt: skip

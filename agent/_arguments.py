@@ -17,13 +17,17 @@ from ._agent import OUTCOMES
 from ._export import PASSPHRASE_ENV
 from ._home import AgentConfig
 from ._intent_file import IntentFileError, load_intent_file
+from ._profile_cli import add_detail_flags, add_profile_command
 
 __all__ = ["UsageError", "intent_fields", "parser"]
 
 T = TypeVar("T")
 
 EXAMPLES = {
-    "init": "  intentcast init --name 'Ada Lovelace' --region ES-28",
+    "init": (
+        "  intentcast init --name 'Ada Lovelace' --region ES-28 --street 'Calle Mayor 1' \\\n"
+        "      --postcode 28013 --city Madrid --country ES --email ada@example.org"
+    ),
     "want": (
         "  intentcast want '2-person tent' --category outdoor/tents --max-price 150EUR \\\n"
         "      --by 2026-12-10 --region ES-28 --terms nostalking --wait 3s\n"
@@ -99,6 +103,7 @@ def parser() -> _Parser:
     p = cmd("init", "create your agent home: config, terms, store")
     p.add_argument("--name", default="", help="your name, disclosed only to vendors you accept")
     p.add_argument("--region", default="", help="default delivery region, e.g. ES-28")
+    add_detail_flags(p)
 
     p = cmd("want", "cast a purchase intent and rank the offers that come back")
     p.add_argument("description", nargs="?", help="what you want, in a few words")
@@ -225,6 +230,7 @@ def parser() -> _Parser:
         " until Ctrl-C or SIGTERM (then exit 0; a taken --port is exit 2)",
     )
     p.add_argument("--port", type=int, default=4222)
+    add_profile_command(sub)
     for name, helptext in (
         ("web", "open your agent's app (starting the agent if it is not running)"),
         ("agent", "run your agent: watched intents stay open, offers are collected and notified"),

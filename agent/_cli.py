@@ -39,14 +39,18 @@ from ._friends_cli import followed, friends_command
 from ._home import AgentConfig, Home, HomeError
 from ._import import import_export
 from ._network_trust import NetworkTrust, rating_bundle
+from ._profile_cli import init_details
 from ._records import AcceptState
 from ._registered import with_registry
+from ._relationships import has_pending
+from ._relationships_cli import live, relationship_command
 from ._render import render_accept, render_history, render_ranked, render_receipts
 from ._screen import shown
 from ._session import AcceptError
 from ._status import refusals
 from ._store import AgentStore, UnknownReceipt
 from ._trust import BetaTrust
+from ._updating import retry_pending
 
 __all__ = ["main"]
 
@@ -74,6 +78,8 @@ async def _agent(
         ) as agent,  # fmt: skip
     ):
         await _pick_up(agent, bus)
+        if has_pending(agent.store):  # updates and erasures vendors have not answered yet
+            await retry_pending(live(agent), agent.store, per_try_seconds=1.0)
         if registry:
             trust = agent.trust
             async with _ratings(bus) as board:
@@ -305,7 +311,8 @@ async def _bus(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace) -> int:
     home = Home(args.home)
     if args.command == "init":
-        home.init(name=args.name, region=args.region)
+        details = init_details(args)
+        home.init(name=details.name, region=args.region, details=details)
         with AgentStore(home.db_path):
             pass
         print(
@@ -337,6 +344,8 @@ def _run(args: argparse.Namespace) -> int:
         return asyncio.run(_inbox(args, home, cfg))
     if args.command == "delivered":
         return asyncio.run(_delivered(args, home, cfg))
+    if args.command in ("profile", "relationships", "forget"):
+        return int(asyncio.run(relationship_command(args, home, cfg, _agent)))
     return asyncio.run(_offline(args, home, cfg))
 
 

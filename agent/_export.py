@@ -28,7 +28,16 @@ import nacl.pwhash.argon2id as argon2id
 import nacl.secret
 
 from ._home import Home
-from ._records import AcceptRow, DropRow, IntentRow, OfferRow, OutcomeRow, ReceiptRow
+from ._records import (
+    AcceptRow,
+    DropRow,
+    IntentRow,
+    OfferRow,
+    OutcomeRow,
+    ReceiptRow,
+    RelationshipErasureRow,
+    RelationshipUpdateRow,
+)
 from ._store import KEY_COLUMNS, TABLES, AgentStore
 
 __all__ = [
@@ -83,6 +92,10 @@ class Tables(_Row):
     accepts: list[AcceptRow]
     receipts: list[ReceiptRow]
     outcomes: list[OutcomeRow]
+    # Updates of the person's details and erasure requests, with the vendors' answers
+    # (absent from files written before they existed: none).
+    relationship_updates: list[RelationshipUpdateRow] = []
+    relationship_erasures: list[RelationshipErasureRow] = []
 
 
 class Content(_Row):

@@ -3,6 +3,7 @@ may disclose, and a SQLite store. Everything on their own disk."""
 
 from __future__ import annotations
 
+import json
 import os
 import tomllib
 from pathlib import Path
@@ -13,7 +14,15 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 import schemas
 from runtime import default_data_dir
 
-__all__ = ["AgentConfig", "Home", "HomeError", "PersonDetails", "RankingWeights", "TrustPolicy"]
+__all__ = [
+    "AgentConfig",
+    "Home",
+    "HomeError",
+    "PersonDetails",
+    "RankingWeights",
+    "TrustPolicy",
+    "person_section",
+]
 
 
 class HomeError(Exception):
@@ -24,15 +33,21 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class PersonDetails(_Model):
-    """What fulfilment may need. Sent only inside an acceptance, sealed to one vendor."""
+_PLAIN = r"^[^\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]*$"  # no control or bidi
+Plain = Annotated[str, Field(max_length=200, pattern=_PLAIN)]
 
-    name: str = ""
-    address: list[str] = []
-    postcode: str = ""
-    country: str = ""
-    email: str = ""
-    phone: str = ""
+
+class PersonDetails(_Model):
+    """What fulfilment may need (``intentcast profile``). Sent only inside an acceptance,
+    sealed to one vendor, and only the fields that vendor's offer needs."""
+
+    name: Plain = ""
+    address: Annotated[list[Plain], Field(max_length=6)] = []  # street lines
+    postcode: Annotated[str, Field(pattern="^([A-Za-z0-9][A-Za-z0-9 -]{0,15})?$")] = ""
+    city: Annotated[str, Field(max_length=100, pattern=_PLAIN)] = ""
+    country: Annotated[str, Field(pattern="^([A-Z]{2})?$")] = ""
+    email: Annotated[str, Field(max_length=200, pattern=r"^([^@\s]+@[^@\s]+\.[^@\s]+)?$")] = ""
+    phone: Annotated[str, Field(pattern=r"^(\+?[0-9][0-9 ()-]{3,30})?$")] = ""
     payment_methods: list[str] = ["card"]
 
 
@@ -67,7 +82,8 @@ class AgentConfig(_Model):
     shared_bus: bool | None = None
     region: str = ""  # default region for intents, e.g. "ES-28"
     agreement: str | None = "nostalking"  # the standing agreement from the roster
-    disclose: list[str] = ["name", "address", "postcode", "country"]
+    # What may be disclosed, at most; an acceptance discloses what its offer needs of these.
+    disclose: list[str] = ["name", "address", "postcode", "city", "country", "email", "phone"]
     person: PersonDetails = PersonDetails()
     trust: TrustPolicy = TrustPolicy()
     ranking: RankingWeights = RankingWeights()
@@ -80,15 +96,10 @@ DEFAULT_CONFIG = """\
 # shared_bus = true                    # drop vendors no trusted registrar registered
 region = "{region}"                    # country and postcode prefix, e.g. ES-28; never an address
 agreement = "nostalking"               # standing terms from the roster: {roster}
-disclose = ["name", "address", "postcode", "country"]   # sent only to the vendor you accept
+# what may be disclosed, at most; an accepted vendor gets only what its offer needs of it
+disclose = ["name", "address", "postcode", "city", "country", "email", "phone"]
 
-[person]
-name = "{name}"
-address = []
-postcode = ""
-country = "{country}"
-payment_methods = ["card"]
-
+{person}
 [trust]
 threshold = 0.2        # vendors scoring below this are dropped
 half_life_days = 180   # older evidence counts for less
@@ -111,16 +122,19 @@ class Home:
     def exists(self) -> bool:
         return self.config_path.exists()
 
-    def init(self, *, name: str, region: str) -> None:
+    def init(self, *, name: str, region: str, details: PersonDetails | None = None) -> None:
         if self.exists():
             raise HomeError(f"an agent home already exists at {self.path}; use it, or pass --home")
         self.path.mkdir(parents=True, exist_ok=True, mode=0o700)
         country = region.split("-")[0] if region else ""
+        if details is None:
+            details = PersonDetails(name=name, country=country)
         self.config_path.write_text(
             DEFAULT_CONFIG.format(
-                name=name, region=region, country=country, roster=", ".join(sorted(schemas.ROSTER))
+                region=region, roster=", ".join(sorted(schemas.ROSTER)),
+                person=person_section(details),
             )
-        )
+        )  # fmt: skip
         os.chmod(self.config_path, 0o600)
 
     def config(self) -> AgentConfig:
@@ -144,3 +158,14 @@ class Home:
                 f"{self.config_path}: agreement: expected one of {', '.join(sorted(schemas.ROSTER))}, got {cfg.agreement!r}"
             )
         return cfg
+
+
+def person_section(p: PersonDetails) -> str:
+    """The ``[person]`` table of config.toml for ``p`` (JSON strings are TOML basic strings)."""
+
+    def q(v: object) -> str:
+        return json.dumps(v, ensure_ascii=False)
+
+    lines = ["[person]   # intentcast profile set ... changes this (and tells your vendors)"]
+    lines += [f"{k} = {q(getattr(p, k))}" for k in PersonDetails.model_fields]
+    return "\n".join(lines) + "\n"

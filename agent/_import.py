@@ -41,6 +41,7 @@ from ._export import (
 )
 from ._home import Home, HomeError
 from ._receipts import check_all
+from ._relationships import relationship_problems
 from ._rereading import person_key
 from ._store import TABLES, AgentStore
 
@@ -308,6 +309,12 @@ def import_export(path: Path, target: Path, passphrase: Callable[[], str]) -> Im
                         rows.append(d)
                     store.restore(table, rows)
             _verify_receipts(path, store)
+            if bad := relationship_problems(store):
+                raise ExportError(
+                    f"{path}: expected every update and erasure request, and their answers, to"
+                    f" verify, got {len(bad)} that do not ({'; '.join(bad)}); the file was"
+                    " edited or damaged: import an intact copy"
+                )
             ratings = sum(1 for o in t.outcomes if o.kind == "rating")
         for f in tmp.iterdir():  # the store is fsynced by SQLite; the rest is made so here
             fsync_path(f)

@@ -21,6 +21,8 @@ __all__ = [
     "OrderState",
     "OutcomeRow",
     "ReceiptRow",
+    "RelationshipErasureRow",
+    "RelationshipUpdateRow",
     "StatusRow",
 ]
 
@@ -141,3 +143,31 @@ class IntentHistory(msgspec.Struct, frozen=True):
     offers: list[OfferRow]
     dropped: list[DropRow]
     statuses: list[StatusRow] = []
+
+
+class RelationshipUpdateRow(_Row, frozen=True):
+    """A signed update of the person's details for one order, and the vendor's answer."""
+
+    id: int
+    order_id: str
+    vendor_id: str
+    fields: str  # JSON list of the fields it replaces
+    update_wire: bytes  # the signed details_update frame
+    sealed: bytes  # that frame sealed to the vendor, re-sent as it is until answered
+    created: str
+    status: str  # pending | applied | refused | superseded
+    reason: str
+    ack_wire: bytes | None  # the vendor's signed details_ack
+
+
+class RelationshipErasureRow(_Row, frozen=True):
+    """A signed erasure request for one order, and the vendor's signed confirmation."""
+
+    order_id: str
+    vendor_id: str
+    request_wire: bytes
+    sealed: bytes
+    created: str
+    status: str  # asked | erased | refused
+    reason: str
+    confirmation_wire: bytes | None

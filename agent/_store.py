@@ -31,13 +31,18 @@ from ._records import (
     OrderState,
     OutcomeRow,
     ReceiptRow,
+    RelationshipErasureRow,
+    RelationshipUpdateRow,
 )
 
 __all__ = ["TABLES", "AgentStore", "KeysNotHeld", "StoreMismatch", "UnknownReceipt"]
 
 R = TypeVar("R", IntentRow, OfferRow, DropRow, AcceptRow, ReceiptRow)
 
-TABLES = ("intents", "offers", "drops", "accepts", "receipts", "outcomes")
+TABLES = (
+    "intents", "offers", "drops", "accepts", "receipts", "outcomes",
+    "relationship_updates", "relationship_erasures",
+)  # fmt: skip
 RECORDS: dict[str, type[msgspec.Struct]] = {
     "intents": IntentRow,
     "offers": OfferRow,
@@ -45,6 +50,8 @@ RECORDS: dict[str, type[msgspec.Struct]] = {
     "accepts": AcceptRow,
     "receipts": ReceiptRow,
     "outcomes": OutcomeRow,
+    "relationship_updates": RelationshipUpdateRow,  # agent/_relationships.py
+    "relationship_erasures": RelationshipErasureRow,
 }
 KEY_COLUMNS = ("sign_seed", "seal_secret")  # intents' private keys: not in IntentRow
 
@@ -92,6 +99,16 @@ CREATE TABLE IF NOT EXISTS receipts (
 CREATE TABLE IF NOT EXISTS outcomes (
     id INTEGER PRIMARY KEY, vendor_id TEXT NOT NULL, kind TEXT NOT NULL,
     positive REAL NOT NULL, negative REAL NOT NULL, at TEXT NOT NULL, ref TEXT NOT NULL DEFAULT ''
+);
+CREATE TABLE IF NOT EXISTS relationship_updates (
+    id INTEGER PRIMARY KEY, order_id TEXT NOT NULL, vendor_id TEXT NOT NULL,
+    fields TEXT NOT NULL, update_wire BLOB NOT NULL, sealed BLOB NOT NULL, created TEXT NOT NULL,
+    status TEXT NOT NULL DEFAULT 'pending', reason TEXT NOT NULL DEFAULT '', ack_wire BLOB
+);
+CREATE TABLE IF NOT EXISTS relationship_erasures (
+    order_id TEXT PRIMARY KEY, vendor_id TEXT NOT NULL, request_wire BLOB NOT NULL,
+    sealed BLOB NOT NULL, created TEXT NOT NULL, status TEXT NOT NULL DEFAULT 'asked',
+    reason TEXT NOT NULL DEFAULT '', confirmation_wire BLOB
 );
 CREATE INDEX IF NOT EXISTS outcomes_by_vendor ON outcomes(vendor_id);
 CREATE INDEX IF NOT EXISTS offers_by_intent ON offers(intent_id);

@@ -15,7 +15,10 @@ from datetime import datetime
 from typing import Protocol
 
 from ._home import TrustPolicy
+from ._relationships import unconfirmed_erasures
 from ._store import AgentStore
+
+UNCONFIRMED_ERASURE = 1.0  # negative evidence per erasure request a vendor has not confirmed
 
 __all__ = ["BetaTrust", "TrustScore", "TrustScorer", "forgetting", "rating_evidence"]
 
@@ -42,6 +45,7 @@ class BetaTrust:
         self._seen = -1
         self._by_vendor: dict[str, list[tuple[datetime, float, float]]] = {}
         self._refs: set[str] = set()
+        self._unerased: dict[str, int] = {}
 
     def _evidence(self, vendor_id: str) -> list[tuple[datetime, float, float]]:
         # A person's outcomes are few (one per order or rating): read them all once, again
@@ -58,6 +62,7 @@ class BetaTrust:
                     continue
                 ev = (datetime.fromisoformat(r["at"]), r["positive"], r["negative"])
                 self._by_vendor.setdefault(r["vendor_id"], []).append(ev)
+            self._unerased = unconfirmed_erasures(self.store)
             self._seen = self.store.outcomes_changed
         return self._by_vendor.get(vendor_id, [])
 
@@ -69,6 +74,10 @@ class BetaTrust:
             w = forgetting(at, now, self.policy.half_life_days)
             pos += w * positive
             neg += w * negative
+        # An erasure the person asked for and the vendor has not confirmed weighs like an
+        # order never delivered, until it confirms (agent/_relationships.py).
+        self._evidence(vendor_id)  # refreshes the erasures with the outcomes
+        neg += UNCONFIRMED_ERASURE * self._unerased.get(vendor_id, 0)
         return pos, neg
 
     def refs(self) -> set[str]:

@@ -25,7 +25,7 @@ from runtime import Bus
 __all__ = ["Answer", "LoadShopper", "Offered"]
 
 DISCLOSURE = schemas.Disclosure(
-    name="Load Client", address=["Calle Mayor 1"], postcode="28013", country="ES"
+    name="Load Client", address=["Calle Mayor 1"], postcode="28013", city="Madrid", country="ES"
 )
 
 

@@ -82,6 +82,8 @@ def person_publish() -> list[str]:
         "ic.v1.vendor.*.order",
         "ic.v1.vendor.*.receipt",
         "ic.v1.vendor.*.cancel",
+        "ic.v1.vendor.*.details",
+        "ic.v1.vendor.*.erase",
         "ic.v1.rating.*",
         *stream_reader(RATINGS_STREAM),
         *stream_reader(_REGISTRY_STREAM),

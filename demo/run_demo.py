@@ -136,12 +136,11 @@ def main() -> int:
                 4,
                 "The person creates their agent: keys, terms (#NoStalking) and store on their own disk",
             )
-            agent(home, "init", "--name", "Ada Lovelace", "--region", "ES-28")
-            cfg = (home / "config.toml").read_text()
-            cfg = cfg.replace("address = []", 'address = ["Calle de Alcalá 1"]').replace(
-                'postcode = ""', 'postcode = "28014"'
-            )
-            (home / "config.toml").write_text(cfg)
+            agent(
+                home, "init", "--name", "Ada Lovelace", "--region", "ES-28",
+                "--street", "Calle de Alcalá 1", "--postcode", "28014", "--city", "Madrid",
+                "--country", "ES", "--email", "ada@example.org",
+            )  # fmt: skip
             print(f"    home: {home}")
 
             by = (date.today() + timedelta(days=18)).isoformat()
@@ -173,7 +172,8 @@ def main() -> int:
             best = ranked[0]["offer"][:8]
             step(
                 6,
-                f"intentcast accept {best}   (only name and address go, sealed to that vendor alone)",
+                f"intentcast accept {best}   (only what the offer needs goes: name and postal address,"
+                " not the email; sealed to that vendor alone)",
             )
             print(agent(home, "accept", best, bus=bus.url).stdout)
 

@@ -16,6 +16,8 @@ by side, so a change to what one side signs and what the other checks is one fil
   vendor dealt with, bound to the request by its hash), and the countersignature's answer.
 - ``_status``: what became of an order (shipped, delivered, cancelled by the vendor),
   sealed to the intent and left in a mailbox named by what only the two parties hold.
+- ``_relationships``: after an order, the person's updated details and erasure requests,
+  and the vendor's signed answers; ``_needs`` says what an acceptance must disclose.
 - ``_registering``: a vendor asks a registrar to register its name, the registrar signs
   an entry and answers; anybody opens an entry against the registrars they trust. Names
   are compared by their skeleton (``_names``).
@@ -94,11 +96,16 @@ from ._messages import (
     Countersignature,
     CountersignatureAck,
     Decline,
+    DetailsAck,
+    DetailsUpdate,
     Disclosure,
+    ErasureConfirmation,
+    ErasureRequest,
     Intent,
     IntentKeys,
     Item,
     Message,
+    Need,
     Offer,
     OrderConfirmation,
     OrderStatus,
@@ -114,6 +121,7 @@ from ._messages import (
 )
 from ._money import CURRENCY_EXPONENTS, Money, parse_money
 from ._names import name_skeleton
+from ._needs import NEED_FIELDS, disclosure_for, missing_needs
 from ._offer_rules import OFFER_RULES, offer_fault
 from ._offering import (
     INTENT_LIFETIMES,
@@ -151,6 +159,7 @@ from ._reasons import (
     CANCEL_REASONS,
     DECLINE_REASONS,
     REJECTION_REASONS,
+    RELATIONSHIP_REASONS,
     vendor_queue_group,
 )
 from ._registering import (
@@ -164,6 +173,16 @@ from ._registering import (
     open_registration,
     open_registration_answer,
     vendor_entry_key,
+)
+from ._relationships import (
+    answer_details_update,
+    confirm_erasure,
+    make_details_update,
+    make_erasure_request,
+    open_details_ack,
+    open_details_update,
+    open_erasure_confirmation,
+    open_erasure_request,
 )
 from ._replay import ReplayCache
 from ._roster import ROSTER, Agreement, expand_terms
@@ -182,6 +201,7 @@ from ._status import (
 from ._subjects import (
     INTENT_ROOT,
     REPLY_ROOT,
+    VENDOR_ENDPOINTS,
     category_of,
     connection_reply_prefix,
     intent_subject,
@@ -238,14 +258,17 @@ __all__ = [
     "MAX_LIFETIME",
     "MAX_SEALED_BYTES",
     "MESSAGE_TYPES",
+    "NEED_FIELDS",
     "OFFER_RULES",
     "PROTOCOL",
     "RATING_OUTCOMES",
     "REGISTRY_BUCKET",
     "REJECTION_REASONS",
+    "RELATIONSHIP_REASONS",
     "REPLY_ROOT",
     "ROSTER",
     "STATUS_STATES",
+    "VENDOR_ENDPOINTS",
     "WATCH_LIFETIMES",
     "WATCH_ROOT",
     "Accept",
@@ -263,7 +286,11 @@ __all__ = [
     "CountersignatureAck",
     "DaysClause",
     "Decline",
+    "DetailsAck",
+    "DetailsUpdate",
     "Disclosure",
+    "ErasureConfirmation",
+    "ErasureRequest",
     "Expired",
     "Friend",
     "FriendCard",
@@ -278,6 +305,7 @@ __all__ = [
     "Malformed",
     "Message",
     "Money",
+    "Need",
     "NotYetValid",
     "Offer",
     "OpenedAccept",
@@ -312,6 +340,7 @@ __all__ = [
     "Verified",
     "Want",
     "acknowledge",
+    "answer_details_update",
     "cast_intent",
     "category_of",
     "certified_copy",
@@ -319,11 +348,13 @@ __all__ = [
     "check_category",
     "check_times",
     "confirm_cancel",
+    "confirm_erasure",
     "connection_reply_prefix",
     "contract_vectors",
     "countersign",
     "cover_seal",
     "digest",
+    "disclosure_for",
     "example_tent_intent",
     "example_vendor_terms",
     "expand_terms",
@@ -343,7 +374,9 @@ __all__ = [
     "make_accept",
     "make_cancel",
     "make_confirmation",
+    "make_details_update",
     "make_entry",
+    "make_erasure_request",
     "make_offer",
     "make_profile",
     "make_rating",
@@ -351,6 +384,7 @@ __all__ = [
     "make_registration_answer",
     "make_status",
     "match_terms",
+    "missing_needs",
     "name_claim_key",
     "name_skeleton",
     "new_id",
@@ -363,7 +397,11 @@ __all__ = [
     "open_certified",
     "open_confirmation",
     "open_countersignature",
+    "open_details_ack",
+    "open_details_update",
     "open_entry",
+    "open_erasure_confirmation",
+    "open_erasure_request",
     "open_intent",
     "open_offer",
     "open_offer_bundle",

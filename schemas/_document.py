@@ -41,6 +41,10 @@ MAX_LIFETIME: dict[str, timedelta] = {
     "registration_request": timedelta(hours=1),
     "registry_entry": timedelta(days=400),
     "registration_answer": timedelta(hours=1),
+    "details_update": timedelta(hours=1),
+    "details_ack": timedelta(hours=1),
+    "erasure_request": timedelta(hours=1),
+    "erasure_confirmation": timedelta(hours=1),
 }
 
 UtcTime = Annotated[datetime, msgspec.Meta(tz=True)]

@@ -29,11 +29,16 @@ __all__ = [
     "Countersignature",
     "CountersignatureAck",
     "Decline",
+    "DetailsAck",
+    "DetailsUpdate",
     "Disclosure",
+    "ErasureConfirmation",
+    "ErasureRequest",
     "Intent",
     "IntentKeys",
     "Item",
     "Message",
+    "Need",
     "Offer",
     "OrderConfirmation",
     "OrderStatus",
@@ -73,6 +78,10 @@ RegionCode = Annotated[
     ),
 ]
 Subject = Annotated[str, pattern_meta(r"^[A-Za-z0-9_\-.]{1,200}$", min_length=1, max_length=200)]
+# What fulfilment of an offer needs disclosed: postal_address is street lines, postcode, city
+# and country; an acceptance lacking one of them is refused (reason missing_details).
+Need = Literal["name", "postal_address", "email", "phone"]
+DetailField = Literal["name", "address", "postcode", "city", "country", "email", "phone"]
 
 
 class _Base(msgspec.Struct, frozen=True, forbid_unknown_fields=False, tag_field="type"):
@@ -168,6 +177,9 @@ class Offer(_Base, tag="offer", frozen=True, kw_only=True):
     # Where the vendor delivers; empty: not stated. An agent drops an offer none of whose
     # regions contains the intent's region.
     delivers_to: Annotated[list[Region], msgspec.Meta(max_length=32)] = []
+    # What the acceptance must disclose for the vendor to fulfil it; the agent discloses
+    # exactly these. Empty: nothing.
+    needs: Annotated[list[Need], msgspec.Meta(max_length=4)] = []
 
 
 class Disclosure(msgspec.Struct, frozen=True, forbid_unknown_fields=False, omit_defaults=True):
@@ -179,6 +191,7 @@ class Disclosure(msgspec.Struct, frozen=True, forbid_unknown_fields=False, omit_
     country: Annotated[str, pattern_meta("^([A-Z]{2})?$", max_length=2)] = ""
     email: Text = ""
     phone: Annotated[str, msgspec.Meta(max_length=32)] = ""
+    city: Annotated[str, msgspec.Meta(max_length=100)] = ""
 
 
 class Accept(_Base, tag="accept", frozen=True, kw_only=True):
@@ -339,6 +352,53 @@ class RegistrationAnswer(_Base, tag="registration_answer", frozen=True, kw_only=
     detail: Text = ""
 
 
+class DetailsUpdate(_Base, tag="details_update", frozen=True, kw_only=True):
+    """The person's changed details for one order a vendor holds. Signed by that order's
+    intent key and sealed to the vendor, so it links nothing the order did not; bound to the
+    order by ``receipt_hash``. ``changed`` names the fields replaced; their new values are in
+    ``details`` (a field named but empty there is cleared)."""
+
+    order_id: Id
+    intent_id: Id
+    vendor_id: KeyHex
+    receipt_hash: Digest
+    changed: Annotated[list[DetailField], msgspec.Meta(min_length=1, max_length=7)]
+    details: Disclosure
+
+
+class DetailsAck(_Base, tag="details_ack", frozen=True, kw_only=True):
+    """The vendor's answer to one update (bound by ``update_hash``): ``applied``, or
+    ``refused`` with a reason code (``erased``: its details are gone already)."""
+
+    order_id: Id
+    vendor_id: KeyHex
+    update_hash: Digest
+    status: Literal["applied", "refused"]
+    reason: Annotated[str, msgspec.Meta(max_length=40)] = ""
+
+
+class ErasureRequest(_Base, tag="erasure_request", frozen=True, kw_only=True):
+    """The person asks a vendor to erase what it holds about them for one order (the GDPR's
+    right to erasure). Signed by that order's intent key, bound by ``receipt_hash``."""
+
+    order_id: Id
+    intent_id: Id
+    vendor_id: KeyHex
+    receipt_hash: Digest
+
+
+class ErasureConfirmation(_Base, tag="erasure_confirmation", frozen=True, kw_only=True):
+    """The vendor's word, bound to the request by ``request_hash``, that the order's personal
+    details are erased (``erased``); ``refused`` with a reason code is for vendors that must
+    keep them (none of the codes yet: an adapter of this version always erases)."""
+
+    order_id: Id
+    vendor_id: KeyHex
+    request_hash: Digest
+    status: Literal["erased", "refused"]
+    reason: Annotated[str, msgspec.Meta(max_length=40)] = ""
+
+
 class Bundle(msgspec.Struct, frozen=True):
     """Frames that travel together inside one sealed box (an offer with its vendor's profile;
     a confirmation with its receipt; an acceptance with the intent and offer it binds)."""
@@ -362,6 +422,10 @@ Message = (
     | RegistrationRequest
     | RegistryEntry
     | RegistrationAnswer
+    | DetailsUpdate
+    | DetailsAck
+    | ErasureRequest
+    | ErasureConfirmation
 )
 
 MESSAGE_TYPES: dict[str, type[_Base]] = {
@@ -382,5 +446,9 @@ MESSAGE_TYPES: dict[str, type[_Base]] = {
         RegistrationRequest,
         RegistryEntry,
         RegistrationAnswer,
+        DetailsUpdate,
+        DetailsAck,
+        ErasureRequest,
+        ErasureConfirmation,
     )
 }

@@ -18,6 +18,7 @@ from ._messages import (
     Intent,
     IntentKeys,
     Item,
+    Need,
     Offer,
     Region,
     VendorProfile,
@@ -149,6 +150,7 @@ def make_offer(
     ttl: timedelta,
     certified: list[CertifiedRating] | None = None,
     delivers_to: list[Region] | None = None,
+    needs: list[Need] | None = None,
 ) -> tuple[Offer, bytes]:
     """A signed offer bundled with the vendor's profile, sealed to the intent alone."""
     offer = Offer(
@@ -163,6 +165,7 @@ def make_offer(
         terms=terms,
         certified=certified or [],
         delivers_to=delivers_to or [],
+        needs=needs or [],
     )
     wire = sign(
         offer, signer.signing, created=now, expires=now + ttl,

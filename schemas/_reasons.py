@@ -9,6 +9,7 @@ __all__ = [
     "CANCEL_REASONS",
     "DECLINE_REASONS",
     "REJECTION_REASONS",
+    "RELATIONSHIP_REASONS",
     "vendor_queue_group",
 ]
 
@@ -17,6 +18,7 @@ REJECTION_REASONS: dict[str, str] = {
     "out_of_stock": "the vendor cannot hold the quantity any more; the person may pick another offer",
     "offer_expired": "the offer's validity ended before the acceptance arrived; nothing is held",
     "acceptance_expired": "the acceptance itself expired; the agent may send a fresh one, once",
+    "missing_details": "the acceptance lacks details the offer's needs asked for; nothing is held",
 }
 # OrderConfirmation answering a Cancel: status "rejected" + "cancelled" means the order is off;
 # status "confirmed" means it still stands and the reason says why.
@@ -36,6 +38,11 @@ DECLINE_REASONS: dict[str, str] = {
     "over_budget": "matching items, none within max_price even at the vendor's floor",
     "too_late": "matching items, none deliverable by wanted_by",
     "breach": "the vendor will not meet one of the person's must-have terms",
+}
+
+# DetailsAck or ErasureConfirmation with status "refused"
+RELATIONSHIP_REASONS: dict[str, str] = {
+    "erased": "the order's details are gone already (erased on request, or purged when their retention passed); there is nothing to update",
 }
 
 

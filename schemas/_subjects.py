@@ -10,6 +10,8 @@
 ``ic.v1.vendor.<vendor_id>.order``     acceptances (request/reply), sealed to the vendor
 ``ic.v1.vendor.<vendor_id>.receipt``   countersigned receipts (request/reply)
 ``ic.v1.vendor.<vendor_id>.cancel``    cancellations (request/reply)
+``ic.v1.vendor.<vendor_id>.details``   updates of the person's details (request/reply)
+``ic.v1.vendor.<vendor_id>.erase``     erasure requests (request/reply)
 ``ic.v1.profile.<vendor_id>``          a vendor's signed profile (published on start)
 ``ic.v1.registry.<registrar>.register`` registration requests to one registrar
                                        (request/reply); entries live in a JetStream
@@ -32,6 +34,7 @@ import re
 __all__ = [
     "INTENT_ROOT",
     "REPLY_ROOT",
+    "VENDOR_ENDPOINTS",
     "category_of",
     "connection_reply_prefix",
     "intent_subject",
@@ -49,6 +52,7 @@ PREFIX = "ic.v1"
 INTENT_ROOT = f"{PREFIX}.intent"
 REPLY_ROOT = f"{PREFIX}.reply"
 _HEX32 = "[0-9a-f]{32}"
+VENDOR_ENDPOINTS = ("order", "receipt", "cancel", "details", "erase")
 _REPLY_SUBJECT = re.compile(rf"{re.escape(REPLY_ROOT)}\.{_HEX32}(?:\.{_HEX32})?")
 
 
@@ -93,8 +97,8 @@ def connection_reply_prefix(token: str) -> str:
 
 
 def vendor_subject(vendor_id: str, endpoint: str) -> str:
-    if endpoint not in ("order", "receipt", "cancel"):
-        raise ValueError(f"expected endpoint order, receipt or cancel, got {endpoint!r}")
+    if endpoint not in VENDOR_ENDPOINTS:
+        raise ValueError(f"expected an endpoint of {VENDOR_ENDPOINTS}, got {endpoint!r}")
     return f"{PREFIX}.vendor.{vendor_id}.{endpoint}"
 
 

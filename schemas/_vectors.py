@@ -27,7 +27,11 @@ from ._messages import (
     Countersignature,
     CountersignatureAck,
     Decline,
+    DetailsAck,
+    DetailsUpdate,
     Disclosure,
+    ErasureConfirmation,
+    ErasureRequest,
     Intent,
     IntentKeys,
     Item,
@@ -193,6 +197,40 @@ def _conversation(
                             vendor_id=vendor_id, seq=1, state="shipped", carrier="Correos",
                             tracking="PK123456789ES"), _VENDOR, "e9" * 16),
          None, {**vendor, "expect": "order_status"}),
+        *_relationship(framed, order_id, digest(receipt_wire[64:]), person, vendor),
+    ]  # fmt: skip
+
+
+def _relationship(
+    framed: Any, order_id: str, receipt_hash: str, person: dict[str, Any], vendor: dict[str, Any]
+) -> list[tuple[str, str, bytes, str | None, dict[str, Any]]]:
+    """The person's new address for the order of valid_receipt and the vendor's
+    acknowledgement; an erasure request for that order and the vendor's confirmation."""
+    vendor_id = vendor["audience"]["vendor"]
+    order = dict(order_id=order_id, intent_id=_INTENT_ID, vendor_id=vendor_id)
+    update = framed(
+        DetailsUpdate(
+            **order, receipt_hash=receipt_hash, changed=["address", "city", "postcode"],
+            details=Disclosure(address=["Calle Nueva 7"], postcode="28004", city="Madrid"),
+        ),
+        _PERSON, "d1" * 16,
+    )  # fmt: skip
+    erasure = framed(ErasureRequest(**order, receipt_hash=receipt_hash), _PERSON, "d3" * 16)
+    answer = dict(order_id=order_id, vendor_id=vendor_id)
+    return [
+        ("valid_details_update", "The person's changed address for the order of valid_receipt, "
+         "signed by that order's intent key and bound to it by the receipt's hash.",
+         update, None, {**person, "expect": "details_update"}),
+        ("valid_details_ack", "The vendor applied valid_details_update (bound by its hash).",
+         framed(DetailsAck(**answer, update_hash=digest(update[64:]), status="applied"),
+                _VENDOR, "d2" * 16),
+         None, {**vendor, "expect": "details_ack"}),
+        ("valid_erasure_request", "The person asks the vendor to erase what it holds for the "
+         "order of valid_receipt.", erasure, None, {**person, "expect": "erasure_request"}),
+        ("valid_erasure_confirmation", "The vendor's signed word that it erased those details.",
+         framed(ErasureConfirmation(**answer, request_hash=digest(erasure[64:]), status="erased"),
+                _VENDOR, "d4" * 16),
+         None, {**vendor, "expect": "erasure_confirmation"}),
     ]  # fmt: skip
 
 

@@ -313,8 +313,15 @@ class Market:
         home = Home(self.workdir / "people" / f"p{i:03d}")
         config = AgentConfig(
             agreement=group.agreement,
-            disclose=["name", "country"],
-            person=PersonDetails(name=f"Person {i}", country="ES", payment_methods=["card"]),
+            disclose=["name", "address"],  # what a delivery needs (postal_address)
+            person=PersonDetails(
+                name=f"Person {i}",
+                address=[f"Calle {i}"],
+                postcode="28013",
+                city="Madrid",
+                country="ES",
+                payment_methods=["card"],
+            ),
             trust=group.trust,
             ranking=group.ranking,
         )

@@ -27,6 +27,15 @@ from runtime import Bus, EmbeddedServer, NatsTransport, ServiceProcess
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 DEMO = ROOT / "demo"
+# What a delivery needs, as `intentcast init` flags and as the in-process agent's details.
+ADDRESS_FLAGS = (
+    "--street", "Calle Mayor 1", "--postcode", "28013", "--city", "Madrid", "--country", "ES",
+    "--email", "ada@example.org",
+)  # fmt: skip
+TEST_PERSON = agent.PersonDetails(
+    name="Ada Lovelace", address=["Calle Mayor 1"], postcode="28013", city="Madrid",
+    country="ES", email="ada@example.org",
+)  # fmt: skip
 
 
 @pytest.fixture(autouse=True)
@@ -166,7 +175,7 @@ async def own_agent(
     async with agent.Agent(
         Home(path),
         NatsTransport(bus),
-        config=config or AgentConfig(),
+        config=config or AgentConfig(person=TEST_PERSON),
         reply_prefix=bus.reply_prefix,
     ) as a:
         yield a
@@ -280,5 +289,5 @@ class Agent:
 @pytest.fixture
 def person(tmp_path: Path, nats_server: EmbeddedServer) -> Agent:
     a = Agent(tmp_path / "person", nats_server.url)
-    a.ok("init", "--name", "Ada Lovelace", "--region", "ES-28")
+    a.ok("init", "--name", "Ada Lovelace", "--region", "ES-28", *ADDRESS_FLAGS)
     return a

@@ -80,12 +80,23 @@ class Shopper:
             await sub.unsubscribe()
 
     async def order(
-        self, cast: schemas.CastIntent, offer: schemas.OpenedOffer, *, name: str = "Mallory"
+        self,
+        cast: schemas.CastIntent,
+        offer: schemas.OpenedOffer,
+        *,
+        name: str = "Mallory",
+        disclosure: schemas.Disclosure | None = None,
     ) -> Order:
-        """Accept ``offer``, disclosing ``name`` (without countersigning what comes back)."""
+        """Accept ``offer``, disclosing ``name`` and a postal address, or ``disclosure``
+        (without countersigning what comes back)."""
+        if disclosure is None:
+            disclosure = schemas.Disclosure(
+                name=name, address=["Calle Falsa 1"], postcode="28013", city="Madrid",
+                country="ES",
+            )  # fmt: skip
         accept, sealed = schemas.make_accept(
             intent_wire=cast.wire, intent=cast.intent, secrets=cast.secrets, offer=offer,
-            disclosure=schemas.Disclosure(name=name, country="ES"), payment_method="card",
+            disclosure=disclosure, payment_method="card",
             now=datetime.now(UTC),
         )  # fmt: skip
         subject = schemas.vendor_subject(offer.profile.msg.vendor_id, "order")

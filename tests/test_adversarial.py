@@ -19,7 +19,7 @@ from nats.aio.msg import Msg
 
 import schemas
 from runtime import Bus, EmbeddedServer
-from tests.conftest import Agent, VendorFactory, collect, own_agent, tent_intent
+from tests.conftest import ADDRESS_FLAGS, Agent, VendorFactory, collect, own_agent, tent_intent
 
 pytestmark = pytest.mark.adversarial
 
@@ -178,7 +178,7 @@ async def test_a_flood_of_hostile_messages_changes_nothing_the_person_sees(
         assert any(f'reason="{reason}"' in k for k in rejected), (reason, rejected)
     # ...and business as usual afterwards, through the person's own command.
     person = Agent(tmp_path / "person", nats_server.url)
-    await asyncio.to_thread(person.ok, "init", "--region", "ES-28")
+    await asyncio.to_thread(person.ok, "init", "--name", "Ada", "--region", "ES-28", *ADDRESS_FLAGS)
     after = await asyncio.to_thread(person.want, "--expect", "1")
     acc = json.loads(
         await asyncio.to_thread(person.ok, "accept", after["offers"][0]["offer"], "--json")

@@ -23,7 +23,7 @@ import schemas
 from agent import AgentConfig, Collected, Home
 from runtime import REPLY_TOKENS, Bus, EmbeddedServer, NatsTransport, ServiceProcess
 from tests.cluster import free_port, prepare, vendor_id
-from tests.conftest import BIN, DEMO, Agent
+from tests.conftest import ADDRESS_FLAGS, BIN, DEMO, Agent
 
 pytestmark = pytest.mark.e2e
 
@@ -265,7 +265,7 @@ def test_the_whole_conversation_works_through_the_callout(secured: Secured, tmp_
     per-connection permissions by the callout service."""
     secured.start_sierra()
     person = Agent(tmp_path / "person", secured.url, secured.secrets / "app.nk")
-    assert person.run("init", "--region", "ES-28").returncode == 0
+    assert person.run("init", "--name", "Ada", "--region", "ES-28", *ADDRESS_FLAGS).returncode == 0
     out = person.run(*person.want_args("--expect", "1", "--wait", "5s"))
     assert out.returncode == 0, out.stderr
     offers = json.loads(out.stdout)["offers"]

@@ -12,7 +12,7 @@ import pytest
 
 from runtime import ServiceProcess
 from tests.cluster import LocalCluster, prepare, vendor_id
-from tests.conftest import BIN, DEMO, Agent, vendor_db
+from tests.conftest import ADDRESS_FLAGS, BIN, DEMO, Agent, vendor_db
 
 pytestmark = pytest.mark.cluster
 
@@ -41,7 +41,7 @@ class Market:
     def agent(self, *nodes: str) -> Agent:
         a = Agent(self.tmp / "person", self.cluster.url(*nodes), self.nats / "secrets" / "app.nk")
         if not (a.home / "config.toml").exists():
-            a.ok("init", "--name", "Ada Lovelace", "--region", "ES-28")
+            a.ok("init", "--name", "Ada Lovelace", "--region", "ES-28", *ADDRESS_FLAGS)
         return a
 
     def close(self) -> None:

@@ -37,6 +37,7 @@ from runtime import (
     Transport,
     WrappedTransport,
 )
+from tests.conftest import TEST_PERSON
 from vendor_adapter import FileCatalog, VendorAdapter, VendorStore, load_config
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -125,7 +126,10 @@ async def market(
         async with InProcessTransport() as bus, asyncio.TaskGroup() as tg:
             m = None
             person = Agent(
-                Home(tmp / "person"), agent_side(bus), config=AgentConfig(), opener=opener
+                Home(tmp / "person"),
+                agent_side(bus),
+                config=AgentConfig(person=TEST_PERSON),
+                opener=opener,
             )
             try:
                 async with person:
@@ -425,7 +429,11 @@ async def test_two_accepts_racing_on_one_intent_make_one_order(tmp_path: Path) -
     async with market(tmp_path, "sierra", "cumbre") as m:
         got = await want(m, expect=2)
         first, second = (stored_offer(m.store, r.offer.id, got.cast.intent) for r in got.ranked)
-        kw = {"disclosure": schemas.Disclosure(name="Ada"), "payment_method": "card"}
+        disclosure = schemas.disclosure_for(
+            ["name", "postal_address"],
+            schemas.Disclosure(**TEST_PERSON.model_dump(exclude={"payment_methods"})),
+        )
+        kw = {"disclosure": disclosure, "payment_method": "card"}
         res = await accept_offer(m.session, m.store, first, **kw)  # type: ignore[arg-type]
         assert res.status is AcceptState.CONFIRMED
         with pytest.raises(NotAcceptable, match="add --another"):

@@ -16,7 +16,7 @@ import pytest
 
 import schemas
 from runtime import Bus, Mailboxes
-from tests.conftest import BIN, Agent
+from tests.conftest import ADDRESS_FLAGS, BIN, Agent
 from tests.test_callout import Secured
 
 pytestmark = pytest.mark.e2e
@@ -60,7 +60,7 @@ def test_ship_reaches_the_person_through_the_secured_bus(secured: Secured, tmp_p
     asyncio.run(_as(secured, "ops", "make"))
     sierra = secured.start_sierra()
     person = Agent(tmp_path / "person", secured.url, secured.secrets / "app.nk")
-    assert person.run("init", "--region", "ES-28").returncode == 0
+    assert person.run("init", "--name", "Ada", "--region", "ES-28", *ADDRESS_FLAGS).returncode == 0
     offers = json.loads(person.ok(*person.want_args("--expect", "1", "--wait", "5s")))["offers"]
     acc = json.loads(person.ok("accept", offers[0]["offer"], "--json"))
     order = acc["receipt"]["order_id"][:8]

@@ -22,7 +22,7 @@ import pytest
 from agent import AgentStore, Home
 from agent._export import FORMAT, KDF_MODERATE, export_document
 from runtime import EmbeddedServer, ServiceProcess
-from tests.conftest import BIN, Agent, _shared_dir
+from tests.conftest import ADDRESS_FLAGS, BIN, Agent, _shared_dir
 
 pytestmark = pytest.mark.e2e
 
@@ -61,7 +61,7 @@ def market(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Market]:
             cmd = [str(BIN / "intentcast-vendor"), "run", "--config", str(cfg), "--bus", server.url]
             procs.append(ServiceProcess(cmd, ready_event="vendor.ready", name=name).start())
         person = Agent(root / "person", server.url)
-        person.ok("init", "--name", "Ada Lovelace", "--region", "ES-28")
+        person.ok("init", "--name", "Ada Lovelace", "--region", "ES-28", *ADDRESS_FLAGS)
         receipts = []
         for _ in range(3):
             got = person.want("--expect", "3")

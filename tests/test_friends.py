@@ -19,7 +19,7 @@ from structlog.testing import capture_logs
 import schemas
 from agent import AgentStore, BetaTrust, FriendBook, NetworkTrust, TrustPolicy, rating_bundle
 from runtime import Bus, EmbeddedServer, RatingsBoard
-from tests.conftest import Agent, VendorFactory
+from tests.conftest import ADDRESS_FLAGS, Agent, VendorFactory
 from tests.factories import NOW as FACTORY_NOW
 from tests.factories import minted_rating, vendor_for_test
 
@@ -36,7 +36,7 @@ def _buy(person: Agent, n: int = 1) -> list[str]:
 
 def _home(tmp: Path, name: str, url: str) -> Agent:
     a = Agent(tmp / name, url)
-    a.ok("init", "--name", name, "--region", "ES-28")
+    a.ok("init", "--name", name, "--region", "ES-28", *ADDRESS_FLAGS)
     return a
 
 

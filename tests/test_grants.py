@@ -47,6 +47,8 @@ def test_the_static_auth_conf_grants_what_the_callout_grants() -> None:
     registrar_subs = bus_auth.registrar_grant(key)["sub"]["allow"]  # type: ignore[index]
     assert registrar_subs == [schemas.registry_subject(key), schemas.registrar_inbox(key) + ".>"]
     assert schemas.rating_subject("*") in bus_auth.person_publish()
+    for endpoint in schemas.VENDOR_ENDPOINTS:  # a person may ask every vendor endpoint
+        assert schemas.vendor_subject("*", endpoint) in bus_auth.person_publish()
     assert schemas.profile_subject(vid) in bus_auth.vendor_publish(vid)
     assert f"$KV.{schemas.REGISTRY_BUCKET}.>" in m.registrar_publish()
     assert schemas.vendor_inbox(vid).startswith(f"ic.v1.vendor.{vid}.")  # under its sub grant

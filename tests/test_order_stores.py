@@ -198,3 +198,33 @@ def test_an_unreachable_store_stops_the_vendor_with_one_line(
     lines = [ln for ln in cp.stderr.splitlines() if "error:" in ln]
     assert len(lines) == 1 and "the order store could not be used" in lines[0], cp.stderr
     assert "Traceback" not in cp.stderr
+
+
+def test_both_engines_apply_updates_erase_and_purge_the_persons_details_alike(
+    store: OrderStore,
+) -> None:
+    """The person's relationship on each engine: an update replaces only the fields it names
+    (the same update twice changes nothing more; a field updated to empty goes); erasure
+    drops the disclosure and the signed acceptance but keeps the order and its receipt, asked
+    twice too; an erased order takes no update; a purge after retention still finds the
+    others."""
+    for offer in ("a", "b"):
+        row = {**_acceptance(offer), "accept_wire": b"accept", "disclosure": '{"name":"Ada"}'}
+        assert store.insert_order(row, stock=10, held_cap=10) == "confirmed"
+    moved = {"address": ["Calle Nueva 7"], "postcode": "28004"}
+    for _ in range(2):
+        assert store.apply_details("a", "u1", b"update-1", moved, NOW)
+    assert store.apply_details("b", "u2", b"update-2", {"name": ""}, NOW)
+    rows = {r["order_id"]: r for r in store.orders()}
+    assert rows["a"]["disclosure"] == (
+        '{"address": ["Calle Nueva 7"], "name": "Ada", "postcode": "28004"}'
+    )
+    assert rows["b"]["disclosure"] == "{}"
+    store.erase("a", b"request", b"confirmation", NOW)
+    store.erase("a", b"request-again", b"confirmation-again", NOW)  # asked twice: still erased
+    erased = store.order("a")
+    assert erased is not None and erased["disclosure"] is None and erased["accept_wire"] == b""
+    assert erased["receipt_hash"] == "ha" and erased["status"] == "confirmed"
+    assert not store.apply_details("a", "u3", b"update-3", moved, NOW)
+    assert store.purge(NOW + timedelta(days=2)) == 1  # b's retention has passed
+    assert all(r["disclosure"] is None for r in store.orders())

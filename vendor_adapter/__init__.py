@@ -15,6 +15,8 @@ adversary and its own state, and a change to one must not reach into another:
   the hold policy there.
 - ``_aftercare``: what follows an order (countersignatures that confirm it, cancellations,
   purges of personal details). Touches only orders the vendor already holds.
+- ``_relationships``: the person's changed details applied, and erasure on request, each
+  only under the intent key of the order named.
 
 - ``_counter``: the vendor's own word on an order (ship, delivered, cancel), signed for
   the person's mailbox; ``_feed``: every order change, for the vendor's own systems

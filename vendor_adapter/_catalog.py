@@ -25,6 +25,7 @@ import json
 import re
 import sqlite3
 import time
+import typing
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -60,6 +61,8 @@ class CatalogItem:
     attributes: dict[str, str] = field(default_factory=dict)
     keywords: tuple[str, ...] = ()
     delivery_days: int | None = None
+    # What fulfilment needs disclosed (schemas.Need); None: the config's [fulfilment] needs.
+    needs: tuple[str, ...] | None = None
 
 
 @runtime_checkable
@@ -228,14 +231,36 @@ def _item(
     kws = row.get("keywords") or ()
     if isinstance(kws, str):
         kws = tuple(k.strip() for k in kws.replace(";", ",").split(",") if k.strip())
+    needs = _needs(row.get("needs"))
+    if isinstance(needs, str):
+        bad("needs", needs)
+        needs = None
 
     if len(problems) != before or price is None or stock is None or not isinstance(attrs, dict):
         return None
     return CatalogItem(
         sku=sku, title=title, category=category, price=price, currency=currency, stock=stock,
         attributes={str(k): str(v) for k, v in attrs.items()}, keywords=tuple(str(k) for k in kws),
-        delivery_days=delivery_days,
+        delivery_days=delivery_days, needs=needs,
     )  # fmt: skip
+
+
+_NEEDS = typing.get_args(schemas.Need)
+
+
+def _needs(raw: object) -> tuple[str, ...] | str | None:
+    """A row's ``needs`` ("email", "name;postal_address", a JSON list, or "none"), None when
+    the row says nothing, or the problem as text."""
+    if raw is None or raw == "":
+        return None
+    parts = raw if isinstance(raw, list) else str(raw).replace(",", ";").split(";")
+    got = tuple(dict.fromkeys(str(p).strip() for p in parts if str(p).strip()))
+    if got == ("none",):
+        return ()
+    wrong = [n for n in got if n not in _NEEDS]
+    if wrong:
+        return f"expected some of {', '.join(_NEEDS)} (or none), separated by ';', got {raw!r}"
+    return got
 
 
 def _items(

@@ -183,6 +183,14 @@ def _store_url(url: str) -> str:
     return url
 
 
+class FulfilmentConfig(_Model):
+    """What an acceptance must disclose for an item to be fulfilled, unless its catalog row
+    says otherwise (column ``needs``): a physical good needs a name and a postal address, a
+    digital good an email. An acceptance lacking one is refused (``missing_details``)."""
+
+    needs: list[schemas.Need] = ["name", "postal_address"]
+
+
 class RegistrationConfig(_Model):
     """Register with a registrar at start-up: its key (64 hex digits), or "local" for the one
     serving this machine's embedded bus; ``regions`` are where the vendor delivers."""
@@ -233,6 +241,7 @@ class VendorConfig(_Model):
     store_password_file: Path | None = None
     # How long a store call waits for PostgreSQL (short: a stop waits for the call in flight).
     store_timeout: Duration = timedelta(seconds=3)
+    fulfilment: FulfilmentConfig = FulfilmentConfig()
 
     @field_validator("offer_validity", "purge_interval", mode="before")
     @classmethod

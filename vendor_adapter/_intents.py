@@ -20,6 +20,7 @@ from runtime import Message
 from ._catalog import CatalogItem
 from ._certified import seal_within
 from ._delivery import covers, regions
+from ._needs import item_needs
 from ._pricing import Quote, quote
 from ._ratelimit import RateLimiter
 from ._shop import Shop
@@ -129,6 +130,7 @@ class IntentRoom:
                 total_price=schemas.Money(choice.quote.total, currency),
                 delivery_by=choice.delivery_by, terms=self.terms, now=now,
                 ttl=self.shop.cfg.offer_validity, delivers_to=self.areas, certified=certified,
+                needs=item_needs(choice.item, self.shop.cfg),
             )[1]  # fmt: skip
 
         box = self.shop.cfg.certified.max_box_kib * 1024

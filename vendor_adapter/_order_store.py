@@ -80,6 +80,25 @@ class OrderStore(Protocol):
 
     def cancel(self, order_id: str, cancel_wire: bytes) -> bool: ...
 
-    def purge(self, now: datetime) -> int: ...
+    def purge(self, now: datetime) -> int:
+        """Forget disclosures whose retention has passed, their signed acceptances and the
+        person's signed updates of them."""
+
+    def apply_details(
+        self,
+        order_id: str,
+        update_hash: str,
+        update_wire: bytes,
+        changed: dict[str, object],
+        now: datetime,
+    ) -> bool:
+        """Replace the ``changed`` fields of an order's disclosure and keep the person's
+        signed update, committed; False when the order holds no details (erased, purged)."""
+
+    def erase(
+        self, order_id: str, request_wire: bytes, confirmation_wire: bytes, now: datetime
+    ) -> None:
+        """Drop what an order holds about the person (its disclosure, signed acceptance and
+        the signed updates) and keep the request and our confirmation, committed."""
 
     def orders(self) -> Sequence[StoredOrder]: ...

@@ -50,22 +50,27 @@ class OrderRoom:
             )
             a = opened.accept.msg
             existing = shop.store.by_offer(a.offer_id)
-            if existing is None and not (opened.offer_expired or opened.accept_expired):
+            missing = schemas.missing_needs(opened.offer.msg.needs, a.disclosure)
+            if existing is None and not (opened.offer_expired or opened.accept_expired or missing):
                 h = opened.accept.header
                 self.replay.add(opened.accept.kid, h.nonce, h.expires, now)
         except schemas.ProtocolError as err:
             shop.rejections.reject("accept", err)
             return
-        if existing is None and (opened.offer_expired or opened.accept_expired):
-            # Authentic but stale, and no order was made: say so, signed, so the person's
-            # agent can act at once (cast again, or accept afresh) instead of timing out.
-            reason = "offer_expired" if opened.offer_expired else "acceptance_expired"
+        if existing is None and (opened.offer_expired or opened.accept_expired or missing):
+            # Authentic but stale or unfulfillable, and no order was made: say so, signed, so
+            # the person's agent can act at once instead of timing out.
+            reason = (
+                "offer_expired" if opened.offer_expired
+                else "acceptance_expired" if opened.accept_expired
+                else "missing_details"
+            )  # fmt: skip
             _, _, sealed = schemas.make_confirmation(
                 opened, signer=shop.signer, order_id=schemas.new_id(), status="rejected",
                 reason=reason, now=now,
             )  # fmt: skip
             shop.orders.inc(outcome=reason)
-            log.info("order.refused", offer=a.offer_id, reason=reason)
+            log.info("order.refused", offer=a.offer_id, reason=reason, missing=missing)
             await shop.respond(msg, sealed)
             return
         if existing is None:

@@ -36,7 +36,7 @@ import structlog
 
 from ._migrations import apply_migrations, shipped_migrations
 from ._order_store import StoredOrder
-from ._store import OrderRow, Released, stamp
+from ._store import OrderRow, Released, merged_disclosure, stamp
 
 __all__ = ["PostgresStore", "StoreUnavailable", "WrongVendor"]
 
@@ -452,12 +452,69 @@ class PostgresStore:
         the next VACUUM, which autovacuum runs; see the vendor guide)."""
 
         async def work(c: asyncpg.Connection) -> int:
-            return _count(
-                await c.execute(
-                    "UPDATE orders SET disclosure = NULL, accept_wire = ''::bytea"
-                    " WHERE disclosure IS NOT NULL AND purge_after <= $1",
-                    now.isoformat(),
+            async with c.transaction():
+                n = _count(
+                    await c.execute(
+                        "UPDATE orders SET disclosure = NULL, accept_wire = ''::bytea"
+                        " WHERE disclosure IS NOT NULL AND purge_after <= $1",
+                        now.isoformat(),
+                    )
                 )
-            )
+                await c.execute(
+                    "DELETE FROM details_updates WHERE order_id IN"
+                    " (SELECT order_id FROM orders WHERE disclosure IS NULL)"
+                )
+                return n
 
         return int(self._run(work))
+
+    def apply_details(
+        self,
+        order_id: str,
+        update_hash: str,
+        update_wire: bytes,
+        changed: dict[str, object],
+        now: datetime,
+    ) -> bool:
+        """As :meth:`VendorStore.apply_details`, the order's row locked while it changes."""
+
+        async def work(c: asyncpg.Connection) -> bool:
+            async with c.transaction():
+                held = await c.fetchval(
+                    "SELECT disclosure FROM orders WHERE order_id = $1 FOR UPDATE", order_id
+                )
+                if held is None:
+                    return False
+                await c.execute(
+                    "UPDATE orders SET disclosure = $1 WHERE order_id = $2",
+                    merged_disclosure(held, changed), order_id,
+                )  # fmt: skip
+                await c.execute(
+                    "INSERT INTO details_updates VALUES ($1, $2, $3, $4)"
+                    " ON CONFLICT (update_hash) DO NOTHING",
+                    update_hash, order_id, update_wire, stamp(now),
+                )  # fmt: skip
+                return True
+
+        return bool(self._run(work))
+
+    def erase(
+        self, order_id: str, request_wire: bytes, confirmation_wire: bytes, now: datetime
+    ) -> None:
+        """As :meth:`VendorStore.erase` (the old row versions go at the next VACUUM)."""
+
+        async def work(c: asyncpg.Connection) -> None:
+            async with c.transaction():
+                await c.execute(
+                    "UPDATE orders SET disclosure = NULL, accept_wire = ''::bytea"
+                    " WHERE order_id = $1",
+                    order_id,
+                )
+                await c.execute("DELETE FROM details_updates WHERE order_id = $1", order_id)
+                await c.execute(
+                    "INSERT INTO erasures VALUES ($1, $2, $3, $4)"
+                    " ON CONFLICT (order_id) DO NOTHING",
+                    order_id, request_wire, confirmation_wire, stamp(now),
+                )  # fmt: skip
+
+        self._run(work)

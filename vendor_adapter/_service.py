@@ -20,6 +20,7 @@ from ._intents import Choice, IntentRoom
 from ._order_store import OrderStore
 from ._orders import OrderRoom
 from ._postgres import StoreUnavailable
+from ._relationships import RelationshipRoom
 from ._shop import Shop, utcnow
 from ._watching import start_watching
 
@@ -43,6 +44,7 @@ class VendorAdapter:
         self.intents = IntentRoom(self.shop)
         self.orders = OrderRoom(self.shop)
         self.aftercare = Aftercare(self.shop)
+        self.relationships = RelationshipRoom(self.shop)
 
     @property
     def cfg(self) -> VendorConfig:
@@ -119,6 +121,8 @@ class VendorAdapter:
                 ("order", self.on_order),
                 ("receipt", self.on_receipt),
                 ("cancel", self.on_cancel),
+                ("details", self.relationships.on_details),
+                ("erase", self.relationships.on_erase),
             ):
                 subject = schemas.vendor_subject(self.vendor_id, endpoint)
                 subs.append(await bus.subscribe(subject, handler, queue=queue))

@@ -13,6 +13,7 @@ written, by triggers in the same transaction, to the order feed (``_feed``)."""
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import time
 from dataclasses import dataclass
@@ -24,7 +25,7 @@ from runtime import open_db
 from ._counter import STATUS_SCHEMA
 from ._feed import FEED_SCHEMA
 
-__all__ = ["OrderRow", "Released", "VendorStore", "stamp"]
+__all__ = ["OrderRow", "Released", "VendorStore", "merged_disclosure", "stamp"]
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS orders (
@@ -54,6 +55,16 @@ CREATE TABLE IF NOT EXISTS orders (
 CREATE INDEX IF NOT EXISTS orders_by_intent_key ON orders(intent_key);
 CREATE INDEX IF NOT EXISTS orders_by_sku ON orders(sku, status);
 CREATE INDEX IF NOT EXISTS orders_by_purge ON orders(purge_after) WHERE disclosure IS NOT NULL;
+-- The person's signed updates of an order's details (they carry details: erased with them).
+CREATE TABLE IF NOT EXISTS details_updates (
+    update_hash TEXT PRIMARY KEY, order_id TEXT NOT NULL, update_wire BLOB NOT NULL,
+    received TEXT NOT NULL
+);
+-- Erasures done: the person's signed request (no details in it) and our signed answer.
+CREATE TABLE IF NOT EXISTS erasures (
+    order_id TEXT PRIMARY KEY, request_wire BLOB NOT NULL, confirmation_wire BLOB NOT NULL,
+    erased TEXT NOT NULL
+);
 """
 
 
@@ -289,14 +300,85 @@ class VendorStore:
         return cur.rowcount == 1
 
     def purge(self, now: datetime) -> int:
-        """Forget disclosed personal details whose retention has passed: the disclosure, and
-        the signed acceptance that carries it too (the receipt keeps its hash)."""
-        cur = self.db.execute(
-            "UPDATE orders SET disclosure = NULL, accept_wire = X''"
-            " WHERE disclosure IS NOT NULL AND purge_after <= ?",
-            (now.isoformat(),),
-        )
-        return cur.rowcount
+        """Forget disclosed personal details whose retention has passed: the disclosure, the
+        signed acceptance that carries it too (the receipt keeps its hash), and the person's
+        signed updates of them."""
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            cur = self.db.execute(
+                "UPDATE orders SET disclosure = NULL, accept_wire = X''"
+                " WHERE disclosure IS NOT NULL AND purge_after <= ?",
+                (now.isoformat(),),
+            )
+            # The person's signed updates carry details too: they go with the disclosure.
+            self.db.execute(
+                "DELETE FROM details_updates WHERE order_id IN"
+                " (SELECT order_id FROM orders WHERE disclosure IS NULL)"
+            )
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
+        return int(cur.rowcount)
+
+    def apply_details(
+        self,
+        order_id: str,
+        update_hash: str,
+        update_wire: bytes,
+        changed: dict[str, object],
+        now: datetime,
+    ) -> bool:
+        """Replace the ``changed`` fields of an order's disclosure and keep the signed update,
+        in one committed transaction; False when the order holds no details (erased or
+        purged). Applying the same update again changes nothing."""
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            row = self.db.execute(
+                "SELECT disclosure FROM orders WHERE order_id = ?", (order_id,)
+            ).fetchone()
+            if row is None or row[0] is None:
+                self.db.execute("ROLLBACK")
+                return False
+            self.db.execute(
+                "UPDATE orders SET disclosure = ? WHERE order_id = ?",
+                (merged_disclosure(row[0], changed), order_id),
+            )
+            self.db.execute(
+                "INSERT OR IGNORE INTO details_updates VALUES (?, ?, ?, ?)",
+                (update_hash, order_id, update_wire, stamp(now)),
+            )
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
+        return True
+
+    def erase(
+        self, order_id: str, request_wire: bytes, confirmation_wire: bytes, now: datetime
+    ) -> None:
+        """Erase what an order holds about the person: the disclosure, the signed acceptance
+        that carries it (the receipt keeps its hash) and every signed update; keep the
+        person's request and our confirmation as evidence. One committed transaction."""
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            self.db.execute(
+                "UPDATE orders SET disclosure = NULL, accept_wire = X'' WHERE order_id = ?",
+                (order_id,),
+            )
+            self.db.execute("DELETE FROM details_updates WHERE order_id = ?", (order_id,))
+            self.db.execute(
+                "INSERT OR IGNORE INTO erasures VALUES (?, ?, ?, ?)",
+                (order_id, request_wire, confirmation_wire, stamp(now)),
+            )
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
+        # secure_delete zeroes what the rows held in the database file; the old pages may
+        # still be in the WAL until a checkpoint: move them out now (best effort while other
+        # replicas read).
+        self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     def orders(self) -> list[sqlite3.Row]:
         return list(self.db.execute("SELECT * FROM orders ORDER BY created"))
@@ -315,3 +397,10 @@ class VendorStore:
 def stamp(t: datetime) -> str:
     """A UTC time as text that sorts as the time does (fixed width, always microseconds)."""
     return t.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def merged_disclosure(held: str, changed: dict[str, object]) -> str:
+    """An order's disclosure (JSON text) with ``changed`` fields replaced; a field changed to
+    empty is dropped, as a disclosure leaves out empty fields."""
+    merged = {**json.loads(held), **changed}
+    return json.dumps({k: v for k, v in merged.items() if v not in ("", [])}, sort_keys=True)

@@ -85,7 +85,8 @@ def mailbox_reader() -> list[str]:
 def person_publish() -> list[str]:
     return [
         "ic.v1.intent.>", "ic.v1.vendor.*.order", "ic.v1.vendor.*.receipt",
-        "ic.v1.vendor.*.cancel", "ic.v1.rating.*",
+        "ic.v1.vendor.*.cancel", "ic.v1.vendor.*.details", "ic.v1.vendor.*.erase",
+        "ic.v1.rating.*",
         *stream_reader(RATINGS_STREAM), *stream_reader(REGISTRY_STREAM), *mailbox_reader(),
     ]  # fmt: skip
 
