@@ -16,6 +16,17 @@ subjects: the JetStream the ratings board and the registry need. One list for th
   it for that order) and keep their own order feed (``IC_FEED_...``, a stream they may
   create); persons read mailbox streams (pull consumers: fetch and acknowledge), never write
   to one. The operator creates the ``IC_MAILBOX_*`` streams.
+- **Watched intents** (schemas/README.md, "Watched intents"): the operator creates the
+  ``IC_WATCH_*`` streams. Persons publish watched intents into them (``ic.v1.watch.*.>``,
+  acknowledged on their own inbox) and may see the streams' info, never read them. A vendor
+  reads them only through its own durable consumer (``vendor-<16 hex>``, named in every API
+  subject it may use, so it can neither read nor delete another vendor's consumer), and
+  publishes offers to watched intents' reply subjects (``ic.v1.reply.*``: one token, so
+  never a person's connection inbox ``ic.v1.reply.<token>.*``). Persons are not granted the
+  intents' reply streams: a permission cannot pin a stream name by pattern (``IC_REPLY_*``
+  is no wildcard), and one that pins a consumer's filter subject with ``*`` admits a
+  literal ``*`` or ``>`` there, a filter over every intent's offers (tests/test_watch_secured.py
+  shows both). docs/watch-grants.md says what is left.
 - A registrar's and a vendor's requests get their replies on an inbox of their own subjects
   (``schemas.registrar_inbox``, ``schemas.vendor_inbox``), never on ``_INBOX.>``, where they would hear
   everyone's replies.
@@ -23,7 +34,7 @@ subjects: the JetStream the ratings board and the registry need. One list for th
 
 from __future__ import annotations
 
-from runtime import MAILBOX_STREAMS, RATINGS_STREAM
+from runtime import MAILBOX_STREAMS, RATINGS_STREAM, WATCH_STREAMS
 
 __all__ = [
     "mailbox_reader",
@@ -31,6 +42,7 @@ __all__ = [
     "registrar_grant",
     "stream_reader",
     "vendor_publish",
+    "watch_consumer",
 ]
 
 # The contract's subjects, spelled out: bus_auth stands beside the bus and imports runtime
@@ -65,6 +77,24 @@ def mailbox_reader() -> list[str]:
     return out
 
 
+def watch_consumer(vendor_id: str) -> list[str]:
+    """What a vendor publishes to read the watch streams through its own durable consumer
+    (``schemas.vendor_queue_group``) and to answer watched intents."""
+    durable = f"vendor-{vendor_id[:16]}"
+    out = ["ic.v1.reply.*"]
+    for stream in WATCH_STREAMS:
+        out += [
+            f"$JS.API.STREAM.INFO.{stream}",
+            f"$JS.API.CONSUMER.CREATE.{stream}.{durable}",
+            f"$JS.API.CONSUMER.CREATE.{stream}.{durable}.>",
+            f"$JS.API.CONSUMER.DURABLE.CREATE.{stream}.{durable}",
+            f"$JS.API.CONSUMER.INFO.{stream}.{durable}",
+            f"$JS.API.CONSUMER.MSG.NEXT.{stream}.{durable}",
+            f"$JS.ACK.{stream}.{durable}.>",
+        ]
+    return out
+
+
 def _vendor_streams(vendor_id: str) -> list[str]:
     feed = f"IC_FEED_{vendor_id[:16].upper()}"  # vendor_adapter's feed_stream
     return [
@@ -88,6 +118,8 @@ def person_publish() -> list[str]:
         *stream_reader(RATINGS_STREAM),
         *stream_reader(_REGISTRY_STREAM),
         *mailbox_reader(),
+        "ic.v1.watch.*.>",
+        *(f"$JS.API.STREAM.INFO.{stream}" for stream in WATCH_STREAMS),
     ]
 
 
@@ -97,6 +129,7 @@ def vendor_publish(vendor_id: str) -> list[str]:
         "ic.v1.registry.*.register",
         *stream_reader(RATINGS_STREAM),
         *_vendor_streams(vendor_id),
+        *watch_consumer(vendor_id),
     ]
 
 

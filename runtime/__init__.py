@@ -42,7 +42,13 @@ from ._transport import (
     TransportError,
     WrappedTransport,
 )
-from ._watch_streams import REPLY_STREAM_SLACK, StreamConsumer, WatchStreams, reply_stream
+from ._watch_streams import (
+    REPLY_STREAM_SLACK,
+    WATCH_STREAMS,
+    StreamConsumer,
+    WatchStreams,
+    reply_stream,
+)
 
 __all__ = [
     "FAILPOINTS_ENV",
@@ -53,6 +59,7 @@ __all__ = [
     "REPLY_STREAM_SLACK",
     "REPLY_TOKENS",
     "STOP_SIGNALS",
+    "WATCH_STREAMS",
     "Bus",
     "Counter",
     "EmbeddedServer",

@@ -26,12 +26,20 @@ import schemas
 from ._bus import Bus
 from ._faults import failpoint
 
-__all__ = ["REPLY_STREAM_SLACK", "StreamConsumer", "WatchStreams", "reply_stream"]
+__all__ = [
+    "REPLY_STREAM_SLACK",
+    "WATCH_STREAMS",
+    "StreamConsumer",
+    "WatchStreams",
+    "reply_stream",
+]
 
 log = structlog.get_logger("intentcast.watch")
 # A reply stream outlives its intent by this much: an offer made just before the intent
 # expired may still be read by an agent that was down then.
 REPLY_STREAM_SLACK = timedelta(days=1)
+
+WATCH_STREAMS = tuple(schemas.watch_stream(t) for t in schemas.WATCH_LIFETIMES)
 
 StreamHandler = Callable[[str, bytes], Awaitable[None]]
 

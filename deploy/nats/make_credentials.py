@@ -60,6 +60,7 @@ def write_secret(path: Path, text: str) -> None:
 REGISTRY_STREAM = "KV_ic_registry"
 RATINGS_STREAM = "IC_RATINGS"
 MAILBOX_STREAMS = [f"IC_MAILBOX_{d}D" for d in (1, 7, 30, 90, 365)]  # runtime.MAILBOX_STREAMS
+WATCH_STREAMS = [f"IC_WATCH_{d}D" for d in (1, 3, 7, 14)]  # runtime.WATCH_STREAMS
 
 
 def stream_reader(stream: str) -> list[str]:
@@ -82,12 +83,26 @@ def mailbox_reader() -> list[str]:
     return out
 
 
+def watch_consumer(vendor_id: str) -> list[str]:
+    """A vendor's own durable consumer of the watch streams (bus_auth._grants.watch_consumer)."""
+    durable, out = f"vendor-{vendor_id[:16]}", ["ic.v1.reply.*"]
+    for s in WATCH_STREAMS:
+        out += [
+            f"$JS.API.STREAM.INFO.{s}", f"$JS.API.CONSUMER.CREATE.{s}.{durable}",
+            f"$JS.API.CONSUMER.CREATE.{s}.{durable}.>", f"$JS.API.CONSUMER.DURABLE.CREATE.{s}.{durable}",
+            f"$JS.API.CONSUMER.INFO.{s}.{durable}",
+            f"$JS.API.CONSUMER.MSG.NEXT.{s}.{durable}", f"$JS.ACK.{s}.{durable}.>",
+        ]  # fmt: skip
+    return out
+
+
 def person_publish() -> list[str]:
     return [
         "ic.v1.intent.>", "ic.v1.vendor.*.order", "ic.v1.vendor.*.receipt",
         "ic.v1.vendor.*.cancel", "ic.v1.vendor.*.details", "ic.v1.vendor.*.erase",
         "ic.v1.rating.*",
         *stream_reader(RATINGS_STREAM), *stream_reader(REGISTRY_STREAM), *mailbox_reader(),
+        "ic.v1.watch.*.>", *(f"$JS.API.STREAM.INFO.{s}" for s in WATCH_STREAMS),
     ]  # fmt: skip
 
 
@@ -98,7 +113,7 @@ def vendor_publish(vendor_id: str) -> list[str]:
         *stream_reader(RATINGS_STREAM),
         "ic.v1.mailbox.*.*", *(f"$JS.API.STREAM.INFO.{s}" for s in MAILBOX_STREAMS),
         f"ic.v1.feed.{vendor_id}.>", f"$JS.API.STREAM.INFO.{feed}",
-        f"$JS.API.STREAM.CREATE.{feed}",
+        f"$JS.API.STREAM.CREATE.{feed}", *watch_consumer(vendor_id),
     ]  # fmt: skip
 
 
