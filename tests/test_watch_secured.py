@@ -17,7 +17,7 @@ import pytest
 from nats.js.api import StreamConfig
 
 import schemas
-from runtime import Bus, EmbeddedServer, ServiceProcess, StreamConsumer, WatchStreams, reply_stream
+from runtime import EmbeddedServer, ServiceProcess, StreamConsumer, WatchStreams, reply_stream
 from tests.cluster import free_port
 from tests.conftest import BIN
 from tests.test_callout import _violation
@@ -69,10 +69,11 @@ async def test_a_vendor_started_later_answers_a_watched_intent(
         seq = await WatchStreams(person).publish_intent(cast)
         assert seq == 1 and person.errors.value(kind="permission_violation") == 0
     with _sierra(market, tmp_path) as sierra:
-
         sierra.wait_for("offer.sent", timeout=30, intent=cast.intent.id)
         assert sierra.count("watch.ready") == 1
-        refused = [str(e.get("error")) for e in sierra.events if e.get("kind") == "permission_violation"]
+        refused = [
+            str(e.get("error")) for e in sierra.events if e.get("kind") == "permission_violation"
+        ]
         # its config names a category the policy does not grant it: that one is refused
         assert refused and all("sleeping-bags" in r for r in refused), refused
     got: list[bytes] = []
@@ -187,7 +188,10 @@ def test_a_wildcard_filter_passes_a_grant_that_pins_the_filter_with_star(tmp_pat
             await o.jetstream().add_stream(StreamConfig(name="R", subjects=["ic.v1.reply.*"]))
             for hex_ in ("a" * 32, "b" * 32):
                 await o.jetstream().publish(f"ic.v1.reply.{hex_}", b"sealed")
-            body = {"stream_name": "R", "config": {"name": "spy", "filter_subject": "ic.v1.reply.>"}}
+            body = {
+                "stream_name": "R",
+                "config": {"name": "spy", "filter_subject": "ic.v1.reply.>"},
+            }
             wild = "$JS.API.CONSUMER.CREATE.R.spy.ic.v1.reply.>"  # the filter, in the subject
             r = await p.request(wild, json.dumps(body).encode())
             assert b"error" not in r.data, r.data
