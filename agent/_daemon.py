@@ -30,7 +30,7 @@ import structlog
 from nats.errors import Error as NatsError
 
 import schemas
-from runtime import Bus, NatsTransport, RatingsBoard, StreamConsumer, WatchStreams, reply_stream
+from runtime import Bus, NatsTransport, RatingsBoard, WatchStreams
 
 from ._agent import Agent
 from ._home import Home
@@ -187,11 +187,10 @@ class AgentDaemon:
         intake = OfferIntake(self.agent, self.watches(), cast, self._on_notice)
         stack = contextlib.AsyncExitStack()
         await stack.enter_async_context(
-            StreamConsumer(
-                self.bus, reply_stream(cast.intent.id), "agent", [cast.intent.reply_subject],
-                intake.on_reply, failpoint_name="agent.watch.stored", ack_wait=ACK_SECONDS,
+            await self.streams.reply_consumer(
+                cast, intake.on_reply, failpoint_name="agent.watch.stored", ack_wait=ACK_SECONDS
             )
-        )  # fmt: skip
+        )
         self._consumers[cast.intent.id] = stack
 
     async def watch(self, cast: schemas.CastIntent) -> None:

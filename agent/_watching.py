@@ -26,7 +26,7 @@ from pathlib import Path
 import structlog
 
 import schemas
-from runtime import WatchStreams, failpoint, open_db
+from runtime import WatchStreams, failpoint, open_db, watch_consumer_name
 
 from ._agent import Agent
 from ._opening import admit_opened
@@ -132,7 +132,9 @@ async def cast_watched(
             )  # fmt: skip
     book.add(cast)
     failpoint("agent.watch.kept")  # kept, not yet on the bus: a restart publishes it
-    await streams.open_replies(intent.id, intent.reply_subject, cast.expires - cast.created)
+    await streams.open_replies(
+        intent.id, intent.reply_subject, cast.expires - cast.created, watch_consumer_name(cast)
+    )
     await streams.publish_intent(cast)
     book.set_state(intent.id, "open")
     log.info(

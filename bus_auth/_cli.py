@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import sys
 from pathlib import Path
 
@@ -22,6 +23,7 @@ import structlog
 from runtime import Bus, StopOnSignals, configure_logging
 
 from ._policy import Policy
+from ._replies import ReplyBroker
 from ._service import AUTH_SUBJECT, CalloutService
 
 __all__ = ["main"]
@@ -39,9 +41,20 @@ async def _run(args: argparse.Namespace) -> int:
     async with (
         StopOnSignals("intentcast-bus-auth") as stop,
         Bus(args.bus, name="bus-auth", nkey_seed=args.seed, drain_timeout=DRAIN_SECONDS) as bus,
+        contextlib.AsyncExitStack() as stack,
     ):
         await bus.nc.subscribe(AUTH_SUBJECT, cb=service.on_request)
         await bus.nc.flush()
+        if args.ops_seed is not None:  # its connection is granted by the callout just served
+            ops = await stack.enter_async_context(
+                Bus(
+                    args.bus,
+                    name="reply-broker",
+                    nkey_seed=args.ops_seed,
+                    drain_timeout=DRAIN_SECONDS,
+                )
+            )
+            await ReplyBroker(ops).start()
         log.info("bus_auth.ready", persons=len(policy.persons), vendors=len(policy.vendors))
         await stop.wait()
     log.info("bus_auth.stopped")
@@ -62,10 +75,19 @@ def main(argv: list[str] | None = None) -> int:
         "--issuer-seed", type=Path, required=True, help="the account seed that signs user JWTs"
     )
     ap.add_argument("--seed", type=Path, required=True, help="this service's own nkey seed")
+    ap.add_argument(
+        "--ops-seed", type=Path, default=None,
+        help="an ops credential: also make the watch streams and broker watched replies",
+    )  # fmt: skip
     ap.add_argument("--log-format", choices=["json", "console"], default="json")
     args = ap.parse_args(argv)
     configure_logging(json=args.log_format == "json", cache=True)
-    for p in (args.policy, args.issuer_seed, args.seed):
+    for p in (
+        args.policy,
+        args.issuer_seed,
+        args.seed,
+        *([args.ops_seed] if args.ops_seed else []),
+    ):
         if not p.exists():
             print(
                 f"intentcast-bus-auth: error: {p} not found; make it with deploy/nats/make_credentials.py --callout",

@@ -34,7 +34,13 @@ subjects: the JetStream the ratings board and the registry need. One list for th
 
 from __future__ import annotations
 
-from runtime import MAILBOX_STREAMS, RATINGS_STREAM, WATCH_STREAMS
+from runtime import (
+    MAILBOX_STREAMS,
+    RATINGS_STREAM,
+    WATCH_REPLIES,
+    WATCH_REPLIES_OPEN,
+    WATCH_STREAMS,
+)
 
 __all__ = [
     "mailbox_reader",
@@ -120,6 +126,10 @@ def person_publish() -> list[str]:
         *mailbox_reader(),
         "ic.v1.watch.*.>",
         *(f"$JS.API.STREAM.INFO.{stream}" for stream in WATCH_STREAMS),
+        WATCH_REPLIES_OPEN,
+        f"$JS.API.STREAM.INFO.{WATCH_REPLIES}",
+        f"$JS.API.CONSUMER.MSG.NEXT.{WATCH_REPLIES}.*",
+        f"$JS.ACK.{WATCH_REPLIES}.*.>",
     ]
 
 

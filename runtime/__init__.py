@@ -44,10 +44,14 @@ from ._transport import (
 )
 from ._watch_streams import (
     REPLY_STREAM_SLACK,
+    WATCH_REPLIES,
+    WATCH_REPLIES_AGE,
+    WATCH_REPLIES_OPEN,
     WATCH_STREAMS,
     StreamConsumer,
     WatchStreams,
     reply_stream,
+    watch_consumer_name,
 )
 
 __all__ = [
@@ -59,6 +63,9 @@ __all__ = [
     "REPLY_STREAM_SLACK",
     "REPLY_TOKENS",
     "STOP_SIGNALS",
+    "WATCH_REPLIES",
+    "WATCH_REPLIES_AGE",
+    "WATCH_REPLIES_OPEN",
     "WATCH_STREAMS",
     "Bus",
     "Counter",
@@ -104,5 +111,6 @@ __all__ = [
     "reply_tokens",
     "running_embedded_bus",
     "wait_total",
+    "watch_consumer_name",
     "write_local_registrar",
 ]

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
+import json
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from types import TracebackType
@@ -28,10 +30,14 @@ from ._faults import failpoint
 
 __all__ = [
     "REPLY_STREAM_SLACK",
+    "WATCH_REPLIES",
+    "WATCH_REPLIES_AGE",
+    "WATCH_REPLIES_OPEN",
     "WATCH_STREAMS",
     "StreamConsumer",
     "WatchStreams",
     "reply_stream",
+    "watch_consumer_name",
 ]
 
 log = structlog.get_logger("intentcast.watch")
@@ -40,6 +46,22 @@ log = structlog.get_logger("intentcast.watch")
 REPLY_STREAM_SLACK = timedelta(days=1)
 
 WATCH_STREAMS = tuple(schemas.watch_stream(t) for t in schemas.WATCH_LIFETIMES)
+
+# On a secured bus: the operator's one stream of watched intents' replies (every reply
+# subject of one token), read only through consumers the operator's broker makes
+# (bus_auth._replies) on request, one per reply subject (docs/watch-grants.md).
+WATCH_REPLIES = "IC_WATCH_REPLIES"
+WATCH_REPLIES_OPEN = "ic.v1.replies.open"
+WATCH_REPLIES_AGE = max(schemas.WATCH_LIFETIMES) + REPLY_STREAM_SLACK
+
+
+def watch_consumer_name(cast: schemas.CastIntent) -> str:
+    """The consumer of one watched intent's replies in :data:`WATCH_REPLIES`: from the
+    intent's sealing secret, so only the holder of its keys knows it (and finds it again
+    after a restart)."""
+    seal = bytes.fromhex(cast.secrets.to_hex()[1])
+    return "w" + hashlib.sha256(b"intentcast/1 watch-consumer\n" + seal).hexdigest()[:32]
+
 
 StreamHandler = Callable[[str, bytes], Awaitable[None]]
 
@@ -57,6 +79,18 @@ class WatchStreams:
     def __init__(self, bus: Bus, *, replicas: int = 1) -> None:
         self.bus, self.replicas = bus, replicas
         self._made = False
+        self._shared: bool | None = None
+
+    async def shared_replies(self) -> bool:
+        """Whether this bus keeps watched replies in the operator's :data:`WATCH_REPLIES`
+        (a secured bus), rather than in a stream per intent (the embedded bus)."""
+        if self._shared is None:
+            try:
+                await self.bus.nc.jetstream().stream_info(WATCH_REPLIES)
+                self._shared = True
+            except NotFoundError:
+                self._shared = False
+        return self._shared
 
     async def _ensure(self, config: StreamConfig) -> None:
         js = self.bus.nc.jetstream()
@@ -90,10 +124,21 @@ class WatchStreams:
         log.info("watch.intent_stored", intent=cast.intent.id, subject=subject, seq=ack.seq)
         return int(ack.seq)
 
-    async def open_replies(self, intent_id: str, reply_subject: str, lifetime: timedelta) -> None:
-        """The stream that keeps what arrives on ``reply_subject`` while nobody listens."""
+    async def open_replies(
+        self, intent_id: str, reply_subject: str, lifetime: timedelta, consumer: str = ""
+    ) -> None:
+        """The stream that keeps what arrives on ``reply_subject`` while nobody listens; on
+        a bus with :data:`WATCH_REPLIES`, the operator's broker makes ``consumer`` for it."""
         if not schemas.is_reply_subject(reply_subject):
             raise ValueError(f"expected a reply subject, got {reply_subject!r}")
+        if consumer and await self.shared_replies():
+            body = {"reply_subject": reply_subject, "consumer": consumer,
+                    "seconds": int(lifetime.total_seconds())}  # fmt: skip
+            msg = await self.bus.nc.request(WATCH_REPLIES_OPEN, json.dumps(body).encode(), 5.0)
+            answer = json.loads(msg.data)
+            if answer.get("consumer") != consumer:
+                raise nats.errors.Error(f"the reply broker refused: {answer.get('error')}")
+            return
         await self._ensure(
             StreamConfig(
                 name=reply_stream(intent_id),
@@ -104,8 +149,24 @@ class WatchStreams:
             )
         )
 
+    async def reply_consumer(
+        self, cast: schemas.CastIntent, handler: StreamHandler, **kw: Any
+    ) -> StreamConsumer:
+        """The consumer of one watched intent's replies (once :meth:`open_replies` made it)."""
+        if await self.shared_replies():
+            subjects = [cast.intent.reply_subject]
+            return StreamConsumer(
+                self.bus, WATCH_REPLIES, watch_consumer_name(cast), subjects, handler,
+                create=False, **kw,
+            )  # fmt: skip
+        stream = reply_stream(cast.intent.id)
+        return StreamConsumer(self.bus, stream, "agent", [cast.intent.reply_subject], handler, **kw)
+
     async def close_replies(self, intent_id: str) -> None:
-        """Forget a closed intent's offers on the server (the agent's store keeps them)."""
+        """Forget a closed intent's offers on the server (the agent's store keeps them); in
+        :data:`WATCH_REPLIES` its consumer lapses by itself (``inactive_threshold``)."""
+        if await self.shared_replies():
+            return
         with contextlib.suppress(NotFoundError):
             await self.bus.nc.jetstream().delete_stream(reply_stream(intent_id))
 
@@ -130,25 +191,28 @@ class StreamConsumer:
         batch: int = 16,
         poll_seconds: float = 1.0,
         failpoint_name: str = "",
+        create: bool = True,
     ) -> None:
         self.bus, self.stream, self.durable = bus, stream, durable
         self.subjects, self.handler = subjects, handler
         self.ack_wait, self.batch, self.poll_seconds = ack_wait, batch, poll_seconds
         self.failpoint_name = failpoint_name  # hit after a handler returned, before the ack
+        self.create = create  # False: bind to a consumer someone else made
         self.state = "new"
         self._task: asyncio.Task[None] | None = None
         self._sub: Any = None
 
     async def __aenter__(self) -> StreamConsumer:
         js = self.bus.nc.jetstream()
-        await js.add_consumer(
+        if self.create:
+            await js.add_consumer(
             self.stream,
-            ConsumerConfig(
-                durable_name=self.durable, ack_policy=AckPolicy.EXPLICIT,
-                deliver_policy=DeliverPolicy.ALL, ack_wait=self.ack_wait,
-                filter_subjects=self.subjects, max_ack_pending=1000,
-            ),
-        )  # fmt: skip
+                ConsumerConfig(
+                    durable_name=self.durable, ack_policy=AckPolicy.EXPLICIT,
+                    deliver_policy=DeliverPolicy.ALL, ack_wait=self.ack_wait,
+                    filter_subjects=self.subjects, max_ack_pending=1000,
+                ),
+            )  # fmt: skip
         self._sub = await js.pull_subscribe_bind(self.durable, stream=self.stream)
         self._task = asyncio.create_task(self._loop(), name=f"consume {self.stream}")
         self.state = "open"

@@ -78,7 +78,7 @@ class Market:
         self.auth = ServiceProcess(
             [str(BIN / "intentcast-bus-auth"), "--bus", self.url, "--policy",
              str(s / "callout.json"), "--issuer-seed", str(s / "issuer.nk"), "--seed",
-             str(s / "callout.nk")],
+             str(s / "callout.nk"), "--ops-seed", str(s / "ops.nk")],
             ready_event="bus_auth.ready", name="bus-auth",
         ).start()  # fmt: skip
 

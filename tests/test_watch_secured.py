@@ -17,9 +17,17 @@ import pytest
 from nats.js.api import StreamConfig
 
 import schemas
-from runtime import EmbeddedServer, ServiceProcess, StreamConsumer, WatchStreams, reply_stream
+from runtime import (
+    WATCH_REPLIES,
+    WATCH_REPLIES_OPEN,
+    EmbeddedServer,
+    ServiceProcess,
+    StreamConsumer,
+    WatchStreams,
+    watch_consumer_name,
+)
 from tests.cluster import free_port
-from tests.conftest import BIN
+from tests.conftest import BIN, Agent
 from tests.test_callout import _violation
 from tests.test_grants import Market
 
@@ -40,13 +48,6 @@ def _watched() -> schemas.CastIntent:
     return schemas.example_tent_intent(now=datetime.now(UTC), ttl=LIFETIME)
 
 
-async def _operator_makes_streams(market: Market, cast: schemas.CastIntent) -> None:
-    async with market.ops() as ops:
-        streams = WatchStreams(ops)
-        await streams.ensure_intent_streams()
-        await streams.open_replies(cast.intent.id, cast.intent.reply_subject, LIFETIME)
-
-
 def _sierra(market: Market, tmp: Path) -> ServiceProcess:
     cfg = tmp / "market" / "vendors" / "sierra.toml"
     return ServiceProcess(
@@ -56,81 +57,91 @@ def _sierra(market: Market, tmp: Path) -> ServiceProcess:
     )  # fmt: skip
 
 
-async def test_a_vendor_started_later_answers_a_watched_intent(
+def _person(market: Market, tmp: Path, name: str) -> Agent:
+    a = Agent(tmp / name, market.url, market.secrets / "app.nk")
+    a.ok("init", "--name", name, "--region", "ES-28")
+    return a
+
+
+def _running(person: Agent) -> ServiceProcess:
+    return ServiceProcess(
+        [str(BIN / "intentcast"), "--home", str(person.home), "agent", "--port", "0"],
+        ready_event="agent.ready", name="intentcast agent", env=person.env,
+    )  # fmt: skip
+
+
+def _violations(proc: ServiceProcess) -> list[str]:
+    return [str(e.get("error")) for e in proc.events if e.get("kind") == "permission_violation"]
+
+
+def test_a_person_gets_offers_from_a_vendor_that_started_later(
     market: Market, tmp_path: Path
 ) -> None:
-    """The operator makes the watch streams and the intent's reply stream; a person's
-    connection stores a watched intent (acknowledged on its own inbox); then the vendor
-    starts, reads the intent through its durable consumer with no permission violation,
-    and its sealed offer lands in the reply stream, where it opens with the intent's keys."""
-    cast = _watched()
-    await _operator_makes_streams(market, cast)
-    async with market.person() as person:
-        seq = await WatchStreams(person).publish_intent(cast)
-        assert seq == 1 and person.errors.value(kind="permission_violation") == 0
+    """Through the real callout: a person casts a watched intent with no agent and no vendor
+    running (the broker makes its consumer); the vendor starts and answers it from its
+    durable consumer; the person's agent, started last, stores the offer and `offers` lists
+    it. Neither refuses a JetStream subject (the vendor's config names a category the
+    policy does not grant: only that core subscription is refused)."""
+    person = _person(market, tmp_path, "ada")
+    cast = json.loads(person.ok(*Agent.want_args("--watch", "3d")))
+    assert cast["watching"] is True
+    intent = str(cast["intent"])
     with _sierra(market, tmp_path) as sierra:
-        sierra.wait_for("offer.sent", timeout=30, intent=cast.intent.id)
+        sierra.wait_for("offer.sent", timeout=30, intent=intent)
         assert sierra.count("watch.ready") == 1
-        refused = [
-            str(e.get("error")) for e in sierra.events if e.get("kind") == "permission_violation"
-        ]
-        # its config names a category the policy does not grant it: that one is refused
+        refused = _violations(sierra)
         assert refused and all("sleeping-bags" in r for r in refused), refused
-    got: list[bytes] = []
-    arrived = asyncio.Event()
-
-    async def keep(_subject: str, data: bytes) -> None:
-        got.append(data)
-        arrived.set()
-
-    async with market.ops() as ops:
-        durable = "check"
-        stream = reply_stream(cast.intent.id)
-        async with StreamConsumer(ops, stream, durable, [cast.intent.reply_subject], keep):
-            async with asyncio.timeout(10):
-                await arrived.wait()
-    (sealed,) = got
-    opened = schemas.open_offer(
-        sealed, intent=cast.intent, secrets=cast.secrets, now=datetime.now(UTC),
-        replay=None, profiles=schemas.ProfileCache(),
-    )  # fmt: skip
-    assert opened.offer.msg.intent_id == cast.intent.id
-    assert opened.profile.msg.vendor_id == market.vendor_id
+    with _running(person) as a:
+        a.wait_for("watch.offer_stored", intent=intent, shown=True, timeout=30)
+        # the operator made no ratings board here: the agent's try to make one is refused
+        assert [v for v in _violations(a) if "ic_ratings" not in v] == []
+    (listed,) = json.loads(person.ok("offers", "--json"))
+    (offer,) = listed["offers"]
+    assert listed["intent"] == intent and offer["vendor"] == "Sierra Outfitters"
 
 
 async def test_a_person_cannot_capture_or_read_others_offers(market: Market) -> None:
-    """A second person's connection, knowing a watched intent's id and reply subject, tries
-    to create a stream capturing ``ic.v1.reply.>``, to read the intent's reply stream and
-    to read the watch stream itself: each is a permission violation, no such stream is made
-    and the streams have no consumer of the person's."""
+    """A watched intent has an offer in the operator's reply stream. A second person's
+    connection, knowing the intent's reply subject, tries to create a stream capturing
+    ``ic.v1.reply.>``, to create a consumer over every reply subject, to read the intent's
+    bucket stream, and asks the broker for a consumer of that reply subject under a name of
+    its own: the server refuses the first three, the broker the last; no stream was made
+    and the reply stream still has only the owner's consumer, its offer undelivered."""
     cast = _watched()
-    await _operator_makes_streams(market, cast)
+    async with market.person() as owner:
+        streams = WatchStreams(owner)
+        name = watch_consumer_name(cast)
+        await streams.open_replies(cast.intent.id, cast.intent.reply_subject, LIFETIME, name)
+        await streams.publish_intent(cast)
     async with market.vendor() as vendor:
         await vendor.nc.publish(cast.intent.reply_subject, b"a sealed offer")
         await vendor.nc.flush()
     api = "$JS.API"
+    wild = {"name": "spy", "filter_subject": "ic.v1.reply.>"}
     attempts = [
         (f"{api}.STREAM.CREATE.IC_SPY", {"name": "IC_SPY", "subjects": ["ic.v1.reply.>"]}),
         (
-            f"{api}.CONSUMER.CREATE.{reply_stream(cast.intent.id)}.spy",
-            {"stream_name": reply_stream(cast.intent.id), "config": {"name": "spy"}},
+            f"{api}.CONSUMER.CREATE.{WATCH_REPLIES}.spy.ic.v1.reply.>",
+            {"stream_name": WATCH_REPLIES, "config": wild},
         ),
-        (
-            f"{api}.CONSUMER.CREATE.IC_WATCH_3D.spy",
-            {"stream_name": "IC_WATCH_3D", "config": {"name": "spy"}},
-        ),
+        (f"{api}.CONSUMER.CREATE.IC_WATCH_3D.spy", {"stream_name": "IC_WATCH_3D"}),
     ]
     async with market.person() as spy:
         for subject, body in attempts:
             before = spy.errors.value(kind="permission_violation")
             await spy.nc.publish(subject, json.dumps(body).encode())
             await _violation(spy, before)
+        ask = {"reply_subject": cast.intent.reply_subject, "consumer": "w" + "0" * 32}
+        answer = await spy.nc.request(
+            WATCH_REPLIES_OPEN, json.dumps({**ask, "seconds": 3600}).encode(), timeout=5
+        )
+        assert json.loads(answer.data) == {"error": "that reply subject has a consumer already"}
     async with market.ops() as ops:
         js = ops.nc.jetstream()
         assert "IC_SPY" not in [s.config.name for s in await js.streams_info()]
-        for stream in (reply_stream(cast.intent.id), "IC_WATCH_3D"):
-            assert (await js.stream_info(stream)).state.consumer_count == 0
-        assert (await js.stream_info(reply_stream(cast.intent.id))).state.messages == 1
+        consumers = await js.consumers_info(WATCH_REPLIES)
+        assert [c.name for c in consumers] == [name] and consumers[0].num_pending == 1
+        assert (await js.stream_info("IC_WATCH_3D")).state.consumer_count == 0
 
 
 async def test_a_vendor_cannot_read_another_vendors_consumer(market: Market) -> None:
@@ -138,15 +149,12 @@ async def test_a_vendor_cannot_read_another_vendors_consumer(market: Market) -> 
     connection asks it for messages, for its info and to make a consumer of another name:
     each is a permission violation and the other vendor's intent is still undelivered."""
     cast = _watched()
-    await _operator_makes_streams(market, cast)
     other = f"vendor-{'ef' * 8}"
     stream = schemas.watch_stream(LIFETIME)
     async with market.ops() as ops:
         async with StreamConsumer(ops, stream, other, [f"{schemas.WATCH_ROOT}.>"], _never):
             pass  # the other vendor's durable, made
-        await ops.nc.jetstream().publish(
-            schemas.watch_subject(cast.intent.category, LIFETIME), cast.wire
-        )
+        await WatchStreams(ops).publish_intent(cast)
     api = "$JS.API"
     async with market.vendor() as vendor:
         for subject in (

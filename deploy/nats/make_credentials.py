@@ -103,6 +103,8 @@ def person_publish() -> list[str]:
         "ic.v1.rating.*",
         *stream_reader(RATINGS_STREAM), *stream_reader(REGISTRY_STREAM), *mailbox_reader(),
         "ic.v1.watch.*.>", *(f"$JS.API.STREAM.INFO.{s}" for s in WATCH_STREAMS),
+        "ic.v1.replies.open", "$JS.API.STREAM.INFO.IC_WATCH_REPLIES",
+        "$JS.API.CONSUMER.MSG.NEXT.IC_WATCH_REPLIES.*", "$JS.ACK.IC_WATCH_REPLIES.*.>",
     ]  # fmt: skip
 
 
