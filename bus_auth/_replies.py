@@ -20,7 +20,14 @@ from datetime import timedelta
 import nats.errors
 import structlog
 from nats.aio.msg import Msg
-from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, StorageType, StreamConfig
+from nats.js.api import (
+    AckPolicy,
+    ConsumerConfig,
+    DeliverPolicy,
+    DiscardPolicy,
+    StorageType,
+    StreamConfig,
+)
 
 from runtime import WATCH_REPLIES, WATCH_REPLIES_AGE, WATCH_REPLIES_OPEN, Bus, WatchStreams
 
@@ -30,6 +37,11 @@ log = structlog.get_logger("intentcast.bus_auth")
 _SUBJECT = re.compile(r"^ic\.v1\.reply\.[0-9a-f]{32}$")  # schemas.is_reply_subject, one token
 _CONSUMER = re.compile(r"^w[0-9a-f]{32}$")
 _SLACK = timedelta(days=1)  # runtime.REPLY_STREAM_SLACK: an agent down when it expired
+# Anyone who heard an intent may publish to its reply subject: a box is at most 128 KiB
+# (schemas.BOX_SIZES), an agent keeps at most 256 replies per intent, and once an intent has
+# 256 the stream refuses more for it rather than drop the first (a flood cannot push out
+# the offers that came before it).
+LIMITS = {"max_msg_size": 129 * 1024, "per_intent": 256, "max_bytes": 1 << 30}
 
 
 class ReplyBroker:
@@ -45,7 +57,9 @@ class ReplyBroker:
         await WatchStreams(self.bus).ensure_intent_streams()
         config = StreamConfig(
             name=WATCH_REPLIES, subjects=["ic.v1.reply.*"], storage=StorageType.FILE,
-            max_age=WATCH_REPLIES_AGE.total_seconds(),
+            max_age=WATCH_REPLIES_AGE.total_seconds(), max_msg_size=LIMITS["max_msg_size"],
+            max_msgs_per_subject=LIMITS["per_intent"], max_bytes=LIMITS["max_bytes"],
+            discard=DiscardPolicy.NEW, discard_new_per_subject=True,
         )  # fmt: skip
         try:
             await js.stream_info(WATCH_REPLIES)

@@ -170,6 +170,29 @@ async def test_a_vendor_cannot_read_another_vendors_consumer(market: Market) -> 
         assert info.delivered.stream_seq == 0 and info.num_pending == 1
 
 
+async def test_a_flood_on_a_reply_subject_cannot_push_out_the_offers_before_it(
+    market: Market,
+) -> None:
+    """A vendor's connection (anyone who heard the intent could) sends an offer and then 300
+    junk messages to one watched intent's reply subject: the operator's stream keeps 256 for
+    that intent, the first still the offer, and refuses the rest."""
+    cast = _watched()
+    subject = cast.intent.reply_subject
+    async with market.vendor() as vendor:
+        await vendor.nc.publish(subject, b"the real offer")
+        for _ in range(300):
+            await vendor.nc.publish(subject, b"junk")
+        marker = f"ic.v1.reply.{'c' * 32}"  # acknowledged after all of the above
+        await vendor.nc.jetstream().publish(marker, b"marker", stream=WATCH_REPLIES)
+    async with market.ops() as ops:
+        js = ops.nc.jetstream()
+        info = await js.stream_info(WATCH_REPLIES, subjects_filter=subject)
+        assert (info.state.subjects or {}).get(subject) == 256
+        assert (await js.get_msg(WATCH_REPLIES, subject=subject, next=True, seq=1)).data == (
+            b"the real offer"
+        )
+
+
 async def _never(_subject: str, _data: bytes) -> None:
     raise AssertionError("expected no message to be handed to this consumer")
 
