@@ -1,6 +1,7 @@
 """Where a round trip's time goes: cProfile in the bench's own processes, the agent (this
 process: cast, collect, open, rank, store) and the vendor farm (its own process, profiled
-with ``python -m cProfile``), for one intent to N vendors repeated R times.
+from just before the first timed intent to just after the last: ``farm.profile``), for one
+intent to N vendors repeated R times.
 
     .venv/bin/python bench/profile_round_trip.py -n 50 -r 40
 """
@@ -24,7 +25,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 import run_bench as rb  # noqa: E402
 
 from agent import AgentSession  # noqa: E402
-from runtime import Bus, EmbeddedServer, NatsTransport, ServiceProcess, configure_logging  # noqa: E402
+from runtime import Bus, EmbeddedServer, NatsTransport, configure_logging  # noqa: E402
 
 
 def _top(stats: pstats.Stats, n: int) -> str:
@@ -39,13 +40,7 @@ async def main(n: int, repeat: int, top: int) -> None:
         tmp = Path(d)
         async with EmbeddedServer(tmp / "nats") as server:
             farm_prof = tmp / "farm.prof"
-            farm = ServiceProcess(
-                [sys.executable, "-m", "cProfile", "-o", str(farm_prof),
-                 str(ROOT / "bench" / "vendor_farm.py"), "--bus", server.url, "-n", str(n),
-                 "--mode", "product"],
-                ready_event="farm.ready", name="farm",
-            )  # fmt: skip
-            with farm:
+            with rb.farm(server.url, n, "product"):
                 async with (
                     Bus(server.url, name="agent") as bus,
                     AgentSession(NatsTransport(bus)) as session,
@@ -54,6 +49,7 @@ async def main(n: int, repeat: int, top: int) -> None:
                     for _ in range(3):  # warm up
                         await agent.cast(rb.cast(), window=30, expect=n)
                     prof = cProfile.Profile()
+                    await bus.nc.request("farm.profile", b"start", timeout=10)
                     t0, c0 = time.perf_counter(), time.process_time()
                     prof.enable()
                     for _ in range(repeat):
@@ -62,6 +58,7 @@ async def main(n: int, repeat: int, top: int) -> None:
                     prof.disable()
                     wall = (time.perf_counter() - t0) / repeat * 1e3
                     cpu = (time.process_time() - c0) / repeat * 1e3
+                    await bus.nc.request("farm.profile", str(farm_prof).encode(), timeout=30)
             print(f"{n} vendors: {wall:.1f} ms wall, {cpu:.1f} ms agent CPU per intent (profiled)")
             print("== agent process, by own time ==")
             print(_top(pstats.Stats(prof), top))

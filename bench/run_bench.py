@@ -1,7 +1,8 @@
 """`make bench`: what intentcast costs, as ratios to floors measured in the same run.
 
-Floors: raw PyNaCl Ed25519 sign and verify, raw sealed box, a bare NATS request round trip, and
-a bare signed fan-out (nats-py plus sign and verify, no product logic). Every figure is reported
+Floors: raw PyNaCl Ed25519 sign and verify, raw sealed box, a bare NATS request round trip, a
+bare signed fan-out (nats-py plus sign and verify, no product logic) and a bare sealed one
+(nats-py plus the contract's cryptography: the round trips' crypto bound). Every figure is reported
 as value / floor, because absolute times on shared machines are noise.
 
 Writes bench-results.json (a list of {name, value, unit, floor, ratio, target}) and
@@ -10,6 +11,7 @@ bench-results.png (latency and CPU against vendors and against intents per secon
     make bench                  # everything (about two minutes on 2 cores)
     make bench ARGS=--quick     # fewer repeats, no 200-vendor round trip
     make bench ARGS=--capacity  # per-message rows and deploy/CAPACITY.md's inputs only
+    make bench ARGS=--round-trips   # intent to ranked list only, against its crypto bound
 """
 
 from __future__ import annotations
@@ -69,6 +71,10 @@ from vendor_adapter import (  # noqa: E402
 )
 
 RECORDS: list[dict[str, Any]] = []
+# What a bench vendor's offer costs to sign and to seal: its frame's size and its box's (the
+# sizes recorded as size_offer_frame and size_offer), for the sealed floor.
+OFFER_FRAME_BYTES = 1055
+OFFER_BOX_BYTES = 4096
 NOW = datetime.now(UTC)
 VTERMS = schemas.example_vendor_terms()
 
@@ -448,15 +454,29 @@ async def micro(tmp: Path, quick: bool) -> dict[str, float]:
 # --- macro: over a real nats-server -----------------------------------------------------------
 
 
-async def timed(fn: Callable[[], Awaitable[object]], repeat: int) -> tuple[float, float]:
-    """(median wall ms, median CPU ms of this process: the agent) over ``repeat`` runs."""
+async def timed(
+    fn: Callable[[], Awaitable[object]], repeat: int, farm_cpu: Callable[[], Awaitable[float]]
+) -> tuple[float, float, float]:
+    """(median wall ms, median CPU ms of this process: the agent, mean CPU ms of the vendor
+    farm) per run, over ``repeat`` runs."""
     walls, cpus = [], []
+    f0 = await farm_cpu()
     for _ in range(repeat):
         c0, t0 = time.process_time(), time.perf_counter()
         await fn()
         walls.append((time.perf_counter() - t0) * 1e3)
         cpus.append((time.process_time() - c0) * 1e3)
-    return statistics.median(walls), statistics.median(cpus)
+    farm_ms = (await farm_cpu() - f0) / repeat * 1e3
+    return statistics.median(walls), statistics.median(cpus), farm_ms
+
+
+def farm_clock(bus: Bus) -> Callable[[], Awaitable[float]]:
+    """The vendor farm's CPU seconds so far, as it answers ``farm.cpu``."""
+
+    async def cpu() -> float:
+        return float((await bus.nc.request("farm.cpu", b"", timeout=10)).data)
+
+    return cpu
 
 
 @contextlib.asynccontextmanager
@@ -484,38 +504,50 @@ def farm(url: str, n: int, mode: str) -> ServiceProcess:
     )
 
 
-async def bare_fanout(url: str, n: int, repeat: int) -> tuple[float, float]:
-    """Floor: publish a signed intent; n bare responders (in another process) verify it and
-    sign a reply; the requester verifies all n. nats-py plus Ed25519, nothing else."""
+async def bare_fanout(
+    url: str, n: int, repeat: int, *, sealed: bool = False
+) -> tuple[float, float, float]:
+    """Floor: publish a signed intent; n bare responders (in one other process, as the
+    product's vendors are) verify it and sign a reply; the requester verifies all n.
+    nats-py plus Ed25519, nothing else. ``sealed``: the contract's whole cryptography and
+    nothing else: the intent names a fresh X25519 key, each responder signs a reply the size
+    of an offer frame and seals it, padded to an offer's box, to that key; the requester
+    unseals and verifies each."""
     me = SigningKey.generate()
     payload = os.urandom(900)
-    with farm(url, n, "floor"):
+    with farm(url, n, "sealed" if sealed else "floor"):
         async with Bus(url, name="floor-requester") as req:
 
             async def one() -> None:
                 inbox = req.nc.new_inbox()
                 got = 0
                 done = asyncio.Event()
+                seal = PrivateKey.generate()
+                opener = SealedBox(seal)
 
                 async def on_reply(msg: Any) -> None:
                     nonlocal got
-                    VerifyKey(msg.data[:32]).verify(msg.data[32:])
+                    data = msg.data
+                    if sealed:
+                        data = opener.decrypt(data)[:OFFER_FRAME_BYTES]
+                    VerifyKey(data[:32]).verify(data[32:])
                     got += 1
                     if got == n:
                         done.set()
 
                 sub = await req.nc.subscribe(inbox, cb=on_reply)
-                await req.nc.publish(
-                    "floor.intent", bytes(me.verify_key) + me.sign(payload), reply=inbox
-                )
+                keys = bytes(me.verify_key) + (bytes(seal.public_key) if sealed else b"")
+                await req.nc.publish("floor.intent", keys + me.sign(payload), reply=inbox)
                 await asyncio.wait_for(done.wait(), 30)
                 await sub.unsubscribe()
 
             await one()
-            return await timed(one, repeat)
+            return await timed(one, repeat, farm_clock(req))
 
 
-async def product_round_trip(url: str, tmp: Path, n: int, repeat: int) -> tuple[float, float]:
+async def product_round_trip(
+    url: str, tmp: Path, n: int, repeat: int
+) -> tuple[float, float, float]:
     """From a signed intent to the ranked list, with n vendor adapters in another process."""
     with farm(url, n, "product"):
         async with (
@@ -529,7 +561,7 @@ async def product_round_trip(url: str, tmp: Path, n: int, repeat: int) -> tuple[
                 assert len(got.ranked) == n, (len(got.ranked), got.dropped[:2])
 
             await one()
-            return await timed(one, repeat)
+            return await timed(one, repeat, farm_clock(agent_bus))
 
 
 async def bare_rtt(url: str, repeat: int) -> float:
@@ -613,7 +645,9 @@ def plot(
     ax[0].plot(
         ns, [series[n]["product_ms"] for n in ns], "o-", label="intentcast: intent to ranked list"
     )
-    ax[0].plot(ns, [series[n]["floor_ms"] for n in ns], "s--", label="floor: bare signed fan-out")
+    ax[0].plot(
+        ns, [series[n]["floor_ms"] for n in ns], "s--", label="crypto bound: bare sealed fan-out"
+    )
     ax[0].set(
         xlabel="vendors answering", ylabel="wall time, ms (median)", title="Latency against vendors"
     )
@@ -652,36 +686,7 @@ async def main_async(quick: bool) -> None:
         async with EmbeddedServer(tmp / "nats") as server:
             rtt = await bare_rtt(server.url, 200 if quick else 1000)
             record("bare_nats_round_trip", rtt, "ms", rtt, None, "the floor for request/reply")
-            series: dict[int, dict[str, float]] = {}
-            for n in [1, 10, 50] if quick else [1, 10, 50, 200]:
-                repeat = 5 if quick else (30 if n <= 10 else 15 if n <= 50 else 5)
-                fw, fc = await bare_fanout(server.url, n, repeat)
-                pw, pc = await product_round_trip(server.url, tmp, n, repeat)
-                series[n] = {"product_ms": pw, "floor_ms": fw, "product_cpu": pc, "floor_cpu": fc}
-                record(
-                    f"round_trip_{n}",
-                    pw,
-                    "ms",
-                    fw,
-                    1.5,
-                    "floor: bare signed fan-out; vendors in one other process",
-                )
-                record(
-                    f"round_trip_{n}_crypto_bound",
-                    fw + n * (floors["raw_seal"] + floors["raw_unseal"]) / 1000,
-                    "ms",
-                    fw,
-                    None,
-                    "the floor plus sealing and unsealing each reply: what no implementation beats",
-                )
-                record(
-                    f"round_trip_{n}_agent_cpu",
-                    pc,
-                    "ms",
-                    fc,
-                    None,
-                    "CPU of the agent's process per intent",
-                )
+            series = await round_trips(server.url, tmp, quick)
             await ratings_rows(server.url, tmp, record, quick=quick)
             load = []
             for conc in [1, 8] if quick else [1, 4, 16, 64]:
@@ -718,6 +723,41 @@ async def main_async(quick: bool) -> None:
         )
 
 
+async def round_trips(url: str, tmp: Path, quick: bool) -> dict[int, dict[str, float]]:
+    """Intent to ranked list at 1, 10, 50 (and 200) vendors, each against its crypto bound:
+    the sealed floor, run just before it on the same bus with its vendors in one process
+    too, so that both pay the vendors' cryptography one vendor after another."""
+    series: dict[int, dict[str, float]] = {}
+    for n in [1, 10, 50] if quick else [1, 10, 50, 200]:
+        repeat = 5 if quick else (30 if n <= 10 else 15 if n <= 50 else 8)
+        bw, _, _ = await bare_fanout(url, n, repeat)
+        sw, sc, sf = await bare_fanout(url, n, repeat, sealed=True)
+        pw, pc, pf = await product_round_trip(url, tmp, n, repeat)
+        series[n] = {"product_ms": pw, "floor_ms": sw, "product_cpu": pc, "floor_cpu": sc}
+        one_process = "; vendors in one other process, one after another"
+        record(f"round_trip_{n}", pw, "ms", sw, 1.3, "floor: round_trip_crypto_bound" + one_process)
+        record(
+            f"round_trip_{n}_crypto_bound", sw, "ms", bw, None,
+            "measured: bare responders verify, sign and seal (an offer's sizes), the requester"
+            " unseals and verifies; floor: the same unsealed (bare signed fan-out)" + one_process,
+        )  # fmt: skip
+        record(
+            f"round_trip_{n}_agent_cpu", pc, "ms", sc, None,
+            "CPU of the agent's process per intent; floor: the crypto bound's requester",
+        )  # fmt: skip
+        record(
+            f"round_trip_{n}_vendor_cpu", pf, "ms", sf, None,
+            "CPU of the vendors' process per intent; floor: the crypto bound's responders",
+        )  # fmt: skip
+    return series
+
+
+async def round_trips_only(quick: bool) -> None:
+    with tempfile.TemporaryDirectory(prefix="intentcast-bench-") as d:
+        async with EmbeddedServer(Path(d) / "nats") as server:
+            await round_trips(server.url, Path(d), quick)
+
+
 async def capacity(tmp: Path, floors: dict[str, float], quick: bool) -> None:
     """Rows for deploy/CAPACITY.md: sizes, bus fan-out, vendor processes, PostgreSQL."""
     sys.path.insert(0, str(ROOT / "bench"))
@@ -744,9 +784,15 @@ def main() -> int:
     ap.add_argument(
         "--capacity", action="store_true", help="only the per-message and capacity rows"
     )
+    ap.add_argument("--round-trips", action="store_true", help="only the round trip rows")
     args = ap.parse_args()
     configure_logging(json=True, level="error")
-    asyncio.run(capacity_only(args.quick) if args.capacity else main_async(args.quick))
+    if args.round_trips:
+        asyncio.run(round_trips_only(args.quick))
+    elif args.capacity:
+        asyncio.run(capacity_only(args.quick))
+    else:
+        asyncio.run(main_async(args.quick))
     return 0
 
 
