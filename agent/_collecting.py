@@ -247,31 +247,21 @@ def _keep(
             sign_seed=sign_seed,
             seal_secret=seal_secret,
         )
+        received = now.isoformat()
+        rows = []
         for o in offers:
             m, p = o.offer.msg, o.profile.msg
             score, reasons = score_of.get(m.id, (0.0, []))
-            store.add_offer(
-                id=m.id,
-                intent_id=intent.id,
-                vendor_id=p.vendor_id,
-                vendor_name=p.name,
-                bundle=o.bundle,
-                total_amount=m.total_price.amount,
-                currency=m.total_price.currency,
-                delivery_by=m.delivery_by.isoformat(),
-                expires=o.offer.header.expires.isoformat(),
-                rank=rank_of.get(m.id),
-                score=score,
-                reasons=reasons,
-                received=now.isoformat(),
-            )
-        for d in dropped:
-            store.add_drop(
-                intent_id=intent.id,
-                vendor_id=d.vendor_id,
-                vendor_name=d.vendor_name,
-                reason=d.reason,
-                detail=d.detail,
-                received=now,
-                count=d.count,
-            )
+            rows.append(
+                (
+                    m.id, intent.id, p.vendor_id, p.name, o.bundle, m.total_price.amount,
+                    m.total_price.currency, m.delivery_by.isoformat(),
+                    o.offer.header.expires.isoformat(), rank_of.get(m.id), score, reasons,
+                    received,
+                )
+            )  # fmt: skip
+        store.add_offers(rows)
+        store.add_drops(
+            (intent.id, d.vendor_id, d.vendor_name, d.reason, d.detail, received, d.count)
+            for d in dropped
+        )

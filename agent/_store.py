@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -54,6 +54,10 @@ RECORDS: dict[str, type[msgspec.Struct]] = {
     "relationship_erasures": RelationshipErasureRow,
 }
 KEY_COLUMNS = ("sign_seed", "seal_secret")  # intents' private keys: not in IntentRow
+_OFFER_COLUMNS = (
+    "id", "intent_id", "vendor_id", "vendor_name", "bundle", "total_amount", "currency",
+    "delivery_by", "expires", "rank", "score", "reasons", "received",
+)  # fmt: skip
 
 
 class KeysNotHeld(HomeError):
@@ -252,6 +256,25 @@ class AgentStore:
         self.db.execute(
             f"INSERT OR IGNORE INTO offers ({cols}) VALUES ({', '.join('?' * len(row))})",
             tuple(row.values()),
+        )
+
+    def add_offers(self, rows: Iterable[tuple[Any, ...]]) -> None:
+        """Many offers in one statement: each row's values in the order of the offers
+        table's columns (``reasons`` as a list)."""
+        cols = _OFFER_COLUMNS
+        at = cols.index("reasons")
+        self.db.executemany(
+            f"INSERT OR IGNORE INTO offers ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
+            ((*r[:at], json.dumps(r[at]), *r[at + 1 :]) for r in rows),
+        )
+
+    def add_drops(self, rows: Iterable[tuple[Any, ...]]) -> None:
+        """Many drops in one statement: (intent_id, vendor_id, vendor_name, reason, detail,
+        received as ISO text, count) each."""
+        self.db.executemany(
+            "INSERT INTO drops (intent_id, vendor_id, vendor_name, reason, detail, received, count)"
+            " VALUES (?,?,?,?,?,?,?)",
+            rows,
         )
 
     def add_drop(
