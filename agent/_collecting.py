@@ -3,9 +3,16 @@ and keep the intent, its keys, the offers and what was dropped.
 
 Bounded under a flood, per intent: of replies that did not verify the agent keeps counts by
 reason, never the replies (nor a row each); of verified ones at most one offer per vendor
-(later ones from that vendor are a count) and at most :data:`MAX_OFFERS` in all (the first
-to arrive; the rest a count, ``too_many_offers``); replies waiting to be opened at most
-:data:`MAX_QUEUED_BYTES` (the rest are counted unread, ``unverified:unread``)."""
+(later ones from that vendor are a count) and at most :data:`MAX_OFFERS` in all (the rest a
+count, ``too_many_offers``); replies waiting to be opened at most :data:`MAX_QUEUED_BYTES`
+(the rest are counted unread, ``unverified:unread``).
+
+Which offers keep a place once :data:`MAX_OFFERS` are held: those of vendors the person
+knows (evidence in their own history: a receipt, a rating, an outcome; or an entry from a
+registrar they trust) before those of unknown identities, and among each, the first to
+come. A known vendor's offer arriving when every place is taken takes the place of the
+unknown identity that came last; fresh identities cost nothing to make, so arriving first
+must not be enough to crowd out a vendor the person has dealt with."""
 
 from __future__ import annotations
 
@@ -25,6 +32,7 @@ from ._certified import note_certified
 from ._home import RankingWeights, TrustPolicy
 from ._opening import Opened, admit_opened
 from ._ranking import Dropped, Ranked, rank_offers
+from ._registered import RegisteredTrust
 from ._session import AgentSession, utcnow
 from ._store import AgentStore
 from ._trust import TrustScorer
@@ -52,6 +60,28 @@ class Collected:
     no_responders: bool = False
 
 
+Known = Callable[[schemas.OpenedOffer], bool]
+
+
+def _known_vendors(store: AgentStore, trust: TrustScorer, clock: Callable[[], datetime]) -> Known:
+    """Whether an offer's vendor is one the person knows (see the module's docstring). Only
+    asked once the cap is reached, so the history is read then, once per intent."""
+    evidence: set[str] | None = None
+
+    def known(o: schemas.OpenedOffer) -> bool:
+        nonlocal evidence
+        p = o.profile.msg
+        if evidence is None:
+            evidence = {r["vendor_id"] for r in store.all_outcomes()}
+        if p.vendor_id in evidence:
+            return True
+        if isinstance(trust, RegisteredTrust):
+            return trust.standing(p.vendor_id, p.name, clock()).registered_name is not None
+        return False
+
+    return known
+
+
 class _OfferInbox:
     """Verifies replies as they arrive; only verified offers are kept.
 
@@ -65,14 +95,17 @@ class _OfferInbox:
         clock: Callable[[], datetime],
         expect: int | None,
         session: AgentSession,
+        known: Known,
     ) -> None:
-        self.cast, self.clock, self.expect = cast, clock, expect
+        self.cast, self.clock, self.expect, self.known = cast, clock, expect, known
         self.opener, self.profiles = session.opener, session.profiles
         self.replay = schemas.ReplayCache()
         self.offers: list[schemas.OpenedOffer] = []
         self.unverified: Counter[str] = Counter()  # by error code: counts, never the replies
         self.repeats: Counter[tuple[str, str]] = Counter()  # (vendor id, name): later offers
         self.too_many = 0
+        # Held offers of unknown identities, in arrival order: found once the cap is reached.
+        self._unknown: list[schemas.OpenedOffer] | None = None
         self.vendors: set[str] = set()
         self.enough = asyncio.Event()
         self.no_responders = False
@@ -108,6 +141,16 @@ class _OfferInbox:
             why = f"more than {MAX_OFFERS} verified offers for one intent"
             out.append(Dropped("too_many_offers", why, count=self.too_many))
         return out
+
+    def _make_room(self, o: schemas.OpenedOffer) -> bool:
+        """Every place is taken: give ``o`` the place of the unknown identity that came
+        last, if ``o``'s vendor is known and there is one."""
+        if self._unknown is None:
+            self._unknown = [held for held in self.offers if not self.known(held)]
+        if not self._unknown or not self.known(o):
+            return False
+        self.offers.remove(self._unknown.pop())
+        return True
 
     def on_no_responders(self, _: NoResponders) -> None:
         # Nobody serves this category right now. The window still runs its course: anyone
@@ -160,8 +203,9 @@ class _OfferInbox:
             self.repeats[p.vendor_id, p.name] += 1
             return
         if len(self.offers) >= MAX_OFFERS:
-            self.too_many += 1
-            return
+            self.too_many += 1  # this offer, or the one whose place it takes
+            if not self._make_room(o):
+                return
         self.vendors.add(p.vendor_id)
         self.offers.append(o)
         if self.expect is not None and len(self.offers) >= self.expect:
@@ -185,7 +229,7 @@ async def cast_and_collect(
     transaction (committed, not fsynced: see :meth:`AgentStore.transaction`)."""
     intent = cast.intent
     bus = session.live()
-    inbox = _OfferInbox(cast, clock, expect, session)
+    inbox = _OfferInbox(cast, clock, expect, session, _known_vendors(store, trust, clock))
     sub = await bus.subscribe(
         intent.reply_subject,
         inbox.on_msg,

@@ -1,19 +1,34 @@
 """What the agent keeps of one intent's replies, exactly (unit level: the real agent on the
 in-process transport, a crowd answering the intent): counts by reason for what did not
-verify, one offer per vendor, at most MAX_OFFERS offers, and the rest counted."""
+verify, one offer per vendor, at most MAX_OFFERS offers, and the rest counted; and which
+offers keep a place when a crowd of fresh identities answers before a vendor the person
+knows (in-process, and over a real nats-server)."""
 
 from __future__ import annotations
 
+import asyncio
 import os
-from datetime import UTC, datetime
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import schemas
-from agent import MAX_OFFERS
-from runtime import Message
+from agent import MAX_OFFERS, AcceptState, Collected
+from runtime import (
+    Bus,
+    EmbeddedServer,
+    Handler,
+    Message,
+    NatsTransport,
+    Subscription,
+    Transport,
+    WrappedTransport,
+)
 from simulator import Rogue
+from tests.conftest import collect, own_agent
 from tests.factories import vendor_for_test
-from tests.test_conversations import market
+from tests.test_conversations import _vendor, accept_from, market, want
 
 CROWD, REPEATS, GARBAGE = MAX_OFFERS + 44, 10, 5
 
@@ -53,3 +68,123 @@ async def test_a_crowd_of_identities_is_capped_and_repeats_and_junk_are_counts(
     assert [d.vendor_id for d in got.dropped if d.reason == "duplicate"] == [one.vendor_id]
     assert sum(d.reason == "free" for d in got.dropped) == MAX_OFFERS  # judged, never shown
     assert got.ranked == []
+
+
+class _AfterFlood(WrappedTransport):
+    """A vendor's transport whose intents are answered only once ``flooded`` is set (when
+    it is armed): the crowd's offers are then all on their way before the vendor's."""
+
+    def __init__(self, inner: Transport) -> None:
+        super().__init__(inner)
+        self.flooded: asyncio.Event | None = None
+
+    async def subscribe(self, subject: str, handler: Handler, **kw: Any) -> Subscription:
+        async def after_flood(msg: Message) -> None:
+            if self.flooded is not None and subject.startswith("ic.v1.intent."):
+                await self.flooded.wait()
+            await handler(msg)
+
+        return await self.inner.subscribe(subject, after_flood, **kw)
+
+
+class _Crowd:
+    """Answers the next intent it hears, once armed, with a tempting offer from each of
+    ``CROWD`` fresh identities, and then lets the honest vendor answer."""
+
+    def __init__(self, publish: Callable[[str, bytes], Awaitable[None]], gate: _AfterFlood) -> None:
+        self.publish, self.gate = publish, gate
+        self.identities = [vendor_for_test(f"Crowd {i}") for i in range(CROWD)]
+
+    def arm(self) -> None:
+        self.gate.flooded = asyncio.Event()
+
+    async def on_intent(self, data: bytes, flush: Callable[[], Awaitable[None]]) -> None:
+        flooded = self.gate.flooded
+        if flooded is None or flooded.is_set():
+            return
+        v = schemas.open_intent(data, now=None, replay=None)
+        now, rogue = datetime.now(UTC), Rogue(set())
+        for signer in self.identities:
+            await self.publish(
+                v.msg.reply_subject, rogue.offer(v, signer, now, timedelta(hours=1))[1]
+            )
+        await flush()
+        flooded.set()
+
+
+def _placed(got: Collected, crowd: _Crowd, honest: str) -> None:
+    """The honest vendor kept and shown; of the crowd, the first to come, one place fewer."""
+    kept = {o.profile.msg.vendor_id for o in got.offers}
+    first = {s.vendor_id for s in crowd.identities[: MAX_OFFERS - 1]}
+    assert len(got.offers) == MAX_OFFERS and kept == first | {honest}
+    assert honest in {r.opened.profile.msg.vendor_id for r in got.ranked}
+    counted = {d.reason: d.count for d in got.dropped}
+    assert counted["too_many_offers"] == CROWD + 1 - MAX_OFFERS
+
+
+async def test_fresh_identities_arriving_first_do_not_crowd_out_a_vendor_the_person_knows(
+    tmp_path: Path,
+) -> None:
+    """Sierra sold to the person before (a receipt in their store). For the next intent 300
+    fresh identities answer first, each with a tempting offer, and Sierra last: Sierra's
+    offer is kept (in the place of the last identity to come) and ranked, the first
+    MAX_OFFERS - 1 identities keep theirs, and the 45 others are counted too_many_offers;
+    the store holds MAX_OFFERS offers for the intent, Sierra's with a rank."""
+    async with market(tmp_path, "sierra") as m:
+        await accept_from(m, "sierra")
+        await m.stop("sierra")
+        gate = _AfterFlood(m.bus)
+        crowd = _Crowd(m.bus.publish, gate)
+        sierra, ready, stop = m.vendors["sierra"], asyncio.Event(), asyncio.Event()
+        run = m.tasks.create_task(sierra.run(gate, stop, on_ready=ready.set))
+        await ready.wait()
+        await m.bus.subscribe("ic.v1.intent.>", lambda msg: crowd.on_intent(msg.data, m.bus.flush))
+        crowd.arm()
+        got = await want(m, expect=MAX_OFFERS, window=10)
+        stop.set()
+        await run
+        rows = m.store.rows("offers")
+    _placed(got, crowd, sierra.vendor_id)
+    mine = [r for r in rows if r["intent_id"] == got.cast.intent.id]
+    assert len(mine) == MAX_OFFERS
+    assert [r["rank"] is not None for r in mine if r["vendor_id"] == sierra.vendor_id] == [True]
+
+
+async def test_over_a_real_bus_a_flood_of_fresh_identities_leaves_the_known_vendor_shown(
+    tmp_path: Path, nats_server: EmbeddedServer
+) -> None:
+    """Over a real nats-server: the person buys from Sierra (a real vendor adapter on its
+    own connection), then a hostile client answers the next intent with 300 fresh
+    identities' offers, flushed to the server before Sierra answers at all. The person's
+    agent keeps and ranks Sierra's offer, and of the crowd only the first MAX_OFFERS - 1."""
+    sierra = _vendor(tmp_path, "sierra")
+    async with (
+        Bus(nats_server.url, name="sierra") as vbus,
+        Bus(nats_server.url, name="hostile") as hbus,
+        Bus(nats_server.url, name="person", inbox_prefix=schemas.REPLY_ROOT) as pbus,
+        own_agent(tmp_path / "person", pbus) as person,
+        asyncio.TaskGroup() as tg,
+    ):
+        gate = _AfterFlood(NatsTransport(vbus))
+        stop, ready = asyncio.Event(), asyncio.Event()
+        tg.create_task(sierra.run(gate, stop, on_ready=ready.set))
+        await ready.wait()
+        first = await collect(person, expect=1)
+        res = await person.accept(first.ranked[0].offer.id)
+        assert res.status is AcceptState.CONFIRMED, res
+
+        async def publish(subject: str, data: bytes) -> None:
+            await hbus.nc.publish(subject, data)
+
+        crowd = _Crowd(publish, gate)
+
+        async def on_intent(msg: Any) -> None:
+            await crowd.on_intent(msg.data, hbus.nc.flush)
+
+        await hbus.nc.subscribe("ic.v1.intent.>", cb=on_intent)
+        await hbus.nc.flush()
+        crowd.arm()
+        got = await collect(person, expect=MAX_OFFERS, window=10)
+        stop.set()
+    sierra.store.close()
+    _placed(got, crowd, sierra.vendor_id)
