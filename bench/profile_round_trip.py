@@ -49,7 +49,7 @@ async def main(n: int, repeat: int, top: int) -> None:
                     for _ in range(3):  # warm up
                         await agent.cast(rb.cast(), window=30, expect=n)
                     prof = cProfile.Profile()
-                    await bus.nc.request("farm.profile", b"start", timeout=10)
+                    await bus.nc.request("farm.profile.product", b"start", timeout=10)
                     t0, c0 = time.perf_counter(), time.process_time()
                     prof.enable()
                     for _ in range(repeat):
@@ -58,7 +58,9 @@ async def main(n: int, repeat: int, top: int) -> None:
                     prof.disable()
                     wall = (time.perf_counter() - t0) / repeat * 1e3
                     cpu = (time.process_time() - c0) / repeat * 1e3
-                    await bus.nc.request("farm.profile", str(farm_prof).encode(), timeout=30)
+                    await bus.nc.request(
+                        "farm.profile.product", str(farm_prof).encode(), timeout=30
+                    )
             print(f"{n} vendors: {wall:.1f} ms wall, {cpu:.1f} ms agent CPU per intent (profiled)")
             print("== agent process, by own time ==")
             print(_top(pstats.Stats(prof), top))

@@ -28,7 +28,7 @@ import sys
 import tempfile
 import time
 import tracemalloc
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -454,29 +454,39 @@ async def micro(tmp: Path, quick: bool) -> dict[str, float]:
 # --- macro: over a real nats-server -----------------------------------------------------------
 
 
-async def timed(
-    fn: Callable[[], Awaitable[object]], repeat: int, farm_cpu: Callable[[], Awaitable[float]]
-) -> tuple[float, float, float]:
-    """(median wall ms, median CPU ms of this process: the agent, mean CPU ms of the vendor
-    farm) per run, over ``repeat`` runs."""
-    walls, cpus = [], []
-    f0 = await farm_cpu()
-    for _ in range(repeat):
-        c0, t0 = time.process_time(), time.perf_counter()
-        await fn()
-        walls.append((time.perf_counter() - t0) * 1e3)
-        cpus.append((time.process_time() - c0) * 1e3)
-    farm_ms = (await farm_cpu() - f0) / repeat * 1e3
-    return statistics.median(walls), statistics.median(cpus), farm_ms
-
-
-def farm_clock(bus: Bus) -> Callable[[], Awaitable[float]]:
-    """The vendor farm's CPU seconds so far, as it answers ``farm.cpu``."""
+def farm_clock(bus: Bus, mode: str) -> Callable[[], Awaitable[float]]:
+    """The CPU seconds a vendor farm has spent so far, as it answers ``farm.cpu.<mode>``."""
 
     async def cpu() -> float:
-        return float((await bus.nc.request("farm.cpu", b"", timeout=10)).data)
+        return float((await bus.nc.request(f"farm.cpu.{mode}", b"", timeout=10)).data)
 
     return cpu
+
+
+async def interleaved(
+    runs: dict[str, Callable[[], Awaitable[object]]],
+    repeat: int,
+    farm_cpu: dict[str, Callable[[], Awaitable[float]]],
+) -> dict[str, tuple[float, float, float]]:
+    """For each run: (median wall ms, median CPU ms of this process, mean CPU ms of its vendor
+    farm) over ``repeat`` calls, the runs taking turns (in a rotating order) so that each
+    sees the same machine; the farms not being timed are idle meanwhile."""
+    walls: dict[str, list[float]] = {k: [] for k in runs}
+    cpus: dict[str, list[float]] = {k: [] for k in runs}
+    farm_ms = {k: 0.0 for k in runs}
+    names = list(runs)
+    for i in range(repeat):
+        for k in names[i % len(names) :] + names[: i % len(names)]:
+            f0 = await farm_cpu[k]()
+            c0, t0 = time.process_time(), time.perf_counter()
+            await runs[k]()
+            walls[k].append((time.perf_counter() - t0) * 1e3)
+            cpus[k].append((time.process_time() - c0) * 1e3)
+            farm_ms[k] += (await farm_cpu[k]() - f0) * 1e3
+    return {
+        k: (statistics.median(walls[k]), statistics.median(cpus[k]), farm_ms[k] / repeat)
+        for k in names
+    }
 
 
 @contextlib.asynccontextmanager
@@ -487,26 +497,22 @@ async def _person(path: Path, session: AgentSession) -> AsyncIterator[Agent]:
         yield agent
 
 
-def farm(url: str, n: int, mode: str) -> ServiceProcess:
-    return ServiceProcess(
-        [
-            sys.executable,
-            str(ROOT / "bench" / "vendor_farm.py"),
-            "--bus",
-            url,
-            "-n",
-            str(n),
-            "--mode",
-            mode,
-        ],
-        ready_event="farm.ready",
-        name=f"farm-{mode}-{n}",
-    )
+@contextlib.contextmanager
+def farm(url: str, n: int, mode: str) -> Iterator[ServiceProcess]:
+    """N vendors (``mode``: see ``vendor_farm.py``) in one other process, until the block ends."""
+    p = ServiceProcess(
+        [sys.executable, str(ROOT / "bench" / "vendor_farm.py"), "--bus", url, "-n", str(n),
+         "--mode", mode],
+        ready_event="farm.ready", name=f"farm-{mode}-{n}",
+    )  # fmt: skip
+    try:
+        p.start(timeout=20 + n / 4)  # 200 adapters take seconds to start on a shared machine
+        yield p
+    finally:
+        p.stop()
 
 
-async def bare_fanout(
-    url: str, n: int, repeat: int, *, sealed: bool = False
-) -> tuple[float, float, float]:
+def bare_fanout(req: Bus, n: int, *, sealed: bool) -> Callable[[], Awaitable[None]]:
     """Floor: publish a signed intent; n bare responders (in one other process, as the
     product's vendors are) verify it and sign a reply; the requester verifies all n.
     nats-py plus Ed25519, nothing else. ``sealed``: the contract's whole cryptography and
@@ -515,53 +521,42 @@ async def bare_fanout(
     unseals and verifies each."""
     me = SigningKey.generate()
     payload = os.urandom(900)
-    with farm(url, n, "sealed" if sealed else "floor"):
-        async with Bus(url, name="floor-requester") as req:
+    subject = "floor.sealed" if sealed else "floor.intent"
 
-            async def one() -> None:
-                inbox = req.nc.new_inbox()
-                got = 0
-                done = asyncio.Event()
-                seal = PrivateKey.generate()
-                opener = SealedBox(seal)
+    async def one() -> None:
+        inbox = req.nc.new_inbox()
+        got = 0
+        done = asyncio.Event()
+        seal = PrivateKey.generate()
+        opener = SealedBox(seal)
 
-                async def on_reply(msg: Any) -> None:
-                    nonlocal got
-                    data = msg.data
-                    if sealed:
-                        data = opener.decrypt(data)[:OFFER_FRAME_BYTES]
-                    VerifyKey(data[:32]).verify(data[32:])
-                    got += 1
-                    if got == n:
-                        done.set()
+        async def on_reply(msg: Any) -> None:
+            nonlocal got
+            data = msg.data
+            if sealed:
+                data = opener.decrypt(data)[:OFFER_FRAME_BYTES]
+            VerifyKey(data[:32]).verify(data[32:])
+            got += 1
+            if got == n:
+                done.set()
 
-                sub = await req.nc.subscribe(inbox, cb=on_reply)
-                keys = bytes(me.verify_key) + (bytes(seal.public_key) if sealed else b"")
-                await req.nc.publish("floor.intent", keys + me.sign(payload), reply=inbox)
-                await asyncio.wait_for(done.wait(), 30)
-                await sub.unsubscribe()
+        sub = await req.nc.subscribe(inbox, cb=on_reply)
+        keys = bytes(me.verify_key) + (bytes(seal.public_key) if sealed else b"")
+        await req.nc.publish(subject, keys + me.sign(payload), reply=inbox)
+        await asyncio.wait_for(done.wait(), 30)
+        await sub.unsubscribe()
 
-            await one()
-            return await timed(one, repeat, farm_clock(req))
+    return one
 
 
-async def product_round_trip(
-    url: str, tmp: Path, n: int, repeat: int
-) -> tuple[float, float, float]:
+def product_round_trip(agent: Agent, n: int) -> Callable[[], Awaitable[None]]:
     """From a signed intent to the ranked list, with n vendor adapters in another process."""
-    with farm(url, n, "product"):
-        async with (
-            Bus(url, name="agent") as agent_bus,
-            AgentSession(NatsTransport(agent_bus)) as session,
-            _person(tmp / f"agent-{n}", session) as agent,
-        ):
 
-            async def one() -> None:
-                got = await agent.cast(cast(), window=30, expect=n)
-                assert len(got.ranked) == n, (len(got.ranked), got.dropped[:2])
+    async def one() -> None:
+        got = await agent.cast(cast(), window=30, expect=n)
+        assert len(got.ranked) == n, (len(got.ranked), got.dropped[:2])
 
-            await one()
-            return await timed(one, repeat, farm_clock(agent_bus))
+    return one
 
 
 async def bare_rtt(url: str, repeat: int) -> float:
@@ -686,7 +681,8 @@ async def main_async(quick: bool) -> None:
         async with EmbeddedServer(tmp / "nats") as server:
             rtt = await bare_rtt(server.url, 200 if quick else 1000)
             record("bare_nats_round_trip", rtt, "ms", rtt, None, "the floor for request/reply")
-            series = await round_trips(server.url, tmp, quick)
+            async with EmbeddedServer(tmp / "nats-core", jetstream=False) as core:
+                series = await round_trips(core.url, tmp, quick)
             await ratings_rows(server.url, tmp, record, quick=quick)
             load = []
             for conc in [1, 8] if quick else [1, 4, 16, 64]:
@@ -724,15 +720,32 @@ async def main_async(quick: bool) -> None:
 
 
 async def round_trips(url: str, tmp: Path, quick: bool) -> dict[int, dict[str, float]]:
-    """Intent to ranked list at 1, 10, 50 (and 200) vendors, each against its crypto bound:
-    the sealed floor, run just before it on the same bus with its vendors in one process
-    too, so that both pay the vendors' cryptography one vendor after another."""
+    """Intent to ranked list at 1, 10, 50 (and 200) vendors, each against its crypto bound
+    (the sealed floor), with the bare signed fan-out beside it. All three farms run at once
+    and take turns intent by intent, so that each sees the same machine; each farm has its
+    vendors in one process, so that all pay the vendors' work one vendor after another.
+    ``url``: a bus without JetStream. A live intent never touches it, and each vendor's
+    watch consumers poll it 4 times a second: nothing in a vendor's own process, but 800
+    polls a second on the farm's one core at 200 vendors."""
     series: dict[int, dict[str, float]] = {}
     for n in [1, 10, 50] if quick else [1, 10, 50, 200]:
         repeat = 5 if quick else (30 if n <= 10 else 15 if n <= 50 else 8)
-        bw, _, _ = await bare_fanout(url, n, repeat)
-        sw, sc, sf = await bare_fanout(url, n, repeat, sealed=True)
-        pw, pc, pf = await product_round_trip(url, tmp, n, repeat)
+        with farm(url, n, "floor"), farm(url, n, "sealed"), farm(url, n, "product"):
+            async with (
+                Bus(url, name="floor-requester") as req,
+                Bus(url, name="agent") as agent_bus,
+                AgentSession(NatsTransport(agent_bus)) as session,
+                _person(tmp / f"agent-{n}", session) as agent,
+            ):
+                runs = {
+                    "floor": bare_fanout(req, n, sealed=False),
+                    "sealed": bare_fanout(req, n, sealed=True),
+                    "product": product_round_trip(agent, n),
+                }
+                for run in runs.values():
+                    await run()  # warm up
+                got = await interleaved(runs, repeat, {k: farm_clock(req, k) for k in runs})
+        (bw, _, _), (sw, sc, sf), (pw, pc, pf) = got["floor"], got["sealed"], got["product"]
         series[n] = {"product_ms": pw, "floor_ms": sw, "product_cpu": pc, "floor_cpu": sc}
         one_process = "; vendors in one other process, one after another"
         record(f"round_trip_{n}", pw, "ms", sw, 1.3, "floor: round_trip_crypto_bound" + one_process)
@@ -754,8 +767,8 @@ async def round_trips(url: str, tmp: Path, quick: bool) -> dict[int, dict[str, f
 
 async def round_trips_only(quick: bool) -> None:
     with tempfile.TemporaryDirectory(prefix="intentcast-bench-") as d:
-        async with EmbeddedServer(Path(d) / "nats") as server:
-            await round_trips(server.url, Path(d), quick)
+        async with EmbeddedServer(Path(d) / "nats", jetstream=False) as core:
+            await round_trips(core.url, Path(d), quick)
 
 
 async def capacity(tmp: Path, floors: dict[str, float], quick: bool) -> None:

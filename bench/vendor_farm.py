@@ -3,8 +3,9 @@
 bare responders that do the contract's cryptography and nothing else (`--mode sealed`):
 verify the intent, sign a reply the size of an offer frame, pad it to the offer's box and
 seal it to the key the intent names. Runs beside the agent, as vendors would, on the other
-core. Answers ``farm.cpu`` with its CPU seconds so far (what the vendors spent) and
-``farm.profile`` (``start``, or a path to write the profile to and stop), logs
+core. Floors hear on ``floor.intent`` (``floor.sealed``), so that all three can run at once.
+Answers ``farm.cpu.<mode>`` with its CPU seconds so far (what the vendors spent) and
+``farm.profile.<mode>`` (``start``, or a path to write the profile to and stop), logs
 `farm.ready` when subscribed, then serves until SIGTERM."""
 
 from __future__ import annotations
@@ -49,7 +50,7 @@ async def main(url: str, n: int, mode: str) -> None:
             async def cpu(msg: Any) -> None:
                 await msg.respond(repr(time.process_time()).encode())
 
-            await bus.nc.subscribe("farm.cpu", cb=cpu)
+            await bus.nc.subscribe(f"farm.cpu.{mode}", cb=cpu)
             profile = cProfile.Profile()
 
             async def profiling(msg: Any) -> None:
@@ -60,7 +61,7 @@ async def main(url: str, n: int, mode: str) -> None:
                     profile.dump_stats(msg.data.decode())
                 await msg.respond(b"")
 
-            await bus.nc.subscribe("farm.profile", cb=profiling)
+            await bus.nc.subscribe(f"farm.profile.{mode}", cb=profiling)
             if mode == "sealed":
                 body = os.urandom(rb.OFFER_FRAME_BYTES - 64 - 32)
                 pad = rb.OFFER_BOX_BYTES - 48 - rb.OFFER_FRAME_BYTES  # 48: the box's overhead
@@ -72,7 +73,7 @@ async def main(url: str, n: int, mode: str) -> None:
                         box = SealedBox(PublicKey(msg.data[32:64])).encrypt(frame + bytes(pad))
                         await bus.nc.publish(msg.reply, box)
 
-                    await bus.nc.subscribe("floor.intent", queue=f"q{i}", cb=sealed)
+                    await bus.nc.subscribe("floor.sealed", queue=f"q{i}", cb=sealed)
             elif mode == "floor":
                 keys = [SigningKey.generate() for _ in range(n)]
                 for i, k in enumerate(keys):
