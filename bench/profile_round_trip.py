@@ -38,7 +38,7 @@ def _top(stats: pstats.Stats, n: int) -> str:
 async def main(n: int, repeat: int, top: int) -> None:
     with tempfile.TemporaryDirectory(prefix="profile-") as d:
         tmp = Path(d)
-        async with EmbeddedServer(tmp / "nats") as server:
+        async with EmbeddedServer(tmp / "nats", jetstream=False) as server:
             farm_prof = tmp / "farm.prof"
             with rb.farm(server.url, n, "product"):
                 async with (
