@@ -13,22 +13,28 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from nacl.signing import SigningKey
+
 import schemas
-from agent import MAX_OFFERS, AcceptState, Collected
+from agent import MAX_OFFERS, AcceptState, AgentStore, BetaTrust, Collected, RegisteredTrust
+from agent._collecting import _known_vendors
+from agent._home import TrustPolicy
 from runtime import (
     Bus,
     EmbeddedServer,
     Handler,
     Message,
     NatsTransport,
+    RegistryView,
     Subscription,
     Transport,
     WrappedTransport,
 )
 from simulator import Rogue
 from tests.conftest import collect, own_agent
-from tests.factories import vendor_for_test
+from tests.factories import NOW, intent_for_test, vendor_for_test
 from tests.test_conversations import _vendor, accept_from, market, want
+from tests.test_registry_parts import RID, _entry, _opened
 
 CROWD, REPEATS, GARBAGE = MAX_OFFERS + 44, 10, 5
 
@@ -188,3 +194,28 @@ async def test_over_a_real_bus_a_flood_of_fresh_identities_leaves_the_known_vend
         stop.set()
     sierra.store.close()
     _placed(got, crowd, sierra.vendor_id)
+
+
+def test_known_vendors_have_evidence_in_the_persons_history_or_a_live_registry_entry(
+    tmp_path: Path,
+) -> None:
+    """Who keeps a place past the cap: a vendor with an outcome in the person's own store,
+    and one a trusted registrar registered; not a revoked vendor, not one whose entry a
+    stranger signed, not a fresh identity. Without a registry only the history counts."""
+    cast = intent_for_test()
+    names = ("Bought From", "Registered", "Revoked", "Forged", "Fresh")
+    bought, registered, revoked, forged, fresh = (vendor_for_test(n) for n in names)
+    view = RegistryView({RID})
+    view.hold(registered.vendor_id, _entry(registered.vendor_id, "Registered"))
+    view.hold(revoked.vendor_id, _entry(revoked.vendor_id, "Revoked", status="revoked", serial=2, reason="fraud"))  # fmt: skip
+    view.hold(forged.vendor_id, _entry(forged.vendor_id, "Forged", key=SigningKey(b"\x08" * 32)))
+    with AgentStore(tmp_path / "a.sqlite") as store:
+        store.add_outcome(
+            vendor_id=bought.vendor_id, kind="receipt", positive=1.0, negative=0.0, at=NOW, ref="r"
+        )
+        beta = BetaTrust(store, TrustPolicy())
+        known = _known_vendors(store, RegisteredTrust(beta, view, required=False), lambda: NOW)
+        every = [bought, registered, revoked, forged, fresh]
+        assert [known(_opened(cast, v)) for v in every] == [True, True, False, False, False]
+        plain = _known_vendors(store, beta, lambda: NOW)
+        assert [plain(_opened(cast, v)) for v in (bought, registered)] == [True, False]
