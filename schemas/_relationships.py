@@ -154,11 +154,7 @@ def answer_details_update(
         order_id=u.order_id, vendor_id=signer.vendor_id, update_hash=update.digest,
         status="applied" if status == "applied" else "refused", reason=reason,
     )  # fmt: skip
-    wire = sign(
-        ack, signer.signing, created=now, expires=now + _TTL, intent=u.intent_id,
-        vendor=signer.vendor_id,
-    )  # fmt: skip
-    return wire, seal(seal_to, pack(wire))
+    return _signed_answer(ack, signer=signer, intent_id=u.intent_id, seal_to=seal_to, now=now)
 
 
 def confirm_erasure(
@@ -176,8 +172,19 @@ def confirm_erasure(
         order_id=r.order_id, vendor_id=signer.vendor_id, request_hash=request.digest,
         status="erased" if status == "erased" else "refused", reason=reason,
     )  # fmt: skip
+    return _signed_answer(conf, signer=signer, intent_id=r.intent_id, seal_to=seal_to, now=now)
+
+
+def _signed_answer(
+    answer: DetailsAck | ErasureConfirmation,
+    *,
+    signer: VendorSigner,
+    intent_id: str,
+    seal_to: str,
+    now: datetime,
+) -> tuple[bytes, bytes]:
     wire = sign(
-        conf, signer.signing, created=now, expires=now + _TTL, intent=r.intent_id,
+        answer, signer.signing, created=now, expires=now + _TTL, intent=intent_id,
         vendor=signer.vendor_id,
     )  # fmt: skip
     return wire, seal(seal_to, pack(wire))
