@@ -52,10 +52,26 @@ class PersonDetails(_Model):
 
 
 class TrustPolicy(_Model):
+    """How far the person lets trust decide. A *newcomer* is a vendor nothing is known of
+    (its score says ``new``); an *established good* vendor has evidence and a score of at
+    least ``established`` (unset: the prior's mean, what a stranger gets). A newcomer never
+    ranks above the best established good vendor that offered, and at most
+    ``newcomer_room`` newcomers sit among the first ``newcomer_window`` places."""
+
     threshold: Annotated[float, Field(ge=0, le=1)] = 0.2
     half_life_days: Annotated[float, Field(gt=0)] = 180.0
     prior_positive: Annotated[float, Field(gt=0)] = 1.0
     prior_negative: Annotated[float, Field(gt=0)] = 2.0
+    established: Annotated[float, Field(ge=0, le=1)] | None = None
+    newcomer_room: Annotated[int, Field(ge=0, le=50)] = 1
+    newcomer_window: Annotated[int, Field(ge=1, le=50)] = 3
+
+    @property
+    def established_at(self) -> float:
+        """The score from which a vendor with evidence counts as established and good."""
+        if self.established is not None:
+            return self.established
+        return self.prior_positive / (self.prior_positive + self.prior_negative)
 
 
 class RankingWeights(_Model):
@@ -103,6 +119,8 @@ disclose = ["name", "address", "postcode", "city", "country", "email", "phone"]
 [trust]
 threshold = 0.2        # vendors scoring below this are dropped
 half_life_days = 180   # older evidence counts for less
+newcomer_room = 1      # at most this many vendors nothing is known of ...
+newcomer_window = 3    # ... among the first three places; none above a vendor with a good record
 
 [ranking]
 price = 0.4

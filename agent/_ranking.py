@@ -4,11 +4,13 @@ A vendor that no registrar the person trusts has registered is dropped first whe
 shared (``unregistered``, see ``_registered``). Must-have terms, the contract's rules for an
 offer fit to show (``schemas.offer_fault``: currency, arithmetic, a price above zero,
 quantity, budget, dates) and the trust threshold filter; price, delivery, preferred terms
-and trust score what is left."""
+and trust score what is left. Last, the person's newcomer policy (``TrustPolicy``) orders
+the list: a vendor nothing is known of never ranks above the best vendor with a good record,
+and only so many newcomers sit near the top; they stay marked new."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 
 import schemas
@@ -171,4 +173,36 @@ def rank_offers(
             dropped.append(verdict)
     # Ties go to the cheaper, then by vendor id: the same offers always rank the same way.
     ranked.sort(key=lambda r: (-r.score, r.offer.total_price.amount, r.offer.vendor_id, r.offer.id))
-    return ranked, dropped
+    return _make_room(ranked, policy), dropped
+
+
+_NEWCOMER_NOTE = "new vendor: placed below vendors with a good record (your newcomer policy)"
+
+
+def _make_room(ranked: list[Ranked], policy: TrustPolicy) -> list[Ranked]:
+    """``ranked`` (best first) reordered by the newcomer policy: no newcomer above the best
+    established good vendor, at most ``newcomer_room`` newcomers among the first
+    ``newcomer_window`` places. Nothing is dropped; a newcomer moved down says why."""
+    bar = policy.established_at
+    best = next((i for i, r in enumerate(ranked) if not r.trust.new and r.trust.value > bar), None)
+    moved: set[int] = set()
+    order = ranked
+    if best is not None:
+        ahead = [r for r in ranked[:best] if r.trust.new]
+        moved.update(id(r) for r in ahead)
+        order = [r for r in ranked[:best] if not r.trust.new] + [ranked[best], *ahead]
+        order += ranked[best + 1 :]
+    top: list[Ranked] = []
+    newcomers = 0
+    for r in order:
+        if len(top) == policy.newcomer_window:
+            break
+        if r.trust.new:
+            if newcomers == policy.newcomer_room:
+                moved.add(id(r))
+                continue
+            newcomers += 1
+        top.append(r)
+    placed = {id(r) for r in top}
+    out = top + [r for r in order if id(r) not in placed]
+    return [replace(r, reasons=[*r.reasons, _NEWCOMER_NOTE]) if id(r) in moved else r for r in out]
