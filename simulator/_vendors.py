@@ -1,0 +1,141 @@
+"""The market's vendors: real vendor adapters behind a gate the market opens and shuts,
+each with the behaviour its group names, and identities that can be shed (whitewashing).
+
+A rejoin stops the adapter, and starts it again with fresh keys (from the market's seeded
+generator), a fresh order store and no history: the same catalog and prices under an
+identity nobody has seen. The simulator runs no registrar, so this costs the vendor
+nothing; with one, it would cost a new registration and start the registered age at zero.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import random
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+
+from nacl.public import PrivateKey
+from nacl.signing import SigningKey
+
+import schemas
+from runtime import (
+    Handler,
+    Message,
+    NoRespondersHandler,
+    Subscription,
+    Transport,
+    WrappedTransport,
+)
+from vendor_adapter import FileCatalog, Vendor, VendorConfig, VendorStore
+
+from ._clock import SimClock
+from ._plugins import Identity, VendorBehaviour
+from ._scenario import VendorGroup
+
+__all__ = ["Gate", "SimVendor"]
+
+PROFILE_DAYS = 365  # beyond the run's simulated span
+
+
+class Gate(WrappedTransport):
+    """A vendor's transport that the market can take offline: then it hears no intents."""
+
+    def __init__(self, inner: Transport) -> None:
+        super().__init__(inner)
+        self.online = True
+
+    async def subscribe(
+        self,
+        subject: str,
+        handler: Handler,
+        *,
+        queue: str = "",
+        pending_limit: int | None = None,
+        on_no_responders: NoRespondersHandler | None = None,
+    ) -> Subscription:
+        if subject.startswith(schemas.INTENT_ROOT + "."):
+
+            async def gated(msg: Message, handler: Handler = handler) -> None:
+                if self.online:
+                    await handler(msg)
+
+            handler = gated
+        return await super().subscribe(
+            subject, handler, queue=queue, pending_limit=pending_limit,
+            on_no_responders=on_no_responders,
+        )  # fmt: skip
+
+
+@dataclass
+class SimVendor:
+    """One simulated vendor, across the identities it takes."""
+
+    group_index: int
+    group: VendorGroup
+    behaviour: VendorBehaviour
+    cfg: VendorConfig
+    terms: schemas.VendorTerms
+    home: Path
+    catalog: Path
+    gate: Gate
+    categories: list[str]
+    clock: SimClock
+    span_days: float
+    generation: int = -1
+    since_round: int = 0
+    orders: int = 0
+    bad_ratings: int = 0
+    vendor: Vendor | None = None
+    stores: list[VendorStore] = field(default_factory=list)
+    _stack: contextlib.AsyncExitStack = field(default_factory=contextlib.AsyncExitStack)
+
+    @property
+    def kind(self) -> str:
+        return self.group.kind
+
+    @property
+    def live(self) -> Vendor:
+        if self.vendor is None:
+            raise RuntimeError("expected a started vendor, got one not started")
+        return self.vendor
+
+    @property
+    def vendor_id(self) -> str:
+        return self.live.vendor_id
+
+    def identity(self) -> Identity:
+        return Identity(
+            vendor_id=self.vendor_id, group=self.group_index, kind=self.kind,
+            generation=self.generation, since_round=self.since_round, orders=self.orders,
+            bad_ratings=self.bad_ratings,
+        )  # fmt: skip
+
+    async def start(self, rng: random.Random, round: int = 0) -> str:
+        """Serve under a new identity (keys drawn from ``rng``); returns its vendor id."""
+        await self.stop()
+        self.generation += 1
+        self.since_round, self.orders, self.bad_ratings = round, 0, 0
+        signer = schemas.make_profile(
+            identity=SigningKey(rng.randbytes(32)), signing=SigningKey(rng.randbytes(32)),
+            seal_key=PrivateKey(rng.randbytes(32)), name=self.cfg.name,
+            categories=self.categories, terms=self.terms, now=self.clock.now(),
+            ttl=timedelta(days=PROFILE_DAYS + self.span_days),
+        )  # fmt: skip
+        suffix = "" if self.generation == 0 else f"-g{self.generation}"
+        store = VendorStore(self.home / f"orders{suffix}.sqlite")
+        self.stores.append(store)
+        catalog = FileCatalog(self.catalog)
+        vendor = Vendor(
+            self.cfg, self.gate, catalog=catalog, signer=signer, store=store, clock=self.clock.now
+        )
+        self.vendor = await self._stack.enter_async_context(vendor)
+        return signer.vendor_id
+
+    async def stop(self) -> None:
+        await self._stack.aclose()
+        self.vendor = None
+
+    def close_stores(self) -> None:
+        for s in self.stores:
+            s.close()
