@@ -105,6 +105,9 @@ class Attacks:
             now=m.clock.now(),
         )  # fmt: skip
         await m.publish(vendor_id, bundle)
+        if (rival_vendor := m.by_id.get(vendor_id)) is not None:
+            rival_vendor.orders += 1
+            rival_vendor.bad_ratings += rival_vendor.vendor_id == vendor_id
         self.smears += 1
         self.smear_spent += target.offer.total_price.amount
 

@@ -275,11 +275,10 @@ class Market:
             "catalog": {"kind": "csv", "path": str(catalog)},
             "pricing": {"floor_percent": 90, "meet_budget": True},
         })  # fmt: skip
-        sc = self.scenario
         v = SimVendor(
             group_index=g, group=group, behaviour=_behaviour(group), cfg=cfg, terms=terms,
             home=home, catalog=catalog, gate=Gate(NatsTransport(bus)), categories=categories,
-            clock=self.clock, span_days=sc.days_per_round * sc.rounds,
+            clock=self.clock,
         )  # fmt: skip
         self.vendors.append(v)
         self._known(v, await v.start(rng))
@@ -355,6 +354,7 @@ class Market:
 
     async def _rejoins(self, r: int) -> None:
         for v in self.vendors:
+            await v.renew_if_due()
             every = v.group.rejoin_every
             due = every is not None and r > v.since_round and r % every == 0
             if due or v.behaviour.rejoins(v.identity(), r):

@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import random
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from nacl.public import PrivateKey
@@ -35,7 +35,8 @@ from ._scenario import VendorGroup
 
 __all__ = ["Gate", "SimVendor"]
 
-PROFILE_DAYS = 365  # beyond the run's simulated span
+PROFILE_DAYS = 365  # a profile's lifetime (at most 400 days, schemas.MAX_LIFETIME)
+RENEW_DAYS = 30  # re-signed this long before it ends
 
 
 class Gate(WrappedTransport):
@@ -81,12 +82,14 @@ class SimVendor:
     gate: Gate
     categories: list[str]
     clock: SimClock
-    span_days: float
     generation: int = -1
+    vendor_id: str = ""  # of the identity in use (or last used, once the market closed)
     since_round: int = 0
     orders: int = 0
     bad_ratings: int = 0
     vendor: Vendor | None = None
+    profile_until: datetime = datetime(1970, 1, 1, tzinfo=UTC)
+    _keys: tuple[SigningKey, SigningKey, PrivateKey] | None = None
     stores: list[VendorStore] = field(default_factory=list)
     _stack: contextlib.AsyncExitStack = field(default_factory=contextlib.AsyncExitStack)
 
@@ -100,10 +103,6 @@ class SimVendor:
             raise RuntimeError("expected a started vendor, got one not started")
         return self.vendor
 
-    @property
-    def vendor_id(self) -> str:
-        return self.live.vendor_id
-
     def identity(self) -> Identity:
         return Identity(
             vendor_id=self.vendor_id, group=self.group_index, kind=self.kind,
@@ -113,24 +112,41 @@ class SimVendor:
 
     async def start(self, rng: random.Random, round: int = 0) -> str:
         """Serve under a new identity (keys drawn from ``rng``); returns its vendor id."""
-        await self.stop()
         self.generation += 1
         self.since_round, self.orders, self.bad_ratings = round, 0, 0
-        signer = schemas.make_profile(
-            identity=SigningKey(rng.randbytes(32)), signing=SigningKey(rng.randbytes(32)),
-            seal_key=PrivateKey(rng.randbytes(32)), name=self.cfg.name,
-            categories=self.categories, terms=self.terms, now=self.clock.now(),
-            ttl=timedelta(days=PROFILE_DAYS + self.span_days),
-        )  # fmt: skip
+        self._keys = (
+            SigningKey(rng.randbytes(32)),
+            SigningKey(rng.randbytes(32)),
+            PrivateKey(rng.randbytes(32)),
+        )
         suffix = "" if self.generation == 0 else f"-g{self.generation}"
         store = VendorStore(self.home / f"orders{suffix}.sqlite")
         self.stores.append(store)
-        catalog = FileCatalog(self.catalog)
+        await self._serve(store)
+        return self.vendor_id
+
+    async def renew_if_due(self) -> None:
+        """Sign the profile afresh, same keys and identity, before it expires (a profile
+        lives at most 400 days; simulated runs may last longer)."""
+        if self.clock.now() >= self.profile_until - timedelta(days=RENEW_DAYS):
+            await self._serve(self.stores[-1])
+
+    async def _serve(self, store: VendorStore) -> None:
+        await self.stop()
+        assert self._keys is not None, "start() draws the keys first"
+        identity, signing, seal = self._keys
+        now = self.clock.now()
+        signer = schemas.make_profile(
+            identity=identity, signing=signing, seal_key=seal, name=self.cfg.name,
+            categories=self.categories, terms=self.terms, now=now,
+            ttl=timedelta(days=PROFILE_DAYS),
+        )  # fmt: skip
         vendor = Vendor(
-            self.cfg, self.gate, catalog=catalog, signer=signer, store=store, clock=self.clock.now
-        )
+            self.cfg, self.gate, catalog=FileCatalog(self.catalog), signer=signer, store=store,
+            clock=self.clock.now,
+        )  # fmt: skip
         self.vendor = await self._stack.enter_async_context(vendor)
-        return signer.vendor_id
+        self.vendor_id, self.profile_until = signer.vendor_id, now + timedelta(days=PROFILE_DAYS)
 
     async def stop(self) -> None:
         await self._stack.aclose()
