@@ -5,7 +5,6 @@ an embedded nats-server of its own, so no two markets share a ratings board."""
 
 from __future__ import annotations
 
-from collections import Counter
 from pathlib import Path
 from typing import Any
 
