@@ -4,7 +4,9 @@ A vendor that no registrar the person trusts has registered is dropped first whe
 shared (``unregistered``, see ``_registered``). Must-have terms, the contract's rules for an
 offer fit to show (``schemas.offer_fault``: currency, arithmetic, a price above zero,
 quantity, budget, dates) and the trust threshold filter; price, delivery, preferred terms
-and trust score what is left. Last, the person's newcomer policy (``TrustPolicy``) orders
+and trust score what is left. A vendor whose bad evidence is at least half of what is
+known of it (the policy's veto) is dropped whatever its score: praise can be faked, blame
+needs a real order. Last, the person's newcomer policy (``TrustPolicy``) orders
 the list: a vendor nothing is known of never ranks above the best vendor with a good record,
 and only so many newcomers sit near the top; they stay marked new."""
 
@@ -85,6 +87,20 @@ def _filter(
     return None, match
 
 
+def _vetoed(t: TrustScore, policy: TrustPolicy) -> str | None:
+    """Why blame outweighs praise enough to drop the vendor whatever its score, or None."""
+    if not policy.veto or t.evidence <= 0:
+        return None
+    bad = policy.bad_evidence(t.value, t.evidence)
+    if bad + 1e-9 < policy.veto_evidence or bad + 1e-9 < policy.veto_share * t.evidence:
+        return None
+    why = (
+        f"{bad:.1f} of {t.evidence:.1f} evidence is bad, at least {policy.veto_share:.0%}"
+        " (your veto: praise cannot buy off blame)"
+    )
+    return why + (f" ({t.why})" if t.why else "")
+
+
 class Ranker:
     """Judges offers for one intent: what is done once per intent (expanding the person's
     terms, the deadline window) is done here, and each offer then costs one ``judge``."""
@@ -131,6 +147,8 @@ class Ranker:
             if t.why:
                 why += f" ({t.why})"
             return Dropped("untrusted", why, profile.vendor_id, profile.name)
+        if (vetoed := _vetoed(t, policy)) is not None:
+            return Dropped("untrusted", vetoed, profile.vendor_id, profile.name)
         saving = 1 - offer.total_price.amount / max(1, intent.max_price.amount)
         early = (intent.wanted_by - offer.delivery_by).days
         score = (

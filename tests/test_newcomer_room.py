@@ -93,3 +93,42 @@ def test_with_nobody_established_newcomers_rank_by_score(tmp_path: Path) -> None
     ranked = _rank(tmp_path, TrustPolicy(newcomer_room=3), established=0, newcomers=4)
     assert [r.vendor_name for r in ranked] == [f"Stranger {i}" for i in range(4)]
     assert not any("newcomer policy" in " ".join(r.reasons) for r in ranked)
+
+
+def test_blame_that_is_half_of_what_is_known_drops_a_vendor_whatever_its_praise(
+    tmp_path: Path,
+) -> None:
+    """The policy's veto: three units of praise (all a vendor can fake, capped) and three of
+    blame drop it, trust score or not; two of blame do not, nor one let-down of the
+    person's own, nor four bad among ten good; with the veto off the first is shown."""
+    cast = intent_for_test()
+    store = AgentStore(tmp_path / "a.sqlite")
+    evidence = {
+        "Praised": (3.0, 3.0),
+        "Scraped": (3.0, 2.0),
+        "Once": (0.0, 2.0),
+        "Long": (10.0, 4.0),
+    }
+    vendors = {name: vendor_for_test(name) for name in evidence}
+    for name, (good, bad) in evidence.items():
+        store.add_outcome(
+            vendor_id=vendors[name].vendor_id, kind="rating", positive=good, negative=bad,
+            at=NOW, ref=f"r-{name}",
+        )  # fmt: skip
+    offers = [_offer(cast, v, 12000) for v in vendors.values()]
+
+    def rank(policy: TrustPolicy) -> tuple[list[str], dict[str, str]]:
+        ranked, dropped = rank_offers(
+            cast.intent, offers, trust=BetaTrust(store, policy), policy=policy,
+            weights=RankingWeights(), now=NOW,
+        )  # fmt: skip
+        return sorted(r.vendor_name for r in ranked), {
+            d.vendor_name or "": d.detail for d in dropped
+        }
+
+    shown, dropped = rank(TrustPolicy())
+    assert shown == ["Long", "Once", "Scraped"]
+    assert "3.0 of 6.0 evidence is bad" in dropped["Praised"] and "veto" in dropped["Praised"]
+    shown, _ = rank(TrustPolicy(veto=False))
+    assert "Praised" in shown
+    store.close()
