@@ -113,6 +113,14 @@ class Network:
         return NetworkTrust(own, ratings, policy, self.weights)
 
 
+class NetworkFriends(Network):
+    """``network+friends``: network trust, and the ratings of the people one follows (their
+    group's ``friends`` graph, which the market gives the scorer) counted as one's own, both
+    ways, uncapped."""
+
+    uses_friends = True
+
+
 # --- choice models ------------------------------------------------------------------------
 
 
@@ -224,7 +232,12 @@ BUILTINS: dict[str, dict[str, Any]] = {
         "exit_scam": ExitScam,
         "reforms": Reforms,
     },
-    "trust": {"none": NoTrust, "own": OwnTrust, "network": Network},
+    "trust": {
+        "none": NoTrust,
+        "own": OwnTrust,
+        "network": Network,
+        "network+friends": NetworkFriends,
+    },
     "choice": {
         "argmax": Argmax,
         "softmax": Softmax,

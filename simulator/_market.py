@@ -36,6 +36,7 @@ from agent import (
     BetaTrust,
     Collected,
     Home,
+    NetworkTrust,
     PersonDetails,
     Ranked,
     rating_bundle,
@@ -116,6 +117,7 @@ class _Person:
     choice: ChoiceModel
     rating: RatingBehaviour
     publishes: bool  # their trust reads the ratings board, and they publish to it
+    friend: schemas.FriendIdentity | None = None  # whose ratings their followers recognise
 
 
 def _want(category: str) -> str:
@@ -214,6 +216,7 @@ class Market:
             for g, people in enumerate(self.scenario.persons):
                 for _ in range(people.count):
                     await self._add_person(g, people)
+            self._befriend()
             await self.attacks.open(self._agent)
         except BaseException:
             await self._stack.aclose()
@@ -337,6 +340,24 @@ class Market:
             )
         )  # fmt: skip
 
+    def _befriend(self) -> None:
+        """Draw each group's friends graph: every person follows ``friends`` others of their
+        group; a person someone follows signs their ratings so followers know them."""
+        for g, group in enumerate(self.scenario.persons):
+            if not group.friends:
+                continue
+            members = [p for p in self.persons if p.group_index == g]
+            for p in members:
+                p.friend = schemas.FriendIdentity(self.rng.randbytes(32), self.rng.randbytes(32))
+            for p in members:
+                others = [q for q in members if q is not p]
+                chosen = self.rng.sample(others, min(group.friends, len(others)))
+                cards = [q.friend.card(f"Person {q.index}").friend() for q in chosen if q.friend]
+                if getattr(self._trust_models[g], "uses_friends", False):
+                    trust = p.agent.trust
+                    if isinstance(trust, NetworkTrust):
+                        trust.friends = tuple(cards)
+
     # --- running --------------------------------------------------------------------------
 
     def day(self) -> float:
@@ -457,7 +478,9 @@ class Market:
                     group = won.group_index if won is not None else -1
                     told = person.rating.publish(group, score, outcome, rng)
                     if told is not None:
-                        await self._publish_rating(a, result.receipt.msg.id, *told)
+                        await self._publish_rating(
+                            a, result.receipt.msg.id, *told, friend=person.friend
+                        )
             else:
                 outcome = "rejected"
         return RoundRecord(
@@ -475,10 +498,18 @@ class Market:
             chosen_rank=-1 if pick is None else pick, day=round(self.day(), 4),
         )  # fmt: skip
 
-    async def _publish_rating(self, a: Agent, receipt_id: str, score: int, outcome: str) -> None:
+    async def _publish_rating(
+        self,
+        a: Agent,
+        receipt_id: str,
+        score: int,
+        outcome: str,
+        friend: schemas.FriendIdentity | None = None,
+    ) -> None:
         vendor_id, bundle = rating_bundle(
-            a.store, receipt_id, score=score, outcome=outcome, now=self.clock.now()
-        )
+            a.store, receipt_id, score=score, outcome=outcome, now=self.clock.now(),
+            friend=friend,
+        )  # fmt: skip
         await self.publish(vendor_id, bundle)
         if outcome == "not_delivered" and (v := self.by_id.get(vendor_id)) is not None:
             v.bad_ratings += v.vendor_id == vendor_id  # only the identity still in use

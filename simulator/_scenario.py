@@ -125,6 +125,9 @@ class PersonGroup(_Model):
     choice: PluginSpec = "argmax"
     # What a person publishes about an order: honest, lying, colluding (groups), silent.
     rating: PluginSpec = "honest"
+    # The friends graph: each person follows this many others of their group, drawn at
+    # random (seeded); read by trust_mode "network+friends".
+    friends: Annotated[int, Field(ge=0, le=50)] = 0
 
     @field_validator("trust_mode", "choice", "rating")
     @classmethod

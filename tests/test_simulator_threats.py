@@ -122,3 +122,22 @@ async def test_on_the_simulated_clock_old_let_downs_fade_and_the_bait_wins_again
     assert len(later) >= 2, failed
     pauses = [b - a for a, b in zip(failed[7.0][1:], later, strict=False)]
     assert min(pauses) >= 2, failed  # forgetting takes simulated weeks, not one round
+
+
+async def test_people_on_network_and_friends_trust_recognise_the_ratings_of_those_they_follow(
+    tmp_path: Path,
+) -> None:
+    """trust_mode network+friends with a friends graph of three: every person follows three
+    others of their group, and once the bait has let some of them down, somebody's trust in
+    it names friends who rated it (their seals recognised, not a stranger's word)."""
+    market, _, _ = await _run(
+        tmp_path,
+        rounds=30,
+        persons=[{"count": 10, "trust_mode": "network+friends", "friends": 3}],
+        vendors=[{"kind": "honest", "count": 2}, BAIT],
+    )
+    followed = [len(getattr(p.agent.trust, "friends", ())) for p in market.persons]
+    assert followed == [3] * 10
+    bait = market.vendors[1].vendor_id
+    reasons = [p.agent.trust.score(bait, market.clock.now()).why for p in market.persons]
+    assert any("friend" in why for why in reasons), reasons
