@@ -42,7 +42,6 @@ from agent import (
     rating_bundle,
 )
 from runtime import Bus, EmbeddedServer, NatsTransport, RatingsBoard
-from vendor_adapter import CSV_HEADER, VendorConfig
 
 from ._attacks import Attacks
 from ._builtins import Delivers
@@ -59,23 +58,11 @@ from ._plugins import (
     load_plugin,
 )
 from ._scenario import PersonGroup, Scenario, VendorGroup
-from ._vendors import Gate, SimVendor
+from ._vendors import Gate, SimVendor, make_vendor
 
 __all__ = ["MARKER", "Market", "RoundRecord"]
 
 MARKER = ".intentcast-sim"  # marks a work directory the simulator made (and may replace)
-
-FAIR_TERMS = schemas.example_vendor_terms()
-GREEDY_TERMS = schemas.example_vendor_terms(
-    data_retention_days=3650,
-    no_tracking=False,
-    no_sharing=False,
-    contact_via_agent_only=False,
-    return_days=14,
-    warranty_months=12,
-    agreements=[],
-)
-ADJECTIVES = ["Classic", "Light", "Pro", "Compact", "Family", "Trail", "Urban", "Eco"]
 
 
 class RoundRecord(msgspec.Struct, frozen=True):
@@ -254,37 +241,12 @@ class Market:
             self.rogues.append(rogue)
             self.kind_of[rogue.me.vendor_id] = "hostile"
             return
-        rng = self.rng
-        categories = group.categories or sorted(self.scenario.categories)
-        home = self.workdir / "vendors" / f"v{n:03d}-{group.kind}"
-        home.mkdir(parents=True, exist_ok=True)
-        catalog = home / "catalog.csv"
-        rows = [CSV_HEADER]
-        for c in categories:
-            base = self.scenario.categories[c]
-            for j in range(3):
-                price = round(base * rng.uniform(*group.price_factor)) / 100
-                title = f"{rng.choice(ADJECTIVES)} {_want(c)} {j + 1}"
-                rows.append(f'{n}-{j}-{c.replace("/", "-")},{title},{c},{price:.2f},'
-                            f'{self.scenario.currency},1000000,,"{_want(c)}"')  # fmt: skip
-        catalog.write_text("\n".join(rows) + "\n")
-        terms = GREEDY_TERMS if group.kind == "breach" else FAIR_TERMS
-        cfg = VendorConfig.model_validate({
-            "name": f"{group.kind.title()} Vendor {n}", "categories": categories,
-            "keys_dir": str(home / "keys"), "data_dir": str(home / "data"), "health_port": -1,
-            "delivery_days": rng.randint(*group.delivery_days),
-            "limits": {"intents_per_key_per_minute": 1000, "intents_per_category_per_second": 100_000},
-            "terms": {k: getattr(terms, k) for k in terms.__struct_fields__},
-            "catalog": {"kind": "csv", "path": str(catalog)},
-            "pricing": {"floor_percent": 90, "meet_budget": True},
-        })  # fmt: skip
-        v = SimVendor(
-            group_index=g, group=group, behaviour=_behaviour(group), cfg=cfg, terms=terms,
-            home=home, catalog=catalog, gate=Gate(NatsTransport(bus)), categories=categories,
-            clock=self.clock,
+        v = make_vendor(
+            g, group, n, self.scenario, self.workdir / "vendors", self.rng,
+            gate=Gate(NatsTransport(bus)), behaviour=_behaviour(group), clock=self.clock,
         )  # fmt: skip
         self.vendors.append(v)
-        self._known(v, await v.start(rng))
+        self._known(v, await v.start(self.rng))
 
     def _known(self, v: SimVendor, vendor_id: str) -> None:
         self.by_id[vendor_id] = v

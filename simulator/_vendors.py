@@ -27,13 +27,25 @@ from runtime import (
     Transport,
     WrappedTransport,
 )
-from vendor_adapter import FileCatalog, Vendor, VendorConfig, VendorStore
+from vendor_adapter import CSV_HEADER, FileCatalog, Vendor, VendorConfig, VendorStore
 
 from ._clock import SimClock
 from ._plugins import Identity, VendorBehaviour
-from ._scenario import VendorGroup
+from ._scenario import Scenario, VendorGroup
 
-__all__ = ["Gate", "SimVendor"]
+__all__ = ["Gate", "SimVendor", "make_vendor"]
+
+FAIR_TERMS = schemas.example_vendor_terms()
+GREEDY_TERMS = schemas.example_vendor_terms(
+    data_retention_days=3650,
+    no_tracking=False,
+    no_sharing=False,
+    contact_via_agent_only=False,
+    return_days=14,
+    warranty_months=12,
+    agreements=[],
+)
+ADJECTIVES = ["Classic", "Light", "Pro", "Compact", "Family", "Trail", "Urban", "Eco"]
 
 PROFILE_DAYS = 365  # a profile's lifetime (at most 400 days, schemas.MAX_LIFETIME)
 RENEW_DAYS = 30  # re-signed this long before it ends
@@ -155,3 +167,50 @@ class SimVendor:
     def close_stores(self) -> None:
         for s in self.stores:
             s.close()
+
+
+def _want(category: str) -> str:
+    return category.rsplit("/", 1)[-1].replace("-", " ")
+
+
+def make_vendor(
+    g: int,
+    group: VendorGroup,
+    n: int,
+    scenario: Scenario,
+    root: Path,
+    rng: random.Random,
+    *,
+    gate: Gate,
+    behaviour: VendorBehaviour,
+    clock: SimClock,
+) -> SimVendor:
+    """Vendor number ``n`` of group ``g``: its catalog (three items per category, prices
+    drawn from the group's ``price_factor``), its config and terms, not yet started."""
+    categories = group.categories or sorted(scenario.categories)
+    home = root / f"v{n:03d}-{group.kind}"
+    home.mkdir(parents=True, exist_ok=True)
+    catalog = home / "catalog.csv"
+    rows = [CSV_HEADER]
+    for c in categories:
+        base = scenario.categories[c]
+        for j in range(3):
+            price = round(base * rng.uniform(*group.price_factor)) / 100
+            title = f"{rng.choice(ADJECTIVES)} {_want(c)} {j + 1}"
+            rows.append(f'{n}-{j}-{c.replace("/", "-")},{title},{c},{price:.2f},'
+                        f'{scenario.currency},1000000,,"{_want(c)}"')  # fmt: skip
+    catalog.write_text("\n".join(rows) + "\n")
+    terms = GREEDY_TERMS if group.kind == "breach" else FAIR_TERMS
+    cfg = VendorConfig.model_validate({
+        "name": f"{group.kind.title()} Vendor {n}", "categories": categories,
+        "keys_dir": str(home / "keys"), "data_dir": str(home / "data"), "health_port": -1,
+        "delivery_days": rng.randint(*group.delivery_days),
+        "limits": {"intents_per_key_per_minute": 1000, "intents_per_category_per_second": 100_000},
+        "terms": {k: getattr(terms, k) for k in terms.__struct_fields__},
+        "catalog": {"kind": "csv", "path": str(catalog)},
+        "pricing": {"floor_percent": 90, "meet_budget": True},
+    })  # fmt: skip
+    return SimVendor(
+        group_index=g, group=group, behaviour=behaviour, cfg=cfg, terms=terms, home=home,
+        catalog=catalog, gate=gate, categories=categories, clock=clock,
+    )  # fmt: skip
