@@ -92,7 +92,10 @@ def _vetoed(t: TrustScore, policy: TrustPolicy) -> str | None:
     if not policy.veto or t.evidence <= 0:
         return None
     bad = policy.bad_evidence(t.value, t.evidence)
-    if bad + 1e-9 < policy.veto_evidence or bad + 1e-9 < policy.veto_share * t.evidence:
+    # Evidence a few hours apart is forgotten by a hair (0.1%): as much blame as praise must
+    # still count as half, whichever came first.
+    near = 1 - 1e-3
+    if bad < policy.veto_evidence * near or bad < policy.veto_share * t.evidence * near:
         return None
     why = (
         f"{bad:.1f} of {t.evidence:.1f} evidence is bad, at least {policy.veto_share:.0%}"

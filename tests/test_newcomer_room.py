@@ -132,3 +132,26 @@ def test_blame_that_is_half_of_what_is_known_drops_a_vendor_whatever_its_praise(
     shown, _ = rank(TrustPolicy(veto=False))
     assert "Praised" in shown
     store.close()
+
+
+def test_blame_as_large_as_praise_counts_as_half_though_a_little_forgotten(tmp_path: Path) -> None:
+    """Three strangers' reports of orders that never came, an hour old, beside three units of
+    praise minted just now: the blame is forgotten by a hair, yet it is as much as the
+    praise, so the veto drops the vendor."""
+    cast = intent_for_test()
+    store = AgentStore(tmp_path / "a.sqlite")
+    v = vendor_for_test("Sybil")
+    store.add_outcome(
+        vendor_id=v.vendor_id, kind="rating", positive=3.0, negative=0.0, at=NOW, ref="p"
+    )
+    for i in range(3):
+        store.add_outcome(
+            vendor_id=v.vendor_id, kind="rating", positive=0.0, negative=1.0,
+            at=NOW - timedelta(hours=1), ref=f"b{i}",
+        )  # fmt: skip
+    ranked, dropped = rank_offers(
+        cast.intent, [_offer(cast, v, 12000)], trust=BetaTrust(store, TrustPolicy()),
+        policy=TrustPolicy(), weights=RankingWeights(), now=NOW,
+    )  # fmt: skip
+    store.close()
+    assert not ranked and "veto" in dropped[0].detail
