@@ -98,7 +98,7 @@ def test_with_nobody_established_newcomers_rank_by_score(tmp_path: Path) -> None
 def test_blame_that_is_half_of_what_is_known_drops_a_vendor_whatever_its_praise(
     tmp_path: Path,
 ) -> None:
-    """The policy's veto: three units of praise (all a vendor can fake, capped) and three of
+    """The policy's veto, when the person turns it on: three units of praise (all a vendor can fake, capped) and three of
     blame drop it, trust score or not; two of blame do not, nor one let-down of the
     person's own, nor four bad among ten good; with the veto off the first is shown."""
     cast = intent_for_test()
@@ -126,7 +126,7 @@ def test_blame_that_is_half_of_what_is_known_drops_a_vendor_whatever_its_praise(
             d.vendor_name or "": d.detail for d in dropped
         }
 
-    shown, dropped = rank(TrustPolicy())
+    shown, dropped = rank(TrustPolicy(veto=True))
     assert shown == ["Long", "Once", "Scraped"]
     assert "3.0 of 6.0 evidence is bad" in dropped["Praised"] and "veto" in dropped["Praised"]
     shown, _ = rank(TrustPolicy(veto=False))
@@ -150,8 +150,8 @@ def test_blame_as_large_as_praise_counts_as_half_though_a_little_forgotten(tmp_p
             at=NOW - timedelta(hours=1), ref=f"b{i}",
         )  # fmt: skip
     ranked, dropped = rank_offers(
-        cast.intent, [_offer(cast, v, 12000)], trust=BetaTrust(store, TrustPolicy()),
-        policy=TrustPolicy(), weights=RankingWeights(), now=NOW,
+        cast.intent, [_offer(cast, v, 12000)], trust=BetaTrust(store, TrustPolicy(veto=True)),
+        policy=TrustPolicy(veto=True), weights=RankingWeights(), now=NOW,
     )  # fmt: skip
     store.close()
     assert not ranked and "veto" in dropped[0].detail
