@@ -59,8 +59,11 @@ class Attacks:
                 continue
             policy = TrustPolicy(threshold=0.0)
             config = AgentConfig(
-                agreement=None, disclose=["name"], trust=policy,
-                person=PersonDetails(name=f"Shill {g}", payment_methods=["card"]),
+                agreement=None, disclose=["name", "address"], trust=policy,
+                person=PersonDetails(
+                    name=f"Shill {g}", address=[f"Calle Falsa {g}"], postcode="28013",
+                    city="Madrid", country="ES", payment_methods=["card"],
+                ),
             )  # fmt: skip
             agent = Agent(Home(m.workdir / "shills" / f"g{g}"), session=session, config=config,
                           clock=m.clock.now)  # fmt: skip
