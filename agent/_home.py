@@ -52,10 +52,40 @@ class PersonDetails(_Model):
 
 
 class TrustPolicy(_Model):
+    """How far the person lets trust decide. A *newcomer* is a vendor nothing is known of
+    (its score says ``new``); an *established good* vendor has evidence and a score of at
+    least ``established`` (unset: the prior's mean, what a stranger gets). A newcomer never
+    ranks above the best established good vendor that offered, and at most
+    ``newcomer_room`` newcomers sit among the first ``newcomer_window`` places."""
+
     threshold: Annotated[float, Field(ge=0, le=1)] = 0.2
     half_life_days: Annotated[float, Field(gt=0)] = 180.0
     prior_positive: Annotated[float, Field(gt=0)] = 1.0
     prior_negative: Annotated[float, Field(gt=0)] = 2.0
+    established: Annotated[float, Field(ge=0, le=1)] | None = None
+    newcomer_room: Annotated[int, Field(ge=0, le=50)] = 1
+    newcomer_window: Annotated[int, Field(ge=1, le=50)] = 3
+    # Blame that praise cannot buy off: a vendor is dropped once at least ``veto_share`` of
+    # the evidence about it is bad and there is at least ``veto_evidence`` of it (weighted:
+    # an order of one's own that never came is 2, a stranger's verified report of one 1, so
+    # 2.5 is three strangers' reports, or one's own and one stranger's, each a little
+    # forgotten). Praise is what a vendor can fake for itself; blame costs a real order.
+    veto: bool = False
+    veto_share: Annotated[float, Field(gt=0, le=1)] = 0.5
+    veto_evidence: Annotated[float, Field(ge=0)] = 2.5
+
+    def bad_evidence(self, value: float, evidence: float) -> float:
+        """The weighted bad evidence behind a beta score of ``value`` over ``evidence``
+        (what the agent's scorers give): b = (1 - value) x (priors + evidence) - prior-."""
+        total = self.prior_positive + self.prior_negative + evidence
+        return max(0.0, (1 - value) * total - self.prior_negative)
+
+    @property
+    def established_at(self) -> float:
+        """The score from which a vendor with evidence counts as established and good."""
+        if self.established is not None:
+            return self.established
+        return self.prior_positive / (self.prior_positive + self.prior_negative)
 
 
 class RankingWeights(_Model):
@@ -103,6 +133,9 @@ disclose = ["name", "address", "postcode", "city", "country", "email", "phone"]
 [trust]
 threshold = 0.2        # vendors scoring below this are dropped
 half_life_days = 180   # older evidence counts for less
+newcomer_room = 1      # at most this many vendors nothing is known of ...
+newcomer_window = 3    # ... among the first three places; none above a vendor with a good record
+# veto = true          # drop a vendor once half of what is known of it is bad (see README)
 
 [ranking]
 price = 0.4

@@ -4,11 +4,15 @@ A vendor that no registrar the person trusts has registered is dropped first whe
 shared (``unregistered``, see ``_registered``). Must-have terms, the contract's rules for an
 offer fit to show (``schemas.offer_fault``: currency, arithmetic, a price above zero,
 quantity, budget, dates) and the trust threshold filter; price, delivery, preferred terms
-and trust score what is left."""
+and trust score what is left. A vendor whose bad evidence is at least half of what is
+known of it (the policy's veto) is dropped whatever its score: praise can be faked, blame
+needs a real order. Last, the person's newcomer policy (``TrustPolicy``) orders
+the list: a vendor nothing is known of never ranks above the best vendor with a good record,
+and only so many newcomers sit near the top; they stay marked new."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 
 import schemas
@@ -83,6 +87,23 @@ def _filter(
     return None, match
 
 
+def _vetoed(t: TrustScore, policy: TrustPolicy) -> str | None:
+    """Why blame outweighs praise enough to drop the vendor whatever its score, or None."""
+    if not policy.veto or t.evidence <= 0:
+        return None
+    bad = policy.bad_evidence(t.value, t.evidence)
+    # Evidence a few hours apart is forgotten by a hair (0.1%): as much blame as praise must
+    # still count as half, whichever came first.
+    near = 1 - 1e-3
+    if bad < policy.veto_evidence * near or bad < policy.veto_share * t.evidence * near:
+        return None
+    why = (
+        f"{bad:.1f} of {t.evidence:.1f} evidence is bad, at least {policy.veto_share:.0%}"
+        " (your veto: praise cannot buy off blame)"
+    )
+    return why + (f" ({t.why})" if t.why else "")
+
+
 class Ranker:
     """Judges offers for one intent: what is done once per intent (expanding the person's
     terms, the deadline window) is done here, and each offer then costs one ``judge``."""
@@ -129,6 +150,8 @@ class Ranker:
             if t.why:
                 why += f" ({t.why})"
             return Dropped("untrusted", why, profile.vendor_id, profile.name)
+        if (vetoed := _vetoed(t, policy)) is not None:
+            return Dropped("untrusted", vetoed, profile.vendor_id, profile.name)
         saving = 1 - offer.total_price.amount / max(1, intent.max_price.amount)
         early = (intent.wanted_by - offer.delivery_by).days
         score = (
@@ -171,4 +194,36 @@ def rank_offers(
             dropped.append(verdict)
     # Ties go to the cheaper, then by vendor id: the same offers always rank the same way.
     ranked.sort(key=lambda r: (-r.score, r.offer.total_price.amount, r.offer.vendor_id, r.offer.id))
-    return ranked, dropped
+    return _make_room(ranked, policy), dropped
+
+
+_NEWCOMER_NOTE = "new vendor: placed below vendors with a good record (your newcomer policy)"
+
+
+def _make_room(ranked: list[Ranked], policy: TrustPolicy) -> list[Ranked]:
+    """``ranked`` (best first) reordered by the newcomer policy: no newcomer above the best
+    established good vendor, at most ``newcomer_room`` newcomers among the first
+    ``newcomer_window`` places. Nothing is dropped; a newcomer moved down says why."""
+    bar = policy.established_at
+    best = next((i for i, r in enumerate(ranked) if not r.trust.new and r.trust.value > bar), None)
+    moved: set[int] = set()
+    order = ranked
+    if best is not None:
+        ahead = [r for r in ranked[:best] if r.trust.new]
+        moved.update(id(r) for r in ahead)
+        order = [r for r in ranked[:best] if not r.trust.new] + [ranked[best], *ahead]
+        order += ranked[best + 1 :]
+    top: list[Ranked] = []
+    newcomers = 0
+    for r in order:
+        if len(top) == policy.newcomer_window:
+            break
+        if r.trust.new:
+            if newcomers == policy.newcomer_room:
+                moved.add(id(r))
+                continue
+            newcomers += 1
+        top.append(r)
+    placed = {id(r) for r in top}
+    out = top + [r for r in order if id(r) not in placed]
+    return [replace(r, reasons=[*r.reasons, _NEWCOMER_NOTE]) if id(r) in moved else r for r in out]

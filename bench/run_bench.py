@@ -710,6 +710,9 @@ async def main_async(quick: bool) -> None:
             None,
             "a verified offer and its profile, agent side",
         )
+        from sim_bench import simulator_rows  # beside this file
+
+        await simulator_rows(tmp, quick, record)
         out = ROOT / "bench-results.json"
         out.write_text(json.dumps(RECORDS, indent=2) + "\n")
         plot(series, load, ROOT / "bench-results.png")

@@ -2,6 +2,8 @@
 and many people, run over the real protocol code (the one package that may import both
 services), with tables and plots."""
 
+from ._builtins import Delivers
+from ._clock import SimClock
 from ._hostile import (
     ABSURD_KINDS,
     HOSTILE_SKU_PREFIX,
@@ -11,21 +13,47 @@ from ._hostile import (
     run_rogue,
 )
 from ._market import Market, RoundRecord
+from ._plugins import (
+    ENTRY_POINT_GROUP,
+    ChoiceModel,
+    Identity,
+    Option,
+    PluginError,
+    RatingBehaviour,
+    RatingSource,
+    Sale,
+    TrustModel,
+    VendorBehaviour,
+    load_plugin,
+)
 from ._report import summarize
 from ._scenario import PersonGroup, Scenario, ScenarioError, VendorGroup, load_scenario
 
 __all__ = [
     "ABSURD_KINDS",
+    "ENTRY_POINT_GROUP",
     "HOSTILE_SKU_PREFIX",
     "SCRIBBLED_NAME",
     "SCRIBBLED_TITLE",
+    "ChoiceModel",
+    "Delivers",
+    "Identity",
     "Market",
+    "Option",
     "PersonGroup",
+    "PluginError",
+    "RatingBehaviour",
+    "RatingSource",
     "Rogue",
     "RoundRecord",
+    "Sale",
     "Scenario",
     "ScenarioError",
+    "SimClock",
+    "TrustModel",
+    "VendorBehaviour",
     "VendorGroup",
+    "load_plugin",
     "load_scenario",
     "run_rogue",
     "summarize",

@@ -24,7 +24,7 @@ from ._report import (
     write_summary,
     write_sweep_plot,
 )
-from ._scenario import Scenario, ScenarioError, load_scenario
+from ._scenario import Scenario, ScenarioError, check_fits, load_scenario
 from ._sweep import Job, parse_setting, run_grid, scenario_with, summarize_grid
 
 BUNDLED = Path(__file__).resolve().parent / "scenarios"
@@ -64,7 +64,9 @@ def _scenario_path(name: str) -> Path:
 
 
 def _scenario(name: str) -> Scenario:
-    return load_scenario(_scenario_path(name))
+    sc = load_scenario(_scenario_path(name))
+    check_fits(sc)
+    return sc
 
 
 def _seeds(text: str) -> list[int]:
@@ -121,7 +123,7 @@ async def _run_one(
     progress = None if quiet else _progress(label)
     async with Market(sc, work, seed=seed, bus_url=bus, progress=progress) as m:  # type: ignore[arg-type]
         records = await m.run(rounds)
-        summary = summarize(records, m.hostile_sent())
+        summary = summarize(records, m.hostile_sent(), m.attack_summary())
     write_rounds(records, out / "rounds.csv")
     write_summary(summary, out / "summary.json")
     write_plot(records, out / "market.png", f"{sc.name}, seed {seed}")
@@ -196,6 +198,7 @@ def _grid(args: argparse.Namespace, sc_path: Path, out: Path) -> list[Job]:
     for combo in itertools.product(*(vals for _, vals in axes)):
         settings = dict(zip(names, combo, strict=True))
         sc = scenario_with(raw, settings)
+        check_fits(sc)
         tag = "_".join(f"{k}={v}" for k, v in settings.items()).replace("/", "-") or "base"
         jobs += [Job(settings, sc, seed, out / tag / f"seed-{seed}") for seed in _seeds(args.seeds)]
     return jobs

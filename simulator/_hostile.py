@@ -54,8 +54,9 @@ SCRIBBLED_TITLE = (
 
 
 class Rogue:
-    def __init__(self, modes: set[str]) -> None:
-        now = datetime.now(UTC)
+    def __init__(self, modes: set[str], clock: Callable[[], datetime] | None = None) -> None:
+        self.clock = clock or (lambda: datetime.now(UTC))
+        now = self.clock()
         self.me = self._identity("Mirage Goods", now)
         self.scribbler = self._identity(SCRIBBLED_NAME, now)
         self.absurd = {kind: self._identity(f"Absurd {kind}", now) for kind in ABSURD_KINDS}
@@ -143,7 +144,7 @@ class Rogue:
             self.profiles[p.msg.vendor_id] = msg.data
 
     async def on_intent(self, msg: Msg) -> None:
-        now = datetime.now(UTC)
+        now = self.clock()
         try:
             v = schemas.open_intent(msg.data, now=now, replay=None)
         except schemas.ProtocolError:

@@ -38,8 +38,13 @@ def _bad_share(records: Sequence[RoundRecord]) -> float:
     return round(sum(r.outcome == "not_delivered" for r in records) / orders, 4) if orders else 0.0
 
 
-def summarize(records: Sequence[RoundRecord], hostile_sent: dict[str, int]) -> dict[str, Any]:
-    """One run's figures. ``hostile_shown`` must be 0: it counts hostile offers a person saw."""
+def summarize(
+    records: Sequence[RoundRecord],
+    hostile_sent: dict[str, int],
+    attacks: dict[str, int] | None = None,
+) -> dict[str, Any]:
+    """One run's figures. ``hostile_shown`` must be 0: it counts hostile offers a person saw.
+    ``attacks``: what the market's attacks made and cost (``Market.attack_summary``)."""
     n = len(records)
     half = n // 2
     wins = Counter(r.winner_kind for r in records if r.winner_kind)
@@ -77,6 +82,12 @@ def summarize(records: Sequence[RoundRecord], hostile_sent: dict[str, int]) -> d
                     1 for r in records if r.group == g and r.outcome == "not_delivered"
                 ),
                 "bad_share": _bad_share([r for r in records if r.group == g]),
+                **{
+                    f"bad_share_q{q + 1}": _bad_share(
+                        [r for r in records[q * n // 4 : (q + 1) * n // 4] if r.group == g]
+                    )
+                    for q in range(4)
+                },
             }
             for g in sorted({r.group for r in records})
         },
@@ -92,6 +103,9 @@ def summarize(records: Sequence[RoundRecord], hostile_sent: dict[str, int]) -> d
         "hostile_shown": sum(r.hostile_shown for r in records),
         "collect_ms_p50": round(collect[n // 2], 2) if n else 0.0,
         "collect_ms_p95": round(collect[min(n - 1, int(n * 0.95))], 2) if n else 0.0,
+        "identities_won": len({r.winner_vendor for r in records if r.winner_vendor}),
+        "newest_generation": max((r.winner_generation for r in records), default=-1),
+        **(attacks or {"fake_praise": 0, "smears": 0, "smear_spent": 0}),
     }
 
 

@@ -3,16 +3,40 @@ and checked with pydantic, so a mistake says where it is and what was expected."
 
 from __future__ import annotations
 
+import resource
 import tomllib
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 import schemas
 from agent import RankingWeights, TrustPolicy
 
-__all__ = ["PersonGroup", "Scenario", "ScenarioError", "VendorGroup", "load_scenario"]
+from ._plugins import PluginError, PluginKind, load_plugin
+
+__all__ = [
+    "PersonGroup",
+    "PluginSpec",
+    "Scenario",
+    "ScenarioError",
+    "VendorGroup",
+    "check_fits",
+    "load_scenario",
+    "one_line",
+]
+
+# A plug-in by name ("network", "mypkg.models:Greedy"), or a table naming it with ``use``
+# beside its arguments ({use = "softmax", temperature = 0.1}).
+PluginSpec = str | dict[str, Any]
 
 HostileMode = Literal["forged", "tampered", "expired", "replayed"]
 HOSTILE_MODES: tuple[HostileMode, ...] = ("forged", "tampered", "expired", "replayed")
@@ -24,6 +48,15 @@ class ScenarioError(Exception):
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _check_plugin(kind: PluginKind, spec: PluginSpec | None) -> PluginSpec | None:
+    if spec is not None:
+        try:
+            load_plugin(kind, spec)
+        except PluginError as exc:
+            raise ValueError(str(exc)) from None
+    return spec
 
 
 Range = tuple[float, float]
@@ -50,6 +83,25 @@ class VendorGroup(_Model):
     # Chance that an order it confirmed arrives: by default 1 for honest, 0 for bait; between
     # the two it models honest failure, or camouflage (good some of the time).
     delivery_probability: Annotated[float, Field(ge=0, le=1)] | None = None
+    # A vendor behaviour plug-in in place of the kind's (delivery, identity changes).
+    behaviour: PluginSpec | None = None
+    # Every N rounds each vendor of the group walks away and returns under a fresh identity
+    # (fresh keys, no history: whitewashing). The simulator runs no registrar, so a rejoin
+    # costs nothing: the worst case for the people.
+    rejoin_every: Annotated[int, Field(ge=1)] | None = None
+    # Fake five-star ratings each identity mints for itself per round (self-praise; a group
+    # of colluding identities praising each other makes the same bytes, see _fakes).
+    praise_per_round: Annotated[float, Field(ge=0, le=100)] = 0.0
+    # Every N rounds one vendor of the group buys from the rival it fears most (the top
+    # offer of another group) and rates it 1, not delivered: a smear, paid for.
+    smear_every: Annotated[int, Field(ge=1)] | None = None
+
+    @field_validator("behaviour")
+    @classmethod
+    def _behaviour(cls, v: PluginSpec | None, info: ValidationInfo) -> PluginSpec | None:
+        if v is not None and info.data.get("delivery_probability") is not None:
+            raise ValueError("expected delivery_probability or a behaviour, got both")
+        return _check_plugin("vendor", v)
 
 
 class PersonGroup(_Model):
@@ -66,7 +118,25 @@ class PersonGroup(_Model):
     # How these people's agents judge vendors: ``none`` (every vendor alike), ``own`` (each
     # person's own receipts and ratings), ``network`` (own evidence fused with the ratings
     # other buyers published to the bus's ratings board, which these people publish to too).
-    trust_mode: Literal["none", "own", "network"] = "own"
+    # Any trust model plug-in may stand here too.
+    trust_mode: PluginSpec = "own"
+    # Which shown offer a person takes: argmax (the top), softmax (temperature),
+    # trust_proportional, epsilon (exploration), pretrusted (groups), or a plug-in.
+    choice: PluginSpec = "argmax"
+    # What a person publishes about an order: honest, lying, colluding (groups), silent.
+    rating: PluginSpec = "honest"
+    # The friends graph: each person follows this many others of their group, drawn at
+    # random (seeded); read by trust_mode "network+friends".
+    friends: Annotated[int, Field(ge=0, le=50)] = 0
+
+    @field_validator("trust_mode", "choice", "rating")
+    @classmethod
+    def _plugins(cls, v: PluginSpec, info: ValidationInfo) -> PluginSpec:
+        kind: PluginKind = {"trust_mode": "trust", "choice": "choice", "rating": "rating"}[
+            info.field_name or ""
+        ]  # type: ignore[assignment]
+        _check_plugin(kind, v)
+        return v
 
 
 class Scenario(_Model):
@@ -75,6 +145,10 @@ class Scenario(_Model):
     seed: int = 1
     rounds: Annotated[int, Field(ge=1, le=100_000)] = 50
     window_seconds: Annotated[float, Field(gt=0, le=60)] = 2.0
+    # Simulated days between rounds: forgetting, expiry and retention run on this clock.
+    days_per_round: Annotated[float, Field(ge=0, le=365)] = 0.0
+    # Ratings older than this (simulated days) are no longer read; unset: kept for the run.
+    ratings_retention_days: Annotated[float, Field(gt=0)] | None = None
     currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$")] = "EUR"
     categories: dict[str, Annotated[int, Field(gt=0)]]  # category -> base price, minor units
     persons: Annotated[list[PersonGroup], Field(min_length=1)]
@@ -96,8 +170,37 @@ class Scenario(_Model):
         return self
 
 
+def one_line(exc: ValidationError) -> str:
+    """The first problem of a failed check, naming its key, and how many more there are."""
+    errors = exc.errors()
+    e = errors[0]
+    where = ".".join(str(p) for p in e["loc"]) or "(top)"
+    msg = str(e["msg"]).removeprefix("Value error, ")
+    more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+    return f"{where}: {msg} (got {e.get('input')!r:.80}){more}"
+
+
+FILES_PER_PERSON = 3  # the SQLite store, its WAL and its shared memory
+FILES_PER_VENDOR = 4
+
+
+def check_fits(scenario: Scenario) -> None:
+    """Refuse a full-mode market that would run out of open files on this machine."""
+    people = sum(p.count for p in scenario.persons)
+    vendors = sum(v.count for v in scenario.vendors)
+    need = FILES_PER_PERSON * people + FILES_PER_VENDOR * vendors + 64
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and need > soft:
+        raise ScenarioError(
+            f"persons: {people} people and {vendors} vendors need about {need} open files "
+            f"in full mode; this machine allows {soft} (raise it with `ulimit -n {need}`, or "
+            "use fewer people)"
+        )
+
+
 def load_scenario(path: Path) -> Scenario:
-    """Read and check a scenario file; :class:`ScenarioError` lists every problem."""
+    """Read and check a scenario file; :class:`ScenarioError` names the first problem's key
+    in one line."""
     try:
         raw = tomllib.loads(path.read_text())
     except FileNotFoundError:
@@ -107,8 +210,4 @@ def load_scenario(path: Path) -> Scenario:
     try:
         return Scenario.model_validate(raw)
     except ValidationError as exc:
-        lines = [
-            f"  {'.'.join(str(p) for p in e['loc']) or '(top)'}: {e['msg']} (got {e.get('input')!r:.80})"
-            for e in exc.errors()
-        ]
-        raise ScenarioError(f"{path}: {len(lines)} problem(s):\n" + "\n".join(lines)) from None
+        raise ScenarioError(f"{path}: {one_line(exc)}") from None

@@ -24,7 +24,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from ._scenario import Scenario, ScenarioError
+from ._scenario import Scenario, ScenarioError, one_line
 
 __all__ = ["Job", "ci95", "parse_setting", "run_grid", "scenario_with", "summarize_grid"]
 
@@ -104,12 +104,8 @@ def scenario_with(raw: dict[str, Any], settings: dict[str, Any]) -> Scenario:
     try:
         return Scenario.model_validate(changed)
     except ValidationError as exc:
-        e = exc.errors()[0]
-        where = ".".join(str(p) for p in e["loc"]) or "(top)"
-        raise ScenarioError(
-            f"--set {', '.join(f'{k}={v!r}' for k, v in settings.items())}: {where}: {e['msg']}"
-            f" (got {e.get('input')!r:.80})"
-        ) from None
+        told = ", ".join(f"{k}={v!r}" for k, v in settings.items())
+        raise ScenarioError(f"--set {told}: {one_line(exc)}") from None
 
 
 @dataclass(frozen=True)

@@ -179,12 +179,13 @@ async def test_each_group_of_people_judges_with_its_own_trust_policy(
 ) -> None:
     """Groups carry the agent's own trust settings: people with the default threshold stop
     buying from the bait after two let-downs; people whose threshold is 0 keep being drawn by
-    its prices (trust is only a fifth of the score), so some are let down more often."""
+    its prices (trust is only a fifth of the score), so some are let down more often. (Their
+    veto is off too: it would drop the bait after two let-downs whatever the threshold.)"""
     scenario = Scenario.model_validate(
         {
             **SMALL,
             "rounds": 30,
-            "persons": [{"count": 2}, {"count": 2, "trust": {"threshold": 0.0}}],
+            "persons": [{"count": 2}, {"count": 2, "trust": {"threshold": 0.0, "veto": False}}],
             "vendors": [SMALL["vendors"][0], SMALL["vendors"][1]],  # type: ignore[index]
         }
     )

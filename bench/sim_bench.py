@@ -1,0 +1,121 @@
+"""The simulator's rows of ``make bench`` (issue 14): a full-mode market of 2,000 people set up
+and run without running out of open files, and a sweep of 5 values x 5 seeds on one process
+and on two, with the speed-up. Run alone with ``python bench/sim_bench.py [--quick]``."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from runtime import configure_logging  # noqa: E402
+from simulator import Market, Scenario  # noqa: E402
+
+Record = Callable[..., None]
+
+
+def _scenario(people: int, rounds: int, name: str = "bench") -> Scenario:
+    return Scenario.model_validate(
+        {
+            "name": name, "seed": 1, "rounds": rounds, "window_seconds": 2.0,
+            "categories": {"outdoor/tents": 14000, "outdoor/sleeping-bags": 8000},
+            "persons": [{"count": min(people, 1000), "trust_mode": "network"}]
+            + ([{"count": people - 1000, "trust_mode": "own"}] if people > 1000 else []),
+            "vendors": [
+                {"kind": "honest", "count": 6},
+                {"kind": "bait", "count": 4, "price_factor": [0.75, 0.8], "delivery_days": [1, 2]},
+            ],
+        }
+    )  # fmt: skip
+
+
+def _open_files() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+async def full_market(tmp: Path, people: int, rounds: int, record: Record) -> None:
+    before = _open_files()
+    t0 = time.perf_counter()
+    async with Market(_scenario(people, rounds), tmp / f"full-{people}") as market:
+        setup = time.perf_counter() - t0
+        during = _open_files()
+        t1 = time.perf_counter()
+        records = await market.run()
+        per_round = (time.perf_counter() - t1) / len(records) * 1000
+    record(f"sim_full_{people}_people_setup", setup, "s", 1, None,
+           f"{people} agents with their own stores, 10 vendors, one embedded bus")  # fmt: skip
+    record(f"sim_full_{people}_people_open_files", during - before, "files", people, None,
+           "ratio: open files per person")  # fmt: skip
+    record(f"sim_full_{people}_people_per_round", per_round, "ms", 1, None,
+           f"{rounds} rounds: cast, collect 10 offers, rank, accept, rate, publish")  # fmt: skip
+
+
+SWEEP_TOML = """
+name = "bench-sweep"
+rounds = {rounds}
+window_seconds = 2.0
+[categories]
+"outdoor/tents" = 14000
+[[persons]]
+count = 10
+trust_mode = "network"
+[[vendors]]
+kind = "honest"
+count = 6
+[[vendors]]
+kind = "bait"
+count = 4
+price_factor = [0.75, 0.8]
+"""
+
+
+def _grid_seconds(tmp: Path, processes: int, values: int, seeds: int, rounds: int) -> float:
+    """Wall time of ``intentcast-sim sweep`` over ``values`` x ``seeds`` on ``processes``."""
+    scenario = tmp / "bench-sweep.toml"
+    scenario.write_text(SWEEP_TOML.format(rounds=rounds))
+    counts = ",".join(str(10 * (i + 1)) for i in range(values))
+    cmd = [sys.executable, "-m", "simulator", "sweep", str(scenario), "--set",
+           f"persons.0.count={counts}", "--seeds", f"1-{seeds}", "--jobs", str(processes),
+           "--out", str(tmp / f"sweep-{processes}")]  # fmt: skip
+    t0 = time.perf_counter()
+    subprocess.run(cmd, check=True, capture_output=True, timeout=3600, cwd=ROOT)
+    return time.perf_counter() - t0
+
+
+async def simulator_rows(tmp: Path, quick: bool, record: Record) -> None:
+    print("The simulator:")
+    await full_market(tmp, 500 if quick else 2000, 50 if quick else 200, record)
+    values, seeds, rounds = (2, 2, 20) if quick else (5, 5, 60)
+    one = await asyncio.to_thread(_grid_seconds, tmp, 1, values, seeds, rounds)
+    two = await asyncio.to_thread(_grid_seconds, tmp, 2, values, seeds, rounds)
+    record(f"sim_sweep_{values}x{seeds}_two_processes", two, "s", one, None,
+           f"ratio: wall time on 2 processes over 1 ({one / two:.2f} x speed-up); {rounds} rounds each")  # fmt: skip
+
+
+def _print_record(name: str, value: float, unit: str, floor: float, target: Any = None,
+                  note: str = "") -> None:  # fmt: skip
+    print(f"  {name:<40} {value:>10.2f} {unit:<6} ratio {value / floor:>6.2f}  {note}")
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--quick", action="store_true", help="500 people, a 2 x 2 sweep")
+    args = ap.parse_args()
+    configure_logging(json=True, level="error")
+    with tempfile.TemporaryDirectory(prefix="intentcast-sim-bench-") as d:
+        asyncio.run(simulator_rows(Path(d), args.quick, _print_record))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
