@@ -19,6 +19,7 @@ import schemas
 from ._agent import Agent
 from ._app_guard import GuardError
 from ._daemon import AgentDaemon
+from ._home import HomeError
 from ._profile import DETAIL_FIELDS, validated_details
 from ._relationships import Holding
 from ._screen import shown
@@ -121,7 +122,10 @@ def aftercare_endpoints(
             given["address"] = [ln.strip() for ln in given["address"].splitlines() if ln.strip()]
         if isinstance(given.get("country"), str):
             given["country"] = given["country"].strip().upper()
-        details = validated_details({**fields, **given})
+        try:
+            details = validated_details({**fields, **given})
+        except HomeError as exc:
+            raise GuardError(400, str(exc)) from None
         got = await agent.change_details(details)
         daemon.rounds.backoff.reset()  # what stays unanswered is retried soon
         return {

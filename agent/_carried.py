@@ -103,8 +103,8 @@ def ensure_statuses(store: AgentStore) -> None:
 
 
 def status_tables(store: AgentStore) -> dict[str, list[dict[str, Any]]]:
-    """The three status tables, every column by name; ValueError on a column unknown here."""
-    ensure_statuses(store)
+    """The three status tables, every column by name (after :func:`ensure_statuses`; call
+    inside the export's snapshot); ValueError on a column unknown here."""
     out: dict[str, list[dict[str, Any]]] = {}
     for table, record in STATUS_RECORDS.items():
         cols = [r["name"] for r in store.db.execute(f"PRAGMA table_info({table})")]

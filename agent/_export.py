@@ -33,6 +33,7 @@ from ._carried import (
     MailboxReadRow,
     OrderStatusRow,
     StatusRefusalRow,
+    ensure_statuses,
     read_friends,
     status_tables,
 )
@@ -193,6 +194,7 @@ def export_document(
     """The whole home as one export file (JSON bytes). ``keys="sealed"`` needs ``passphrase``."""
     by_table: dict[str, list[dict[str, Any]]] = {}
     intent_keys: dict[str, IntentKey] = {}
+    ensure_statuses(store)
     with store.snapshot():
         for table in TABLES:
             # Columns by name: iterating a sqlite3.Row yields its values, not its keys. The
