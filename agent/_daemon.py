@@ -242,12 +242,16 @@ class AgentDaemon:
         """Tick, pick up the mailboxes and retry what vendors left unanswered, until ``stop``
         is set (the rounds' tasks are this call's own)."""
         async with asyncio.TaskGroup() as tg:
-            tg.create_task(self.rounds.inbox(stop))
-            tg.create_task(self.rounds.retries(stop))
+            rounds = [
+                tg.create_task(self.rounds.inbox(stop)),
+                tg.create_task(self.rounds.retries(stop)),
+            ]
             while not stop.is_set():
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), TICK_SECONDS)
                 await self.tick()
+            for t in rounds:  # a round waiting on a silent vendor must not hold up the exit
+                t.cancel()
 
     def on_notice(self, notice: Notice) -> None:
         """Tell the app's listeners and the desktop of a notice just recorded."""

@@ -10,7 +10,9 @@ which end when it is asked to stop):
   ask) starts the wait over. Each round is bounded by :data:`ROUND_SECONDS`, and each
   vendor by the agent's per-try wait.
 
-A round the bus fails (down, slow, no JetStream) is logged and tried at the next one."""
+A round the bus fails (down, slow, no JetStream), or the home cannot do (keys not held, a
+frame that does not read), is logged and tried at the next one; a round in flight when the
+agent stops is cancelled (what it sent stays stored, and is sent again next time)."""
 
 from __future__ import annotations
 
@@ -23,8 +25,10 @@ from typing import TYPE_CHECKING
 import structlog
 from nats.errors import Error as NatsError
 
+import schemas
 from runtime import Mailboxes
 
+from ._home import HomeError
 from ._screen import shown
 
 if TYPE_CHECKING:
@@ -34,6 +38,7 @@ __all__ = ["ROUND_SECONDS", "Backoff", "Rounds", "Schedule"]
 
 log = structlog.get_logger("intentcast.agent")
 ROUND_SECONDS = 60.0  # at most, one round of pick-ups or of retries
+_FAILED = (NatsError, TimeoutError, OSError, sqlite3.Error, HomeError, schemas.ProtocolError)
 INBOX_WAIT = 5.0  # each mailbox read, as the CLI's
 
 
@@ -90,7 +95,7 @@ class Rounds:
         try:
             async with asyncio.timeout(ROUND_SECONDS):
                 got = await d.agent.inbox(Mailboxes(d.bus, timeout=INBOX_WAIT))
-        except (NatsError, TimeoutError, sqlite3.Error) as exc:
+        except _FAILED as exc:
             log.warning("inbox.round_failed", error=repr(exc))
             return 0
         by_receipt = {r.receipt_id: r for r in d.agent.store.receipts()}
@@ -119,7 +124,7 @@ class Rounds:
         try:
             async with asyncio.timeout(ROUND_SECONDS):
                 asked, answered = await d.agent.retry_relationships()
-        except (NatsError, TimeoutError, sqlite3.Error) as exc:
+        except _FAILED as exc:
             log.warning("relationships.round_failed", error=repr(exc))
             asked, answered = 1, 0
         if answered or not d.agent.relationships_pending():

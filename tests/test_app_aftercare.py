@@ -6,16 +6,19 @@ the field, and nothing is saved."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import signal
 from pathlib import Path
 
 import httpx
 
-from runtime import ServiceProcess
+import schemas
+from runtime import Bus, EmbeddedServer, Message, ServiceProcess
 
-from .conftest import BIN, Agent, VendorFactory, vendor_db
+from .conftest import BIN, Agent, VendorFactory, agent_db, vendor_db
 from .test_app_security import _session
-from .test_relationships import _buy_from
+from .test_relationships import NEW_ADDRESS, _buy_from
 
 
 def _agent(person: Agent, *flags: str) -> ServiceProcess:
@@ -100,3 +103,35 @@ def test_profile_forget_and_delivered_need_the_csrf_token_and_check_their_input(
         assert r.status_code == 409 and "expected one vendor you bought from" in r.json()["error"]
         r = client.post("/api/delivered", json={"receipt": "ffff"}, headers=ok)
         assert r.status_code == 409 and "expected one receipt" in r.json()["error"]
+
+
+async def test_sigterm_mid_retry_round_exits_at_once_and_keeps_the_update(
+    tmp_path: Path, nats_server: EmbeddedServer, person: Agent, vendor: VendorFactory
+) -> None:
+    """A silent party holds Sierra's details subject (it hears, never answers): the running
+    agent's retry round waits on it (5 s per vendor), and SIGTERM then ends the agent within
+    3 s, exit 0, the update still stored as pending for the next round."""
+    sierra = vendor("sierra")
+    await asyncio.to_thread(_buy_from, person, "Sierra Outfitters", 1)
+    vendor_id = str(sierra.wait_for("vendor.ready")["vendor"])
+    sierra.stop()
+    heard = asyncio.Event()
+    async with Bus(nats_server.url, name="silent") as bus:
+
+        async def hear(msg: Message) -> None:
+            heard.set()
+
+        await bus.nc.subscribe(schemas.vendor_subject(vendor_id, "details"), cb=hear)
+        await bus.nc.flush()
+        cp = await asyncio.to_thread(
+            person.run, "profile", "set", "address", *NEW_ADDRESS, "--timeout", "1"
+        )
+        assert cp.returncode == 1, cp.stderr
+        heard.clear()
+        with _agent(person, "--retry-every", "0.1") as a:
+            async with asyncio.timeout(20):
+                await heard.wait()  # the round is now waiting on the silent party
+            a.signal(signal.SIGTERM)
+            assert await asyncio.to_thread(a.wait_exit, 3) == 0
+    (row,) = agent_db(person.home).execute("SELECT status FROM relationship_updates").fetchall()
+    assert row["status"] == "pending"
