@@ -20,7 +20,7 @@ from selenium.webdriver.remote.webdriver import WebDriver
 from runtime import ServiceProcess
 
 from .conftest import BIN, Agent, VendorFactory, agent_db, vendor_db
-from .test_app_browser import ARTIFACTS, _press, _shot, _text, _until, browser_factory
+from .test_app_browser import ARTIFACTS, _press, _shot, _until, browser_factory
 from .test_counter import bought, counter
 from .test_relationships import _buy_from
 
@@ -43,10 +43,23 @@ def _shots(name: str, width: int) -> Path:
     return d
 
 
+def _text(d: WebDriver, css: str) -> str:
+    """The rendered text of what ``css`` selects, read in one go in the page (a render that
+    replaces the elements meanwhile cannot leave a stale reference behind)."""
+    got = d.execute_script(
+        "return [...document.querySelectorAll(arguments[0])].map(e => e.innerText).join(' ')", css
+    )
+    return str(got)
+
+
 def _row(d: WebDriver, vendor: str) -> str:
     """The text of one vendor's relationship card."""
-    cards = [c for c in d.find_elements(By.CSS_SELECTOR, ".relationship") if vendor in c.text]
-    return cards[0].text if cards else ""
+    got = d.execute_script(
+        "return [...document.querySelectorAll('.relationship')].map(e => e.innerText)"
+        ".filter(t => t.includes(arguments[0]))[0] || ''",
+        vendor,
+    )
+    return str(got)
 
 
 @pytest.mark.parametrize(("width", "height"), [(1280, 800), (390, 844)], ids=["desktop", "phone"])
@@ -104,10 +117,11 @@ def test_the_person_changes_their_address_once_and_forgets_a_vendor_from_the_app
         assert 'postcode = "28004"' in (person.home / "config.toml").read_text()
         _shot(d, "relationships", shots / "02-acknowledged.png")
 
-        card = next(
-            c for c in d.find_elements(By.CSS_SELECTOR, ".relationship") if "Sierra" in c.text
+        forget = (
+            "//div[contains(@class, 'relationship')][.//strong[text()='Sierra Outfitters']]"
+            "//button[contains(@class, 'forget')]"
         )
-        _press(card.find_element(By.CSS_SELECTOR, "button.forget"))
+        _press(d.find_element(By.XPATH, forget))
         d.switch_to.alert.accept()
         _until(d, "the confirmation", lambda d: "signed by" in _row(d, "Sierra Outfitters"))
         assert "confirmed erasure, signed" in d.find_element(By.ID, "live").text
@@ -171,7 +185,6 @@ def test_the_running_agent_picks_up_shipping_news_and_the_app_shows_it(
 
         assert counter(tmp_path, "delivered", receipt["order"][:8]).returncode == 0
         _until(d, "delivered", lambda d: _text(d, ".receipt .status") == "delivered")
-        assert [
-            e.get_attribute("data-state") for e in d.find_elements(By.CSS_SELECTOR, ".news-item")
-        ] == ["shipped", "delivered"]
+        states = "return [...document.querySelectorAll('.news-item')].map(e => e.dataset.state)"
+        assert d.execute_script(states) == ["shipped", "delivered"]
         _shot(d, "receipts", shots / "02-delivered.png")
