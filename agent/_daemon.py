@@ -92,6 +92,8 @@ async def desktop_notify(notice: Notice) -> None:
     b = notice.body
     said = b.get("total", "") if notice.kind != "status" else f"{b.get('state')} {b.get('carrier')}"
     text = f"{shown(str(b.get('vendor', 'a vendor')), 60)}: {shown(str(said), 60)}"
+    if notice.kind == "relationship":
+        text = f"{b.get('answered')} vendors answered your updates or erasure requests"
     title = {"offer": "intentcast: a new offer", "status": "intentcast: news of an order"}.get(
         notice.kind, "intentcast"
     )

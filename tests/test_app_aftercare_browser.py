@@ -150,7 +150,7 @@ def test_the_running_agent_picks_up_shipping_news_and_the_app_shows_it(
 ) -> None:
     """After the purchase no CLI command runs: Sierra's counter ships with Correos, the
     running agent picks the signed status up on its own schedule and notifies it; the app's
-    receipt says shipped with the carrier and tracking, live; "It arrived" stores the
+    receipt says shipped with the carrier (its markup shown as text) and tracking, live; "It arrived" stores the
     person's delivered rating; the vendor's own delivered then shows too."""
     shots = _shots("news", 1280)
     vendor("sierra")
@@ -162,14 +162,15 @@ def test_the_running_agent_picks_up_shipping_news_and_the_app_shows_it(
         _until(d, "the receipt", lambda d: "signatures verify" in _text(d, ".receipt"))
         assert not d.find_elements(By.CSS_SELECTOR, ".receipt button.delivered")
         shipped = counter(
-            tmp_path, "ship", receipt["order"][:8], "--carrier", "Correos", "--tracking", "PK123"
+            tmp_path, "ship", receipt["order"][:8], "--carrier", "Correos<b>", "--tracking", "PK123"
         )
         assert shipped.returncode == 0, shipped.stderr
         a.wait_for("agent.notified", kind="status", timeout=30)
         _until(d, "shipped", lambda d: _text(d, ".receipt .status") == "shipped")
         news = _text(d, ".receipt .news-item")
-        assert "shipped (Correos, PK123)" in news and "signed #1" in news
-        assert "your order shipped (Correos)" in d.find_element(By.ID, "live").text
+        assert "shipped (Correos<b>, PK123)" in news and "signed #1" in news  # text, not markup
+        assert not d.find_elements(By.CSS_SELECTOR, ".news b")
+        assert "your order shipped (Correos<b>)" in d.find_element(By.ID, "live").text
         _shot(d, "receipts", shots / "01-shipped.png")
 
         _press(d.find_element(By.CSS_SELECTOR, ".receipt button.delivered"))
