@@ -142,7 +142,10 @@ def test_the_person_changes_their_address_once_and_forgets_a_vendor_from_the_app
         assert overflow <= 0, f"the page is {overflow}px wider than the window"
 
 
+@pytest.mark.parametrize(("width", "height"), [(1280, 800), (390, 844)], ids=["desktop", "phone"])
 def test_the_running_agent_picks_up_shipping_news_and_the_app_shows_it(
+    width: int,
+    height: int,
     person: Agent,
     vendor: VendorFactory,
     tmp_path: Path,
@@ -151,13 +154,14 @@ def test_the_running_agent_picks_up_shipping_news_and_the_app_shows_it(
     """After the purchase no CLI command runs: Sierra's counter ships with Correos, the
     running agent picks the signed status up on its own schedule and notifies it; the app's
     receipt says shipped with the carrier (its markup shown as text) and tracking, live; "It arrived" stores the
-    person's delivered rating; the vendor's own delivered then shows too."""
-    shots = _shots("news", 1280)
+    person's delivered rating; the vendor's own delivered then shows too; at phone width
+    nothing overflows sideways."""
+    shots = _shots("news", width)
     vendor("sierra")
     receipt = bought(person)
     with _agent(person, "--inbox-every", "0.5") as a:
         url = str(a.wait_for("agent.listening")["url"])
-        d = browser_factory(1280, 800)
+        d = browser_factory(width, height)
         d.get(url + "/")
         _until(d, "the receipt", lambda d: "signatures verify" in _text(d, ".receipt"))
         assert not d.find_elements(By.CSS_SELECTOR, ".receipt button.delivered")
@@ -189,3 +193,7 @@ def test_the_running_agent_picks_up_shipping_news_and_the_app_shows_it(
         states = "return [...document.querySelectorAll('.news-item')].map(e => e.dataset.state)"
         assert d.execute_script(states) == ["shipped", "delivered"]
         _shot(d, "receipts", shots / "02-delivered.png")
+        overflow = d.execute_script(
+            "return document.documentElement.scrollWidth - window.innerWidth"
+        )
+        assert overflow <= 0, f"the page is {overflow}px wider than the window"

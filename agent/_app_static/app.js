@@ -80,7 +80,7 @@ function renderReceipts() {
     const verify = r.signatures_verify ? el("span", {class: "ok"}, "signatures verify") : el("span", {class: "bad"}, "DO NOT VERIFY");
     const acts = el("div", {class: "actions"}, score, outcome,
       el("button", {type: "button", class: "rate", onclick: () => rate_(r.receipt, +score.value, outcome.value)}, "Rate"));
-    if (r.status !== "cancelled" && r.signatures_verify)
+    if (r.status !== "cancelled" && r.status !== "delivered" && r.signatures_verify)
       acts.append(el("button", {type: "button", class: "cancel secondary", onclick: () => cancel_(r.receipt)}, "Cancel order"));
     if ((r.status === "shipped" || r.status === "delivered") && r.signatures_verify)
       acts.append(el("button", {type: "button", class: "delivered", onclick: () => delivered_(r.receipt)}, "It arrived"));
