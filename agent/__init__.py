@@ -25,12 +25,15 @@ The cut: one exchange per module, each a room of its own, all talking through on
 - ``_profile``: the person's details, and exactly what an offer's fulfilment needs of them;
 - ``_relationships``: what each vendor holds about the person, read from their own records;
   ``_updating`` (details changed once for all vendors) and ``_forgetting`` (erasure) are
-  its two exchanges;
+  its two exchanges; ``_aftercare`` puts them (and the person's "it arrived") behind the
+  :class:`Agent`, and ``_rounds`` is the running agent's own schedule: mailboxes picked up,
+  unanswered requests retried, backing off;
 - ``_records`` and ``_store``: typed records (also the export format) and the SQLite store;
 - ``_agent``: the public API, where each business rule lives once;
 - ``_arguments`` and ``_cli`` (parse, call the API, print; ``_profile_cli`` and
   ``_relationships_cli`` for the profile, relationships and forget commands), ``_render``, ``_web``,
-  ``_export`` and ``_import``: the person's edges, holding no rules of their own.
+  ``_export`` and ``_import`` (with ``_carried``: statuses and the friend book): the person's
+  edges, holding no rules of their own.
 
 They are cut this way because each exchange changes for its own reasons (the protocol's
 step, its failure modes, its tests), and none needs another's internals: a room gets the
@@ -38,6 +41,7 @@ session, the store and typed records, and nothing else."""
 
 from ._accepting import TRANSITIONS, AcceptEvent, AcceptResult, transition
 from ._admission import NotAcceptable
+from ._aftercare import Changed, Delivered, Forgotten
 from ._agent import OUTCOMES, Agent, Cancelled, Rated
 from ._answers import VendorTooOld
 from ._collecting import MAX_OFFERS, Collected
@@ -59,7 +63,9 @@ from ._records import (
     StatusRow,
 )
 from ._registered import RegisteredTrust, with_registry
+from ._relationships import Holding
 from ._rereading import CheckedReceipt
+from ._rounds import Schedule
 from ._session import AcceptError, AgentSession, CancelError
 from ._store import AgentStore, KeysNotHeld, UnknownReceipt
 from ._trust import BetaTrust, TrustScore, TrustScorer, rating_evidence
@@ -83,12 +89,16 @@ __all__ = [
     "BetaTrust",
     "CancelError",
     "Cancelled",
+    "Changed",
     "CheckedReceipt",
     "Collected",
+    "Delivered",
     "DropRow",
     "Dropped",
+    "Forgotten",
     "FriendBook",
     "FriendError",
+    "Holding",
     "Home",
     "HomeError",
     "IntentHistory",
@@ -108,6 +118,7 @@ __all__ = [
     "Rated",
     "ReceiptRow",
     "RegisteredTrust",
+    "Schedule",
     "StatusRow",
     "TrustPolicy",
     "TrustScore",

@@ -26,14 +26,16 @@ from runtime import Mailboxes, Transport
 
 from ._accepting import AcceptResult, accept_offer
 from ._admission import NotAcceptable, admit_offer
+from ._aftercare import Aftercare, Changed, Delivered, Forgotten
 from ._cancelling import cancel_order
 from ._collecting import Collected, cast_and_collect
 from ._export import KDF_MODERATE, export_document
-from ._home import AgentConfig, Home
+from ._home import AgentConfig, Home, PersonDetails
 from ._opening import OfferOpener
 from ._profile import fulfilment_disclosure
 from ._receipts import check_all, sync_receipts
 from ._records import IntentHistory, OfferRow, ReceiptRow, StatusRow
+from ._relationships import Holding
 from ._rereading import CheckedReceipt, stored_intent, stored_offer
 from ._session import AcceptError, AgentSession, utcnow
 from ._status import Inbox, agree_to_cancel, collect_statuses, settle_state, statuses_of
@@ -95,6 +97,7 @@ class Agent:
         self._session = session or self._own_session
         self._store: AgentStore | None = None
         self._trust: TrustScorer | None = None
+        self._aftercare = Aftercare(self)
 
     async def __aenter__(self) -> Agent:
         if self._make_home:
@@ -299,6 +302,27 @@ class Agent:
         pos, neg = rating_evidence(score, outcome)
         rated = self.store.rate(row.receipt_id, positive=pos, negative=neg, at=self.clock())
         return Rated(rated, score, outcome, self.trust.score(rated.vendor_id, self.clock()))
+
+    def confirm_delivered(self, receipt_prefix: str, score: int = 5) -> Delivered:
+        """:meth:`delivered`, and the seq of the vendor's signed ``delivered`` if it sent one."""
+        return self._aftercare.delivered(receipt_prefix, score)
+
+    # --- relationships: what vendors hold, changed once for all, erased (``_aftercare``) ---
+
+    def relationships(self) -> list[Holding]:
+        return self._aftercare.relationships()
+
+    def relationships_pending(self) -> bool:
+        return self._aftercare.pending()
+
+    async def change_details(self, details: PersonDetails) -> Changed:
+        return await self._aftercare.change_details(details)
+
+    async def forget(self, vendor: str) -> Forgotten:
+        return await self._aftercare.forget(vendor)
+
+    async def retry_relationships(self, per_try_seconds: float | None = None) -> tuple[int, int]:
+        return await self._aftercare.retry(per_try_seconds)
 
     def receipts(self) -> list[CheckedReceipt]:
         """Every receipt, each re-read against the keys it must come from."""

@@ -16,6 +16,7 @@ Security, in the order a request meets it:
 The API (JSON in and out; errors are ``{"error": ...}`` with 400, 403, 404 or 409):
 ``GET /api/state``, ``GET /api/events`` (server-sent events: ``notice``),
 ``POST /api/intents``, ``/api/stop`` (stop watching), ``/api/accept``, ``/api/rate``, ``/api/cancel``, ``/api/terms``,
+``/api/profile``, ``/api/forget``, ``/api/delivered`` (``_app_aftercare``),
 ``GET /api/export`` (no keys), ``POST /unlock``; ``GET /plain`` is the history and receipts
 as a page with no script (``_web``).
 """
@@ -40,9 +41,11 @@ import schemas
 
 from ._accepting import AcceptResult
 from ._admission import NotAcceptable
+from ._app_aftercare import aftercare_endpoints
 from ._app_guard import COOKIE, Gate, GuardError, HostGuard
 from ._app_state import app_state
 from ._daemon import AgentDaemon
+from ._home import HomeError
 from ._render import render_accept
 from ._screen import shown
 from ._session import AcceptError
@@ -74,7 +77,7 @@ def build_app(daemon: AgentDaemon, token: str, port: Callable[[], int]) -> ASGIA
                         "app.refused", status=exc.status, path=request.url.path, error=str(exc)
                     )
                     return JSONResponse({"error": str(exc)}, status_code=exc.status)
-                except (NotAcceptable, AcceptError, UnknownReceipt, ValueError) as exc:
+                except (NotAcceptable, AcceptError, UnknownReceipt, ValueError, HomeError) as exc:
                     log.info("app.request_failed", path=request.url.path, error=str(exc))
                     return JSONResponse({"error": str(exc)}, status_code=409)
                 except (NatsError, TimeoutError) as exc:  # the bus, not the request
@@ -257,6 +260,10 @@ def build_app(daemon: AgentDaemon, token: str, port: Callable[[], int]) -> ASGIA
             Route("/api/cancel", cancel, methods=["POST"]),
             Route("/api/terms", terms, methods=["POST"]),
             Route("/api/export", export),
+        ]
+        + [
+            Route(path, api(changes=True)(fn), methods=["POST"])
+            for path, fn in aftercare_endpoints(daemon, body, field_of).items()
         ]
     )
     return HostGuard(app, port)

@@ -22,6 +22,7 @@ from runtime import Bus, bus_url
 from ._app import build_app
 from ._daemon import AgentDaemon, desktop_notify, forget_running, token_of, write_running
 from ._home import Home
+from ._rounds import Schedule
 from ._session import utcnow
 
 __all__ = ["bind_loopback", "run_agent"]
@@ -58,6 +59,7 @@ async def run_agent(
     stop: asyncio.Event,
     clock: Callable[[], datetime] = utcnow,
     on_listening: Callable[[str], None] | None = None,
+    schedule: Schedule | None = None,
 ) -> int:
     """Run the home's agent until ``stop`` is set; 0 then."""
     cfg = home.config()
@@ -68,7 +70,9 @@ async def run_agent(
         async with (
             bus_url(bus or cfg.bus_url, store_dir=home.path / "jetstream") as nats_url,
             Bus(nats_url, name="agent", person=True) as connection,
-            AgentDaemon(home, connection, clock=clock, notify=desktop_notify) as daemon,
+            AgentDaemon(
+                home, connection, clock=clock, notify=desktop_notify, schedule=schedule
+            ) as daemon,
         ):
             app = build_app(daemon, token_of(home), lambda: sock.getsockname()[1])
             config = uvicorn.Config(

@@ -16,6 +16,7 @@ import msgspec
 import schemas
 
 from ._agent import Agent
+from ._app_aftercare import aftercare_state
 from ._charts import offers_chart, spending_chart
 from ._render import receipt_rows
 from ._screen import shown
@@ -107,8 +108,10 @@ def app_state(agent: Agent, book: WatchBook | None, now: datetime) -> dict[str, 
             }
         )
     receipts = receipt_rows(agent.receipts())
+    after = aftercare_state(agent, receipts, now)
     cfg = agent.config
     return {
+        **after,
         "now": now.isoformat(),
         "categories": list(schemas.CATEGORIES),
         "intents": intents,

@@ -247,10 +247,29 @@ def parser() -> _Parser:
             metavar="PATH",
             help="lock the app behind the passphrase in this file (an empty file unlocks it)",
         )
+        p.add_argument(
+            "--inbox-every", type=_seconds, default=60.0, metavar="SECONDS",
+            help="pick up what vendors said of your orders this often (default 60)",
+        )  # fmt: skip
+        p.add_argument(
+            "--retry-every", type=_seconds, default=30.0, metavar="SECONDS",
+            help="first wait before sending again what vendors did not answer; doubles each"
+            " round they stay silent, up to an hour (default 30)",
+        )  # fmt: skip
     p = cmd("offers", "the offers of your open watched intents, best first, and what was dropped")
     p.add_argument("--all", action="store_true", help="closed intents too")
     p.add_argument("--json", action="store_true")
     return ap
+
+
+def _seconds(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        v = -1.0
+    if not 0.1 <= v <= 86400:
+        raise argparse.ArgumentTypeError(f"expected 0.1 to 86400 seconds, got {text!r}")
+    return v
 
 
 def _friends_parser(p: argparse.ArgumentParser) -> None:

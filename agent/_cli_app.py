@@ -33,6 +33,7 @@ from ._app_server import run_agent
 from ._arguments import UsageError, intent_fields
 from ._daemon import running_agent
 from ._home import AgentConfig, Home
+from ._rounds import Schedule
 from ._screen import shown
 from ._watching import OPEN_STATES, WatchBook, cast_watched
 
@@ -48,6 +49,10 @@ def run_app_command(args: argparse.Namespace, home: Home, cfg: AgentConfig) -> i
         text = args.passphrase_file.read_text().removesuffix("\n")
         set_lock(home.path, text or None)
     return asyncio.run(_serve(args, home))
+
+
+def _schedule(args: argparse.Namespace) -> Schedule:
+    return Schedule(inbox_seconds=args.inbox_every, retry_seconds=args.retry_every)
 
 
 async def _serve(args: argparse.Namespace, home: Home) -> int:
@@ -74,7 +79,7 @@ async def _serve(args: argparse.Namespace, home: Home) -> int:
         try:
             return await run_agent(
                 home, bus=args.bus, host=args.host, port=args.port, stop=stop.event,
-                on_listening=listening,
+                on_listening=listening, schedule=_schedule(args),
             )  # fmt: skip
         except OSError as exc:
             if exc.errno != errno.EADDRINUSE:

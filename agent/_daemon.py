@@ -1,7 +1,10 @@
 """``intentcast agent``: the person's agent, running. It keeps every watched intent open until
 it expires or is fulfilled, takes in offers whenever they come (``_watching``), tells the
 person (notices in the app and in ``intentcast offers``, and ``notify-send`` where it is on
-PATH), and serves the app (``_app``) on 127.0.0.1, which is also how the CLI talks to it.
+PATH), and serves the app (``_app``) on 127.0.0.1, which is also how the CLI talks to it. On
+a schedule of its own (``_rounds``) it picks up what vendors said of orders (shipped,
+delivered, cancelled: notified as offers are) and sends again the updates and erasure
+requests vendors have not answered.
 
 What a running agent leaves in the home:
 
@@ -36,6 +39,7 @@ from ._agent import Agent
 from ._home import Home
 from ._network_trust import NetworkTrust
 from ._registered import with_registry
+from ._rounds import Rounds, Schedule
 from ._screen import shown
 from ._session import utcnow
 from ._trust import BetaTrust
@@ -86,8 +90,13 @@ async def desktop_notify(notice: Notice) -> None:
     if exe is None:
         return
     b = notice.body
-    text = f"{shown(str(b.get('vendor', 'a vendor')), 60)}: {shown(str(b.get('total', '')), 30)}"
-    title = "intentcast: a new offer" if notice.kind == "offer" else "intentcast"
+    said = b.get("total", "") if notice.kind != "status" else f"{b.get('state')} {b.get('carrier')}"
+    text = f"{shown(str(b.get('vendor', 'a vendor')), 60)}: {shown(str(said), 60)}"
+    if notice.kind == "relationship":
+        text = f"{b.get('answered')} vendors answered your updates or erasure requests"
+    title = {"offer": "intentcast: a new offer", "status": "intentcast: news of an order"}.get(
+        notice.kind, "intentcast"
+    )
     proc = await asyncio.create_subprocess_exec(
         exe, "--app-name=intentcast", title, text,
         stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
@@ -104,7 +113,8 @@ async def desktop_notify(notice: Notice) -> None:
 class AgentDaemon:
     """``async with AgentDaemon(home, bus) as daemon:`` keeps the home's watched intents
     open on ``bus`` (a connected person's :class:`Bus`) until the block ends. ``clock`` is
-    the agent's (tests move it); ``notify`` is the desktop's (``None``: no desktop)."""
+    the agent's (tests move it); ``notify`` is the desktop's (``None``: no desktop);
+    ``schedule`` says how often :meth:`run` picks up mail and retries (``_rounds``)."""
 
     def __init__(
         self,
@@ -113,6 +123,7 @@ class AgentDaemon:
         *,
         clock: Callable[[], datetime] = utcnow,
         notify: Callable[[Notice], object] | None = None,
+        schedule: Schedule | None = None,
     ) -> None:
         self.home, self.bus, self.clock = home, bus, clock
         self.notify = notify
@@ -125,6 +136,7 @@ class AgentDaemon:
         self._stack = contextlib.AsyncExitStack()
         self._lock = asyncio.Lock()  # one change of the watches at a time
         self.state = "new"
+        self.rounds = Rounds(self, schedule or Schedule())
 
     async def __aenter__(self) -> AgentDaemon:
         try:
@@ -184,7 +196,7 @@ class AgentDaemon:
         await self._listen(cast)
 
     async def _listen(self, cast: schemas.CastIntent) -> None:
-        intake = OfferIntake(self.agent, self.watches(), cast, self._on_notice)
+        intake = OfferIntake(self.agent, self.watches(), cast, self.on_notice)
         stack = contextlib.AsyncExitStack()
         await stack.enter_async_context(
             await self.streams.reply_consumer(
@@ -216,7 +228,7 @@ class AgentDaemon:
             notice = self.watches().notify(self.clock(), intent_id, "closed", intent_id, body)
             log.info("watch.closed", intent=intent_id, state=state)
             if notice is not None:
-                self._on_notice(notice)
+                self.on_notice(notice)
 
     async def tick(self) -> None:
         """Close what expired or was fulfilled, as of the agent's clock."""
@@ -229,13 +241,22 @@ class AgentDaemon:
                 await self.close_watch(w.intent_id, "fulfilled")
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Tick until ``stop`` is set."""
-        while not stop.is_set():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), TICK_SECONDS)
-            await self.tick()
+        """Tick, pick up the mailboxes and retry what vendors left unanswered, until ``stop``
+        is set (the rounds' tasks are this call's own)."""
+        async with asyncio.TaskGroup() as tg:
+            rounds = [
+                tg.create_task(self.rounds.inbox(stop)),
+                tg.create_task(self.rounds.retries(stop)),
+            ]
+            while not stop.is_set():
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), TICK_SECONDS)
+                await self.tick()
+            for t in rounds:  # a round waiting on a silent vendor must not hold up the exit
+                t.cancel()
 
-    def _on_notice(self, notice: Notice) -> None:
+    def on_notice(self, notice: Notice) -> None:
+        """Tell the app's listeners and the desktop of a notice just recorded."""
         log.info("agent.notified", kind=notice.kind, intent=notice.intent_id, ref=notice.ref)
         for q in list(self.listeners):
             with contextlib.suppress(asyncio.QueueFull):

@@ -7,7 +7,9 @@ truncation and accidental edits (not a forger, who can recompute it). When keys 
 they are sealed with a key derived from the person's passphrase (Argon2id, then libsodium's
 secretbox), and the sealed part also carries the digest of the content: without the
 passphrase, nobody can change the content and have it import. Whatever the file says, every
-signed frame is verified again on import before the new home exists."""
+signed frame is verified again on import before the new home exists.
+
+A little over 300 lines: the format's structs, one per record, stay beside their writer."""
 
 from __future__ import annotations
 
@@ -27,6 +29,16 @@ import nacl.exceptions
 import nacl.pwhash.argon2id as argon2id
 import nacl.secret
 
+from ._carried import (
+    FriendKey,
+    Friends,
+    MailboxReadRow,
+    OrderStatusRow,
+    StatusRefusalRow,
+    ensure_statuses,
+    read_friends,
+    status_tables,
+)
 from ._home import Home
 from ._records import (
     AcceptRow,
@@ -96,12 +108,17 @@ class Tables(_Row):
     # (absent from files written before they existed: none).
     relationship_updates: list[RelationshipUpdateRow] = []
     relationship_erasures: list[RelationshipErasureRow] = []
+    # What vendors signed of orders, the mailbox read positions, mail refused (``_carried``).
+    order_statuses: list[OrderStatusRow] = []
+    mailbox_reads: list[MailboxReadRow] = []
+    status_refusals: list[StatusRefusalRow] = []
 
 
 class Content(_Row):
     config_toml: str  # config.toml exactly as it is on disk
     config: dict[str, Any]  # the same, as the agent reads it
     tables: Tables
+    friends: Friends | None = None  # friends.sqlite, when the home has one
 
 
 class IntentKey(_Row):
@@ -123,11 +140,13 @@ class SealedKeys(_Row, tag="argon2id-secretbox", tag_field="protection"):
 
 class PlainKeys(_Row, tag="plaintext", tag_field="protection"):
     intents: dict[str, IntentKey]
+    friend: FriendKey | None = None  # the person's own friend identity
 
 
 class KeysPayload(_Row):
     content_sha256: str  # binds the keys to this export's content
     intents: dict[str, IntentKey]
+    friend: FriendKey | None = None
 
 
 class Digest(_Row):
@@ -177,6 +196,7 @@ def export_document(
     """The whole home as one export file (JSON bytes). ``keys="sealed"`` needs ``passphrase``."""
     by_table: dict[str, list[dict[str, Any]]] = {}
     intent_keys: dict[str, IntentKey] = {}
+    ensure_statuses(store)
     with store.snapshot():
         for table in TABLES:
             # Columns by name: iterating a sqlite3.Row yields its values, not its keys. The
@@ -191,11 +211,17 @@ def export_document(
                     intent_keys[row["id"]] = IntentKey(row["sign_seed"], row["seal_secret"])
                 out.append(d)
             by_table[table] = out
+        try:
+            by_table.update(status_tables(store))
+        except ValueError as exc:
+            raise ExportError(f"{exc}; use the intentcast that wrote this store") from None
+    friends, friend_key = read_friends(home.path)
     content = msgspec.convert(
         {
             "config_toml": home.config_path.read_text(),
             "config": home.config().model_dump(mode="json"),
             "tables": by_table,
+            "friends": None if friends is None else msgspec.structs.asdict(friends),
         },
         Content,
     )
@@ -208,11 +234,11 @@ def export_document(
             " --include-keys"
         )
     if keys == "plaintext":
-        keys_part = PlainKeys(intent_keys)
+        keys_part = PlainKeys(intent_keys, friend_key)
     elif keys == "sealed":
         assert passphrase is not None
         kdf = Kdf("argon2id13", *kdf_limits, secrets.token_bytes(argon2id.SALTBYTES))
-        payload = msgspec.json.encode(KeysPayload(sha256_of(content_b), intent_keys))
+        payload = msgspec.json.encode(KeysPayload(sha256_of(content_b), intent_keys, friend_key))
         box = nacl.secret.SecretBox(box_key(passphrase, kdf)).encrypt(payload)
         keys_part = SealedKeys(kdf, bytes(box))
     body: dict[str, Any] = {

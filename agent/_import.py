@@ -25,6 +25,14 @@ from nacl.signing import SigningKey
 
 import schemas
 
+from ._carried import (
+    FriendKey,
+    ensure_statuses,
+    friend_problems,
+    restore_friends,
+    restore_statuses,
+    status_problems,
+)
 from ._export import (
     FORMAT,
     Document,
@@ -131,12 +139,12 @@ def _check_kdf(path: Path, kdf: Kdf) -> None:
 
 def _open_keys(
     path: Path, doc: Document, content_b: Any, passphrase: Callable[[], str]
-) -> dict[str, IntentKey] | None:
+) -> tuple[dict[str, IntentKey] | None, FriendKey | None]:
     k = doc.keys
     if k is None:
-        return None
+        return None, None
     if isinstance(k, PlainKeys):
-        return k.intents
+        return k.intents, k.friend
     _check_kdf(path, k.kdf)
     try:
         plain = nacl.secret.SecretBox(box_key(passphrase(), k.kdf)).decrypt(k.box)
@@ -151,7 +159,7 @@ def _open_keys(
             f"{path}: expected the content the keys were sealed with, got other content; the file"
             " was edited after export: import an intact copy"
         )
-    return payload.intents
+    return payload.intents, payload.friend
 
 
 def _frame_error(path: Path, what: str, err: Exception) -> ExportError:
@@ -269,9 +277,15 @@ def import_export(path: Path, target: Path, passphrase: Callable[[], str]) -> Im
         raise ExportError(
             f"{path}: expected {FORMAT} fields, got {exc}; the file is damaged: import an intact copy"
         ) from None
-    keys = _open_keys(path, doc, raw["content"], passphrase)
+    keys, friend_key = _open_keys(path, doc, raw["content"], passphrase)
     t = doc.content.tables
     _verify_frames(path, t, keys)
+    book = doc.content.friends
+    if book is not None and (bad := friend_problems(book, friend_key, keys is not None)):
+        raise ExportError(
+            f"{path}: expected a friend book of cards' fields, got {'; '.join(bad)}; the file"
+            " was edited or damaged: import an intact copy"
+        )
 
     tmp = target.parent / f".{target.name}.importing-{secrets.token_hex(4)}"
     try:
@@ -295,6 +309,7 @@ def import_export(path: Path, target: Path, passphrase: Callable[[], str]) -> Im
                 " configs; the file was edited: import an intact copy"
             )
         with AgentStore(home.db_path) as store:
+            ensure_statuses(store)
             with store.transaction():
                 for table in TABLES:
                     rows = []
@@ -308,7 +323,18 @@ def import_export(path: Path, target: Path, passphrase: Callable[[], str]) -> Im
                             d["seal_secret"] = k.seal_secret if k else ""
                         rows.append(d)
                     store.restore(table, rows)
+                restore_statuses(
+                    store,
+                    {"order_statuses": t.order_statuses, "mailbox_reads": t.mailbox_reads,
+                     "status_refusals": t.status_refusals},
+                )  # fmt: skip
             _verify_receipts(path, store)
+            if bad := status_problems(store, t.order_statuses):
+                raise ExportError(
+                    f"{path}: expected every order status to verify against its vendor's key"
+                    f" for that order, got {len(bad)} that do not ({'; '.join(bad)}); the file"
+                    " was edited or damaged: import an intact copy"
+                )
             if bad := relationship_problems(store):
                 raise ExportError(
                     f"{path}: expected every update and erasure request, and their answers, to"
@@ -316,6 +342,8 @@ def import_export(path: Path, target: Path, passphrase: Callable[[], str]) -> Im
                     " edited or damaged: import an intact copy"
                 )
             ratings = sum(1 for o in t.outcomes if o.kind == "rating")
+        if book is not None:
+            restore_friends(tmp, book, friend_key)
         for f in tmp.iterdir():  # the store is fsynced by SQLite; the rest is made so here
             fsync_path(f)
         fsync_path(tmp)

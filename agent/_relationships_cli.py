@@ -1,5 +1,5 @@
 """``intentcast profile``, ``intentcast relationships`` and ``intentcast forget``: call the
-rooms (``_profile``, ``_relationships``) and print."""
+Agent's API (``_aftercare``; the profile itself is ``_profile_cli``'s) and print."""
 
 from __future__ import annotations
 
@@ -11,13 +11,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ._agent import Agent
-from ._forgetting import forget_vendor
-from ._home import AgentConfig, Home, HomeError
+from ._home import AgentConfig, Home
 from ._profile_cli import profile_command
-from ._relationships import Holding, has_pending, holdings
+from ._relationships import Holding, holdings
 from ._screen import shown
 from ._session import AgentSession
-from ._updating import retry_pending, send_updates
 
 __all__ = ["live", "relationship_command"]
 
@@ -78,11 +76,10 @@ async def relationship_command(
         if not changed or args.no_send:
             return 0
         cfg = home.config()
-        async with opener(args, cfg, home) as agent:
-            sent, unsigned = await send_updates(
-                live(agent), agent.store, cfg.person, per_try_seconds=args.timeout
-            )
-            hs = [h for h in holdings(agent.store) if h.order_id in {s.order_id for s in sent}]
+        async with opener(args, cfg, home) as agent:  # saved already: this tells the vendors
+            got = await agent.change_details(cfg.person)
+        sent = hs = got.sent
+        unsigned = got.unsigned
         if unsigned:
             print(
                 f"{len(unsigned)} orders hold your old details but this home has no keys to sign"
@@ -106,8 +103,8 @@ async def relationship_command(
                 _print(holdings(agent.store), args.json)
             return 0
         async with opener(args, cfg, home) as agent:  # which retries once with a short wait
-            await retry_pending(live(agent), agent.store, per_try_seconds=args.timeout)
-            hs, left = holdings(agent.store), has_pending(agent.store)
+            await agent.retry_relationships(args.timeout)
+            hs, left = agent.relationships(), agent.relationships_pending()
         _print(hs, args.json)
         if not args.json:
             print(
@@ -117,21 +114,13 @@ async def relationship_command(
             )
         return 1 if left else 0
     async with opener(args, cfg, home) as agent:
-        known = {h.vendor_id: h.vendor_name for h in holdings(agent.store)}
-        wanted = args.vendor.casefold()
-        match = [v for v, n in known.items() if v.startswith(wanted) or n.casefold() == wanted]
-        if len(match) != 1:
-            raise HomeError(
-                f"forget: expected one vendor you bought from, got {len(match)} matching"
-                f" {args.vendor!r}; see `intentcast relationships`"
-            )
-        hs = await forget_vendor(live(agent), agent.store, match[0], per_try_seconds=args.timeout)
-    _print(hs, False)
-    done = all(h.erasure == "erased" for h in hs)
+        forgotten = await agent.forget(args.vendor)
+    _print(forgotten.holdings, False)
+    name = shown(forgotten.vendor_name, 60)
     print(
-        f"{shown(known[match[0]], 60)} confirmed erasure, signed; the confirmation is kept"
-        if done
-        else f"{shown(known[match[0]], 60)} has NOT confirmed erasure; it is marked, and that"
+        f"{name} confirmed erasure, signed; the confirmation is kept"
+        if forgotten.confirmed
+        else f"{name} has NOT confirmed erasure; it is marked, and that"
         " counts against its trust. `intentcast relationships --retry` asks again"
     )
-    return 0 if done else 1
+    return 0 if forgotten.confirmed else 1

@@ -80,12 +80,18 @@ function renderReceipts() {
     const verify = r.signatures_verify ? el("span", {class: "ok"}, "signatures verify") : el("span", {class: "bad"}, "DO NOT VERIFY");
     const acts = el("div", {class: "actions"}, score, outcome,
       el("button", {type: "button", class: "rate", onclick: () => rate_(r.receipt, +score.value, outcome.value)}, "Rate"));
-    if (r.status !== "cancelled" && r.signatures_verify)
+    if (r.status !== "cancelled" && r.status !== "delivered" && r.signatures_verify)
       acts.append(el("button", {type: "button", class: "cancel secondary", onclick: () => cancel_(r.receipt)}, "Cancel order"));
+    if ((r.status === "shipped" || r.status === "delivered") && r.signatures_verify)
+      acts.append(el("button", {type: "button", class: "delivered", onclick: () => delivered_(r.receipt)}, "It arrived"));
+    const news = r.news.length ? el("ul", {class: "news", "aria-label": "what the vendor said, signed"},
+      ...r.news.map(n => el("li", {class: "news-item", "data-state": n.state}, `${n.state}`,
+        [n.carrier, n.tracking, n.reason].filter(Boolean).length ? " (" + [n.carrier, n.tracking, n.reason].filter(Boolean).join(", ") + ")" : "",
+        el("span", {class: "muted"}, ` ${n.received.slice(0, 16)}, signed #${n.seq}`)))) : null;
     box.append(el("div", {class: "receipt", "data-receipt": r.receipt},
       el("strong", {}, r.vendor), " ", r.item, " ", el("span", {class: "total"}, r.total),
       el("div", {}, verify, " ", el("span", {class: "status"}, r.status), " ",
-        el("span", {class: "muted"}, `receipt ${r.receipt.slice(0, 8)}, ${r.created.slice(0, 10)}`)), acts));
+        el("span", {class: "muted"}, `receipt ${r.receipt.slice(0, 8)}, ${r.created.slice(0, 10)}`)), news, acts));
   }
 }
 
@@ -118,11 +124,43 @@ function renderTerms() {
   dl.replaceChildren(...Object.entries(state.terms.clauses).flatMap(([k, v]) => [el("dt", {}, k), el("dd", {}, JSON.stringify(v))]));
 }
 
+function renderRelationships() {
+  const box = document.getElementById("relationship-list");
+  box.replaceChildren();
+  if (!state.relationships.length) box.append(el("p", {class: "muted"}, "No vendor holds details of yours (no orders yet)."));
+  for (const v of state.relationships) {
+    const rows = v.orders.map(o => {
+      const c = o.confirmation;
+      const erasure = el("span", {class: "erasure"}, o.erasure);
+      const signed = c ? el("div", {class: "confirmation muted"}, c.verifies === "yes"
+        ? `signed by ${c.key}... on ${c.signed.slice(0, 16)}, digest ${c.digest}...` : "the confirmation DOES NOT VERIFY: " + c.problem) : null;
+      return el("tr", {"data-order": o.order},
+        el("td", {"data-label": "order"}, o.order.slice(0, 8)),
+        el("td", {"data-label": "holds", class: "fields"}, o.fields.join(", ") || "nothing"),
+        el("td", {"data-label": "held until"}, o.held_until + (o.passed ? " (passed: it should have purged them)" : "")),
+        el("td", {"data-label": "update", class: "update"}, o.update),
+        el("td", {"data-label": "erasure"}, erasure, signed));
+    });
+    const acts = el("div", {class: "actions"});
+    if (v.holds) acts.append(el("button", {type: "button", class: "forget secondary", onclick: () => forget_(v.vendor_id, v.vendor)}, "Ask to erase what it holds"));
+    box.append(el("div", {class: "relationship", "data-vendor": v.vendor_id}, el("strong", {}, v.vendor),
+      el("table", {}, el("thead", {}, el("tr", {}, ...["order", "holds", "held until", "update", "erasure"].map(h => el("th", {scope: "col"}, h)))),
+        el("tbody", {}, ...rows)), acts));
+  }
+  const p = state.person, addr = document.getElementById("p-address");
+  if (document.activeElement === null || !document.getElementById("address-form").contains(document.activeElement)) {
+    addr.value = p.address.join("\n");
+    document.getElementById("p-postcode").value = p.postcode;
+    document.getElementById("p-city").value = p.city;
+    document.getElementById("p-country").value = p.country;
+  }
+}
+
 function render() {
   document.getElementById("lock").hidden = true;
   const cats = document.getElementById("categories");
   if (!cats.options.length) cats.replaceChildren(...state.categories.map(c => el("option", {value: c})));
-  renderIntents(); renderReceipts(); renderTrust(); renderTerms();
+  renderIntents(); renderReceipts(); renderTrust(); renderTerms(); renderRelationships();
   svgInto(document.getElementById("chart-spending"), state.charts.spending);
   svgInto(document.getElementById("chart-offers"), state.charts.offers);
   document.body.dataset.ready = String(Date.now());
@@ -157,6 +195,23 @@ async function cancel_(receipt) {
   await refresh();
 }
 
+async function delivered_(receipt) {
+  try {
+    const r = await call("POST", "/api/delivered", {receipt});
+    say("Delivery confirmed; trust is now " + r.trust + (r.vendor_said ? ` (the vendor said so too, signed: status #${r.vendor_said})` : ""));
+  } catch (e) { say("Not confirmed: " + e.message); }
+  await refresh();
+}
+async function forget_(vendor, name) {
+  if (!confirm(`Ask ${name} to erase everything it holds about you?`)) return;
+  try {
+    const r = await call("POST", "/api/forget", {vendor});
+    say(r.confirmed ? `${r.vendor} confirmed erasure, signed; the confirmation is kept.`
+      : `${r.vendor} has NOT confirmed erasure yet; your agent asks again, and until it confirms that counts against its trust.`);
+  } catch (e) { say("Not asked: " + e.message); }
+  await refresh();
+}
+
 function clauses() {
   const must = !document.getElementById("c-prefer").checked;
   const c = {}, num = (id) => document.getElementById(id).value;
@@ -187,6 +242,18 @@ document.addEventListener("DOMContentLoaded", () => {
     catch (e) { out.textContent = "Not saved: " + e.message; }
     await refresh();
   });
+  document.getElementById("address-form").addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    const v = (id) => document.getElementById(id).value;
+    const out = document.getElementById("address-result");
+    try {
+      const r = await call("POST", "/api/profile", {address: v("p-address"), postcode: v("p-postcode"), city: v("p-city"), country: v("p-country")});
+      out.textContent = !r.changed.length ? "Nothing changed." : !r.sent ? "Saved; no vendor holds your old address."
+        : `Saved; ${r.acknowledged} of ${r.sent} vendors acknowledged, signed` + (r.acknowledged < r.sent ? "; your agent asks the others again." : ".")
+          + (r.unsigned ? ` ${r.unsigned} orders cannot be told from this home (no keys).` : "");
+    } catch (e) { out.textContent = "Not changed: " + e.message; }
+    await refresh();
+  });
   document.getElementById("unlock-form").addEventListener("submit", async (ev) => {
     ev.preventDefault();
     try { await call("POST", "/unlock", {passphrase: document.getElementById("f-passphrase").value}); await refresh(); }
@@ -199,6 +266,8 @@ document.addEventListener("DOMContentLoaded", () => {
     const n = JSON.parse(ev.data);
     if (n.kind === "offer") say(`New offer: ${n.body.vendor}, ${n.body.total}`);
     else if (n.kind === "closed") say(`An intent closed (${n.body.state}).`);
+    else if (n.kind === "status") say(`${n.body.vendor}: your order ${n.body.state}` + (n.body.carrier ? ` (${n.body.carrier})` : ""));
+    else if (n.kind === "relationship") say(`${n.body.answered} vendors answered your agent's requests.`);
     refresh();
   });
   refresh();
