@@ -11,7 +11,12 @@ then weighed:
   what a vendor can fake for itself (it can sign both sides of orders of its own making),
   while blame needs a real order from that vendor, paid for;
 - with a ceiling on positive network evidence (``max_positive``), so no amount of faked
-  praise lifts a vendor above what a few of the person's own good orders would;
+  praise lifts a vendor above what a few of the person's own good orders would. The mild
+  blame of a delivered order rated below 5 (a 4 is 0.75 praise and 0.25 blame) is scaled
+  down by the same factor as its praise: left uncapped beside capped praise, it made every
+  popular honest vendor's trust fall as its good ratings piled up (below the 0.2 threshold
+  at about 220 four-star ratings). The blame of an order that failed (``not_delivered``,
+  ``not_as_described``) needs a real, paid order and is never scaled;
 - forgotten with the same half-life as own evidence, on the clock the caller passes.
 
 Two more sources, each weighed for what it is:
@@ -71,7 +76,8 @@ class NetworkWeights:
 @dataclass
 class _Tally:
     pos: float = 0.0
-    neg: float = 0.0
+    mild: float = 0.0  # blame from delivered orders rated below 5: scaled with the praise
+    neg: float = 0.0  # blame from orders that failed
     buyers: int = 0
     delivered: int = 0
     friend_scores: Counter[int] = field(default_factory=Counter)
@@ -165,7 +171,10 @@ class NetworkTrust:
             p, n = rating_evidence(r.score, r.outcome)
             f = forgetting(o.created, now, hl)
             t.pos += f * weight * p
-            t.neg += f * weight * neg_factor * n
+            if r.outcome in ("not_delivered", "not_as_described"):
+                t.neg += f * weight * neg_factor * n
+            else:
+                t.mild += f * weight * neg_factor * n
             t.buyers += 1
             t.delivered += r.outcome in ("delivered", "late")
             if friend:
@@ -176,15 +185,24 @@ class NetworkTrust:
         """(positive, negative) weighted evidence from strangers on the board and certified
         copies (positive capped), and (buyers, delivered) counts of the strangers."""
         strangers, _, selected = self._tally(vendor_id, now)
-        pos = min(strangers.pos + selected.pos, self.weights.max_positive)
-        return pos, strangers.neg + selected.neg, strangers.buyers, strangers.delivered
+        pos, neg = self._capped(strangers, selected)
+        return pos, neg, strangers.buyers, strangers.delivered
+
+    def _capped(self, strangers: _Tally, selected: _Tally) -> tuple[float, float]:
+        """Strangers' and certified (praise, blame): praise at most ``max_positive``, and
+        the mild blame that came with it scaled by the same factor."""
+        raw = strangers.pos + selected.pos
+        scale = min(1.0, self.weights.max_positive / raw) if raw > 0 else 1.0
+        mild = (strangers.mild + selected.mild) * scale
+        return raw * scale, mild + strangers.neg + selected.neg
 
     def score(self, vendor_id: str, now: datetime) -> TrustScore:
-        p, w = self.policy, self.weights
+        p = self.policy
         own_pos, own_neg = self.own.weighted(vendor_id, now)
         strangers, friends, selected = self._tally(vendor_id, now)
-        net_pos = min(strangers.pos + selected.pos, w.max_positive) + friends.pos
-        net_neg = strangers.neg + selected.neg + friends.neg
+        capped_pos, capped_neg = self._capped(strangers, selected)
+        net_pos = capped_pos + friends.pos
+        net_neg = capped_neg + friends.mild + friends.neg
         a = p.prior_positive + own_pos + net_pos
         b = p.prior_negative + own_neg + net_neg
         evidence = own_pos + own_neg + net_pos + net_neg
