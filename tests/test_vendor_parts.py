@@ -211,3 +211,28 @@ async def test_search_puts_items_with_more_wanted_words_first_then_the_cheapest(
     assert [i.sku for i in found] == ["B", "A", "C", "F"]
     same_words = await cat.search("outdoor", schemas.Want("tent"), 1)
     assert [i.sku for i in same_words] == ["F", "A", "D", "C", "B"]  # all match once: by price
+
+
+async def test_a_remembered_search_is_forgotten_when_the_catalog_reloads(tmp_path: Path) -> None:
+    """Searches are remembered per category and want (description and attributes): the same
+    want again gets the same items, another attribute value its own, and a reload of the
+    database with new prices and stock is seen by the very want searched before it."""
+    db = tmp_path / "c.db"
+    con = sqlite3.connect(db)
+    con.execute("create table items (sku, title, category, price, currency, stock, attributes)")
+    rows = [("A", "Tent", "outdoor/tents", 1000, "EUR", 1, "colour=green"),
+            ("B", "Tent", "outdoor/tents", 2000, "EUR", 1, "colour=red")]  # fmt: skip
+    con.executemany("insert into items values (?, ?, ?, ?, ?, ?, ?)", rows)
+    con.commit()
+    cat = SqliteCatalog(db, "select * from items", refresh_seconds=3600)
+    green, red = schemas.Want("tent", {"colour": "green"}), schemas.Want("tent", {"colour": "red"})
+    assert [i.sku for i in await cat.search("outdoor", green, 1)] == ["A"]
+    assert [i.sku for i in await cat.search("outdoor", green, 1)] == ["A"]
+    assert [i.sku for i in await cat.search("outdoor", red, 1)] == ["B"]
+    con.execute("update items set price = 1500, stock = 4 where sku = 'A'")
+    con.execute("insert into items values ('C', 'Tent', 'outdoor/tents', 900, 'EUR', 2, '')")
+    con.commit()
+    con.close()
+    cat.refresh_seconds = 0
+    found = await cat.search("outdoor", green, 1)
+    assert [(i.sku, i.price, i.stock) for i in found] == [("C", 900, 2), ("A", 1500, 4)]

@@ -358,17 +358,22 @@ def _json_items(path: Path, text: str, rules: Rules, problems: list[str]) -> dic
 
 class _Shelf:
     """One category's items (with everything below it), indexed for search: an inverted
-    index from words to items, and for each attribute which items have which value."""
+    index from words to items, and for each attribute which items have which value. It keeps
+    the searches it answered until an item is added; a reload builds new shelves."""
+
+    FOUND_MAX = 1024  # wants remembered per shelf; descriptions are the person's free text
 
     def __init__(self) -> None:
         self.items: list[CatalogItem] = []
         self.by_word: dict[str, set[int]] = {}
         self.has_attr: dict[str, set[int]] = {}
         self.attr_value: dict[tuple[str, str], set[int]] = {}
+        self.found: dict[tuple[str, tuple[tuple[str, str], ...]], tuple[CatalogItem, ...]] = {}
 
     def add(self, item: CatalogItem, words: frozenset[str]) -> None:
         n = len(self.items)
         self.items.append(item)
+        self.found.clear()
         for w in words:
             self.by_word.setdefault(w, set()).add(n)
         for k, v in item.attributes.items():
@@ -376,6 +381,15 @@ class _Shelf:
             self.attr_value.setdefault((k, v.lower()), set()).add(n)
 
     def search(self, want: schemas.Want) -> list[CatalogItem]:
+        key = (want.description, tuple(sorted(want.attributes.items())))
+        hit = self.found.get(key)
+        if hit is None:
+            if len(self.found) >= self.FOUND_MAX:
+                self.found.clear()
+            hit = self.found[key] = tuple(self._search(want))
+        return list(hit)
+
+    def _search(self, want: schemas.Want) -> list[CatalogItem]:
         wanted = _words(want.description)
         matched: set[int]
         counts: dict[int, int] | None = None  # None: every match has every wanted word
