@@ -7,7 +7,11 @@ it later with another set is a ``ValueError`` naming both."""
 
 from __future__ import annotations
 
+from bisect import bisect_left
+from collections.abc import Iterator
+
 import prometheus_client as prom
+from prometheus_client.core import HistogramMetricFamily
 
 __all__ = ["CONTENT_TYPE", "Counter", "Histogram", "Registry"]
 
@@ -15,6 +19,7 @@ CONTENT_TYPE = prom.CONTENT_TYPE_LATEST
 
 # Seconds: from a fraction of a millisecond (one verification) to a few seconds (a stalled bus).
 BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+_LE = (*(repr(float(b)) for b in BUCKETS), "+Inf")  # as prometheus_client writes them
 
 
 class Counter:
@@ -30,6 +35,7 @@ class Counter:
         self.name, self.help, self._registry = name, help, registry
         self._metric: prom.Counter | None = None
         self._labels: tuple[str, ...] = ()
+        self._children: dict[tuple[tuple[str, str], ...], prom.Counter] = {}
         if labels is not None:  # declared: exported (with no samples yet) from the start
             self._create(tuple(sorted(labels)))
 
@@ -49,7 +55,11 @@ class Counter:
         return metric.labels(**labels) if names else metric
 
     def inc(self, amount: float = 1.0, **labels: str) -> None:
-        self._for(labels).inc(amount)
+        key = tuple(labels.items())
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = self._for(labels)
+        child.inc(amount)
 
     def value(self, **labels: str) -> float:
         if self._metric is None:
@@ -59,21 +69,38 @@ class Counter:
 
 
 class Histogram:
-    """Latencies in seconds, with the buckets above."""
+    """Latencies in seconds, with the buckets above. Exported as ``prometheus_client``'s
+    histogram is (``_bucket``, ``_count``, ``_sum``), but an observation is one bisect and
+    two additions: it is on every intent's path, and the library's takes a lock per bucket
+    value it updates. Observed only from the service's event loop, so it takes none."""
 
     BUCKETS = BUCKETS
 
     def __init__(self, registry: prom.CollectorRegistry, name: str, help: str) -> None:
-        self.name, self._registry = name, registry
-        self._metric = prom.Histogram(name, help, buckets=BUCKETS, registry=registry)
+        self.name, self.help, self._registry = name, help, registry
+        self._counts = [0] * (len(BUCKETS) + 1)  # the last: above every bucket (+Inf)
+        self._sum = 0.0
+        registry.register(self)
 
     def observe(self, seconds: float) -> None:
-        self._metric.observe(seconds)
+        self._counts[bisect_left(BUCKETS, seconds)] += 1
+        self._sum += seconds
 
     @property
     def count(self) -> int:
-        got = self._registry.get_sample_value(f"{self.name}_count")
-        return 0 if got is None else int(got)
+        return sum(self._counts)
+
+    def describe(self) -> Iterator[HistogramMetricFamily]:
+        yield HistogramMetricFamily(self.name, self.help)
+
+    def collect(self) -> Iterator[HistogramMetricFamily]:
+        cumulative, total = [], 0
+        for le, n in zip(_LE, self._counts, strict=True):
+            total += n
+            cumulative.append((le, total))
+        family = HistogramMetricFamily(self.name, self.help)
+        family.add_metric([], cumulative, self._sum)
+        yield family
 
 
 class Registry:

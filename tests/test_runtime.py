@@ -107,6 +107,31 @@ def test_metrics_render_in_prometheus_text() -> None:
     assert 'lat_seconds_bucket{le="0.005"} 1' in text and "lat_seconds_count 1" in text
 
 
+def test_histograms_export_what_prometheus_clients_own_would() -> None:
+    """The same observations, a bucket's bound among them (``le`` includes it), give the
+    same bucket, count and sum samples as ``prometheus_client.Histogram``; the dashboards'
+    quantiles read these."""
+    import prometheus_client as prom
+
+    from runtime._metrics import BUCKETS
+
+    theirs = prom.CollectorRegistry()
+    ref = prom.Histogram("lat_seconds", "latency", buckets=BUCKETS, registry=theirs)
+    r = Registry()
+    ours = r.histogram("lat_seconds", "latency")
+    for s in (0.0001, 0.0005, 0.003, 0.003, 0.7, 9.0):
+        ref.observe(s)
+        ours.observe(s)
+
+    def samples(text: str) -> list[str]:
+        return [
+            ln for ln in text.splitlines() if ln.startswith("lat_seconds_") and "_created" not in ln
+        ]
+
+    assert samples(r.render()) == samples(prom.generate_latest(theirs).decode())
+    assert ours.count == 6
+
+
 def test_metric_labels_from_the_bus_are_escaped_and_fixed_per_metric() -> None:
     """A label value carrying a quote, a backslash and a newline cannot break the exposition
     format (it did with the hand-written renderer); a second label set is refused."""
