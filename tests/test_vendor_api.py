@@ -8,6 +8,7 @@ import shutil
 import sqlite3
 from pathlib import Path
 
+import msgspec
 import pytest
 
 import schemas
@@ -70,3 +71,21 @@ def test_a_loaded_config_needs_its_catalog() -> None:
     )  # fmt: skip
     with pytest.raises(TypeError, match="catalog"):
         Vendor(cfg, InProcessTransport())
+
+
+def test_the_breaches_a_vendor_remembers_follow_the_terms_on_both_sides(tmp_path: Path) -> None:
+    """Which clauses a person's terms breach is remembered per terms: the same terms again
+    get the same answer, other terms their own, and new vendor terms a fresh match."""
+    vendor = Vendor(_sierra(tmp_path), InProcessTransport())
+    try:
+        room = vendor.adapter.intents
+        strict = schemas.Terms(data_retention_days=schemas.DaysClause(7))
+        lenient = schemas.Terms(no_tracking=schemas.BoolClause())
+        assert room.breaches(strict) == room.breaches(strict) == "data_retention_days"
+        assert room.breaches(lenient) == ""
+        room.terms = schemas.VendorTerms(
+            **{**msgspec.structs.asdict(room.terms), "data_retention_days": 5}
+        )
+        assert room.breaches(strict) == ""
+    finally:
+        vendor.store.close()

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING
 
+import msgspec
 import structlog
 
 import schemas
@@ -62,6 +63,11 @@ class IntentRoom:
             "vendor_intent_seconds", "Time from intent received to offer sent"
         )
         self.replay = schemas.ReplayCache()
+        # The clauses a person's terms breach, by the terms' JSON (a market's intents carry
+        # few distinct terms), for the vendor terms they were matched with.
+        self._breaches: dict[bytes, str] = {}
+        self._breaches_of = self.terms
+        self._terms_json = msgspec.json.Encoder()
         self.per_key = RateLimiter(cfg.limits.intents_per_key_per_minute, 60.0)
         self.per_category = RateLimiter(cfg.limits.intents_per_category_per_second, 1.0)
 
@@ -148,14 +154,27 @@ class IntentRoom:
             note=choice.quote.note,
         )
 
+    def breaches(self, terms: schemas.Terms) -> str:
+        """The clauses of ``terms`` this vendor breaches, comma-separated ("" for none)."""
+        key = self._terms_json.encode(terms)
+        if self._breaches_of is not self.terms:
+            self._breaches, self._breaches_of = {}, self.terms
+        got = self._breaches.get(key)
+        if got is None:
+            if len(self._breaches) >= 1024:
+                self._breaches.clear()
+            person = schemas.expand_terms(terms)
+            found = schemas.match_terms(person, self.terms).breaches
+            got = self._breaches[key] = ",".join(b.clause for b in found)
+        return got
+
     async def choose(self, intent: schemas.Intent, now: datetime) -> Choice | str:
         """The best item to offer for ``intent``, or the reason there is none. Changes
         nothing: what :meth:`on_intent` would offer, for dry runs and simulations."""
         cfg, store = self.shop.cfg, self.shop.store
-        person = schemas.expand_terms(intent.terms)
-        breaches = schemas.match_terms(person, self.terms).breaches
+        breaches = self.breaches(intent.terms)
         if breaches and cfg.terms_policy == "honour":
-            return "breach:" + ",".join(b.clause for b in breaches)
+            return "breach:" + breaches
         if not covers(self.areas, intent.region):
             return "outside_delivery_area"
         items = await self.shop.catalog.search(intent.category, intent.want, intent.quantity)
