@@ -78,13 +78,13 @@ async def test_shipped_keeps_the_stock_taken_cancel_frees_it_and_statuses_bind_t
         now = datetime.now(UTC)
         ids = [o.confirmation.confirmation.msg.order_id for o in orders]
         common = dict(signer=v.signer, retention_days=30, now=now)
-        apply_action(v.store.db, ids[0], CounterAction.SHIP, **common)  # type: ignore[arg-type]
+        apply_action(v.store, ids[0], CounterAction.SHIP, **common)  # type: ignore[arg-type]
         with pytest.raises(TimeoutError):
             await shopper.offers(intent(), within=1.0)
-        apply_action(v.store.db, ids[1], CounterAction.CANCEL, reason="no", **common)  # type: ignore[arg-type]
+        apply_action(v.store, ids[1], CounterAction.CANCEL, reason="no", **common)  # type: ignore[arg-type]
         assert len(await shopper.offers(intent())) == 1
         with pytest.raises(IllegalTransition):
-            apply_action(v.store.db, ids[1], CounterAction.CANCEL, reason="again", **common)  # type: ignore[arg-type]
+            apply_action(v.store, ids[1], CounterAction.CANCEL, reason="again", **common)  # type: ignore[arg-type]
         sealed = {
             r["order_id"]: r["sealed"] for r in v.store.db.execute("SELECT * FROM order_statuses")
         }
@@ -125,7 +125,7 @@ def test_the_feed_forgets_only_events_it_sent_longer_ago_than_the_stream_keeps(
     new = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
     for order, at, sent in (("gone", old, 1), ("kept", new, 1), ("unsent", old, 0)):
         store.db.execute(row, (order, at, sent))
-    assert Outbox(store.db, None, "ab" * 32).prune() == 1  # type: ignore[arg-type]
+    assert Outbox(store, None, "ab" * 32).prune() == 1  # type: ignore[arg-type]
     assert {r[0] for r in store.db.execute("SELECT order_id FROM feed_events")} == {
         "kept",
         "unsent",

@@ -1,5 +1,7 @@
 """The vendor's order store on both engines: the same rules for reservations, holds,
-countersignatures, cancellations and purges on SQLite and on a real PostgreSQL server;
+countersignatures, cancellations, purges, the counter's transitions and the outbox's
+statuses and feed events on SQLite and on a real PostgreSQL server; PostgreSQL's outbox rows
+taken by one replica at a time;
 PostgreSQL's reservations exactly once across many stores at once; its migrations versioned;
 and how a vendor's config chooses the store."""
 
@@ -9,9 +11,11 @@ import os
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
-from datetime import timedelta
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import pytest
@@ -30,8 +34,17 @@ from vendor_adapter import (
     load_config,
     open_order_store,
 )
+from vendor_adapter._counter import (
+    CounterState,
+    Decide,
+    IllegalTransition,
+    StatusChange,
+    Transition,
+    UnknownOrder,
+    counter_state,
+)
 from vendor_adapter._migrations import SchemaTooNew, shipped_migrations
-from vendor_adapter._store import stamp
+from vendor_adapter._store import Unsent, stamp
 
 __all__ = ["postgres_server"]  # the fixture, imported for the tests below
 
@@ -228,3 +241,113 @@ def test_both_engines_apply_updates_erase_and_purge_the_persons_details_alike(
     assert not store.apply_details("a", "u3", b"update-3", moved, NOW)
     assert store.purge(NOW + timedelta(days=2)) == 1  # b's retention has passed
     assert all(r["disclosure"] is None for r in store.orders())
+
+
+def _to(state: str, *, mailbox: bool = True, carrier: str = "") -> Decide:
+    """A transition to ``state`` as the counter decides one, with stand-in signed bytes."""
+
+    def decide(row: Any, last: int) -> Transition:
+        subject = f"ic.v1.mailbox.30.{row['order_id']}" if mailbox else None
+        before = counter_state(row["status"], row["held_until"])
+        change = StatusChange(row["order_id"], before, CounterState(state), last + 1, subject)
+        return Transition(change, reason="", carrier=carrier or row["carrier"],
+                          tracking=row["tracking"], created=stamp(NOW), wire=b"w%d" % (last + 1),
+                          sealed=b"s", mailbox_days=30 if mailbox else None)  # fmt: skip
+
+    return decide
+
+
+def _refuse(row: Any, last: int) -> Transition:
+    raise IllegalTransition("not this one")
+
+
+def _drain(take: Callable[[int], AbstractContextManager[Unsent]]) -> list[Any]:
+    """Everything the outbox would take, batch by batch, each row marked sent."""
+    got: list[Any] = []
+    for _ in range(10):
+        with take(100) as unsent:
+            for r in unsent.rows:
+                unsent.sent(r)
+            got += unsent.rows
+        if not unsent.rows:
+            return got
+    raise AssertionError("the outbox never ran dry")
+
+
+def test_both_engines_move_orders_and_keep_their_statuses_and_feed_events_alike(
+    store: OrderStore,
+) -> None:
+    """The counter's side on each engine: orders found by prefix; a transition stores the
+    new state and its status, a refused one or an unknown order nothing; shipped and
+    delivered keep their stock taken; the outbox gets each order's statuses one at a time in
+    seq order (none without a mailbox) and every state change, whoever made it, as a feed
+    event in order; marks stick; only sent events are pruned."""
+    for offer in ("a1", "a2", "b1"):
+        assert store.insert_order(_acceptance(offer, qty=2), stock=10, held_cap=10)
+    assert store.find_orders("a") == ["a1", "a2"] and store.find_orders("B1") == ["b1"]
+    assert store.find_orders("z") == []
+    assert store.confirm("a1", b"cs", stock=10) == "held"
+    store.transition("a1", _to("shipped", carrier="Correos"))
+    with pytest.raises(IllegalTransition):
+        store.transition("a1", _refuse)
+    with pytest.raises(UnknownOrder):
+        store.transition("zz", _to("shipped"))
+    assert store.transition("a1", _to("delivered")).change.seq == 2
+    store.transition("a2", _to("cancelled", mailbox=False))
+    assert store.cancel("b1", b"cancel")
+    assert store.reserved("T1") == 2 and store.available("T1", 10) == 8  # a1, delivered
+    a1 = store.order("a1")
+    assert a1 is not None and (a1["status"], a1["carrier"]) == ("delivered", "Correos")
+    assert [(s["seq"], s["state"], bool(s["sent"])) for s in store.statuses("a1")] == [
+        (1, "shipped", False), (2, "delivered", False),
+    ]  # fmt: skip
+    with store.unsent_statuses(100) as first:
+        assert [(s["order_id"], s["seq"]) for s in first.rows] == [("a1", 1)]
+        first.sent(first.rows[0])
+    sent = _drain(store.unsent_statuses)
+    assert [(s["order_id"], s["seq"], bytes(s["sealed"])) for s in sent] == [("a1", 2, b"s")]
+    assert all(s["sent"] for s in store.statuses("a1")) and _drain(store.unsent_statuses) == []
+    events = _drain(store.unsent_events)
+    by_order: dict[str, list[str]] = {}
+    for e in sorted(events, key=lambda e: e["id"]):
+        by_order.setdefault(e["order_id"], []).append(e["state"])
+    assert by_order == {
+        "a1": ["open", "confirmed", "shipped", "delivered"],
+        "a2": ["open", "cancelled"],
+        "b1": ["open", "cancelled"],
+    }
+    assert [e["carrier"] for e in events if e["state"] == "shipped"] == ["Correos"]
+    assert store.insert_order(_acceptance("c1"), stock=10, held_cap=10)  # unsent: kept
+    now = datetime.now(UTC)
+    assert store.prune_events(now - timedelta(days=1)) == 0
+    assert store.prune_events(now + timedelta(days=1)) == len(events) == 8
+    assert [(e["order_id"], e["state"]) for e in _drain(store.unsent_events)] == [("c1", "open")]
+
+
+@pytest.mark.postgres
+def test_replicas_take_different_outbox_rows_and_a_dead_ones_come_back(
+    postgres_server: PostgresServer,
+) -> None:
+    """Two stores as two replicas: what one has taken the other skips without waiting (and
+    no later status of that order overtakes it); rows taken but not marked (a replica that
+    died before the bus had them) are taken again, rows marked are not."""
+    one, two = (PostgresStore(postgres_server.dsn(), vendor_id=VENDOR) for _ in range(2))
+    try:
+        for offer in ("a", "b"):
+            assert one.insert_order(_acceptance(offer), stock=10, held_cap=10)
+            assert one.confirm(offer, b"cs-" + offer.encode(), stock=10) == "held"
+            one.transition(offer, _to("shipped"))
+            one.transition(offer, _to("delivered"))
+        with one.unsent_statuses(1) as taken, one.unsent_events(1) as events:
+            assert [(s["order_id"], s["seq"]) for s in taken.rows] == [("a", 1)]
+            assert [(e["order_id"], e["state"]) for e in events.rows] == [("a", "open")]
+            with two.unsent_statuses(100) as other, two.unsent_events(100) as others:
+                assert [(s["order_id"], s["seq"]) for s in other.rows] == [("b", 1)]
+                assert [(e["order_id"], e["state"]) for e in others.rows] == [("b", "open")]
+                other.sent(other.rows[0])
+        statuses = [(s["order_id"], s["seq"]) for s in _drain(two.unsent_statuses)]
+        assert statuses == [("a", 1), ("b", 2), ("a", 2)]
+        assert len(_drain(one.unsent_events)) == 8 and _drain(two.unsent_events) == []
+    finally:
+        one.close()
+        two.close()

@@ -4,19 +4,22 @@ delivered, or cancel it (freeing its stock), each as one named transition of
 
 The order's state is the ``status`` column of ``orders`` (its name; ``open`` is the stored
 ``confirmed`` while a hold waits for the person's countersignature, or ``unheld``).
-A transition, in one immediate transaction: check it is legal (:data:`TRANSITIONS`, the one
-place that says so), sign the :class:`schemas.OrderStatus` with the next ``seq`` of that
-order and seal it to the intent, update the order, and keep the status as the exact signed
-bytes with its sealed box and mailbox subject in ``order_statuses`` (unsent). The running
-adapter's outbox (``_outbox``) leaves it in the person's mailbox and marks it sent.
+A transition, in one transaction of the order store (``OrderStore.transition``, which locks
+the order's row on PostgreSQL): check it is legal (:data:`TRANSITIONS`, the one place that
+says so), sign the :class:`schemas.OrderStatus` with the next ``seq`` of that order and seal
+it to the intent (:func:`decide`, here), update the order, and keep the status as the exact
+signed bytes with its sealed box and mailbox subject in ``order_statuses`` (unsent). The
+running adapter's outbox (``_feed.Outbox``) leaves it in the person's mailbox and marks it
+sent.
 """
 
 from __future__ import annotations
 
 import enum
-import sqlite3
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
 
 import structlog
 from nacl.signing import VerifyKey
@@ -24,13 +27,18 @@ from nacl.signing import VerifyKey
 import schemas
 from runtime import failpoint
 
+if TYPE_CHECKING:  # the store imports this module for its schema
+    from ._order_store import OrderStore
+
 __all__ = [
     "STATUS_SCHEMA",
     "TRANSITIONS",
     "CounterAction",
     "CounterState",
+    "Decide",
     "IllegalTransition",
     "StatusChange",
+    "Transition",
     "UnknownOrder",
     "apply_action",
     "counter_state",
@@ -108,8 +116,29 @@ class StatusChange:
     mailbox: str | None  # the subject it waits on; None: the terms allow no mailbox
 
 
+@dataclass(frozen=True)
+class Transition:
+    """What one action writes, in the transaction that read the order: the order's new
+    ``status``, ``reason``, ``carrier`` and ``tracking`` (``held_until`` becomes NULL), and
+    the status row (``change.seq``, ``created``, ``wire``, ``sealed``, ``mailbox_days``,
+    ``change.mailbox`` as its subject)."""
+
+    change: StatusChange
+    reason: str
+    carrier: str
+    tracking: str
+    created: str
+    wire: bytes
+    sealed: bytes
+    mailbox_days: int | None
+
+
+# (the order's row, the last seq of its statuses) -> what to write; raises to write nothing.
+Decide = Callable[[Any, int], Transition]
+
+
 def apply_action(
-    db: sqlite3.Connection,
+    store: OrderStore,
     order_id: str,
     action: CounterAction,
     *,
@@ -121,17 +150,14 @@ def apply_action(
     reason: str = "",
 ) -> StatusChange:
     """Make one transition and keep its signed status, in one committed transaction."""
-    db.execute("BEGIN IMMEDIATE")
-    try:
-        change = _transition(
-            db, order_id, action, signer=signer, retention_days=retention_days, now=now,
-            carrier=carrier, tracking=tracking, reason=reason,
+
+    def decide(row: Any, last: int) -> Transition:
+        return _decide(
+            row, last, order_id, action, signer=signer, retention_days=retention_days,
+            now=now, carrier=carrier, tracking=tracking, reason=reason,
         )  # fmt: skip
-        failpoint("vendor.counter.writing")  # killed here, nothing of the change is kept
-    except BaseException:
-        db.execute("ROLLBACK")
-        raise
-    db.execute("COMMIT")
+
+    change = store.transition(order_id, decide).change
     failpoint("vendor.counter.committed")
     log.info(
         "order.status", order=order_id, state=str(change.after), seq=change.seq,
@@ -140,8 +166,9 @@ def apply_action(
     return change
 
 
-def _transition(
-    db: sqlite3.Connection,
+def _decide(
+    row: Any,
+    last: int,
     order_id: str,
     action: CounterAction,
     *,
@@ -151,10 +178,7 @@ def _transition(
     carrier: str,
     tracking: str,
     reason: str,
-) -> StatusChange:
-    row = db.execute("SELECT * FROM orders WHERE order_id = ?", (order_id,)).fetchone()
-    if row is None:
-        raise UnknownOrder(f"expected an order of this store, got {order_id!r}")
+) -> Transition:
     before = counter_state(row["status"], row["held_until"])
     after = TRANSITIONS.get((before, action))
     if after is None:
@@ -162,14 +186,11 @@ def _transition(
             f"order {order_id[:8]} is {before}: expected an order that can {action}"
             f" ({_allowed(action)}), got one that is {before}"
         )
-    receipt = schemas.verify(row["receipt_wire"], schemas.Receipt, key=signer.ring, now=None)
-    intent = _stored_intent(row["intent_wire"], row["intent_key"])
-    (last,) = db.execute(
-        "SELECT COALESCE(MAX(seq), 0) FROM order_statuses WHERE order_id = ?", (order_id,)
-    ).fetchone()
+    receipt = schemas.verify(bytes(row["receipt_wire"]), schemas.Receipt, key=signer.ring, now=None)
+    intent = _stored_intent(bytes(row["intent_wire"]), row["intent_key"])
     # The retention the offer promised (what the person's agent reads too), not today's config.
     try:
-        offer = schemas.verify(row["offer_wire"], schemas.Offer, key=signer.ring, now=None)
+        offer = schemas.verify(bytes(row["offer_wire"]), schemas.Offer, key=signer.ring, now=None)
         keep = offer.msg.terms.data_retention_days
     except schemas.ProtocolError:  # signed with a key we no longer hold
         keep = retention_days
@@ -190,18 +211,16 @@ def _transition(
         CounterAction.SHIP: "",
         CounterAction.DELIVER: "",
     }[action]
-    db.execute(
-        "UPDATE orders SET status = ?, held_until = NULL, reason = ?,"
-        " carrier = CASE WHEN ? = '' THEN carrier ELSE ? END,"
-        " tracking = CASE WHEN ? = '' THEN tracking ELSE ? END WHERE order_id = ?",
-        (str(after), why[:200], carrier, carrier[:200], tracking, tracking[:200], order_id),
+    return Transition(
+        StatusChange(order_id, before, after, last + 1, subject),
+        reason=why[:200],
+        carrier=carrier[:200] or row["carrier"],
+        tracking=tracking[:200] or row["tracking"],
+        created=now.isoformat(),
+        wire=wire,
+        sealed=sealed,
+        mailbox_days=days,
     )
-    db.execute(
-        "INSERT INTO order_statuses (order_id, seq, state, created, wire, sealed, mailbox_days,"
-        " subject, sent) VALUES (?,?,?,?,?,?,?,?,0)",
-        (order_id, last + 1, str(after), now.isoformat(), wire, sealed, days, subject),
-    )
-    return StatusChange(order_id, before, after, last + 1, subject)
 
 
 def _allowed(action: CounterAction) -> str:

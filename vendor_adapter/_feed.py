@@ -2,12 +2,16 @@
 (a shop, a warehouse, accounts), on a JetStream stream of its own, delivered at least once to
 each durable consumer.
 
-Events are written by SQLite triggers on ``orders`` in the same transaction as the change
-itself, whoever makes it (an acceptance, a countersignature, a lapsed hold, the person's
-cancellation, the counter's ship / delivered / cancel), so no change is missed and none is
-announced that was not stored. The :class:`Outbox` publishes unsent events in order and marks
-each sent once the stream acknowledged it; after a crash it publishes the rest again, and the
-stream's duplicate window (``Nats-Msg-Id``) drops copies the server already has.
+Events are written by triggers on ``orders`` (SQLite's here, PostgreSQL's in migration
+0003) in the same transaction as the change itself, whoever makes it (an acceptance, a
+countersignature, a lapsed hold, the person's cancellation, the counter's ship / delivered /
+cancel), so no change is missed and none is announced that was not stored. The
+:class:`Outbox` takes unsent rows from the store (``OrderStore.unsent_events`` and
+``unsent_statuses``: on PostgreSQL locked ``FOR UPDATE SKIP LOCKED``, so each replica takes
+different ones), publishes them, and marks each sent once the stream acknowledged it; after a
+crash the rows are taken again, and the stream's duplicate window (``Nats-Msg-Id``) drops
+copies the server already has. An order's events (and statuses) go out in order: only the
+first unsent one of each order is taken at a time.
 
 Stream ``IC_FEED_<first 16 hex of vendor_id>``, subjects ``ic.v1.feed.<vendor_id>.<state>``,
 kept 30 days. An event is JSON (the vendor's own, unsigned: the bus's permissions guard who
@@ -28,9 +32,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import sqlite3
+from datetime import UTC, datetime, timedelta
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 from nats.js.api import StorageType, StreamConfig
@@ -38,10 +42,15 @@ from nats.js.errors import NotFoundError
 
 from runtime import Bus, Mailboxes, Registry, failpoint
 
+if TYPE_CHECKING:  # the stores import this module for its schema
+    from ._order_store import OrderStore
+
 __all__ = ["FEED_MAX_AGE_DAYS", "FEED_SCHEMA", "Outbox", "feed_stream", "feed_subject"]
 
 log = structlog.get_logger("intentcast.vendor")
 FEED_MAX_AGE_DAYS = 30
+_BATCH = 100
+_ROUNDS = 10  # batches per look: an order's next row is taken once its last one is marked
 
 
 def _state(row: str) -> str:
@@ -83,7 +92,7 @@ def feed_subject(vendor_id: str, state: str = "*") -> str:
     return f"ic.v1.feed.{vendor_id}.{state}"
 
 
-def _event(row: sqlite3.Row) -> dict[str, Any]:
+def _event(row: Any) -> dict[str, Any]:
     return {
         "event": row["id"], "order": row["order_id"], "state": row["state"], "at": row["at"],
         "sku": row["sku"], "quantity": row["quantity"],
@@ -93,14 +102,14 @@ def _event(row: sqlite3.Row) -> dict[str, Any]:
 
 
 class Outbox:
-    """``async with Outbox(db, bus, vendor_id):`` publishes, until the block ends, what the
+    """``async with Outbox(store, bus, vendor_id):`` publishes, until the block ends, what the
     store holds unsent: statuses to the persons' mailboxes and events to the vendor's feed.
     It looks every ``interval`` seconds (changes come from other processes too: the counter
     commands), and after a failure backs off up to ``max_backoff``."""
 
     def __init__(
         self,
-        db: sqlite3.Connection,
+        store: OrderStore,
         bus: Bus,
         vendor_id: str,
         *,
@@ -108,7 +117,7 @@ class Outbox:
         max_backoff: float = 5.0,
         metrics: Registry | None = None,
     ) -> None:
-        self.db, self.bus, self.vendor_id = db, bus, vendor_id
+        self.store, self.bus, self.vendor_id = store, bus, vendor_id
         self.sent = (metrics or Registry()).counter(
             "vendor_outbox_sent_total",
             "Published from the outbox: statuses to persons' mailboxes, events to the feed",
@@ -157,11 +166,7 @@ class Outbox:
     def prune(self) -> int:
         """Forget events sent longer ago than the feed keeps them (the stream has dropped
         them too); unsent ones stay until they are sent."""
-        cur = self.db.execute(
-            "DELETE FROM feed_events WHERE sent = 1 AND at < strftime('%Y-%m-%dT%H:%M:%fZ', 'now', ?)",
-            (f"-{FEED_MAX_AGE_DAYS} days",),
-        )
-        return cur.rowcount
+        return self.store.prune_events(datetime.now(UTC) - timedelta(days=FEED_MAX_AGE_DAYS))
 
     async def send_pending(self) -> int:
         """Publish everything unsent now; how many were published."""
@@ -169,41 +174,49 @@ class Outbox:
 
     async def send_statuses(self) -> int:
         n = 0
-        statuses = self.db.execute(
-            "SELECT order_id, seq, mailbox_days, subject, sealed FROM order_statuses"
-            " WHERE sent = 0 AND subject IS NOT NULL ORDER BY created, seq LIMIT 100"
-        ).fetchall()
-        for s in statuses:
-            await self.mailboxes.post(s["mailbox_days"], s["subject"], s["sealed"])
-            failpoint("vendor.status.posted")
-            self.db.execute(
-                "UPDATE order_statuses SET sent = 1 WHERE order_id = ? AND seq = ?",
-                (s["order_id"], s["seq"]),
-            )
-            log.info("status.sent", order=s["order_id"], seq=s["seq"])
-            self.sent.inc(what="status")
-            n += 1
+        for _ in range(_ROUNDS):
+            done: list[Any] = []
+            with self.store.unsent_statuses(_BATCH) as unsent:
+                if unsent.rows:
+                    failpoint("vendor.outbox.taken")
+                for s in unsent.rows:
+                    await self.mailboxes.post(s["mailbox_days"], s["subject"], s["sealed"])
+                    failpoint("vendor.status.posted")
+                    unsent.sent(s)
+                    done.append(s)
+            for s in done:  # marked, and committed
+                log.info("status.sent", order=s["order_id"], seq=s["seq"])
+                self.sent.inc(what="status")
+            n += len(done)
+            if not done:
+                break
         return n
 
     async def send_feed(self) -> int:
         n = 0
-        events = self.db.execute(
-            "SELECT * FROM feed_events WHERE sent = 0 ORDER BY id LIMIT 100"
-        ).fetchall()
-        if events:
-            await self._ensure_feed()
         js = self.bus.nc.jetstream()
-        for ev in events:
-            async with asyncio.timeout(5):
-                await js.publish(
-                    feed_subject(self.vendor_id, ev["state"]), json.dumps(_event(ev)).encode(),
-                    stream=feed_stream(self.vendor_id),
-                    headers={"Nats-Msg-Id": f"{self.vendor_id[:16]}-{ev['id']}"},
-                )  # fmt: skip
-            self.db.execute("UPDATE feed_events SET sent = 1 WHERE id = ?", (ev["id"],))
-            log.info("feed.sent", number=ev["id"], order=ev["order_id"], state=ev["state"])
-            self.sent.inc(what="feed")
-            n += 1
+        for _ in range(_ROUNDS):
+            done: list[Any] = []
+            with self.store.unsent_events(_BATCH) as unsent:
+                if unsent.rows:
+                    await self._ensure_feed()
+                for ev in unsent.rows:
+                    async with asyncio.timeout(5):
+                        await js.publish(
+                            feed_subject(self.vendor_id, ev["state"]),
+                            json.dumps(_event(ev)).encode(),
+                            stream=feed_stream(self.vendor_id),
+                            headers={"Nats-Msg-Id": f"{self.vendor_id[:16]}-{ev['id']}"},
+                        )  # fmt: skip
+                    failpoint("vendor.feed.published")
+                    unsent.sent(ev)
+                    done.append(ev)
+            for ev in done:
+                log.info("feed.sent", number=ev["id"], order=ev["order_id"], state=ev["state"])
+                self.sent.inc(what="feed")
+            n += len(done)
+            if not done:
+                break
         return n
 
     async def _ensure_feed(self) -> None:

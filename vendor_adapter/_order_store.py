@@ -18,10 +18,12 @@ column; ``tests/test_order_stores.py`` runs the same checks on both engines."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Any, Protocol
 
-from ._store import OrderRow, Released
+from ._counter import Decide, Transition
+from ._store import OrderRow, Released, Unsent
 
 __all__ = ["OrderStore", "StoredOrder"]
 
@@ -102,3 +104,30 @@ class OrderStore(Protocol):
         the signed updates) and keep the request and our confirmation, committed."""
 
     def orders(self) -> Sequence[StoredOrder]: ...
+
+    # --- the counter (``_counter``) and its outbox (``_feed``) ----------------------------
+
+    def find_orders(self, prefix: str) -> list[str]:
+        """Ids of the orders that start with ``prefix`` (people type the first 8)."""
+
+    def statuses(self, order_id: str) -> Sequence[StoredOrder]:
+        """The statuses the vendor signed for an order, by ``seq``, sent or not yet."""
+
+    def transition(self, order_id: str, decide: Decide) -> Transition:
+        """In one committed transaction, with the order locked against every other writer:
+        ``decide(order row, last seq)`` and write what it returns (the order's new state and
+        its status); the state change's feed event is written in the same transaction.
+        :class:`~._counter.UnknownOrder` for no such order; ``decide`` raising writes
+        nothing."""
+
+    def unsent_statuses(self, limit: int) -> AbstractContextManager[Unsent]:
+        """``with store.unsent_statuses(100) as u:`` the oldest statuses not yet in their
+        mailboxes (at most the first unsent one of each order), taken from every other
+        replica until the block ends; those passed to ``u.sent`` are marked sent, committed,
+        when it ends. A replica that dies in the block leaves its rows to the others."""
+
+    def unsent_events(self, limit: int) -> AbstractContextManager[Unsent]:
+        """As :meth:`unsent_statuses`, for the order feed's events (by event number)."""
+
+    def prune_events(self, before: datetime) -> int:
+        """Forget feed events sent before ``before``; unsent ones stay."""

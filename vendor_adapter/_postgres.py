@@ -24,19 +24,33 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import re
 import threading
 import time
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from datetime import datetime
 from typing import Any, TypeVar
 
 import asyncpg
 import structlog
 
+from runtime import failpoint
+
+from ._counter import Decide, Transition, UnknownOrder
 from ._migrations import apply_migrations, shipped_migrations
 from ._order_store import StoredOrder
-from ._store import OrderRow, Released, merged_disclosure, stamp
+from ._store import (
+    TAKEN,
+    UNSENT_EVENTS,
+    UNSENT_STATUSES,
+    OrderRow,
+    Released,
+    Unsent,
+    event_time,
+    merged_disclosure,
+    stamp,
+)
 
 __all__ = ["PostgresStore", "StoreUnavailable", "WrongVendor"]
 
@@ -50,7 +64,7 @@ _WHILE_DOWN = 0.2
 _SUMS = (
     "SELECT COALESCE(SUM(quantity), 0)::bigint AS reserved,"
     " COALESCE(SUM(quantity) FILTER (WHERE held_until IS NOT NULL), 0)::bigint AS held"
-    " FROM orders WHERE sku = $1 AND status = 'confirmed'"
+    f" FROM orders WHERE sku = $1 AND status IN {TAKEN}"
 )
 _LAPSE = (
     "UPDATE orders SET status = 'lapsed', held_until = NULL,"
@@ -295,7 +309,7 @@ class PostgresStore:
             async def work(c: asyncpg.Connection) -> dict[str, int]:
                 rows = await c.fetch(
                     "SELECT sku, SUM(quantity) AS n FROM orders"
-                    " WHERE status = 'confirmed' GROUP BY sku"
+                    f" WHERE status IN {TAKEN} GROUP BY sku"
                 )
                 return {r["sku"]: int(r["n"]) for r in rows}
 
@@ -518,3 +532,124 @@ class PostgresStore:
                 )  # fmt: skip
 
         self._run(work)
+
+    # --- the counter and its outbox ---------------------------------------------------------
+
+    def find_orders(self, prefix: str) -> list[str]:
+        async def work(c: asyncpg.Connection) -> list[str]:
+            q = "SELECT order_id FROM orders WHERE starts_with(order_id, $1) ORDER BY order_id"
+            return [r["order_id"] for r in await c.fetch(q, prefix.lower())]
+
+        return self._run(work)
+
+    def statuses(self, order_id: str) -> list[StoredOrder]:
+        async def work(c: asyncpg.Connection) -> list[StoredOrder]:
+            q = "SELECT seq, state, created, sent, subject FROM order_statuses WHERE order_id = $1"
+            return [dict(r) for r in await c.fetch(q + " ORDER BY seq", order_id)]
+
+        return self._run(work)
+
+    def transition(self, order_id: str, decide: Decide) -> Transition:
+        """As :meth:`VendorStore.transition`, the order's row locked (``FOR UPDATE``) from the
+        read to the commit; its feed event is the trigger's (migration 0003)."""
+
+        async def work(c: asyncpg.Connection) -> Transition:
+            async with c.transaction():
+                row = await c.fetchrow(
+                    "SELECT * FROM orders WHERE order_id = $1 FOR UPDATE", order_id
+                )
+                if row is None:
+                    raise UnknownOrder(f"expected an order of this store, got {order_id!r}")
+                last = await c.fetchval(
+                    "SELECT COALESCE(MAX(seq), 0) FROM order_statuses WHERE order_id = $1", order_id
+                )
+                t = decide(dict(row), int(last))
+                await c.execute(
+                    "UPDATE orders SET status = $1, held_until = NULL, reason = $2, carrier = $3,"
+                    " tracking = $4 WHERE order_id = $5",
+                    str(t.change.after), t.reason, t.carrier, t.tracking, order_id,
+                )  # fmt: skip
+                await c.execute(
+                    "INSERT INTO order_statuses (order_id, seq, state, created, wire, sealed,"
+                    " mailbox_days, subject) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                    order_id, t.change.seq, str(t.change.after), t.created, t.wire, t.sealed,
+                    t.mailbox_days, t.change.mailbox,
+                )  # fmt: skip
+                failpoint("vendor.counter.writing")  # killed here, the server rolls it back
+                return t
+
+        t = self._run(work)
+        self._snapshot_at = float("-inf")
+        return t
+
+    def unsent_statuses(self, limit: int) -> contextlib.AbstractContextManager[Unsent]:
+        """As the interface says: the rows are locked ``FOR UPDATE SKIP LOCKED`` in a
+        transaction held until the block ends, so another replica takes others (or, after
+        this one died, these), and the marks are committed at the end."""
+        return self._taking(
+            UNSENT_STATUSES.format(limit="$1") + " FOR UPDATE SKIP LOCKED",
+            "UPDATE order_statuses SET sent = TRUE"
+            " WHERE (order_id, seq) IN (SELECT * FROM unnest($1::text[], $2::int[]))",
+            lambda done: ([r["order_id"] for r in done], [r["seq"] for r in done]),
+            limit,
+        )
+
+    def unsent_events(self, limit: int) -> contextlib.AbstractContextManager[Unsent]:
+        return self._taking(
+            UNSENT_EVENTS.format(limit="$1") + " FOR UPDATE SKIP LOCKED",
+            "UPDATE feed_events SET sent = TRUE WHERE id = ANY($1::bigint[])",
+            lambda done: ([r["id"] for r in done],),
+            limit,
+        )
+
+    @contextlib.contextmanager
+    def _taking(
+        self,
+        take: str,
+        mark: str,
+        keys: Callable[[list[dict[str, Any]]], tuple[list[Any], ...]],
+        limit: int,
+    ) -> Iterator[Unsent]:
+        if self.state != "open":
+            raise RuntimeError(f"expected an open order store, got one that is {self.state}")
+
+        async def begin() -> tuple[asyncpg.Connection, Any, list[dict[str, Any]]]:
+            conn = await self._pool.acquire()
+            try:
+                tr = conn.transaction()
+                await tr.start()
+                return conn, tr, [dict(r) for r in await conn.fetch(take, limit)]
+            except BaseException:
+                await self._pool.release(conn)
+                raise
+
+        async def finish() -> None:
+            try:
+                if done:
+                    await conn.execute(mark, *keys(done))
+                await tr.commit()
+            except BaseException:
+                with contextlib.suppress(Exception):  # a lost connection has nothing to undo
+                    await tr.rollback()
+                raise
+            finally:
+                await self._pool.release(conn)
+
+        conn, tr, rows = self._call(self._retrying(begin), self.timeout)
+        done: list[dict[str, Any]] = []
+        try:
+            yield Unsent(rows, done.append)
+        except BaseException:  # the marks made so far are still kept, the error goes on
+            try:
+                self._call(finish(), self.timeout)
+            except Exception as exc:
+                log.warning("outbox.unmarked", rows=len(done), error=repr(exc)[:200])
+            raise
+        self._call(finish(), self.timeout)
+
+    def prune_events(self, before: datetime) -> int:
+        async def work(c: asyncpg.Connection) -> int:
+            q = "DELETE FROM feed_events WHERE sent AND at < $1"
+            return _count(await c.execute(q, event_time(before)))
+
+        return int(self._run(work))

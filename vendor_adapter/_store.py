@@ -13,19 +13,33 @@ written, by triggers in the same transaction, to the order feed (``_feed``)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
-from runtime import open_db
+from runtime import failpoint, open_db
 
-from ._counter import STATUS_SCHEMA
+from ._counter import STATUS_SCHEMA, Decide, Transition, UnknownOrder
 from ._feed import FEED_SCHEMA
 
-__all__ = ["OrderRow", "Released", "VendorStore", "merged_disclosure", "stamp"]
+__all__ = [
+    "TAKEN",
+    "UNSENT_EVENTS",
+    "UNSENT_STATUSES",
+    "OrderRow",
+    "Released",
+    "Unsent",
+    "VendorStore",
+    "event_time",
+    "merged_disclosure",
+    "stamp",
+]
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS orders (
@@ -81,6 +95,29 @@ TAKEN = "('confirmed', 'shipped', 'delivered')"
 HOLDS_INDEX = (
     "CREATE INDEX IF NOT EXISTS orders_by_hold ON orders(held_until) WHERE held_until IS NOT NULL"
 )
+
+
+# What the outbox takes: the oldest unsent rows, only the first unsent one of each order, so
+# that an order's statuses (and events) go out in order whichever replica takes which.
+UNSENT_STATUSES = (
+    "SELECT order_id, seq, mailbox_days, subject, sealed FROM order_statuses s"
+    " WHERE NOT s.sent AND s.subject IS NOT NULL AND NOT EXISTS (SELECT 1 FROM order_statuses p"
+    " WHERE p.order_id = s.order_id AND p.seq < s.seq AND NOT p.sent AND p.subject IS NOT NULL)"
+    " ORDER BY created, seq LIMIT {limit}"
+)
+UNSENT_EVENTS = (
+    "SELECT * FROM feed_events e WHERE NOT e.sent AND NOT EXISTS (SELECT 1 FROM feed_events p"
+    " WHERE p.order_id = e.order_id AND p.id < e.id AND NOT p.sent) ORDER BY id LIMIT {limit}"
+)
+
+
+@dataclass(frozen=True)
+class Unsent:
+    """Rows the outbox took; ``sent(row)`` once the bus stored one. What is marked is kept
+    when the block that took them ends, however it ends."""
+
+    rows: list[Any]
+    sent: Callable[[Any], None]
 
 
 @dataclass(frozen=True)
@@ -388,6 +425,66 @@ class VendorStore:
         q = "SELECT order_id FROM orders WHERE substr(order_id, 1, ?) = ? ORDER BY order_id"
         return [r[0] for r in self.db.execute(q, (len(prefix), prefix.lower()))]
 
+    def transition(self, order_id: str, decide: Decide) -> Transition:
+        """Lock the store (an immediate transaction), read the order and the last ``seq`` of
+        its statuses, and write what ``decide`` returns, committed; ``decide`` raising
+        writes nothing."""
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            row = self.db.execute("SELECT * FROM orders WHERE order_id = ?", (order_id,)).fetchone()
+            if row is None:
+                raise UnknownOrder(f"expected an order of this store, got {order_id!r}")
+            (last,) = self.db.execute(
+                "SELECT COALESCE(MAX(seq), 0) FROM order_statuses WHERE order_id = ?", (order_id,)
+            ).fetchone()
+            t = decide(row, int(last))
+            self.db.execute(
+                "UPDATE orders SET status = ?, held_until = NULL, reason = ?, carrier = ?,"
+                " tracking = ? WHERE order_id = ?",
+                (str(t.change.after), t.reason, t.carrier, t.tracking, order_id),
+            )
+            self.db.execute(
+                "INSERT INTO order_statuses (order_id, seq, state, created, wire, sealed,"
+                " mailbox_days, subject, sent) VALUES (?,?,?,?,?,?,?,?,0)",
+                (order_id, t.change.seq, str(t.change.after), t.created, t.wire, t.sealed,
+                 t.mailbox_days, t.change.mailbox),
+            )  # fmt: skip
+            failpoint("vendor.counter.writing")  # killed here, nothing of the change is kept
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
+        self._snapshot_at = float("-inf")
+        return t
+
+    @contextlib.contextmanager
+    def unsent_statuses(self, limit: int) -> Iterator[Unsent]:
+        """Statuses to leave in mailboxes (see ``UNSENT_STATUSES``); each marked as sent at
+        once (one host: nothing to lock against but our own replicas, whose copies the
+        mailbox's ``Nats-Msg-Id`` drops)."""
+        rows = self.db.execute(UNSENT_STATUSES.format(limit=int(limit))).fetchall()
+
+        def sent(r: sqlite3.Row) -> None:
+            q = "UPDATE order_statuses SET sent = 1 WHERE order_id = ? AND seq = ?"
+            self.db.execute(q, (r["order_id"], r["seq"]))
+
+        yield Unsent(rows, sent)
+
+    @contextlib.contextmanager
+    def unsent_events(self, limit: int) -> Iterator[Unsent]:
+        """Feed events to publish (see ``UNSENT_EVENTS``), each marked as sent at once."""
+        rows = self.db.execute(UNSENT_EVENTS.format(limit=int(limit))).fetchall()
+
+        def sent(r: sqlite3.Row) -> None:
+            self.db.execute("UPDATE feed_events SET sent = 1 WHERE id = ?", (r["id"],))
+
+        yield Unsent(rows, sent)
+
+    def prune_events(self, before: datetime) -> int:
+        """Forget feed events sent before ``before``; unsent ones stay until they are sent."""
+        q = "DELETE FROM feed_events WHERE sent = 1 AND at < ?"
+        return int(self.db.execute(q, (event_time(before),)).rowcount)
+
     def statuses(self, order_id: str) -> list[sqlite3.Row]:
         """The statuses the vendor signed for an order, by ``seq``, sent or not yet."""
         q = "SELECT seq, state, created, sent, subject FROM order_statuses WHERE order_id = ?"
@@ -397,6 +494,11 @@ class VendorStore:
 def stamp(t: datetime) -> str:
     """A UTC time as text that sorts as the time does (fixed width, always microseconds)."""
     return t.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def event_time(t: datetime) -> str:
+    """A time as the feed's ``at`` writes it (UTC, milliseconds, ``Z``)."""
+    return t.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{t.microsecond // 1000:03d}Z"
 
 
 def merged_disclosure(held: str, changed: dict[str, object]) -> str:
