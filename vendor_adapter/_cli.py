@@ -36,7 +36,6 @@ from ._load import load_vendor
 from ._migrations import SchemaTooNew
 from ._postgres import StoreUnavailable, WrongVendor
 from ._registration import RegistrationRefused, register
-from ._store import VendorStore
 from ._vendor import Vendor, vendor_signer
 
 __all__ = ["main"]
@@ -145,12 +144,7 @@ async def _run(cfg: VendorConfig, catalog: Catalog, bus_flag: str | None) -> int
             Vendor(cfg, NatsTransport(bus), catalog=catalog, signer=signer, metrics=metrics)
         )
         vendor.adapter.shop.evidence = evidence
-        if isinstance(vendor.store, VendorStore):
-            await stack.enter_async_context(
-                Outbox(vendor.store.db, bus, vendor_id, metrics=metrics)
-            )
-        else:  # the counter's statuses and the order feed are recorded by SQLite triggers
-            log.warning("vendor.counter_unavailable", store="postgresql")
+        await stack.enter_async_context(Outbox(vendor.store, bus, vendor_id, metrics=metrics))
         await stop.wait()
     log.info("vendor.stopped", vendor=vendor_id)
     return 0

@@ -1,7 +1,8 @@
 """``intentcast-vendor orders | ship | delivered | cancel``: the counter, from the command line.
 
-Each command works on the order store in ``data_dir`` (beside a running adapter or without
-one) and signs with the vendor's keys; what it changes is committed before it returns, and the
+Each command works on the order store the config names, as ``run`` opens it (``_store_choice``:
+SQLite in ``data_dir``, or the PostgreSQL database its replicas share), beside a running
+adapter or without one, and signs with the vendor's keys; what it changes is committed before it returns, and the
 running adapter's outbox sends it on (to the person's mailbox, and the vendor's feed). ORDER
 is an order id or its first characters, as long as one order starts with them."""
 
@@ -17,7 +18,8 @@ import schemas
 from ._config import ConfigError, load_config
 from ._counter import CounterAction, CounterState, IllegalTransition, UnknownOrder, apply_action
 from ._counter import counter_state as state_of
-from ._store import VendorStore
+from ._order_store import OrderStore
+from ._store_choice import open_order_store
 from ._vendor import vendor_signer
 
 __all__ = ["COUNTER_COMMANDS", "add_counter_commands", "run_counter"]
@@ -62,7 +64,8 @@ def add_counter_commands(sub: Any, config_flag: Any) -> None:
 
 def run_counter(args: argparse.Namespace) -> int:
     cfg = load_config(args.config)
-    store = VendorStore(cfg.data_dir / "vendor.sqlite")
+    signer = vendor_signer(cfg)
+    store = open_order_store(cfg, signer.vendor_id)
     try:
         if args.command == "orders":
             return _orders(store, args)
@@ -71,7 +74,7 @@ def run_counter(args: argparse.Namespace) -> int:
                   "cancel": CounterAction.CANCEL}[args.command]  # fmt: skip
         try:
             change = apply_action(
-                store.db, order_id, action, signer=vendor_signer(cfg),
+                store, order_id, action, signer=signer,
                 retention_days=cfg.terms.data_retention_days, now=datetime.now(UTC),
                 carrier=getattr(args, "carrier", ""), tracking=getattr(args, "tracking", ""),
                 reason=getattr(args, "reason", ""),
@@ -95,7 +98,7 @@ def run_counter(args: argparse.Namespace) -> int:
         store.close()
 
 
-def _one(store: VendorStore, prefix: str) -> str:
+def _one(store: OrderStore, prefix: str) -> str:
     found = store.find_orders(prefix) if prefix else []
     if len(found) != 1:
         raise ConfigError(
@@ -105,7 +108,7 @@ def _one(store: VendorStore, prefix: str) -> str:
     return found[0]
 
 
-def _orders(store: VendorStore, args: argparse.Namespace) -> int:
+def _orders(store: OrderStore, args: argparse.Namespace) -> int:
     wanted = set(args.state or LISTED)
     rows = []
     for r in store.orders():
