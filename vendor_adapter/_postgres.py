@@ -14,7 +14,9 @@ fresh one until ``timeout`` has passed (0.2 s once an outage has lasted that lon
 raises :class:`StoreUnavailable`; a retried insert finds the order it may already have
 committed (the offer's UNIQUE constraint), so a lost commit acknowledgement never makes a
 second order. The thread holds nothing durable:
-everything acknowledged is committed on the server.
+everything acknowledged is committed on the server. The outbox's rows (``unsent_statuses``,
+``unsent_events``) are taken ``FOR UPDATE SKIP LOCKED`` in a transaction that keeps one of
+the pool's connections while they are published; the rooms' calls use the other.
 
 Over 300 lines because every operation of the interface is here, each one transaction, so
 that the order in which writers take row locks (an order's row, then its item's) can be
