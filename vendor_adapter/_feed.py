@@ -160,7 +160,10 @@ class Outbox:
                 due[name] = loop.time() + waits[name]
             if loop.time() >= pruned + 3600:
                 pruned = loop.time()
-                self.prune()
+                try:
+                    self.prune()
+                except Exception as exc:  # the store is away: in an hour, then
+                    log.warning("outbox.prune_failed", error=repr(exc)[:200])
             await asyncio.sleep(self.interval)
 
     def prune(self) -> int:

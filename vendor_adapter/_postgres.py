@@ -637,7 +637,10 @@ class PostgresStore:
             finally:
                 await self._pool.release(conn)
 
-        conn, tr, rows = self._call(self._retrying(begin), self.timeout)
+        # The outbox tries again on its own: a take waits no longer than a stock snapshot, so
+        # that an outage holds up the rooms' handlers no longer for it than for offers.
+        within = self.snapshot_seconds
+        conn, tr, rows = self._call(self._retrying(begin, within), within)
         done: list[dict[str, Any]] = []
         try:
             yield Unsent(rows, done.append)
@@ -654,4 +657,4 @@ class PostgresStore:
             q = "DELETE FROM feed_events WHERE sent AND at < $1"
             return _count(await c.execute(q, event_time(before)))
 
-        return int(self._run(work))
+        return int(self._run(work, self.snapshot_seconds))
