@@ -9,7 +9,10 @@ is free again); ``rejected`` and ``cancelled`` hold nothing.
 A countersignature that comes for an ``unheld`` or ``lapsed`` order takes the stock if it is
 still there. ``shipped`` and ``delivered`` (the counter's, ``_counter``) keep their stock
 taken, like ``confirmed``; a ``cancelled`` order's is free. Each change of state is also
-written, by triggers in the same transaction, to the order feed (``_feed``)."""
+written, by triggers in the same transaction, to the order feed (``_feed``).
+
+Over 300 lines for the reason :mod:`._postgres` is: every operation of the ``OrderStore``
+interface is here, each one transaction, so that the two engines can be read side by side."""
 
 from __future__ import annotations
 
