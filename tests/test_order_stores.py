@@ -7,6 +7,7 @@ and how a vendor's config chooses the store."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
@@ -43,7 +44,7 @@ from vendor_adapter._counter import (
     UnknownOrder,
     counter_state,
 )
-from vendor_adapter._migrations import SchemaTooNew, shipped_migrations
+from vendor_adapter._migrations import SchemaTooNew, apply_migrations, shipped_migrations
 from vendor_adapter._store import Unsent, stamp
 
 __all__ = ["postgres_server"]  # the fixture, imported for the tests below
@@ -351,3 +352,31 @@ def test_replicas_take_different_outbox_rows_and_a_dead_ones_come_back(
     finally:
         one.close()
         two.close()
+
+
+@pytest.mark.postgres
+async def test_an_order_store_of_before_the_counter_is_migrated_and_its_orders_move_on(
+    postgres_server: PostgresServer,
+) -> None:
+    """A database at version 2 holding a confirmed order: opening it applies 0003, and the
+    order (no carrier yet, no feed events before the migration) ships, with its status and
+    its feed event."""
+    conn = await asyncpg.connect(postgres_server.dsn())
+    try:
+        assert await apply_migrations(conn, shipped_migrations()[:2]) == 2
+        await conn.execute("INSERT INTO store_owner (vendor_id) VALUES ($1)", VENDOR)
+        row = {**_row("old"), "receipt_id": "r", "receipt_hash": "h"}
+        cols = ", ".join(row)
+        marks = ", ".join(f"${i}" for i in range(1, len(row) + 1))
+        await conn.execute(f"INSERT INTO orders ({cols}) VALUES ({marks})", *row.values())
+    finally:
+        await conn.close()
+    store = await asyncio.to_thread(PostgresStore, postgres_server.dsn(), vendor_id=VENDOR)
+    try:
+        old = store.order("old")
+        assert old is not None and (old["carrier"], old["status"]) == ("", "confirmed")
+        store.transition("old", _to("shipped", carrier="Correos"))
+        assert [s["state"] for s in store.statuses("old")] == ["shipped"]
+        assert [e["state"] for e in _drain(store.unsent_events)] == ["shipped"]
+    finally:
+        store.close()
