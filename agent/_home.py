@@ -70,7 +70,7 @@ class TrustPolicy(_Model):
     # an order of one's own that never came is 2, a stranger's verified report of one 1, so
     # 2.5 is three strangers' reports, or one's own and one stranger's, each a little
     # forgotten). Praise is what a vendor can fake for itself; blame costs a real order.
-    veto: bool = False
+    veto: bool = True
     veto_share: Annotated[float, Field(gt=0, le=1)] = 0.5
     veto_evidence: Annotated[float, Field(ge=0)] = 2.5
 
@@ -135,7 +135,7 @@ threshold = 0.2        # vendors scoring below this are dropped
 half_life_days = 180   # older evidence counts for less
 newcomer_room = 1      # at most this many vendors nothing is known of ...
 newcomer_window = 3    # ... among the first three places; none above a vendor with a good record
-# veto = true          # drop a vendor once half of what is known of it is bad (see README)
+veto = true            # drop a vendor once half of what is known of it is bad (see README)
 
 [ranking]
 price = 0.4
