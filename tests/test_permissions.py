@@ -76,7 +76,9 @@ async def test_vendor_cannot_read_replies_publish_intents_or_answer_twice(
 
         await vendor.nc.subscribe("ic.v1.intent.outdoor.tents", cb=answer_twice)
         await vendor.nc.flush()
-        reply = "ic.v1.reply." + os.urandom(16).hex()
+        # A one-shot reply subject has two tokens after the root (the connection's token and
+        # the request's); one token is a watched intent's, which vendors may always publish to.
+        reply = "ic.v1.reply." + os.urandom(16).hex() + "." + os.urandom(8).hex()
 
         async def on_reply(msg) -> None:  # type: ignore[no-untyped-def]
             await got.put(msg.data)
