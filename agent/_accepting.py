@@ -205,7 +205,7 @@ async def accept_offer(
             )
         acked, problem = bool(done.vendor_acknowledged), ""
         if not acked:
-            acked, problem = await _deliver(session, store, done, per_try_seconds)
+            acked, problem = await _deliver(session, store, done, per_try_seconds, clock)
         return AcceptResult(
             S.CONFIRMED, "", checked.order.receipt, vendor.name, acked, True, problem
         )
@@ -246,16 +246,20 @@ async def accept_offer(
         )
     stored = store.receipt_for_offer(oid)
     assert stored is not None
-    acked, problem = await _deliver(session, store, stored, per_try_seconds)
+    acked, problem = await _deliver(session, store, stored, per_try_seconds, clock)
     return AcceptResult(S.CONFIRMED, "", conf.receipt, vendor.name, acked, repeated, problem)
 
 
 async def _deliver(
-    session: AgentSession, store: AgentStore, row: ReceiptRow, per_try_seconds: float
+    session: AgentSession,
+    store: AgentStore,
+    row: ReceiptRow,
+    per_try_seconds: float,
+    clock: Callable[[], datetime],
 ) -> tuple[bool, str]:
     """The countersignature delivered: (acknowledged, why not when the agent knows). The
     order stands either way: the receipt is stored, and `sync` delivers it later."""
     try:
-        return await deliver_countersignature(session, store, row, per_try_seconds), ""
+        return await deliver_countersignature(session, store, row, per_try_seconds, clock), ""
     except VendorTooOld as exc:
         return False, str(exc)

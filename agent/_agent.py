@@ -275,7 +275,7 @@ class Agent:
 
     async def sync(self) -> tuple[int, int]:
         """Deliver pending countersignatures: (sent, acknowledged)."""
-        return await sync_receipts(self._live(), self.store, self.per_try_seconds)
+        return await sync_receipts(self._live(), self.store, self.per_try_seconds, self.clock)
 
     async def inbox(self, mailboxes: Mailboxes) -> Inbox:
         """Pick up the statuses waiting in the mailboxes of the person's orders (see

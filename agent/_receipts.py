@@ -4,6 +4,8 @@ re-delivered on sync), and every stored receipt re-read for the person to look a
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
+from datetime import datetime
 
 import structlog
 
@@ -31,7 +33,11 @@ def check_all(store: AgentStore) -> list[CheckedReceipt]:
 
 
 async def deliver_countersignature(
-    session: AgentSession, store: AgentStore, receipt: ReceiptRow, per_try_seconds: float = 5.0
+    session: AgentSession,
+    store: AgentStore,
+    receipt: ReceiptRow,
+    per_try_seconds: float = 5.0,
+    clock: Callable[[], datetime] = utcnow,
 ) -> bool:
     """Send the stored countersignature to the vendor (sealed afresh) and record its signed
     acknowledgement. Safe to repeat: the vendor answers a copy it already keeps. A receipt
@@ -56,7 +62,7 @@ async def deliver_countersignature(
 
     def open_answer(data: bytes) -> schemas.Verified[schemas.CountersignatureAck]:
         return schemas.open_acknowledgement(
-            data, secrets=secrets, countersignature=cs, ring=ring, now=utcnow()
+            data, secrets=secrets, countersignature=cs, ring=ring, now=clock()
         )
 
     sealed = schemas.seal(schemas.seal_key_for(profile, r.kid), schemas.pack(cs.wire))
@@ -84,12 +90,15 @@ async def deliver_countersignature(
 
 
 async def sync_receipts(
-    session: AgentSession, store: AgentStore, per_try_seconds: float = 5.0
+    session: AgentSession,
+    store: AgentStore,
+    per_try_seconds: float = 5.0,
+    clock: Callable[[], datetime] = utcnow,
 ) -> tuple[int, int]:
     """Re-send every countersignature a vendor has not acknowledged: (sent, acknowledged)."""
     pending = [r for r in store.receipts() if not r.vendor_acknowledged]
     acked = 0
     for r in pending:
         with contextlib.suppress(VendorTooOld):  # logged; the next receipt may be another's
-            acked += await deliver_countersignature(session, store, r, per_try_seconds)
+            acked += await deliver_countersignature(session, store, r, per_try_seconds, clock)
     return len(pending), acked
