@@ -51,6 +51,9 @@ rejoin_every = 9
 kind = "honest"
 delivery_probability = 0.7
 availability = 0.8
+[[vendors]]
+kind = "breach"
+price_factor = [0.6, 0.65]
 """
 
 
@@ -65,10 +68,11 @@ def _rows(records: list[RoundRecord]) -> list[tuple[object, ...]]:
 async def test_fast_mode_makes_the_same_choices_orders_and_outcomes_as_full(
     tmp_path: Path,
 ) -> None:
-    """One seed, ten people (argmax and softmax choosers), four vendors (a whitewashing bait,
-    an unreliable honest one that is sometimes away), 30 rounds of own trust: fast mode
-    records the same person, offers, winner (group and identity generation), price and
-    outcome as full mode in every round."""
+    """One seed, ten people (argmax and softmax choosers), five vendors (two honest, a
+    whitewashing bait, an unreliable honest one that is sometimes away, a cheap one whose
+    terms breach the people's, so it declines), 30 rounds of own trust: fast mode records
+    the same person, offers, winner (group and identity generation), price and outcome as full
+    mode in every round."""
     sc = _small()
     async with Market(sc, tmp_path / "full") as full:
         want = await full.run()
@@ -77,15 +81,16 @@ async def test_fast_mode_makes_the_same_choices_orders_and_outcomes_as_full(
     assert sum(r.outcome == "not_delivered" for r in want) > 0  # the bait won some orders
     assert max(r.winner_generation for r in want) > 0  # and rejoined under a new identity
     assert {r.chosen_rank for r in want} != {0}  # softmax took a lower offer at least once
+    assert all(r.offers < r.online for r in want)  # the breach vendor declined, by its terms
     assert _rows(got) == _rows(want)
 
 
 @pytest.mark.parametrize(
     ("extra", "key"),
     [
-        ('[[vendors]]\nkind = "hostile"\n', "vendors.3.kind"),
+        ('[[vendors]]\nkind = "hostile"\n', "vendors.4.kind"),
         ('[[persons]]\ntrust_mode = "network"\n', "persons.2.trust_mode"),
-        ('[[vendors]]\nkind = "honest"\npraise_per_round = 1\n', "vendors.3.praise_per_round"),
+        ('[[vendors]]\nkind = "honest"\npraise_per_round = 1\n', "vendors.4.praise_per_round"),
     ],
 )
 def test_fast_mode_refuses_what_it_cannot_model_in_one_line(
