@@ -58,8 +58,23 @@ price_factor = [0.6, 0.65]
 """
 
 
-def _small() -> Scenario:
-    return Scenario.model_validate(tomllib.loads(SMALL))
+# The other plug-ins: no trust with exploring choosers, and a vendor whose behaviour changes
+# over time; the budget habit wide enough that some intents go unanswered.
+OTHERS = (
+    SMALL.replace('trust_mode = "own"', 'trust_mode = "none"').replace(
+        'choice = {use = "softmax", temperature = 0.1}', 'choice = {use = "epsilon", epsilon = 0.3}'
+    )
+    + """
+[[vendors]]
+kind = "honest"
+behaviour = {use = "exit_scam", after_round = 12}
+price_factor = [0.8, 0.85]
+"""
+)
+
+
+def _small(text: str = SMALL) -> Scenario:
+    return Scenario.model_validate(tomllib.loads(text))
 
 
 def _rows(records: list[RoundRecord]) -> list[tuple[object, ...]]:
@@ -83,6 +98,21 @@ async def test_fast_mode_makes_the_same_choices_orders_and_outcomes_as_full(
     assert max(r.winner_generation for r in want) > 0  # and rejoined under a new identity
     assert {r.chosen_rank for r in want} != {0}  # softmax took a lower offer at least once
     assert all(r.offers < r.online for r in want)  # the breach vendor declined, by its terms
+    assert _rows(got) == _rows(want)
+
+
+async def test_fast_mode_agrees_with_full_for_no_trust_exploration_and_an_exit_scam(
+    tmp_path: Path,
+) -> None:
+    """The same seed with trust_mode none, epsilon choosers and a vendor that stops
+    delivering after round 12 (a behaviour plug-in): fast and full mode agree round by
+    round on the same fields."""
+    sc = _small(OTHERS)
+    async with Market(sc, tmp_path / "full") as full:
+        want = await full.run()
+    async with FastMarket(sc, tmp_path / "fast") as fast:
+        got = await fast.run()
+    assert any(r.winner_group == 4 and r.outcome == "not_delivered" for r in want)  # scammed
     assert _rows(got) == _rows(want)
 
 
