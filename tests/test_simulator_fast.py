@@ -59,7 +59,7 @@ price_factor = [0.6, 0.65]
 
 
 # The other plug-ins: no trust with exploring choosers, and a vendor whose behaviour changes
-# over time; the budget habit wide enough that some intents go unanswered.
+# over time.
 OTHERS = (
     SMALL.replace('trust_mode = "own"', 'trust_mode = "none"').replace(
         'choice = {use = "softmax", temperature = 0.1}', 'choice = {use = "epsilon", epsilon = 0.3}'
