@@ -1,6 +1,8 @@
-"""The simulator's rows of ``make bench`` (issue 14): a full-mode market of 2,000 people set up
-and run without running out of open files, and a sweep of 5 values x 5 seeds on one process
-and on two, with the speed-up. Run alone with ``python bench/sim_bench.py [--quick]``."""
+"""The simulator's rows of ``make bench`` (issue 14): a fast-mode market of 10,000 people and 100
+vendors, its speed and what it projects for issue 14's 200,000 rounds; a full-mode market of
+2,000 people set up and run without running out of open files; and a sweep of 5 values x 5
+seeds on one process and on two, with the speed-up. Run alone with
+``python bench/sim_bench.py [--quick] [--only fast]``."""
 
 from __future__ import annotations
 
@@ -19,7 +21,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from runtime import configure_logging  # noqa: E402
-from simulator import Market, Scenario  # noqa: E402
+from simulator import FastMarket, Market, Scenario  # noqa: E402
 
 Record = Callable[..., None]
 
@@ -41,6 +43,49 @@ def _scenario(people: int, rounds: int, name: str = "bench") -> Scenario:
 
 def _open_files() -> int:
     return len(os.listdir("/proc/self/fd"))
+
+
+TARGET_ROUNDS, TARGET_SECONDS = 200_000, 600.0  # issue 14: under 10 minutes
+
+
+def _fast_scenario(people: int, vendors: int) -> Scenario:
+    """Groups of at most 1,000 people (a group's limit), own trust; a quarter of the vendors
+    bait, priced under the rest."""
+    groups = [min(1000, people - i) for i in range(0, people, 1000)]
+    return Scenario.model_validate(
+        {
+            "name": "bench-fast", "mode": "fast", "seed": 1, "rounds": 1,
+            "categories": {"outdoor/tents": 14000, "outdoor/sleeping-bags": 8000},
+            "persons": [{"count": n, "trust_mode": "own"} for n in groups],
+            "vendors": [
+                {"kind": "honest", "count": vendors - vendors // 4},
+                {"kind": "bait", "count": vendors // 4, "price_factor": [0.75, 0.8]},
+            ],
+        }
+    )  # fmt: skip
+
+
+async def fast_market(tmp: Path, people: int, vendors: int, rounds: int, record: Record) -> None:
+    """A short run of the target market's size; the 200,000 rounds are projected from it
+    (set-up plus rounds at the measured pace: a round's cost grows with the vendors who
+    answer, not with the people, whose histories stay short)."""
+    t0 = time.perf_counter()
+    async with FastMarket(_fast_scenario(people, vendors), tmp / f"fast-{people}") as market:
+        setup = time.perf_counter() - t0
+        t1 = time.perf_counter()
+        records = await market.run(rounds)
+        run = time.perf_counter() - t1
+    per_round = run / len(records)
+    size = f"{people}x{vendors}"
+    record(f"sim_fast_{size}_setup", setup, "s", 1, None,
+           f"{people} people (in-memory stores), {vendors} vendors (in-memory order stores)")  # fmt: skip
+    record(f"sim_fast_{size}_per_round", per_round * 1e3, "ms", 1, None,
+           f"{rounds} rounds: {vendors} vendors choose, rank_offers, choice, outcome")  # fmt: skip
+    record(f"sim_fast_{size}_cells_per_second", people * vendors * rounds / (setup + run) / 1e6,
+           "M/s", 1, None, "people x vendors x rounds per second, set-up included")  # fmt: skip
+    projected = setup + TARGET_ROUNDS * per_round
+    record(f"sim_fast_{size}_projected_{TARGET_ROUNDS}_rounds", projected, "s", TARGET_SECONDS,
+           TARGET_SECONDS, f"ratio: projected over issue 14's {TARGET_SECONDS:.0f} s target")  # fmt: skip
 
 
 async def full_market(tmp: Path, people: int, rounds: int, record: Record) -> None:
@@ -92,8 +137,11 @@ def _grid_seconds(tmp: Path, processes: int, values: int, seeds: int, rounds: in
     return time.perf_counter() - t0
 
 
-async def simulator_rows(tmp: Path, quick: bool, record: Record) -> None:
+async def simulator_rows(tmp: Path, quick: bool, record: Record, only: str = "") -> None:
     print("The simulator:")
+    await fast_market(tmp, 10_000, 100, 500 if quick else 5000, record)
+    if only == "fast":
+        return
     await full_market(tmp, 500 if quick else 2000, 50 if quick else 200, record)
     values, seeds, rounds = (2, 2, 20) if quick else (5, 5, 60)
     one = await asyncio.to_thread(_grid_seconds, tmp, 1, values, seeds, rounds)
@@ -109,11 +157,13 @@ def _print_record(name: str, value: float, unit: str, floor: float, target: Any 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--quick", action="store_true", help="500 people, a 2 x 2 sweep")
+    ap.add_argument("--quick", action="store_true",
+                    help="500 fast rounds, 500 people in full mode, a 2 x 2 sweep")  # fmt: skip
+    ap.add_argument("--only", choices=["fast"], help="only the fast-mode market")
     args = ap.parse_args()
     configure_logging(json=True, level="error")
     with tempfile.TemporaryDirectory(prefix="intentcast-sim-bench-") as d:
-        asyncio.run(simulator_rows(Path(d), args.quick, _print_record))
+        asyncio.run(simulator_rows(Path(d), args.quick, _print_record, args.only or ""))
     return 0
 
 

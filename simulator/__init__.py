@@ -4,6 +4,7 @@ services), with tables and plots."""
 
 from ._builtins import Delivers
 from ._clock import SimClock
+from ._fast import FastMarket, check_fast
 from ._hostile import (
     ABSURD_KINDS,
     HOSTILE_SKU_PREFIX,
@@ -37,6 +38,7 @@ __all__ = [
     "SCRIBBLED_TITLE",
     "ChoiceModel",
     "Delivers",
+    "FastMarket",
     "Identity",
     "Market",
     "Option",
@@ -53,6 +55,7 @@ __all__ = [
     "TrustModel",
     "VendorBehaviour",
     "VendorGroup",
+    "check_fast",
     "load_plugin",
     "load_scenario",
     "run_rogue",

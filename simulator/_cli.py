@@ -13,6 +13,7 @@ from nats.errors import NoServersError
 
 from runtime import NatsServerNotFound, configure_logging
 
+from ._fast import FastMarket
 from ._market import MARKER, Market, RoundRecord
 from ._report import (
     batch_table,
@@ -63,8 +64,20 @@ def _scenario_path(name: str) -> Path:
     return path
 
 
-def _scenario(name: str) -> Scenario:
-    sc = load_scenario(_scenario_path(name))
+MODES = ("full", "fast")
+
+
+def _mode(sc: Scenario, mode: str | None) -> Scenario:
+    """``sc`` in the mode ``--mode`` names (default: the scenario's own ``mode``)."""
+    if mode is None:
+        return sc
+    if mode not in MODES:
+        raise UsageError(f"--mode: expected one of {', '.join(MODES)}; got {mode!r}")
+    return sc.model_copy(update={"mode": mode})
+
+
+def _scenario(name: str, mode: str | None = None) -> Scenario:
+    sc = _mode(load_scenario(_scenario_path(name)), mode)
     check_fits(sc)
     return sc
 
@@ -121,7 +134,12 @@ async def _run_one(
 ) -> dict[str, object]:
     work = _fresh_work(out)
     progress = None if quiet else _progress(label)
-    async with Market(sc, work, seed=seed, bus_url=bus, progress=progress) as m:  # type: ignore[arg-type]
+    market = (
+        FastMarket(sc, work, seed=seed, progress=progress)  # type: ignore[arg-type]
+        if sc.mode == "fast"
+        else Market(sc, work, seed=seed, bus_url=bus, progress=progress)  # type: ignore[arg-type]
+    )
+    async with market as m:
         records = await m.run(rounds)
         summary = summarize(records, m.hostile_sent(), m.attack_summary())
     write_rounds(records, out / "rounds.csv")
@@ -151,6 +169,8 @@ def _parser() -> argparse.ArgumentParser:
     common.add_argument("--rounds", type=int, help="intents to cast (default: the scenario's)")
     common.add_argument("--out", type=Path, help="where to write results (default: ./sim-<name>)")
     common.add_argument("--bus", help="a NATS URL to use instead of the embedded server")
+    common.add_argument("--mode", help="full (the real bus, crypto and stores) or fast (the "
+                        "same decisions in memory); default: the scenario's mode, else full")  # fmt: skip
     run = sub.add_parser("run", parents=[common], help="one seeded run")
     run.add_argument("--seed", type=int, help="default: the scenario's seed")
     many = argparse.ArgumentParser(add_help=False)
@@ -197,7 +217,7 @@ def _grid(args: argparse.Namespace, sc_path: Path, out: Path) -> list[Job]:
     jobs = []
     for combo in itertools.product(*(vals for _, vals in axes)):
         settings = dict(zip(names, combo, strict=True))
-        sc = scenario_with(raw, settings)
+        sc = _mode(scenario_with(raw, settings), args.mode)
         check_fits(sc)
         tag = "_".join(f"{k}={v}" for k, v in settings.items()).replace("/", "-") or "base"
         jobs += [Job(settings, sc, seed, out / tag / f"seed-{seed}") for seed in _seeds(args.seeds)]
@@ -210,7 +230,9 @@ def _main(args: argparse.Namespace) -> int:
             sc = load_scenario(p)
             print(f"{p.stem:<14} {sc.description}")
         return 0
-    sc = _scenario(args.scenario)
+    sc = _scenario(args.scenario, args.mode)
+    if sc.mode == "fast" and args.bus:
+        raise UsageError("--bus: fast mode uses no bus; leave --bus out or use --mode full")
     if args.rounds is not None and args.rounds < 1:
         raise UsageError(f"expected --rounds of at least 1; got {args.rounds}")
     out: Path = args.out or Path(f"sim-{sc.name}")

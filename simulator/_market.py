@@ -119,6 +119,21 @@ def _behaviour(group: VendorGroup) -> VendorBehaviour:
     return Delivers((0.0 if group.kind == "bait" else 1.0) if p is None else p)
 
 
+def options(shown: list[Ranked], by_id: dict[str, SimVendor]) -> list[Option]:
+    """The shown offers as a choice model sees them (both modes)."""
+    return [
+        Option(
+            vendor_id=(vid := x.opened.profile.msg.vendor_id),
+            vendor_group=v.group_index if (v := by_id.get(vid)) else -1,
+            score=x.score,
+            trust=x.trust.value,
+            new=x.trust.new,
+            price=x.offer.total_price.amount,
+        )
+        for x in shown
+    ]
+
+
 class Market:
     """A market for one scenario and seed, as an async context manager. For example::
 
@@ -370,17 +385,7 @@ class Market:
         return got, expected
 
     def options(self, shown: list[Ranked]) -> list[Option]:
-        return [
-            Option(
-                vendor_id=(vid := x.opened.profile.msg.vendor_id),
-                vendor_group=v.group_index if (v := self.by_id.get(vid)) else -1,
-                score=x.score,
-                trust=x.trust.value,
-                new=x.trust.new,
-                price=x.offer.total_price.amount,
-            )
-            for x in shown
-        ]
+        return options(shown, self.by_id)
 
     async def publish(self, vendor_id: str, bundle: bytes) -> None:
         assert self.board is not None

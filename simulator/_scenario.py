@@ -143,6 +143,8 @@ class Scenario(_Model):
     name: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")]
     description: str = ""
     seed: int = 1
+    # full: the real bus, crypto and stores; fast: the same decisions in memory (``_fast``).
+    mode: Literal["full", "fast"] = "full"
     rounds: Annotated[int, Field(ge=1, le=100_000)] = 50
     window_seconds: Annotated[float, Field(gt=0, le=60)] = 2.0
     # Simulated days between rounds: forgetting, expiry and retention run on this clock.
@@ -185,7 +187,13 @@ FILES_PER_VENDOR = 4
 
 
 def check_fits(scenario: Scenario) -> None:
-    """Refuse a full-mode market that would run out of open files on this machine."""
+    """Refuse a full-mode market that would run out of open files on this machine, and a
+    fast-mode one with what fast mode cannot model."""
+    if scenario.mode == "fast":
+        from ._fast import check_fast
+
+        check_fast(scenario)
+        return
     people = sum(p.count for p in scenario.persons)
     vendors = sum(v.count for v in scenario.vendors)
     need = FILES_PER_PERSON * people + FILES_PER_VENDOR * vendors + 64

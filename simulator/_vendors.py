@@ -27,7 +27,14 @@ from runtime import (
     Transport,
     WrappedTransport,
 )
-from vendor_adapter import CSV_HEADER, FileCatalog, Vendor, VendorConfig, VendorStore
+from vendor_adapter import (
+    CSV_HEADER,
+    FileCatalog,
+    Vendor,
+    VendorAdapter,
+    VendorConfig,
+    VendorStore,
+)
 
 from ._clock import SimClock
 from ._plugins import Identity, VendorBehaviour
@@ -122,8 +129,7 @@ class SimVendor:
             bad_ratings=self.bad_ratings,
         )  # fmt: skip
 
-    async def start(self, rng: random.Random, round: int = 0) -> str:
-        """Serve under a new identity (keys drawn from ``rng``); returns its vendor id."""
+    def _new_identity(self, rng: random.Random, round: int) -> None:
         self.generation += 1
         self.since_round, self.orders, self.bad_ratings = round, 0, 0
         self._keys = (
@@ -131,11 +137,34 @@ class SimVendor:
             SigningKey(rng.randbytes(32)),
             PrivateKey(rng.randbytes(32)),
         )
+
+    async def start(self, rng: random.Random, round: int = 0) -> str:
+        """Serve under a new identity (keys drawn from ``rng``); returns its vendor id."""
+        self._new_identity(rng, round)
         suffix = "" if self.generation == 0 else f"-g{self.generation}"
         store = VendorStore(self.home / f"orders{suffix}.sqlite")
         self.stores.append(store)
         await self._serve(store)
         return self.vendor_id
+
+    def start_offline(self, rng: random.Random, round: int = 0) -> VendorAdapter:
+        """Fast mode: a new identity drawn exactly as :meth:`start` draws it, as the vendor's
+        offer logic (``VendorAdapter``) over an in-memory order store, serving nothing."""
+        self._new_identity(rng, round)
+        assert self._keys is not None
+        identity, signing, seal = self._keys
+        signer = schemas.make_profile(
+            identity=identity, signing=signing, seal_key=seal, name=self.cfg.name,
+            categories=self.categories, terms=self.terms, now=self.clock.now(),
+            ttl=timedelta(days=PROFILE_DAYS),
+        )  # fmt: skip
+        self.close_stores()
+        self.stores = [VendorStore(Path(":memory:"))]
+        self.vendor_id = signer.vendor_id
+        return VendorAdapter(
+            self.cfg, catalog=FileCatalog(self.catalog), store=self.stores[0], signer=signer,
+            clock=self.clock.now,
+        )  # fmt: skip
 
     async def renew_if_due(self) -> None:
         """Sign the profile afresh, same keys and identity, before it expires (a profile

@@ -1,0 +1,175 @@
+"""Fast mode (``--mode fast``): the same decisions as full mode, without the bus, the crypto
+or the disk; and the bad-input rule for modes."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from simulator import FastMarket, Market, RoundRecord, Scenario
+from simulator._cli import main
+
+# What must agree round by round. Left out on purpose: collect_ms and accept_ms (wall-clock
+# latencies), and dropped_unverified / expected (full mode's count of what the crypto and the
+# bus did; fast mode has neither, and the market below has no hostile vendor). Vendors' keys
+# come from the seeded generator in both modes, so even the winner's vendor id agrees.
+AGREE = (
+    "round", "person", "group", "category", "budget", "online", "offers", "shown",
+    "dropped_terms", "dropped_other", "winner_kind", "winner_vendor", "winner_group",
+    "winner_generation", "chosen_rank", "outcome", "paid", "saving_pct", "day",
+)  # fmt: skip
+
+
+# A long window costs nothing (collecting ends once every offer a vendor chose to make is in)
+# and keeps a loaded machine from losing a late offer in full mode. days_per_round stays 0: with simulated days passing, full mode's receipt room checks the
+# vendor's countersignature answer on the wall clock (agent/_receipts.py), refuses it as not
+# yet valid and waits out its 5 s try on every order, which would make this test minutes long.
+SMALL = """
+name = "fast-vs-full"
+seed = 11
+rounds = 30
+window_seconds = 10.0
+[categories]
+"outdoor/tents" = 14000
+"outdoor/sleeping-bags" = 8000
+[[persons]]
+count = 6
+trust_mode = "own"
+[[persons]]
+count = 4
+trust_mode = "own"
+choice = {use = "softmax", temperature = 0.1}
+[[vendors]]
+kind = "honest"
+count = 2
+[[vendors]]
+kind = "bait"
+price_factor = [0.7, 0.75]
+rejoin_every = 9
+[[vendors]]
+kind = "honest"
+delivery_probability = 0.7
+availability = 0.8
+[[vendors]]
+kind = "breach"
+price_factor = [0.6, 0.65]
+"""
+
+
+# The other plug-ins: no trust with exploring choosers, and a vendor whose behaviour changes
+# over time.
+OTHERS = (
+    SMALL.replace('trust_mode = "own"', 'trust_mode = "none"').replace(
+        'choice = {use = "softmax", temperature = 0.1}', 'choice = {use = "epsilon", epsilon = 0.3}'
+    )
+    + """
+[[vendors]]
+kind = "honest"
+behaviour = {use = "exit_scam", after_round = 12}
+price_factor = [0.8, 0.85]
+"""
+)
+
+
+def _small(text: str = SMALL) -> Scenario:
+    return Scenario.model_validate(tomllib.loads(text))
+
+
+def _rows(records: list[RoundRecord]) -> list[tuple[object, ...]]:
+    return [tuple(getattr(r, k) for k in AGREE) for r in records]
+
+
+async def test_fast_mode_makes_the_same_choices_orders_and_outcomes_as_full(
+    tmp_path: Path,
+) -> None:
+    """One seed, ten people (argmax and softmax choosers), five vendors (two honest, a
+    whitewashing bait, an unreliable honest one that is sometimes away, a cheap one whose
+    terms breach the people's, so it declines), 30 rounds of own trust: fast mode records
+    the same person, offers, winner (group and identity generation), price and outcome as full
+    mode in every round."""
+    sc = _small()
+    async with Market(sc, tmp_path / "full") as full:
+        want = await full.run()
+    async with FastMarket(sc, tmp_path / "fast") as fast:
+        got = await fast.run()
+    assert sum(r.outcome == "not_delivered" for r in want) > 0  # the bait won some orders
+    assert max(r.winner_generation for r in want) > 0  # and rejoined under a new identity
+    assert {r.chosen_rank for r in want} != {0}  # softmax took a lower offer at least once
+    assert all(r.offers < r.online for r in want)  # the breach vendor declined, by its terms
+    assert _rows(got) == _rows(want)
+
+
+async def test_fast_mode_agrees_with_full_for_no_trust_exploration_and_an_exit_scam(
+    tmp_path: Path,
+) -> None:
+    """The same seed with trust_mode none, epsilon choosers and a vendor that stops
+    delivering after round 12 (a behaviour plug-in): fast and full mode agree round by
+    round on the same fields."""
+    sc = _small(OTHERS)
+    async with Market(sc, tmp_path / "full") as full:
+        want = await full.run()
+    async with FastMarket(sc, tmp_path / "fast") as fast:
+        got = await fast.run()
+    assert any(r.winner_group == 4 and r.outcome == "not_delivered" for r in want)  # scammed
+    assert _rows(got) == _rows(want)
+
+
+@pytest.mark.parametrize(
+    ("extra", "key"),
+    [
+        ('[[vendors]]\nkind = "hostile"\n', "vendors.4.kind"),
+        ('[[persons]]\ntrust_mode = "network"\n', "persons.2.trust_mode"),
+        ('[[vendors]]\nkind = "honest"\npraise_per_round = 1\n', "vendors.4.praise_per_round"),
+    ],
+)
+def test_fast_mode_refuses_what_it_cannot_model_in_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], extra: str, key: str
+) -> None:
+    """A fast-mode scenario with hostile vendors or a ratings board is exit 2 and one line
+    naming the key: fast mode has no bus and no crypto to attack or to read ratings from."""
+    path = tmp_path / "sc.toml"
+    path.write_text('mode = "fast"\n' + SMALL + extra)
+    assert main(["run", str(path), "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and key in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    ("argv", "key"),
+    [(["--mode", "quick"], "--mode"), (["--mode", "fast", "--bus", "nats://x:1"], "--bus")],
+)
+def test_a_bad_mode_is_one_line_and_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], argv: list[str], key: str
+) -> None:
+    """An unknown --mode, or a bus given to fast mode, is refused in one line naming the
+    flag, exit 2, before anything runs."""
+    path = tmp_path / "sc.toml"
+    path.write_text(SMALL)
+    assert main(["run", str(path), "--out", str(tmp_path / "out"), *argv]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and key in err
+
+
+def test_an_unknown_mode_in_the_scenario_file_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The scenario key ``mode`` takes full or fast; anything else is one line naming it."""
+    path = tmp_path / "sc.toml"
+    path.write_text('mode = "turbo"\n' + SMALL)
+    assert main(["run", str(path), "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and err.count("mode") >= 1 and "turbo" in err
+
+
+def test_run_and_batch_in_fast_mode_write_their_tables(tmp_path: Path) -> None:
+    """``run --mode fast`` and ``batch --mode fast`` run without a bus and write rounds.csv
+    and batch.csv as full mode does."""
+    path = tmp_path / "sc.toml"
+    path.write_text(SMALL)
+    assert main(["run", str(path), "--mode", "fast", "--out", str(tmp_path / "r")]) == 0
+    assert (tmp_path / "r" / "rounds.csv").read_text().count("\n") == 31
+    out = tmp_path / "b"
+    assert main(["batch", str(path), "--mode", "fast", "--seeds", "1-2", "--out", str(out)]) == 0
+    assert (out / "batch.csv").read_text().count("\n") == 3
