@@ -32,6 +32,7 @@ if not (Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists()):
     )
 
 from selenium import webdriver  # noqa: E402
+from selenium.common.exceptions import StaleElementReferenceException  # noqa: E402
 from selenium.webdriver.chrome.service import Service  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.common.keys import Keys  # noqa: E402
@@ -63,7 +64,10 @@ def browser_factory(tmp_path: Path) -> Iterator[Callable[[int, int], WebDriver]]
 
 
 def _until(d: WebDriver, what: str, check: Callable[[WebDriver], object]) -> object:
-    return WebDriverWait(d, WAIT).until(check, message=f"waited {WAIT}s for {what}")
+    # Live updates re-render lists while a check reads them: an element gone stale between
+    # finding and reading it means "look again", not a failure.
+    wait = WebDriverWait(d, WAIT, ignored_exceptions=(StaleElementReferenceException,))
+    return wait.until(check, message=f"waited {WAIT}s for {what}")
 
 
 def _text(d: WebDriver, css: str) -> str:
