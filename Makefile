@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 LOCK   := requirements.lock
-EXTRAS := dev,bench,sim
+EXTRAS := dev,bench,sim,dask
 ARGS   ?=
 
 .PHONY: demo test test-latest lint bench soak sim clean schemas lock
@@ -27,7 +27,7 @@ $(STAMP): $(LOCK) pyproject.toml
 UV_COMPILE := $(BIN)/uv pip compile pyproject.toml - --universal --python-version 3.11 \
 	  --generate-hashes --quiet --custom-compile-command 'make lock'
 lock: $(STAMP)
-	printf 'setuptools>=77\n' | $(UV_COMPILE) --extra dev --extra bench --extra sim -o $(LOCK)
+	printf 'setuptools>=77\n' | $(UV_COMPILE) --extra dev --extra bench --extra sim --extra dask -o $(LOCK)
 	printf 'setuptools>=77\n' | $(UV_COMPILE) -o requirements-image.lock
 	@echo "refreshed $(LOCK) and requirements-image.lock; run make test, then commit them with pyproject.toml"
 
