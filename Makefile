@@ -8,6 +8,10 @@ STAMP  := $(VENV)/.installed
 LOCK   := requirements.lock
 EXTRAS := dev,bench,sim,dask
 ARGS   ?=
+# The suite runs on every core (one worker per core, each test file on one worker, so a
+# file's shared fixtures start once); `make test JOBS=0` runs it in this process.
+JOBS   ?= logical
+PYTEST := -m pytest -n $(JOBS) --dist loadfile
 
 .PHONY: demo test test-latest lint bench soak sim clean schemas lock
 
@@ -38,13 +42,13 @@ test-latest:
 	.venv-latest/bin/python -m pip install -qq --upgrade --upgrade-strategy eager 'setuptools>=77' -e '.[$(EXTRAS)]'
 	.venv-latest/bin/python -m pip freeze --exclude-editable > .venv-latest/versions.txt
 	@echo "newest allowed versions: .venv-latest/versions.txt"
-	.venv-latest/bin/python -m pytest $(ARGS)
+	.venv-latest/bin/python $(PYTEST) $(ARGS)
 
 demo: $(STAMP)
 	$(BIN)/python demo/run_demo.py
 
 test: $(STAMP)
-	$(BIN)/python -m pytest $(ARGS)
+	$(BIN)/python $(PYTEST) $(ARGS)
 
 soak: $(STAMP)
 	$(BIN)/python -m pytest -m 'soak' $(ARGS)
