@@ -35,7 +35,7 @@ from ._daemon import running_agent
 from ._home import AgentConfig, Home
 from ._rounds import Schedule
 from ._screen import shown
-from ._watching import OPEN_STATES, WatchBook, cast_watched
+from ._watching import OPEN_STATES, WATCHES_FILE, WatchBook, cast_watched
 
 __all__ = ["run_app_command", "through_agent", "want_watched"]
 
@@ -121,7 +121,7 @@ async def want_watched(args: argparse.Namespace, home: Home, cfg: AgentConfig) -
                 **fields, now=datetime.now(UTC), ttl=lifetime,
                 reply_prefix=WATCH_REPLY_PREFIX,
             )  # fmt: skip
-            book = WatchBook(home.path / "watches.sqlite")
+            book = WatchBook(home.path / WATCHES_FILE)
             try:
                 await cast_watched(agent, WatchStreams(bus), book, cast)
             except (NatsError, TimeoutError) as exc:
@@ -142,7 +142,7 @@ async def want_watched(args: argparse.Namespace, home: Home, cfg: AgentConfig) -
 
 
 async def _offers(args: argparse.Namespace, home: Home, cfg: AgentConfig) -> int:
-    book = WatchBook(home.path / "watches.sqlite")
+    book = WatchBook(home.path / WATCHES_FILE)
     try:
         states = (
             OPEN_STATES

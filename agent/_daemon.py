@@ -43,7 +43,7 @@ from ._rounds import Rounds, Schedule
 from ._screen import shown
 from ._session import utcnow
 from ._trust import BetaTrust
-from ._watching import Notice, OfferIntake, WatchBook, cast_watched, stored_cast
+from ._watching import WATCHES_FILE, Notice, OfferIntake, WatchBook, cast_watched, stored_cast
 
 __all__ = ["AgentDaemon", "RunningAgent", "desktop_notify", "running_agent", "token_of"]
 
@@ -142,7 +142,7 @@ class AgentDaemon:
         try:
             await self._stack.enter_async_context(self.agent)
             await self._judge_as_the_cli_does()
-            self.book = WatchBook(self.home.path / "watches.sqlite")
+            self.book = WatchBook(self.home.path / WATCHES_FILE)
             self._stack.callback(self.book.close)
             self._tasks = await self._stack.enter_async_context(asyncio.TaskGroup())
             for w in self.book.watches():

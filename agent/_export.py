@@ -39,6 +39,7 @@ from ._carried import (
     read_friends,
     status_tables,
 )
+from ._carried_watches import Watches, read_watches
 from ._home import Home
 from ._records import (
     AcceptRow,
@@ -119,6 +120,7 @@ class Content(_Row):
     config: dict[str, Any]  # the same, as the agent reads it
     tables: Tables
     friends: Friends | None = None  # friends.sqlite, when the home has one
+    watches: Watches | None = None  # watches.sqlite, when the home has one
 
 
 class IntentKey(_Row):
@@ -222,6 +224,7 @@ def export_document(
             "config": home.config().model_dump(mode="json"),
             "tables": by_table,
             "friends": None if friends is None else msgspec.structs.asdict(friends),
+            "watches": msgspec.to_builtins(read_watches(home.path)),
         },
         Content,
     )

@@ -33,6 +33,7 @@ from ._carried import (
     restore_statuses,
     status_problems,
 )
+from ._carried_watches import restore_watches, watch_problems
 from ._export import (
     FORMAT,
     Document,
@@ -287,6 +288,13 @@ def import_export(path: Path, target: Path, passphrase: Callable[[], str]) -> Im
             " was edited or damaged: import an intact copy"
         )
 
+    watches = doc.content.watches
+    if watches is not None and (bad := watch_problems(watches, t.intents)):
+        raise ExportError(
+            f"{path}: expected watches of the intents it carries, got {'; '.join(bad)}; the"
+            " file was edited or damaged: import an intact copy"
+        )
+
     tmp = target.parent / f".{target.name}.importing-{secrets.token_hex(4)}"
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -344,6 +352,8 @@ def import_export(path: Path, target: Path, passphrase: Callable[[], str]) -> Im
             ratings = sum(1 for o in t.outcomes if o.kind == "rating")
         if book is not None:
             restore_friends(tmp, book, friend_key)
+        if watches is not None:
+            restore_watches(tmp, watches)
         for f in tmp.iterdir():  # the store is fsynced by SQLite; the rest is made so here
             fsync_path(f)
         fsync_path(tmp)

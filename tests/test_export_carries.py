@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import json
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ from nacl.signing import SigningKey
 from .conftest import ADDRESS_FLAGS, Agent, VendorFactory, agent_db
 from .test_counter import bought, counter
 from .test_export_import import _redigest
+from .test_watch import _agent, _watch
 
 pytestmark = pytest.mark.e2e
 
@@ -112,3 +114,56 @@ def test_a_status_re_signed_by_a_stranger_or_edited_fails_the_import_in_one_line
     person.ok("import", str(out), "--home", str(new.home))
     shown = new.ok("friends", "show")
     assert "Grace Hopper" in shown and "your own friend key" not in shown
+
+
+def _watch_rows(home: Path) -> list[list[tuple[Any, ...]]]:
+    db = sqlite3.connect(home / "watches.sqlite")
+    try:
+        return [
+            [tuple(r) for r in db.execute("SELECT * FROM watches ORDER BY intent_id")],
+            [tuple(r) for r in db.execute("SELECT at, intent_id, kind, ref, body FROM notices")],
+        ]
+    finally:
+        db.close()
+
+
+def test_watched_intents_and_their_notices_make_the_round_trip(
+    person: Agent, vendor: VendorFactory, tmp_path: Path
+) -> None:
+    """A home watching an intent, with Sierra's offer collected by the agent and a notice
+    raised: exported with sealed keys and imported, the new home has the same watch (state,
+    expiry, reply subject) and notices, and `intentcast offers` there lists the watched
+    intent with the same offer. A keyless file whose watch names an intent it does not
+    carry (digest recomputed, as a forger would; with sealed keys the edit already breaks
+    the seal) is refused in one line, exit 2, no home made."""
+    intent = _watch(person)
+    vendor("sierra").wait_for("offer.sent", intent=intent, timeout=20)
+    with _agent(person) as a:
+        a.wait_for("watch.offer_stored", intent=intent, shown=True, timeout=20)
+        a.wait_for("agent.notified", kind="offer", intent=intent)
+    pw = tmp_path / "pw"
+    pw.write_text("correct horse battery staple\n")
+    out = tmp_path / "mine.json"
+    person.ok("export", "--out", str(out), "--include-keys", "--passphrase-file", str(pw))
+    doc = json.loads(out.read_text())
+    assert [w["intent_id"] for w in doc["content"]["watches"]["watches"]] == [intent]
+    assert [n["kind"] for n in doc["content"]["watches"]["notices"]] == ["offer"]
+    new = Agent(tmp_path / "new-home", person.bus)
+    person.ok("import", str(out), "--home", str(new.home), "--passphrase-file", str(pw))
+    assert _watch_rows(new.home) == _watch_rows(person.home)
+    assert json.loads(new.ok("offers", "--json")) == json.loads(person.ok("offers", "--json"))
+    (listed,) = json.loads(new.ok("offers", "--json"))
+    assert listed["intent"] == intent and listed["state"] == "open" and listed["offers"]
+
+    keyless = tmp_path / "keyless.json"
+    person.ok("export", "--out", str(keyless))
+    edited = json.loads(keyless.read_text())
+    edited["content"]["watches"]["watches"][0]["intent_id"] = "f" * 32
+    bad = tmp_path / "edited.json"
+    bad.write_text(json.dumps(_redigest(edited)))
+    cp = person.run("import", str(bad), "--home", str(tmp_path / "edited-home"))
+    assert cp.returncode == 2, cp
+    (line,) = cp.stderr.strip().splitlines()
+    assert "expected watches of the intents it carries" in line
+    assert "watch ffffffff: no such intent in the file" in line
+    assert not (tmp_path / "edited-home").exists()
