@@ -147,3 +147,27 @@ def test_a_vendor_whose_data_dir_is_a_file_names_it(tmp_path: Path) -> None:
     errors = [ln for ln in cp.stderr.splitlines() if not ln.startswith("{")]  # not log events
     assert len(errors) == 1 and errors[0].startswith("intentcast-vendor: error: ")
     assert f"{tmp_path / 'vendors' / 'data'}" in errors[0] and "bus" not in errors[0]
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["--policy", "callout.json"], "got only --policy; pass all three, or only --ops-seed"),
+        ([], "(the reply broker alone), got neither"),
+        (["--ops-seed", "missing.nk"], "missing.nk not found; make it with"),
+    ],
+)
+def test_bus_auth_says_which_of_its_two_jobs_the_arguments_miss(
+    tmp_path: Path, args: list[str], says: str
+) -> None:
+    """`intentcast-bus-auth` runs the callout (policy, issuer seed and its own seed, all
+    three), the reply broker alone (only --ops-seed), or both: part of the callout's
+    arguments, none of either, or a credential file that is not there is one line, exit 2,
+    before it touches the bus."""
+    cp = subprocess.run(
+        [str(BIN / "intentcast-bus-auth"), "--bus", "nats://127.0.0.1:1", *args],
+        capture_output=True, text=True, timeout=30, cwd=tmp_path,
+    )  # fmt: skip
+    line = _one_line_error(cp)
+    assert line.startswith("intentcast-bus-auth: error: expected") or "not found" in line
+    assert says in line

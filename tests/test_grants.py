@@ -56,9 +56,11 @@ def test_the_static_auth_conf_grants_what_the_callout_grants() -> None:
 
 
 class Market:
-    """A callout-secured nats-server with a person, a vendor, a registrar and ops."""
+    """A secured nats-server with a person, a vendor, a registrar and ops: by default behind
+    the auth callout (callout.conf, ``intentcast-bus-auth`` with its reply broker); with
+    ``callout=False`` the static single-node users (single.conf) and the reply broker alone."""
 
-    def __init__(self, tmp: Path) -> None:
+    def __init__(self, tmp: Path, *, callout: bool = True) -> None:
         shutil.copytree(DEMO / "vendors", tmp / "market" / "vendors")
         shutil.copytree(DEMO / "catalogs", tmp / "market" / "catalogs")
         self.vendor_id = vendor_id(tmp / "market" / "vendors" / "sierra.toml")
@@ -66,19 +68,22 @@ class Market:
         self.registrar_key = self.registrar.verify_key.encode().hex()
         self.dir = prepare(
             tmp, persons=["app"], vendors={"sierra": (self.vendor_id, ["outdoor/tents"])},
-            callout=True, registrars={"reg": self.registrar_key},
+            callout=callout, registrars={"reg": self.registrar_key},
         )  # fmt: skip
-        conf = self.dir / "callout.conf"
+        conf = self.dir / ("callout.conf" if callout else "single.conf")
         text = conf.read_text().replace("listen: 0.0.0.0:4222", f"listen: 127.0.0.1:{free_port()}")
         text = text.replace("http: 127.0.0.1:8222\n", "")
         conf.write_text(text.replace('"/var/lib/nats/jetstream"', f'"{tmp / "js"}"'))
         self.server = EmbeddedServer(config_file=conf).start()
         self.url = self.server.url
         s = self.secrets = self.dir / "secrets"
+        callout_args = [
+            "--policy", str(s / "callout.json"), "--issuer-seed", str(s / "issuer.nk"),
+            "--seed", str(s / "callout.nk"),
+        ]  # fmt: skip
         self.auth = ServiceProcess(
-            [str(BIN / "intentcast-bus-auth"), "--bus", self.url, "--policy",
-             str(s / "callout.json"), "--issuer-seed", str(s / "issuer.nk"), "--seed",
-             str(s / "callout.nk"), "--ops-seed", str(s / "ops.nk")],
+            [str(BIN / "intentcast-bus-auth"), "--bus", self.url,
+             *(callout_args if callout else []), "--ops-seed", str(s / "ops.nk")],
             ready_event="bus_auth.ready", name="bus-auth",
         ).start()  # fmt: skip
 

@@ -1,4 +1,5 @@
-"""Watched intents on a bus secured by the real auth callout (bus_auth._grants): a person
+"""Watched intents on a secured bus, behind the real auth callout (bus_auth._grants) and on
+one node's static users (deploy/nats/single.conf, make_credentials.py): a person
 stores a watched intent in the operator's watch stream, a vendor started later answers it
 through its own durable consumer; nobody reads what is not theirs. And the reason persons
 are not (yet) granted the reply streams: a permission that pins a consumer's filter
@@ -35,9 +36,12 @@ pytestmark = pytest.mark.e2e
 LIFETIME = timedelta(days=3)
 
 
-@pytest.fixture
-def market(tmp_path: Path) -> Iterator[Market]:
-    m = Market(tmp_path)
+@pytest.fixture(params=["callout", "single"])
+def market(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Market]:
+    """Each test on both secured buses: behind the auth callout (callout.conf) and with the
+    static users of one node (single.conf), where ``intentcast-bus-auth --ops-seed`` runs as
+    the reply broker alone."""
+    m = Market(tmp_path, callout=request.param == "callout")
     try:
         yield m
     finally:
