@@ -13,7 +13,7 @@ vendor's own:
 So only the holder of the intent's key, the buyer of a vendor-signed order, can rate it, and
 the rating says nothing about the buyer that the intent did not already say in public: its
 key is used for that one intent only. One rating per receipt counts; a later one (by its
-header's ``created``) replaces an earlier one. What a receipt cannot prove is that the buyer
+header's ``created``, in whole seconds) replaces an earlier one. What a receipt cannot prove is that the buyer
 is not the vendor itself (a vendor can sign both sides of an order of its own making): the
 trust that reads ratings weighs them with that in mind (docs/trust.md).
 """
@@ -82,6 +82,7 @@ def make_rating(
     without, carrying a random seal of the same size."""
     receipt, intent = _parts(receipt_wire, intent_wire, profile_wire)[:2]
     r = receipt.msg
+    now = now.replace(microsecond=0)  # published: finer digits fingerprint the person's clock
     seal = cover_seal()
     if friend is not None:
         seal = friend_seal(
@@ -185,10 +186,11 @@ def open_certified(
 
 
 def latest_per_receipt(ratings: list[OpenedRating]) -> list[OpenedRating]:
-    """One rating per receipt: the one made last."""
+    """One rating per receipt: the one made last (in whole seconds; of two made in one
+    second, the later in ``ratings``, which is the order the board published them in)."""
     best: dict[str, OpenedRating] = {}
     for r in ratings:
         key = r.rating.msg.receipt_hash
-        if key not in best or r.created > best[key].created:
+        if key not in best or r.created >= best[key].created:
             best[key] = r
     return list(best.values())
