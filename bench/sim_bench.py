@@ -69,12 +69,13 @@ async def fast_market(tmp: Path, people: int, vendors: int, rounds: int, record:
     """A short run of the target market's size; the 200,000 rounds are projected from it
     (set-up plus rounds at the measured pace: a round's cost grows with the vendors who
     answer, not with the people, whose histories stay short)."""
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     async with FastMarket(_fast_scenario(people, vendors), tmp / f"fast-{people}") as market:
         setup = time.perf_counter() - t0
         t1 = time.perf_counter()
         records = await market.run(rounds)
         run = time.perf_counter() - t1
+    cpu = time.process_time() - c0
     per_round = run / len(records)
     size = f"{people}x{vendors}"
     record(f"sim_fast_{size}_setup", setup, "s", 1, None,
@@ -83,6 +84,8 @@ async def fast_market(tmp: Path, people: int, vendors: int, rounds: int, record:
            f"{rounds} rounds: {vendors} vendors choose, rank_offers, choice, outcome")  # fmt: skip
     record(f"sim_fast_{size}_cells_per_second", people * vendors * rounds / (setup + run) / 1e6,
            "M/s", 1, None, "people x vendors x rounds per second, set-up included")  # fmt: skip
+    record(f"sim_fast_{size}_cpu_share", cpu / (setup + run), "", 1, None,
+           "ratio: this process's CPU time over its wall time (under 1: it waited for a core)")  # fmt: skip
     if rounds >= TARGET_ROUNDS:
         record(f"sim_fast_{size}_{rounds}_rounds", setup + run, "s", TARGET_SECONDS,
                TARGET_SECONDS, f"ratio: measured, set-up included, over issue 14's {TARGET_SECONDS:.0f} s target")  # fmt: skip
