@@ -25,6 +25,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Generic, TypeVar
 
 import msgspec
+from nacl.bindings import crypto_sign
 from nacl.exceptions import BadSignatureError
 from nacl.signing import SigningKey, VerifyKey
 
@@ -139,7 +140,9 @@ def sign(
         raise Oversized(
             f"at most {MAX_FRAME_BYTES} bytes", f"{SIGNATURE_BYTES + len(signed)} bytes"
         )
-    return key.sign(signed).signature + signed
+    # libsodium's combined form is the frame itself (signature || signed bytes); PyNaCl's
+    # SigningKey.sign would slice it apart and the frame be joined again: three copies.
+    return crypto_sign(signed, key._signing_key)
 
 
 def verify(
