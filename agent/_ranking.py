@@ -12,7 +12,7 @@ and only so many newcomers sit near the top; they stay marked new."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 
 import schemas
@@ -226,4 +226,9 @@ def _make_room(ranked: list[Ranked], policy: TrustPolicy) -> list[Ranked]:
         top.append(r)
     placed = {id(r) for r in top}
     out = top + [r for r in order if id(r) not in placed]
-    return [replace(r, reasons=[*r.reasons, _NEWCOMER_NOTE]) if id(r) in moved else r for r in out]
+    return [
+        Ranked(r.opened, r.score, r.trust, [*r.reasons, _NEWCOMER_NOTE], r.registered_name)
+        if id(r) in moved
+        else r
+        for r in out
+    ]
