@@ -242,7 +242,8 @@ async def cast_and_collect(
             await bus.publish(cast.subject, cast.wire, reply=intent.reply_subject)
             log.info("intent.cast", intent=intent.id, category=intent.category, window=window)
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(inbox.enough.wait(), window)
+                async with asyncio.timeout(window):  # a deadline, not wait_for's extra task
+                    await inbox.enough.wait()
             inbox.close()
     finally:
         await sub.unsubscribe()
