@@ -3,8 +3,11 @@
 Unsealing (X25519) and checking signatures (Ed25519) are most of an offer's cost, and PyNaCl
 releases the GIL while it does either. When offers arrive faster than one core opens them, the
 agent opens them in batches on a small thread pool, so that one thread's crypto runs while
-another's Python runs. A lone offer is opened inline: handing it to a thread costs more than
-it saves.
+another's Python runs. A batch of fewer than :data:`MIN_THREADED_BATCH` is opened inline:
+handing it to threads costs more than it saves. On this project's 2-core VM (deploy/CAPACITY.md,
+"Where a round trip's time goes"), 10, 16, 24 and 32 offers opened faster inline than on two
+threads even at their best (10: 0.93 against 1.08 ms), and cost 0.1-0.3 ms more CPU on
+threads; only bursts of about 50 gained (3.5 against 4.9 ms), and only while a core was free.
 
 Threads only unseal, verify and decode: the replay cache and everything after stay on the
 event loop's thread, in arrival order (:func:`admit_opened`).
@@ -26,6 +29,7 @@ __all__ = ["OfferOpener", "Opened", "admit_opened"]
 
 Opened = schemas.OpenedOffer | schemas.ProtocolError
 log = structlog.get_logger("intentcast.agent")
+MIN_THREADED_BATCH = 32
 
 # While two threads take turns at the GIL, the one coming back from crypto waits for the other
 # to let go; CPython's default (5 ms) makes it wait far longer than the crypto took. 50 us
@@ -71,7 +75,7 @@ class OfferOpener:
     puts the interval back as it found it, unless someone else changed it meanwhile. Opened
     after close, it raises."""
 
-    def __init__(self, threads: int = 2, min_batch: int = 4) -> None:
+    def __init__(self, threads: int = 2, min_batch: int = MIN_THREADED_BATCH) -> None:
         self.threads, self.min_batch = threads, min_batch
         self.state = "open"
         self._pool: concurrent.futures.ThreadPoolExecutor | None = None
