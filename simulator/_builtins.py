@@ -10,6 +10,7 @@ from typing import Any
 
 from agent import BetaTrust, NetworkTrust, NetworkWeights, TrustPolicy, TrustScore, TrustScorer
 
+from ._classic import Collective, Reprices, Spy
 from ._plugins import Identity, Option, RatingSource, Sale
 
 __all__ = ["BUILTINS", "Delivers"]
@@ -231,6 +232,8 @@ BUILTINS: dict[str, dict[str, Any]] = {
         "delivers": Delivers,
         "exit_scam": ExitScam,
         "reforms": Reforms,
+        # The classic experiments' additions (_classic, docs/reproductions.md):
+        "reprices": Reprices,
     },
     "trust": {
         "none": NoTrust,
@@ -245,5 +248,13 @@ BUILTINS: dict[str, dict[str, Any]] = {
         "epsilon": Epsilon,
         "pretrusted": Pretrusted,
     },
-    "rating": {"honest": Honest, "lying": Lying, "colluding": Colluding, "silent": Silent},
+    "rating": {
+        "honest": Honest,
+        "lying": Lying,
+        "colluding": Colluding,
+        "silent": Silent,
+        # The classic experiments' additions (_classic, docs/reproductions.md):
+        "collective": Collective,
+        "spy": Spy,
+    },
 }

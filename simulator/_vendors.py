@@ -29,6 +29,7 @@ from runtime import (
 )
 from vendor_adapter import (
     CSV_HEADER,
+    Catalog,
     FileCatalog,
     Vendor,
     VendorAdapter,
@@ -36,6 +37,7 @@ from vendor_adapter import (
     VendorStore,
 )
 
+from ._classic import PricedCatalog, price_factor_of
 from ._clock import SimClock
 from ._plugins import Identity, VendorBehaviour
 from ._scenario import Scenario, VendorGroup
@@ -112,6 +114,15 @@ class SimVendor:
     stores: list[VendorStore] = field(default_factory=list)
     _stack: contextlib.AsyncExitStack = field(default_factory=contextlib.AsyncExitStack)
 
+    def _catalog(self) -> Catalog:
+        """The vendor's catalog file, priced by its behaviour's ``price_factor`` if it has one
+        (``_classic.Reprices``)."""
+        catalog = FileCatalog(self.catalog)
+        hook = price_factor_of(self.behaviour)
+        if hook is None:
+            return catalog
+        return PricedCatalog(catalog, lambda: hook(self.identity()))
+
     @property
     def kind(self) -> str:
         return self.group.kind
@@ -162,7 +173,7 @@ class SimVendor:
         self.stores = [VendorStore(Path(":memory:"))]
         self.vendor_id = signer.vendor_id
         return VendorAdapter(
-            self.cfg, catalog=FileCatalog(self.catalog), store=self.stores[0], signer=signer,
+            self.cfg, catalog=self._catalog(), store=self.stores[0], signer=signer,
             clock=self.clock.now,
         )  # fmt: skip
 
@@ -183,7 +194,7 @@ class SimVendor:
             ttl=timedelta(days=PROFILE_DAYS),
         )  # fmt: skip
         vendor = Vendor(
-            self.cfg, self.gate, catalog=FileCatalog(self.catalog), signer=signer, store=store,
+            self.cfg, self.gate, catalog=self._catalog(), signer=signer, store=store,
             clock=self.clock.now,
         )  # fmt: skip
         self.vendor = await self._stack.enter_async_context(vendor)
