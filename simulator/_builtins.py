@@ -10,7 +10,7 @@ from typing import Any
 
 from agent import BetaTrust, NetworkTrust, NetworkWeights, TrustPolicy, TrustScore, TrustScorer
 
-from ._classic import Collective, Reprices, Spy
+from ._classic import CertifiedOnly, Certifies, Collective, Reprices, Spy
 from ._plugins import Identity, Option, RatingSource, Sale
 
 __all__ = ["BUILTINS", "Delivers"]
@@ -234,12 +234,15 @@ BUILTINS: dict[str, dict[str, Any]] = {
         "reforms": Reforms,
         # The classic experiments' additions (_classic, docs/reproductions.md):
         "reprices": Reprices,
+        "certifies": Certifies,
     },
     "trust": {
         "none": NoTrust,
         "own": OwnTrust,
         "network": Network,
         "network+friends": NetworkFriends,
+        # The classic experiments' addition (_classic, docs/reproductions.md):
+        "certified": CertifiedOnly,
     },
     "choice": {
         "argmax": Argmax,

@@ -12,21 +12,41 @@ malicious peer is split in two: its serving side is a vendor group (``bait``, ``
 - ``reprices`` (vendor): a vendor whose price moves over the run: an introductory price
   until ``raise_after_round``, or until ``raise_after_orders`` of its orders arrived, then a
   higher one (undercut, then raise; or cash in on a good name).
+- ``certifies`` (vendor): FIRE's certified reputation, the vendor's side: it carries its
+  best ratings from the board on every offer (``Offer.certified``, as a real adapter's
+  ``[certified]`` does).
+- ``certified`` (trust): FIRE's certified reputation, the person's side: own evidence and
+  the ratings offers carry, never the board (no witnesses); the person still publishes.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import dataclasses
 import random
 from collections.abc import Callable
 from typing import Protocol
 
 import schemas
-from vendor_adapter import Catalog, CatalogItem
+from agent import BetaTrust, NetworkTrust, NetworkWeights, TrustPolicy, TrustScorer
+from runtime import NatsTransport, RatingsBoard, Transport
+from vendor_adapter import Catalog, CatalogItem, CertifiedConfig, EvidenceShelf, Vendor
 
-from ._plugins import Identity, Sale
+from ._plugins import Identity, RatingSource, Sale
 
-__all__ = ["Collective", "PricedCatalog", "Reprices", "Spy", "price_factor_of"]
+__all__ = [
+    "CertifiedOnly",
+    "Certifies",
+    "Collective",
+    "PricedCatalog",
+    "Reprices",
+    "Spy",
+    "carry_certified",
+    "price_factor_of",
+]
+
+BOARD_WAIT = 10.0  # seconds for a vendor's copy of the ratings board to catch up
 
 
 class _Prices(Protocol):
@@ -108,10 +128,7 @@ class Reprices:
         probability: float = 1.0,
         rejoin_every: int | None = None,
     ) -> None:
-        if not 0 <= probability <= 1:
-            raise ValueError(f"expected a probability between 0 and 1, got {probability}")
-        if rejoin_every is not None and rejoin_every < 1:
-            raise ValueError(f"expected rejoin_every of at least 1, got {rejoin_every}")
+        _check_delivery(probability, rejoin_every)
         self.probability, self.rejoin_every = probability, rejoin_every
         if (raise_after_round is None) == (raise_after_orders is None):
             raise ValueError(
@@ -142,3 +159,76 @@ class Reprices:
     def price_factor(self, identity: Identity) -> float:
         """What the vendor's list prices are multiplied by now."""
         return self.after if self.raised(identity) else self.before
+
+
+def _check_delivery(probability: float, rejoin_every: int | None) -> None:
+    if not 0 <= probability <= 1:
+        raise ValueError(f"expected a probability between 0 and 1, got {probability}")
+    if rejoin_every is not None and rejoin_every < 1:
+        raise ValueError(f"expected rejoin_every of at least 1, got {rejoin_every}")
+
+
+class Certifies:
+    """Delivers with ``probability`` and rejoins every ``rejoin_every`` rounds (as
+    ``delivers`` does), and carries on each offer up to ``count`` of its best ratings from
+    the ratings board (score ``min_score`` or more, delivered or late), as a vendor adapter
+    with ``[certified] attach = true`` does. Full mode only: fast mode has no board."""
+
+    def __init__(
+        self,
+        probability: float = 1.0,
+        count: int = 3,
+        min_score: int = 4,
+        rejoin_every: int | None = None,
+    ) -> None:
+        _check_delivery(probability, rejoin_every)
+        self.probability, self.rejoin_every = probability, rejoin_every
+        self.certified = CertifiedConfig(attach=True, count=count, min_score=min_score)
+
+    def delivery_probability(self, sale: Sale) -> float:
+        return self.probability
+
+    def rejoins(self, identity: Identity, round: int) -> bool:
+        n = self.rejoin_every
+        return n is not None and round > identity.since_round and round % n == 0
+
+
+async def carry_certified(
+    stack: contextlib.AsyncExitStack, vendor: Vendor, transport: Transport, behaviour: object
+) -> None:
+    """Have ``vendor`` carry its best ratings on its offers if ``behaviour`` says so (its
+    ``certified``), read from the ratings board over the bus under ``transport`` for as long
+    as ``stack`` is open. Nothing to do over a transport without a bus (fast mode)."""
+    cfg = getattr(behaviour, "certified", None)
+    inner = getattr(transport, "inner", transport)
+    if not isinstance(cfg, CertifiedConfig) or not cfg.attach:
+        return
+    if not isinstance(inner, NatsTransport):
+        return
+    vendor_id = vendor.vendor_id
+    board = await stack.enter_async_context(RatingsBoard(inner.bus, vendor_id=vendor_id))
+    async with asyncio.timeout(BOARD_WAIT):
+        await board.catch_up()
+    shelf = EvidenceShelf(vendor_id, cfg, lambda: board.bundles(vendor_id))
+    vendor.adapter.shop.evidence = shelf.best
+
+
+def _no_ratings(vendor_id: str) -> list[tuple[int, bytes]]:
+    return []
+
+
+class CertifiedOnly:
+    """``certified``: the person's own evidence and the certified ratings the offers carry
+    (weighed as evidence the vendor chose: ``NetworkWeights.certified_weight``, capped with
+    strangers' praise), never the board's other ratings. The person publishes their ratings
+    to the board, so vendors have some to carry. Its ``NetworkWeights`` can be set here."""
+
+    uses_ratings = True
+
+    def __init__(self, **weights: float) -> None:
+        self.weights = NetworkWeights(**weights)
+
+    def scorer(
+        self, own: BetaTrust, policy: TrustPolicy, ratings: RatingSource | None
+    ) -> TrustScorer:
+        return NetworkTrust(own, _no_ratings, policy, self.weights)

@@ -37,7 +37,7 @@ from vendor_adapter import (
     VendorStore,
 )
 
-from ._classic import PricedCatalog, price_factor_of
+from ._classic import PricedCatalog, carry_certified, price_factor_of
 from ._clock import SimClock
 from ._plugins import Identity, VendorBehaviour
 from ._scenario import Scenario, VendorGroup
@@ -198,6 +198,7 @@ class SimVendor:
             clock=self.clock.now,
         )  # fmt: skip
         self.vendor = await self._stack.enter_async_context(vendor)
+        await carry_certified(self._stack, self.vendor, self.gate, self.behaviour)
         self.vendor_id, self.profile_until = signer.vendor_id, now + timedelta(days=PROFILE_DAYS)
 
     async def stop(self) -> None:
