@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from agent import NetworkTrust
 from simulator import (
     FastMarket,
     Market,
@@ -160,3 +161,34 @@ def test_a_vendor_that_cashes_in_on_its_orders_raises_after_them_in_full_mode(
     paid = _paid(tmp_path, "full", '{use = "reprices", before = 0.9, after = 1.5, '
                  "raise_after_orders = 5}")  # fmt: skip
     assert paid == [9000] * 5 + [15000] * 7
+
+
+async def test_a_certifying_vendor_carries_ratings_its_buyers_signed_to_people_who_never_read_the_board(
+    tmp_path: Path,
+) -> None:
+    """FIRE's certified reputation over the real bus: the only vendor carries its best board
+    ratings on its offers, so people on `certified` trust (who never read the board) come to
+    hold verified copies of ratings other buyers signed, and that vendor's score rises above
+    a stranger's without any order of their own."""
+    sc = Scenario.model_validate(
+        {
+            "name": "certified",
+            "seed": 2,
+            "rounds": 12,
+            "window_seconds": 5.0,
+            "categories": {"outdoor/tents": 14000},
+            "persons": [{"count": 4, "trust_mode": "certified"}],
+            "vendors": [{"kind": "honest", "behaviour": {"use": "certifies", "count": 3}}],
+        }
+    )
+    async with Market(sc, tmp_path) as market:
+        await market.run()
+        vendor_id = market.vendors[0].vendor_id
+        held = {}
+        for p in market.persons:
+            trust = p.agent.trust
+            assert isinstance(trust, NetworkTrust)
+            held[p.index] = trust.certified.ratings(vendor_id, besides=trust.own.refs())
+        assert any(held.values()), held
+        for copies in held.values():
+            assert all(o.rating.msg.vendor_id == vendor_id for o in copies)
