@@ -118,7 +118,7 @@ HEAD = 'name = "bad"\n[categories]\n"outdoor/tents" = 14000\n'
         (HEAD + '[[persons]]\nchoice = {use = "softmax", heat = 2}\n[[vendors]]\nkind = "honest"\n',
          "persons.0.choice", "unexpected keyword argument 'heat'"),
         (HEAD + '[[persons]]\ntrust_mode = "argmax"\n[[vendors]]\nkind = "honest"\n',
-         "persons.0.trust_mode", "expected a built-in (network, network+friends, none, own)"),
+         "persons.0.trust_mode", "expected a built-in (certified, network, network+friends, none, own)"),
         ('rounds = "many"\n' + HEAD + '[[persons]]\n[[vendors]]\nkind = "honest"\n',
          "rounds", "valid integer"),
         (HEAD + '[[persons]]\ncount = 5000\n[[vendors]]\nkind = "honest"\n',
