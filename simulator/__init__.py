@@ -2,6 +2,7 @@
 and many people, run over the real protocol code (the one package that may import both
 services), with tables and plots."""
 
+from ._api import Results, batch, run, sweep
 from ._builtins import Delivers
 from ._clock import SimClock
 from ._fast import FastMarket, check_fast
@@ -46,6 +47,7 @@ __all__ = [
     "PluginError",
     "RatingBehaviour",
     "RatingSource",
+    "Results",
     "Rogue",
     "RoundRecord",
     "Sale",
@@ -55,9 +57,12 @@ __all__ = [
     "TrustModel",
     "VendorBehaviour",
     "VendorGroup",
+    "batch",
     "check_fast",
     "load_plugin",
     "load_scenario",
+    "run",
     "run_rogue",
     "summarize",
+    "sweep",
 ]

@@ -4,17 +4,21 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import shutil
 import sys
+import tomllib
 from collections.abc import Sequence
 from pathlib import Path
 
+import msgspec
 from nats.errors import NoServersError
 
 from runtime import NatsServerNotFound, configure_logging
 
 from ._fast import FastMarket
 from ._market import MARKER, Market, RoundRecord
+from ._plots import write_rates_plot, write_sweep_group_plot
 from ._report import (
     batch_table,
     format_table,
@@ -25,8 +29,12 @@ from ._report import (
     write_summary,
     write_sweep_plot,
 )
+from ._results import parquet_available, tabulate, write_tables
 from ._scenario import Scenario, ScenarioError, check_fits, load_scenario
-from ._sweep import Job, parse_setting, run_grid, scenario_with, summarize_grid
+from ._sweep import ENGINES, EngineError, Job, grid_jobs, parse_setting, run_grid
+from ._tables import PARQUET_HINT, run_tables
+
+TABLE_NAMES = "groups, vendor_groups, rates, group_summary, vendor_group_summary"
 
 BUNDLED = Path(__file__).resolve().parent / "scenarios"
 
@@ -131,7 +139,12 @@ async def _run_one(
     label: str,
     *,
     quiet: bool = False,
+    tables: bool = False,
+    keep_rounds: bool = False,
+    window: int | None = None,
 ) -> dict[str, object]:
+    """One run; its summary, with its group tables (``tables``) and its round records as
+    rows (``keep_rounds``) when asked, for a grid to gather."""
     work = _fresh_work(out)
     progress = None if quiet else _progress(label)
     market = (
@@ -145,6 +158,10 @@ async def _run_one(
     write_rounds(records, out / "rounds.csv")
     write_summary(summary, out / "summary.json")
     write_plot(records, out / "market.png", f"{sc.name}, seed {seed}")
+    if tables:
+        summary = {**summary, "tables": run_tables(records, sc, window)}
+    if keep_rounds:
+        summary["round_rows"] = [msgspec.structs.asdict(r) for r in records]
     return summary
 
 
@@ -178,6 +195,14 @@ def _parser() -> argparse.ArgumentParser:
     many.add_argument(
         "--jobs", type=int, help="markets at once, one per process (default: every core)"
     )
+    many.add_argument("--engine", choices=ENGINES, default="processes",
+                      help="where the runs run: processes on this machine (default) or a Dask "
+                      "cluster (pip install 'intentcast[dask]')")  # fmt: skip
+    many.add_argument("--scheduler", metavar="tcp://HOST:8786",
+                      help="with --engine dask: an existing scheduler (default: a local cluster "
+                      "of --jobs workers on loopback)")  # fmt: skip
+    many.add_argument("--window", type=int, metavar="ROUNDS",
+                      help="rounds per window in rates.csv (default: a twentieth of the run)")  # fmt: skip
     sub.add_parser("batch", parents=[common, many], help="the same scenario over many seeds")
     sweep = sub.add_parser("sweep", parents=[common, many],
                            help="every combination of --set values, over many seeds")  # fmt: skip
@@ -186,10 +211,20 @@ def _parser() -> argparse.ArgumentParser:
     return ap
 
 
-def _run_job(sc: Scenario, seed: int, rounds: int | None, out: Path) -> dict[str, object]:
-    """One run in a worker process: its own event loop, its own embedded bus."""
+def run_job(
+    sc: Scenario,
+    seed: int,
+    rounds: int | None,
+    out: Path,
+    *,
+    keep_rounds: bool = False,
+    window: int | None = None,
+) -> dict[str, object]:
+    """One run of a grid in a worker process: its own event loop, its own embedded bus; its
+    summary with its group tables (and its rounds, if ``keep_rounds``)."""
     out.mkdir(parents=True, exist_ok=True)
-    return asyncio.run(_run_one(sc, seed, rounds, out, None, "", quiet=True))
+    return asyncio.run(_run_one(sc, seed, rounds, out, None, "", quiet=True, tables=True,
+                                keep_rounds=keep_rounds, window=window))  # fmt: skip
 
 
 def _jobs(args: argparse.Namespace) -> int | None:
@@ -197,31 +232,19 @@ def _jobs(args: argparse.Namespace) -> int | None:
         raise UsageError(f"expected --jobs of at least 1; got {args.jobs}")
     if args.bus and args.jobs not in (None, 1):
         raise UsageError("expected --jobs 1 with --bus: markets sharing one bus hear each other")
+    if args.window is not None and args.window < 1:
+        raise UsageError(f"expected --window of at least 1 round; got {args.window}")
+    if args.bus and args.engine != "processes":
+        raise UsageError("--bus: markets on a given bus run here, one at a time; leave out "
+                         "--engine or --bus")  # fmt: skip
+    if args.scheduler and args.engine != "dask":
+        raise UsageError("--scheduler: expected --engine dask with it")
     return 1 if args.bus else args.jobs
 
 
 def _announce(done: int, total: int, job: Job, summary: dict[str, object]) -> None:
     print(f"[{done}/{total}] {job.label}: {summary['accepted']} orders, "
           f"{summary['not_delivered']} not delivered", file=sys.stderr, flush=True)  # fmt: skip
-
-
-def _grid(args: argparse.Namespace, sc_path: Path, out: Path) -> list[Job]:
-    import itertools
-    import tomllib
-
-    raw = tomllib.loads(sc_path.read_text())
-    axes = [parse_setting(s) for s in args.set]
-    names = [k for k, _ in axes]
-    if len(set(names)) != len(names):
-        raise UsageError(f"expected each --set key once; got {names}")
-    jobs = []
-    for combo in itertools.product(*(vals for _, vals in axes)):
-        settings = dict(zip(names, combo, strict=True))
-        sc = _mode(scenario_with(raw, settings), args.mode)
-        check_fits(sc)
-        tag = "_".join(f"{k}={v}" for k, v in settings.items()).replace("/", "-") or "base"
-        jobs += [Job(settings, sc, seed, out / tag / f"seed-{seed}") for seed in _seeds(args.seeds)]
-    return jobs
 
 
 def _main(args: argparse.Namespace) -> int:
@@ -243,36 +266,48 @@ def _main(args: argparse.Namespace) -> int:
         _print_summary(summary)
         print(f"\nwrote {out}/rounds.csv, summary.json and market.png")
         return 0
+    processes = _jobs(args)
     out.mkdir(parents=True, exist_ok=True)
     if args.command == "sweep":
-        jobs = _grid(args, _scenario_path(args.scenario), out)
-        summaries = run_grid(jobs, _run_job, rounds=args.rounds, processes=_jobs(args),
-                             on_done=_announce)  # fmt: skip
-        rows = summarize_grid(summaries, out)
-        write_sweep_plot(rows, [k for k, _ in (parse_setting(s) for s in args.set)],
-                         out / "sweep.png", f"{sc.name}, seeds {args.seeds}")  # fmt: skip
-        if any(s["hostile_shown"] for s in summaries):
-            print(
-                "\nWARNING: a hostile offer reached a person. This is a defect; please report it."
-            )
-        print(f"\nwrote {out}/runs.csv, summary.csv, sweep.png and one folder per run")
-        return 0
-    jobs = [Job({}, sc, seed, out / f"seed-{seed}") for seed in _seeds(args.seeds)]
+        axes = [parse_setting(s) for s in args.set]
+        keys = [k for k, _ in axes]
+        raw = tomllib.loads(_scenario_path(args.scenario).read_text())
+        jobs = grid_jobs(raw, axes, _seeds(args.seeds), out, args.mode)
+    else:
+        keys, jobs = [], [Job({}, sc, seed, out / f"seed-{seed}") for seed in _seeds(args.seeds)]
     if args.bus:  # one market at a time on the given bus, in this process
-        summaries = []
+        results = []
         for j in jobs:
             j.out.mkdir(parents=True, exist_ok=True)
-            summaries.append(
-                asyncio.run(_run_one(sc, j.seed, args.rounds, j.out, args.bus, j.label))
-            )
+            summary = asyncio.run(_run_one(j.scenario, j.seed, args.rounds, j.out, args.bus, j.label,
+                                           tables=True, window=args.window))  # fmt: skip
+            results.append({**summary, "settings": j.settings})
     else:
-        summaries = run_grid(jobs, _run_job, rounds=args.rounds, processes=_jobs(args),
-                             on_done=_announce)  # fmt: skip
-    print(format_table(batch_table(summaries, out / "batch.csv")))
-    write_batch_plot(summaries, out / "batch.png", f"{sc.name}, seeds {args.seeds}")
-    if any(s["hostile_shown"] for s in summaries):
+        results = run_grid(jobs, functools.partial(run_job, window=args.window),
+                           rounds=args.rounds, processes=processes, on_done=_announce,
+                           engine=args.engine, scheduler=args.scheduler)  # fmt: skip
+    tables = tabulate(results, keys)
+    title = f"{sc.name}, seeds {args.seeds}"
+    if args.command == "sweep":
+        write_tables(tables, out)
+        write_sweep_plot(tables.summary, keys, out / "sweep.png", title)
+        plots = "sweep.png"
+        if len(sc.persons) > 1:
+            write_sweep_group_plot(tables.group_summary, keys, out / "sweep_groups.png", title)
+            plots += ", sweep_groups.png"
+        written = f"runs, summary, {TABLE_NAMES}; {plots}"
+    else:
+        print(format_table(batch_table(tables.summary)))
+        write_tables(tables, out, runs_name="batch")
+        write_batch_plot(results, out / "batch.png", title)
+        write_rates_plot(tables.rates, tables.groups, out / "rates.png", title)
+        written = f"batch, summary, {TABLE_NAMES}; batch.png, rates.png"
+    if any(s["hostile_shown"] for s in results):
         print("\nWARNING: a hostile offer reached a person. This is a defect; please report it.")
-    print(f"\nwrote {out}/batch.csv, batch.png and one folder per seed")
+    parquet = "csv and .parquet" if parquet_available() else "csv"
+    print(f"\nwrote to {out}: {written} (tables as .{parquet}), and one folder per run")
+    if not parquet_available():
+        print(PARQUET_HINT, file=sys.stderr)
     return 0
 
 
@@ -281,7 +316,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     configure_logging(json=False, level="error")
     try:
         return _main(args)
-    except (UsageError, ScenarioError, NatsServerNotFound) as exc:
+    except (UsageError, ScenarioError, EngineError, NatsServerNotFound) as exc:
         print(f"intentcast-sim: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

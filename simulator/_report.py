@@ -13,12 +13,14 @@ from typing import Any
 import msgspec
 
 from ._market import RoundRecord
-from ._sweep import ci95
 
 __all__ = [
     "batch_table",
     "format_table",
+    "pyplot",
+    "save_figure",
     "summarize",
+    "write_batch_plot",
     "write_plot",
     "write_rounds",
     "write_summary",
@@ -123,24 +125,18 @@ def format_table(rows: Sequence[tuple[str, object]]) -> str:
     return "\n".join(f"  {k:<{width}}  {v}" for k, v in rows)
 
 
-def batch_table(summaries: Sequence[dict[str, Any]], path: Path) -> list[tuple[str, str]]:
-    """Write one row per seed to ``path`` (CSV) and return, per figure, the mean and the
-    half-width of its 95% confidence interval over the seeds (Student's t)."""
-    keys = [k for k, v in summaries[0].items() if isinstance(v, int | float) and k != "seed"]
-    with path.open("w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(["seed", *keys])
-        for s in summaries:
-            w.writerow([s["seed"], *(s[k] for k in keys)])
-    out = []
-    for k in keys:
-        vals = [float(s[k]) for s in summaries]
-        m, lo, _ = ci95(vals)
-        out.append((k, f"{m:.2f} ± {m - lo:.2f}  (95% CI; min {min(vals):g}, max {max(vals):g})"))
-    return out
+def batch_table(summary: Sequence[dict[str, Any]]) -> list[tuple[str, str]]:
+    """Per figure of a batch's one summary row: the mean over the seeds and the half-width of
+    its 95% confidence interval (Student's t)."""
+    row = summary[0]
+    return [
+        (k, f"{v:.2f} ± {v - row[f'{k}_ci95_low']:.2f}  (95% CI over {row['seeds']} seeds)")
+        for k, v in row.items()
+        if not k.endswith(("_ci95_low", "_ci95_high")) and k != "seeds" and v is not None
+    ]
 
 
-def _pyplot() -> Any:
+def pyplot() -> Any:
     """matplotlib's pyplot on a file-only backend, or None when matplotlib is not installed."""
     try:
         import matplotlib
@@ -152,7 +148,7 @@ def _pyplot() -> Any:
     return plt
 
 
-def _save(plt: Any, fig: Any, path: Path, title: str) -> None:
+def save_figure(plt: Any, fig: Any, path: Path, title: str) -> None:
     fig.suptitle(title)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
@@ -162,7 +158,7 @@ def _save(plt: Any, fig: Any, path: Path, title: str) -> None:
 def write_plot(records: Sequence[RoundRecord], path: Path, title: str) -> bool:
     """Cumulative wins by vendor kind, and collection latency, against rounds. Returns False
     (and writes nothing) when matplotlib is not installed."""
-    plt = _pyplot()
+    plt = pyplot()
     if plt is None:
         return False
 
@@ -181,14 +177,14 @@ def write_plot(records: Sequence[RoundRecord], path: Path, title: str) -> bool:
     ax[1].set(xlabel="round", ylabel="ms", title="Intent to ranked list")
     for a in ax:
         a.grid(alpha=0.3)
-    _save(plt, fig, path, title)
+    save_figure(plt, fig, path, title)
     return True
 
 
 def write_batch_plot(summaries: Sequence[dict[str, Any]], path: Path, title: str) -> bool:
     """Per seed: orders won by each kind of vendor (stacked), and the bait's share of orders
     in the first and second half of the run. False (nothing written) without matplotlib."""
-    plt = _pyplot()
+    plt = pyplot()
     if plt is None:
         return False
 
@@ -211,7 +207,7 @@ def write_batch_plot(summaries: Sequence[dict[str, Any]], path: Path, title: str
         a.set_xticks(list(x), seeds)
         a.grid(alpha=0.3, axis="y")
         a.legend(fontsize=8)
-    _save(plt, fig, path, title)
+    save_figure(plt, fig, path, title)
     return True
 
 
@@ -233,7 +229,7 @@ def write_sweep_plot(
     """One panel per figure: the first swept key on the x-axis, the mean over seeds with its
     95% interval as error bars, one line per value of the other keys. False without
     matplotlib."""
-    plt = _pyplot()
+    plt = pyplot()
     if plt is None:
         return False
     x_key, others = keys[0], list(keys[1:])
@@ -254,5 +250,5 @@ def write_sweep_plot(
         ax.grid(alpha=0.3)
         if others:
             ax.legend(fontsize=7)
-    _save(plt, fig, path, title + " (mean and 95% interval over seeds)")
+    save_figure(plt, fig, path, title + " (mean and 95% interval over seeds)")
     return True

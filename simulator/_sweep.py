@@ -10,8 +10,10 @@ with its 95% confidence interval over the seeds (Student's t) in ``summary.csv``
 
 from __future__ import annotations
 
+import contextlib
 import copy
-import csv
+import itertools
+import logging
 import math
 import os
 import statistics
@@ -24,9 +26,18 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from ._scenario import Scenario, ScenarioError, one_line
+from ._scenario import Scenario, ScenarioError, check_fits, one_line
 
-__all__ = ["Job", "ci95", "parse_setting", "run_grid", "scenario_with", "summarize_grid"]
+__all__ = [
+    "ENGINES",
+    "EngineError",
+    "Job",
+    "ci95",
+    "grid_jobs",
+    "parse_setting",
+    "run_grid",
+    "scenario_with",
+]
 
 # Student's t at 97.5% for 1..30 degrees of freedom; beyond that the normal 1.96.
 _T975 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179,
@@ -122,6 +133,38 @@ class Job:
 
 
 RunOne = Callable[[Scenario, int, int | None, Path], dict[str, Any]]
+OnDone = Callable[[int, int, Job, dict[str, Any]], None]
+
+ENGINES = ("processes", "dask")
+
+
+class EngineError(Exception):
+    """The engine asked for is not installed (the line names the extra), or its scheduler
+    cannot be reached."""
+
+
+def grid_jobs(
+    raw: dict[str, Any],
+    axes: Sequence[tuple[str, Sequence[Any]]],
+    seeds: Sequence[int],
+    out: Path,
+    mode: str | None = None,
+) -> list[Job]:
+    """Every combination of the ``axes`` values with every seed, on the scenario ``raw`` (as
+    read from its TOML; ``mode`` overrides its mode), each run in a folder of its own."""
+    names = [k for k, _ in axes]
+    if len(set(names)) != len(names):
+        raise ScenarioError(f"--set: expected each key once; got {names}")
+    jobs = []
+    for combo in itertools.product(*(vals for _, vals in axes)):
+        settings = dict(zip(names, combo, strict=True))
+        sc = scenario_with(raw, settings)
+        if mode is not None:
+            sc = sc.model_copy(update={"mode": mode})
+        check_fits(sc)
+        tag = "_".join(f"{k}={v}" for k, v in settings.items()).replace("/", "-") or "base"
+        jobs += [Job(settings, sc, seed, out / tag / f"seed-{seed}") for seed in seeds]
+    return jobs
 
 
 def _worker_init() -> None:
@@ -130,67 +173,96 @@ def _worker_init() -> None:
     configure_logging(json=False, level="error")
 
 
+def _on_dask_worker(
+    run_one: RunOne, sc: Scenario, seed: int, rounds: int | None, out: Path
+) -> dict[str, Any]:
+    _worker_init()
+    return run_one(sc, seed, rounds, out)
+
+
 def run_grid(
     jobs: Sequence[Job],
     run_one: RunOne,
     *,
     rounds: int | None,
     processes: int | None = None,
-    on_done: Callable[[int, int, Job, dict[str, Any]], None] | None = None,
+    on_done: OnDone | None = None,
+    engine: str = "processes",
+    scheduler: str | None = None,
 ) -> list[dict[str, Any]]:
     """Run every job, ``processes`` at a time (default: every core); the summaries, in the
-    order of ``jobs``. ``run_one`` must be a module-level function (it crosses processes)."""
+    order of ``jobs``, each with its ``settings``. ``run_one`` must be a module-level function
+    (it crosses processes). ``engine="dask"`` runs the jobs on the Dask ``scheduler``
+    (``tcp://host:8786``) or, with none, on a loopback ``LocalCluster`` of ``processes``
+    single-threaded worker processes."""
     width = max(1, min(processes or os.cpu_count() or 1, len(jobs)))
     results: dict[int, dict[str, Any]] = {}
-    with ProcessPoolExecutor(max_workers=width, initializer=_worker_init) as pool:
-        pending: dict[Future[dict[str, Any]], int] = {
-            pool.submit(run_one, j.scenario, j.seed, rounds, j.out): i for i, j in enumerate(jobs)
-        }
-        while pending:
-            done, _ = wait(pending, return_when=FIRST_COMPLETED)
-            for fut in done:
-                i = pending.pop(fut)
-                results[i] = {**fut.result(), "settings": jobs[i].settings}
-                if on_done is not None:
-                    on_done(len(results), len(jobs), jobs[i], results[i])
+
+    def done(i: int, summary: dict[str, Any]) -> None:
+        results[i] = {**summary, "settings": jobs[i].settings}
+        if on_done is not None:
+            on_done(len(results), len(jobs), jobs[i], results[i])
+
+    if engine == "dask":
+        _run_on_dask(jobs, run_one, rounds, width, scheduler, done)
+    else:
+        with ProcessPoolExecutor(max_workers=width, initializer=_worker_init) as pool:
+            pending: dict[Future[dict[str, Any]], int] = {
+                pool.submit(run_one, j.scenario, j.seed, rounds, j.out): i
+                for i, j in enumerate(jobs)
+            }
+            while pending:
+                finished, _ = wait(pending, return_when=FIRST_COMPLETED)
+                for fut in finished:
+                    done(pending.pop(fut), fut.result())
     return [results[i] for i in range(len(jobs))]
 
 
-def _figures(summary: dict[str, Any]) -> dict[str, float]:
-    return {
-        k: float(v)
-        for k, v in summary.items()
-        if isinstance(v, int | float) and not isinstance(v, bool) and k != "seed"
-    }
+DASK_CONNECT_TIMEOUT = "30s"
 
 
-def summarize_grid(summaries: Sequence[dict[str, Any]], out: Path) -> list[dict[str, Any]]:
-    """Write ``runs.csv`` (one row per run) and ``summary.csv`` (per setting: mean and 95%
-    interval of each figure over its seeds) under ``out``; return the summary rows."""
-    keys = sorted({k for s in summaries for k in s["settings"]})
-    figures = list(_figures(summaries[0]))
-    with (out / "runs.csv").open("w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow([*keys, "seed", *figures])
-        for s in summaries:
-            w.writerow([*(s["settings"].get(k) for k in keys), s["seed"], *(s[x] for x in figures)])
-    groups: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
-    for s in summaries:
-        groups.setdefault(tuple(repr(s["settings"].get(k)) for k in keys), []).append(s)
-    rows = []
-    for members in groups.values():
-        row: dict[str, Any] = {k: members[0]["settings"].get(k) for k in keys}
-        row["seeds"] = len(members)
-        for x in figures:
-            m, lo, hi = ci95([float(s[x]) for s in members])
-            row[x], row[f"{x}_ci95_low"], row[f"{x}_ci95_high"] = (
-                round(m, 3),
-                round(lo, 3),
-                round(hi, 3),
-            )
-        rows.append(row)
-    with (out / "summary.csv").open("w", newline="") as f:
-        table = csv.DictWriter(f, fieldnames=list(rows[0]))
-        table.writeheader()
-        table.writerows(rows)
-    return rows
+def _run_on_dask(
+    jobs: Sequence[Job],
+    run_one: RunOne,
+    rounds: int | None,
+    width: int,
+    scheduler: str | None,
+    done: Callable[[int, dict[str, Any]], None],
+) -> None:
+    try:
+        from distributed import Client, LocalCluster, as_completed
+    except ImportError:
+        raise EngineError(
+            "--engine dask: expected Dask installed; pip install 'intentcast[dask]'"
+        ) from None
+    with contextlib.ExitStack() as stack:
+        if scheduler is None:
+            cluster = stack.enter_context(
+                LocalCluster(  # type: ignore[no-untyped-call]
+                    n_workers=width, threads_per_worker=1, processes=True, host="127.0.0.1",
+                    dashboard_address=None, silence_logs=logging.ERROR,
+                )
+            )  # fmt: skip
+            client = stack.enter_context(Client(cluster, timeout=DASK_CONNECT_TIMEOUT))  # type: ignore[no-untyped-call]
+        else:
+            try:
+                client = stack.enter_context(
+                    Client(scheduler, timeout=DASK_CONNECT_TIMEOUT)  # type: ignore[no-untyped-call]
+                )
+            except (OSError, TimeoutError, ValueError) as exc:
+                raise EngineError(
+                    f"--scheduler: expected a Dask scheduler at {scheduler!r}; "
+                    f"{' '.join(str(exc).split())[:200]}"
+                ) from None
+        futures = {
+            client.submit(
+                _on_dask_worker, run_one, j.scenario, j.seed, rounds, j.out, pure=False,
+                key=f"intentcast-sim-{i}-seed-{j.seed}",
+            ): i
+            for i, j in enumerate(jobs)
+        }  # fmt: skip
+        try:
+            for fut in as_completed(futures):  # type: ignore[no-untyped-call]
+                done(futures[fut], fut.result())
+        finally:
+            client.cancel(list(futures))
