@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import json
 import statistics
 from collections import Counter
@@ -13,6 +12,7 @@ from typing import Any
 import msgspec
 
 from ._market import RoundRecord
+from ._tables import write_table
 
 __all__ = [
     "batch_table",
@@ -112,12 +112,9 @@ def summarize(
 
 
 def write_rounds(records: Sequence[RoundRecord], path: Path) -> None:
-    fields = list(RoundRecord.__struct_fields__)
-    with path.open("w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(fields)
-        for r in records:
-            w.writerow(msgspec.structs.astuple(r))
+    """``path`` (rounds.csv) and, when pyarrow imports, its Parquet twin beside it."""
+    write_table([msgspec.structs.asdict(r) for r in records], path.parent, path.stem,
+                columns=list(RoundRecord.__struct_fields__))  # fmt: skip
 
 
 def format_table(rows: Sequence[tuple[str, object]]) -> str:

@@ -190,10 +190,13 @@ def _columns(rows: Iterable[Row]) -> list[str]:
     return list(dict.fromkeys(k for r in rows for k in r))
 
 
-def write_table(rows: Sequence[Row], out: Path, name: str) -> bool:
+def write_table(
+    rows: Sequence[Row], out: Path, name: str, columns: Sequence[str] | None = None
+) -> bool:
     """``out/name.csv`` and, when pyarrow imports, ``out/name.parquet``; True when the Parquet
-    file was written. Empty cells are None in the rows, empty in the CSV, null in Parquet."""
-    columns = _columns(rows)
+    file was written. Empty cells are None in the rows, empty in the CSV, null in Parquet.
+    ``columns``: their order (default: as they first appear in the rows)."""
+    columns = list(columns or _columns(rows))
     with (out / f"{name}.csv").open("w", newline="") as f:
         w = csv.writer(f)
         w.writerow(columns)
