@@ -47,14 +47,20 @@ examples:
   intentcast-sim sweep adversarial --set vendors.1.count=1,2,4 --seeds 1-5 --out results/sweep
   intentcast-sim sweep trust-policies --set persons.0.trust.threshold=0.1,0.3 \
       --set persons.0.ranking.trust=0.1,0.4 --seeds 1-3 --jobs 2
+  intentcast-sim sweep bait-40 --mode fast --set vendors.1.count=1,2 --engine dask \
+      --scheduler tcp://10.0.0.5:8786
 
 A scenario is a TOML file (see simulator/scenarios/*.toml) or the name of a bundled one.
 Each run writes rounds.csv (one row per intent), summary.json and market.png to --out;
 --out/work holds the run's stores (people's agents, vendors' orders) and is replaced on the
 next run, so every run starts from empty histories. batch and sweep run one market per
-process, --jobs at a time (default: every core), each on an embedded bus of its own; sweep
-runs every combination of its --set values with every seed and writes runs.csv (one row per
-run) and summary.csv (per combination: the mean of each figure and its 95% interval).
+process, --jobs at a time (default: every core), each on an embedded bus of its own, or on
+Dask with --engine dask (a loopback cluster, or --scheduler tcp://host:8786). Both write
+tidy tables, as CSV and (with pyarrow) Parquet: one row per run (batch.csv for batch,
+runs.csv for sweep), per run and group of people (groups), per run and group of vendors
+(vendor_groups), per run, group and window of rounds (rates), and per setting (and group)
+the mean of each figure with its 95% interval (summary, group_summary,
+vendor_group_summary); batch plots rates.png, sweep sweep.png and sweep_groups.png.
 """
 
 

@@ -1,11 +1,11 @@
 """Sweeps and batches on every core: a grid of scenario settings x seeds, one run per process.
 
 Each run is a whole market over the real protocol in a process of its own, with its own
-embedded nats-server and stores, so runs never share state and a grid uses every core. A
-setting names a key of the scenario file by its dotted path (``vendors.1.count``,
+embedded nats-server and stores, so runs never share state and a grid uses every core; or,
+for grids past one machine, on a Dask cluster (``engine="dask"``), the same jobs unchanged.
+A setting names a key of the scenario file by its dotted path (``vendors.1.count``,
 ``persons.0.trust.threshold``) and takes TOML values (``4``, ``0.2``, ``"bait"``, ``[1, 2]``).
-Results are tidy: one row per run in ``runs.csv``, and per setting the mean of each figure
-with its 95% confidence interval over the seeds (Student's t) in ``summary.csv``.
+The runs' tables are made by ``_results.tabulate``.
 """
 
 from __future__ import annotations
