@@ -93,11 +93,9 @@ def test_group_rows_give_each_group_its_own_orders_bad_share_terms_and_rank() ->
     (empty,) = person_group_rows(records[:0], _scenario())[:1]
     assert empty["orders"] == 0 and empty["bad_share"] is None and empty["mean_saving_pct"] is None
     honest, bait, breach = vendor_group_rows(records, _scenario())
-    assert (honest["orders_won"], bait["not_delivered"], breach["share_of_orders"]) == (
-        1,
-        1,
-        0.3333,
-    )
+    won = (honest["orders_won"], bait["not_delivered"], breach["share_of_orders"])
+    assert won == (1, 1, 0.3333)
+    assert (honest["revenue"], bait["bad_share"], breach["identities_won"]) == (80, 1.0, 1)
 
 
 def test_rates_are_per_window_not_running_totals() -> None:
