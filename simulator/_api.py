@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from ._cli import MODES, UsageError, _run_one, _scenario_path, run_job
 from ._results import Tables, tabulate
-from ._scenario import ScenarioError, check_fits, load_scenario
+from ._scenario import Scenario, ScenarioError, check_fits, load_scenario
 from ._sweep import ENGINES, Job, grid_jobs, run_grid
 
 if TYPE_CHECKING:
@@ -59,11 +59,27 @@ def _frames(tables: Tables, out: Path | None) -> Results:
     return Results(**{f.name: frame(getattr(tables, f.name)) for f in fields(tables)}, out=out)
 
 
+ScenarioLike = str | Path | Scenario
+
+
 def _path(scenario: str | Path) -> Path:
     try:
         return _scenario_path(str(scenario))
     except UsageError as exc:
         raise ScenarioError(str(exc)) from None
+
+
+def _scenario(scenario: ScenarioLike) -> Scenario:
+    """From a file, a bundled name, or a ``Scenario`` made in Python (which can say what a
+    TOML file cannot, such as ``agreement=None``)."""
+    return scenario if isinstance(scenario, Scenario) else load_scenario(_path(scenario))
+
+
+def _raw(scenario: ScenarioLike) -> dict[str, Any]:
+    """The scenario as its TOML reads, for settings to land on."""
+    if isinstance(scenario, Scenario):
+        return scenario.model_dump(mode="json")
+    return tomllib.loads(_path(scenario).read_text())
 
 
 def _checked_mode(mode: str | None) -> str | None:
@@ -107,7 +123,7 @@ def _in(out: Path | str | None, make: Any) -> Results:
 
 
 def run(
-    scenario: str | Path,
+    scenario: ScenarioLike,
     *,
     seed: int | None = None,
     rounds: int | None = None,
@@ -116,9 +132,10 @@ def run(
     window: int | None = None,
 ) -> Results:
     """One seeded run in this process (in a thread of its own when an event loop is already
-    running, as in a notebook). ``scenario``: a TOML file or a bundled scenario's name;
+    running, as in a notebook). ``scenario``: a TOML file, a bundled scenario's name or a
+    ``Scenario``;
     ``seed`` and ``mode`` default to the scenario's; ``out`` keeps the run's files there."""
-    sc = load_scenario(_path(scenario))
+    sc = _scenario(scenario)
     if (m := _checked_mode(mode)) is not None:
         sc = sc.model_copy(update={"mode": m})
     check_fits(sc)
@@ -146,7 +163,7 @@ def _run_here(call: Any) -> dict[str, Any]:
 
 
 def batch(
-    scenario: str | Path,
+    scenario: ScenarioLike,
     *,
     seeds: int | Iterable[int] = range(1, 6),
     rounds: int | None = None,
@@ -164,7 +181,7 @@ def batch(
 
 
 def sweep(
-    scenario: str | Path,
+    scenario: ScenarioLike,
     *,
     settings: Mapping[str, Sequence[Any]],
     seeds: int | Iterable[int] = range(1, 6),
@@ -179,8 +196,8 @@ def sweep(
     """Every combination of ``settings`` (a scenario key by its dotted path -> the values to
     try, as ``--set`` takes them) with every seed. ``engine="dask"`` runs on the Dask
     ``scheduler`` (``"tcp://host:8786"``) or, with none, a loopback ``LocalCluster``."""
-    path = _path(scenario)
-    raw = tomllib.loads(path.read_text())
+    _scenario(scenario)  # the base scenario's own faults first, as the command reports them
+    raw = _raw(scenario)
     axes = [(k, list(v)) for k, v in settings.items()]
     chosen = _seeds(seeds)
     m = _checked_mode(mode)

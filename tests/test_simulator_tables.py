@@ -157,16 +157,21 @@ def _same(frame: pd.DataFrame, path: Path) -> None:
 def test_batch_writes_group_tables_and_the_api_returns_the_same_dataframes(
     tmp_path: Path,
 ) -> None:
-    """``batch --mode fast`` over 2 seeds writes one row per (seed, group) and a summary per
-    group; ``simulator.batch`` with the same seeds returns those tables as DataFrames equal to
+    """``batch --mode fast`` over 2 seeds writes one row per (seed, group), rates per window
+    of ``--window`` rounds, and a summary per group; ``simulator.batch`` with the same seeds returns those tables as DataFrames equal to
     the files (and to their Parquet twins), and its rounds equal each run's rounds.csv; the
     group without trust gets more of the bait's orders, and the breaching vendor none."""
     sc = tmp_path / "tables.toml"
     sc.write_text(MARKET)
     out = tmp_path / "cli"
-    cp = _cli("batch", str(sc), "--seeds", "1-2", "--jobs", "2", "--out", str(out))
+    cp = _cli(
+        "batch", str(sc), "--seeds", "1-2", "--jobs", "2", "--window", "10", "--out", str(out)
+    )
     assert cp.returncode == 0, cp.stderr
-    got = simulator.batch(sc, seeds=[1, 2], jobs=2)
+    got = simulator.batch(sc, seeds=[1, 2], jobs=2, window=10)
+    assert len(got.rates) == 2 * 2 * 4 and set(got.rates["round_to"] - got.rates["round_from"]) == {
+        9
+    }
     groups = list(csv.DictReader((out / "groups.csv").open()))
     assert [(g["seed"], g["person_group"]) for g in groups] == [
         ("1", "0"), ("1", "1"), ("2", "0"), ("2", "1")
@@ -187,7 +192,8 @@ def test_batch_writes_group_tables_and_the_api_returns_the_same_dataframes(
 
 
 def test_run_from_python_equals_the_commands_rounds(tmp_path: Path) -> None:
-    """``simulator.run`` of a seed gives the rounds ``intentcast-sim run`` writes for it."""
+    """``simulator.run`` of a seed gives the rounds ``intentcast-sim run`` writes for it, and
+    the same again from a ``Scenario`` made in Python."""
     sc = tmp_path / "tables.toml"
     sc.write_text(MARKET)
     cp = _cli("run", str(sc), "--seed", "3", "--rounds", "20", "--out", str(tmp_path / "r"))
@@ -198,6 +204,24 @@ def test_run_from_python_equals_the_commands_rounds(tmp_path: Path) -> None:
     mine = got.rounds.drop(columns=list(TIMINGS[:2]))
     pd.testing.assert_frame_equal(mine, theirs.drop(columns=list(TIMINGS[:2])),
                                   check_dtype=False)  # fmt: skip
+    again = simulator.run(_scenario(), seed=3, rounds=20).rounds.drop(columns=list(TIMINGS[:2]))
+    pd.testing.assert_frame_equal(again, mine)
+
+
+def test_people_without_terms_are_the_ones_whose_terms_go_unhonoured() -> None:
+    """A group with no agreement (a ``Scenario`` made in Python can say so; TOML cannot) and no
+    trust takes the breaching vendor's cheaper offers: its terms_honoured_share falls below 1
+    and the breach group wins orders, while the #NoStalking group's stays 1."""
+    sc = _scenario()
+    sc = sc.model_copy(update={"persons": [sc.persons[0],
+                                           sc.persons[1].model_copy(update={"agreement": None})]})  # fmt: skip
+    got = simulator.run(sc, seed=2, rounds=30)
+    honoured = dict(
+        zip(got.groups["person_group"], got.groups["terms_honoured_share"], strict=True)
+    )
+    assert honoured[0] == 1.0 and honoured[1] < 1.0
+    assert got.vendor_groups.set_index("kind").loc["breach", "orders_won"] > 0
+    assert set(got.rounds[got.rounds["winner_kind"] == "breach"]["group"]) == {1}
 
 
 def test_a_sweep_on_dask_gives_the_rows_of_a_sweep_on_processes(tmp_path: Path) -> None:
