@@ -30,13 +30,21 @@ DESCRIBED_BY = ("agreement", "trust_mode", "trust_threshold", "choice")
 
 def group_labels(groups: Sequence[Row]) -> dict[int, str]:
     """A short name per group of people: its index and the settings that tell it apart from
-    the other groups (its agreement, trust mode and threshold, choice model)."""
-    differ = [k for k in DESCRIBED_BY if len({repr(r.get(k)) for r in groups}) > 1]
-    labels: dict[int, str] = {}
+    the other groups (its agreement, trust mode and threshold, choice model), leaving out any
+    a sweep changes within a group."""
+    seen: dict[str, dict[int, set[str]]] = {k: {} for k in DESCRIBED_BY}
     for r in groups:
-        told = ", ".join(f"{k.replace('_', ' ')} {_said(r.get(k))}" for k in differ)
-        labels.setdefault(int(r["person_group"]), f"people {r['person_group']}"
-                          + (f" ({told})" if told else ""))  # fmt: skip
+        for k in DESCRIBED_BY:
+            seen[k].setdefault(int(r["person_group"]), set()).add(_said(r.get(k)))
+    differ = [
+        k for k, by_group in seen.items()
+        if all(len(v) == 1 for v in by_group.values())
+        and len({next(iter(v)) for v in by_group.values()}) > 1
+    ]  # fmt: skip
+    labels: dict[int, str] = {}
+    for g in sorted(seen[DESCRIBED_BY[0]]):
+        told = ", ".join(f"{k.replace('_', ' ')} {next(iter(seen[k][g]))}" for k in differ)
+        labels[g] = f"people {g}" + (f" ({told})" if told else "")
     return labels
 
 
