@@ -124,11 +124,13 @@ def rate_rows(records: Sequence[RoundRecord], sc: Scenario, window: int) -> list
     """Per group of people and window of ``window`` rounds: that window's rates (not running
     totals). A rate with no order to divide by is empty."""
     last = max((r.round for r in records), default=-1)
+    buckets: dict[tuple[int, int], list[RoundRecord]] = {}
+    for r in records:
+        buckets.setdefault((r.group, r.round // window), []).append(r)
     rows = []
     for i in range(len(sc.persons)):
-        mine = [r for r in records if r.group == i]
         for w, start in enumerate(range(0, last + 1, window)):
-            f = _figures([r for r in mine if start <= r.round < start + window])
+            f = _figures(buckets.get((i, w), []))
             rows.append({
                 "person_group": i, "window": w, "round_from": start,
                 "round_to": min(start + window, last + 1) - 1,
