@@ -18,23 +18,18 @@ from runtime import NatsServerNotFound, configure_logging
 
 from ._fast import FastMarket
 from ._market import MARKER, Market, RoundRecord
-from ._plots import write_rates_plot, write_sweep_group_plot
 from ._report import (
     batch_table,
     format_table,
     summarize,
-    write_batch_plot,
     write_plot,
     write_rounds,
     write_summary,
-    write_sweep_plot,
 )
-from ._results import parquet_available, tabulate, write_tables
+from ._results import parquet_available, tabulate, write_outputs
 from ._scenario import Scenario, ScenarioError, check_fits, load_scenario
 from ._sweep import ENGINES, EngineError, Job, grid_jobs, parse_setting, run_grid
 from ._tables import PARQUET_HINT, run_tables
-
-TABLE_NAMES = "groups, vendor_groups, rates, group_summary, vendor_group_summary"
 
 BUNDLED = Path(__file__).resolve().parent / "scenarios"
 
@@ -293,25 +288,13 @@ def _main(args: argparse.Namespace) -> int:
                            rounds=args.rounds, processes=processes, on_done=_announce,
                            engine=args.engine, scheduler=args.scheduler)  # fmt: skip
     tables = tabulate(results, keys)
-    title = f"{sc.name}, seeds {args.seeds}"
-    if args.command == "sweep":
-        write_tables(tables, out)
-        write_sweep_plot(tables.summary, keys, out / "sweep.png", title)
-        plots = "sweep.png"
-        if len(sc.persons) > 1:
-            write_sweep_group_plot(tables.group_summary, keys, out / "sweep_groups.png", title)
-            plots += ", sweep_groups.png"
-        written = f"runs, summary, {TABLE_NAMES}; {plots}"
-    else:
+    if args.command == "batch":
         print(format_table(batch_table(tables.summary)))
-        write_tables(tables, out, runs_name="batch")
-        write_batch_plot(results, out / "batch.png", title)
-        write_rates_plot(tables.rates, tables.groups, out / "rates.png", title)
-        written = f"batch, summary, {TABLE_NAMES}; batch.png, rates.png"
+    written = write_outputs(tables, results, keys, out, f"{sc.name}, seeds {args.seeds}",
+                            groups=len(sc.persons))  # fmt: skip
     if any(s["hostile_shown"] for s in results):
         print("\nWARNING: a hostile offer reached a person. This is a defect; please report it.")
-    parquet = "csv and .parquet" if parquet_available() else "csv"
-    print(f"\nwrote to {out}: {written} (tables as .{parquet}), and one folder per run")
+    print(f"\nwrote to {out}: {written}, and one folder per run")
     if not parquet_available():
         print(PARQUET_HINT, file=sys.stderr)
     return 0

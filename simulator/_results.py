@@ -8,9 +8,11 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from ._plots import write_rates_plot, write_sweep_group_plot
+from ._report import write_batch_plot, write_sweep_plot
 from ._tables import Row, is_figure, summary_rows, table_value, write_table
 
-__all__ = ["Tables", "parquet_available", "tabulate", "write_tables"]
+__all__ = ["Tables", "parquet_available", "tabulate", "write_outputs", "write_tables"]
 
 
 @dataclass(frozen=True)
@@ -82,3 +84,29 @@ def parquet_available() -> bool:
     except ImportError:
         return False
     return True
+
+
+def write_outputs(
+    tables: Tables,
+    results: Sequence[dict[str, Any]],
+    keys: Sequence[str],
+    out: Path,
+    title: str,
+    *,
+    groups: int,
+) -> str:
+    """What ``batch`` (no ``keys``) or ``sweep`` writes under ``out``: the tables and their
+    plots (per group of people when there are ``groups`` > 1); says what it wrote."""
+    names = ", ".join(write_tables(tables, out, runs_name="runs" if keys else "batch"))
+    if keys:
+        write_sweep_plot(tables.summary, keys, out / "sweep.png", title)
+        plots = "sweep.png"
+        if groups > 1:
+            write_sweep_group_plot(tables.group_summary, keys, out / "sweep_groups.png", title)
+            plots += ", sweep_groups.png"
+    else:
+        write_batch_plot(results, out / "batch.png", title)
+        write_rates_plot(tables.rates, tables.groups, out / "rates.png", title)
+        plots = "batch.png, rates.png"
+    kinds = ".csv and .parquet" if parquet_available() else ".csv"
+    return f"{names} (as {kinds}); {plots}"
