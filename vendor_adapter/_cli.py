@@ -92,11 +92,18 @@ def _parser() -> argparse.ArgumentParser:
 async def _run(cfg: VendorConfig, catalog: Catalog, bus_flag: str | None) -> int:
     metrics = Registry()
     vendor: Vendor | None = None
+    was_ready = [False]
 
     async def healthz(_: str) -> tuple[int, str, bytes]:
-        ok = vendor is not None and vendor.connected
+        """Ready (200) when the bus is connected and the order store answers; else 503."""
+        bus_ok = vendor is not None and vendor.connected
+        store = await vendor.store.aio.health() if vendor is not None else None
+        ok = bus_ok and store is not None and store.get("reachable", False)
+        if ok != was_ready[0]:  # a change of readiness is an event; each probe is not
+            was_ready[0] = ok
+            log.info("vendor.readiness", ready=ok, bus=bus_ok, store=store)
         body = {"status": "ok" if ok else "degraded", "vendor_id": vendor_id, "name": cfg.name,
-                "bus": "connected" if ok else "disconnected"}  # fmt: skip
+                "bus": "connected" if bus_ok else "disconnected", "store": store}  # fmt: skip
         return (200 if ok else 503), "application/json", json.dumps(body).encode()
 
     async def metrics_page(_: str) -> tuple[int, str, bytes]:

@@ -241,6 +241,8 @@ class VendorConfig(_Model):
     store_password_file: Path | None = None
     # How long a store call waits for PostgreSQL (short: a stop waits for the call in flight).
     store_timeout: Duration = timedelta(seconds=3)
+    # PostgreSQL connections per replica, and so acceptances in flight per replica (2-200).
+    store_pool_size: Annotated[int, Field(ge=2, le=200)] = 10
     fulfilment: FulfilmentConfig = FulfilmentConfig()
 
     @field_validator("offer_validity", "purge_interval", mode="before")

@@ -5,13 +5,18 @@ Two implementations: :class:`VendorStore` (SQLite, one host: the default) and
 method returns, so a caller that replies after the call never acknowledges what is not on
 disk, and both keep the exact signed bytes they are given.
 
-The interface is synchronous because the rooms call it inside their handlers, as they always
-called SQLite (whose commits also wait for the disk), and because one caller is a key resolver
-that the contract's verification calls synchronously. A PostgreSQL round trip therefore holds
-up that replica's other handlers for its duration, as an SQLite fsync does; other replicas are
-not held up.
+Most of the interface is synchronous because the rooms call it inside their handlers, as
+they always called SQLite (whose commits also wait for the disk), and because one caller is a
+key resolver that the contract's verification calls synchronously. The acceptance path, where
+a replica's throughput is decided, uses the asynchronous sibling instead (``store.aio``, an
+:class:`AsyncOrderStore`): the order room keeps up to ``store.concurrency`` acceptances in
+flight, so a PostgreSQL replica has that many transactions open on its pool at once (row locks
+still take each item's stock one at a time). SQLite keeps its one writer: its ``aio`` runs the
+same statements inline and its ``concurrency`` is 1, so acceptances commit one at a time, as
+before, each with WAL and synchronous=FULL.
 
-To add an operation: add it here, to ``VendorStore`` and to ``PostgresStore``, with a new
+To add an operation: add it here (and to :class:`AsyncOrderStore` if a hot path awaits it),
+to ``VendorStore`` and to ``PostgresStore``, with a new
 migration file for PostgreSQL (``migrations/postgresql/NNNN_name.sql``) when it needs a
 column; ``tests/test_order_stores.py`` runs the same checks on both engines."""
 
@@ -20,12 +25,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, TypedDict
 
 from ._counter import Decide, Transition
 from ._store import OrderRow, Released, Unsent
 
-__all__ = ["OrderStore", "StoredOrder"]
+__all__ = ["AsyncOrderStore", "OrderStore", "StoreHealth", "StoredOrder"]
 
 
 class StoredOrder(Protocol):
@@ -34,8 +39,45 @@ class StoredOrder(Protocol):
     def __getitem__(self, key: str, /) -> Any: ...
 
 
+class StoreHealth(TypedDict, total=False):
+    """What the vendor's /healthz says of its store. ``reachable`` decides readiness."""
+
+    engine: str  # "sqlite" or "postgresql"
+    reachable: bool
+    schema_version: int | None  # PostgreSQL: the newest migration applied
+    pool_in_use: int  # PostgreSQL: connections lent out now
+    pool_size: int  # PostgreSQL: at most this many connections (``store_pool_size``)
+    error: str  # why it is not reachable
+
+
+class AsyncOrderStore(Protocol):
+    """The operations of an acceptance, awaited: as the same-named :class:`OrderStore`
+    methods, committed before they return. Many may be in flight at once."""
+
+    async def by_offer(self, offer_id: str) -> OrderRow | None: ...
+
+    async def order(self, order_id: str) -> StoredOrder | None: ...
+
+    async def held(self, sku: str) -> int: ...
+
+    async def insert_order(
+        self, row: dict[str, object], *, stock: int | None, held_cap: int | None = None
+    ) -> str | None: ...
+
+    async def health(self) -> StoreHealth:
+        """Whether the store answers now (within about a second), and its state."""
+
+
 class OrderStore(Protocol):
     """The vendor's orders, reservations (holds on stock), countersignatures and purges."""
+
+    @property
+    def aio(self) -> AsyncOrderStore:
+        """The acceptance path's operations, awaited."""
+
+    @property
+    def concurrency(self) -> int:
+        """How many acceptances a replica keeps in flight on this store."""
 
     def close(self) -> None:
         """Release the engine's connections; the store cannot be used afterwards."""

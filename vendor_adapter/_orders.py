@@ -7,11 +7,23 @@ the person's countersignature confirms it first (see :mod:`._aftercare`); unconf
 together hold at most ``orders.max_held_share`` of an item's stock (at least one unit); an
 acceptance beyond that is confirmed but holds nothing, and takes the stock when its
 countersignature comes, if it is still there. Expired holds lapse and return to stock
-(:meth:`OrderRoom.release_holds`, run by the service when the next hold is due)."""
+(:meth:`OrderRoom.release_holds`, run by the service when the next hold is due).
+
+While the service serves (:meth:`OrderRoom.serving`), each acceptance is handled in a task of
+its own, at most ``store.concurrency`` at once (the subscription waits for a free slot, so
+the bus holds the rest): a PostgreSQL replica keeps that many transactions in flight, and
+stock stays exact because each is one transaction under its item's row lock. Two copies of
+one acceptance on one replica are handled one after the other, so that the second finds the
+first's order and answers it again. When serving ends, acceptances in flight get
+``STOP_GRACE`` seconds to finish (their answers go out), then are cancelled: an acceptance
+cancelled before its commit made no order, and the person's agent sends it again."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import math
+from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 
 import msgspec
@@ -23,9 +35,10 @@ from runtime import Message, failpoint
 from ._shop import Shop
 from ._store import OrderRow, stamp
 
-__all__ = ["OrderRoom", "held_cap"]
+__all__ = ["STOP_GRACE", "OrderRoom", "held_cap"]
 
 log = structlog.get_logger("intentcast.vendor")
+STOP_GRACE = 2.0
 
 
 def held_cap(stock: int, share: float) -> int:
@@ -39,8 +52,52 @@ class OrderRoom:
         self.shop = shop
         self.replay = schemas.ReplayCache()
         self.ring = shop.signer.ring  # our own keys, for our own receipts
+        self._slots = asyncio.Semaphore(shop.store.concurrency)
+        self._tasks: set[asyncio.Task[None]] | None = None
+        self._offers_in_hand: dict[str, asyncio.Event] = {}
+
+    @property
+    def in_flight(self) -> int:
+        return 0 if self._tasks is None else len(self._tasks)
+
+    @contextlib.asynccontextmanager
+    async def serving(self) -> AsyncIterator[None]:
+        """While the block runs, :meth:`on_order` hands each acceptance to a task of its own
+        (at most ``store.concurrency`` at once) and returns; leaving it waits up to
+        ``STOP_GRACE`` seconds for those in flight, then cancels the rest."""
+        tasks: set[asyncio.Task[None]] = set()
+        self._tasks = tasks
+        try:
+            yield
+        finally:
+            self._tasks = None
+            if tasks:
+                _, late = await asyncio.wait(tasks, timeout=STOP_GRACE)
+                for t in late:
+                    t.cancel()
+                if late:
+                    log.warning("order.cancelled_at_stop", acceptances=len(late))
+                    await asyncio.wait(late)
 
     async def on_order(self, msg: Message) -> None:
+        tasks = self._tasks
+        if tasks is None:  # not serving (a direct call): handle it here
+            await self._on_order(msg)
+            return
+        await self._slots.acquire()
+        task = asyncio.create_task(self._in_slot(msg), name="acceptance")
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
+
+    async def _in_slot(self, msg: Message) -> None:
+        try:
+            await self._on_order(msg)
+        except Exception as exc:  # this acceptance fails alone; the person's agent retries
+            log.warning("order.failed", error=repr(exc)[:300])
+        finally:
+            self._slots.release()
+
+    async def _on_order(self, msg: Message) -> None:
         shop = self.shop
         failpoint("vendor.accept.received")
         now = shop.clock()
@@ -49,7 +106,23 @@ class OrderRoom:
                 msg.data, signer=shop.signer, now=now, replay=None, allow_expired=True
             )
             a = opened.accept.msg
-            existing = shop.store.by_offer(a.offer_id)
+        except schemas.ProtocolError as err:
+            shop.rejections.reject("accept", err)
+            return
+        while (first := self._offers_in_hand.get(a.offer_id)) is not None:
+            await first.wait()  # the same acceptance is in hand here: answer after it
+        self._offers_in_hand[a.offer_id] = done = asyncio.Event()
+        try:
+            await self._answer(msg, opened, now)
+        finally:
+            del self._offers_in_hand[a.offer_id]
+            done.set()
+
+    async def _answer(self, msg: Message, opened: schemas.OpenedAccept, now: datetime) -> None:
+        shop = self.shop
+        a = opened.accept.msg
+        try:
+            existing = await shop.store.aio.by_offer(a.offer_id)
             missing = schemas.missing_needs(opened.offer.msg.needs, a.disclosure)
             if existing is None and not (opened.offer_expired or opened.accept_expired or missing):
                 h = opened.accept.header
@@ -80,13 +153,15 @@ class OrderRoom:
             return
         shop.orders.inc(outcome="repeat")
         log.info("order.repeat", order=existing.order_id, offer=a.offer_id)
-        await shop.respond(msg, self.answer_again(existing.order_id, opened, now))
+        await shop.respond(msg, await self.answer_again(existing.order_id, opened, now))
 
-    def answer_again(self, order_id: str, opened: schemas.OpenedAccept, now: datetime) -> bytes:
+    async def answer_again(
+        self, order_id: str, opened: schemas.OpenedAccept, now: datetime
+    ) -> bytes:
         """The answer to a repeated acceptance: the order as it was made (the same
         confirmation, the same receipt bytes), its confirmation signed afresh, so that it
         carries a live expiry and the hash of the acceptance it answers now."""
-        row = self.shop.store.order(order_id)
+        row = await self.shop.store.aio.order(order_id)
         assert row is not None
         stored = schemas.verify(
             row["confirmation_wire"], schemas.OrderConfirmation, key=self.ring, now=None
@@ -132,7 +207,7 @@ class OrderRoom:
                 # Our own receipt, just signed: verified against our own key ring.
                 r = schemas.verify(receipt, schemas.Receipt, key=self.ring, now=None)
                 row.update(receipt_id=r.msg.id, receipt_hash=r.digest)
-            stored = store.insert_order(
+            stored = await store.aio.insert_order(
                 row, stock=stock if confirmed else None, held_cap=cap if confirmed else None
             )
             if stored is not None:
@@ -141,15 +216,15 @@ class OrderRoom:
                     self.shop.holds.inc(event="held" if stored == "confirmed" else "unheld")
                 log.info(
                     "order.stored", order=order_id, offer=a.offer_id, status=stored,
-                    reason=reason, sku=offer.item.sku, held=store.held(offer.item.sku),
-                    held_cap=cap, stock=stock,
+                    reason=reason, sku=offer.item.sku, held=await store.aio.held(offer.item.sku),
+                    held_cap=cap, stock=stock, in_flight=self.in_flight,
                 )  # fmt: skip
                 break
-            prior = store.by_offer(a.offer_id)
+            prior = await store.aio.by_offer(a.offer_id)
             if prior is not None:  # another replica took the same acceptance first
                 shop.orders.inc(outcome="repeat")
                 return prior
-        got = store.by_offer(a.offer_id)
+        got = await store.aio.by_offer(a.offer_id)
         assert got is not None
         return got
 

@@ -7,16 +7,18 @@ so replicas check and take an item's stock one at a time; one order per offer is
 constraint on ``offer_id``; nothing is returned before its transaction committed
 (``synchronous_commit`` is forced ``on`` for our connections).
 
-The interface is synchronous (see :mod:`._order_store`), asyncpg is not: the store owns one
-thread running an event loop with a small connection pool, and each call waits for its
-result. A call that meets a lost connection (the server restarted, a failover) retries on a
+asyncpg runs on a thread the store owns, with an event loop and a pool of at most
+``pool_size`` connections (``store_pool_size``, 10 by default). The synchronous methods (see
+:mod:`._order_store`) wait for their result; the acceptance path's (``aio``) are awaited on the
+caller's loop, so a replica keeps up to ``pool_size`` acceptances' transactions in flight
+(``concurrency``); past that, they queue for a connection. A call that meets a lost connection (the server restarted, a failover) retries on a
 fresh one until ``timeout`` has passed (0.2 s once an outage has lasted that long), then
 raises :class:`StoreUnavailable`; a retried insert finds the order it may already have
 committed (the offer's UNIQUE constraint), so a lost commit acknowledgement never makes a
 second order. The thread holds nothing durable:
 everything acknowledged is committed on the server. The outbox's rows (``unsent_statuses``,
 ``unsent_events``) are taken ``FOR UPDATE SKIP LOCKED`` in a transaction that keeps one of
-the pool's connections while they are published; the rooms' calls use the other.
+the pool's connections while they are published; the rooms' calls use the others.
 
 Over 300 lines because every operation of the interface is here, each one transaction, so
 that the order in which writers take row locks (an order's row, then its item's) can be
@@ -41,7 +43,7 @@ from runtime import failpoint
 
 from ._counter import Decide, Transition, UnknownOrder
 from ._migrations import apply_migrations, shipped_migrations
-from ._order_store import StoredOrder
+from ._order_store import StoredOrder, StoreHealth
 from ._store import (
     TAKEN,
     UNSENT_EVENTS,
@@ -54,11 +56,14 @@ from ._store import (
     stamp,
 )
 
-__all__ = ["PostgresStore", "StoreUnavailable", "WrongVendor"]
+__all__ = ["DEFAULT_POOL_SIZE", "PostgresStore", "StoreUnavailable", "WrongVendor"]
 
 log = structlog.get_logger("intentcast.vendor")
 T = TypeVar("T")
 
+DEFAULT_POOL_SIZE = 10
+# /healthz waits this long for a connection and an answer before it calls the store away.
+_PROBE_SECONDS = 1.0
 _COLUMN = re.compile(r"^[a-z_]{1,40}$")
 # Once the database has been away for longer than a call waits, each call tries this long
 # only, so that a replica answers intents (and SIGTERM) between the acceptances it must drop.
@@ -102,6 +107,107 @@ def _count(status: str) -> int:
     return int(status.rsplit(" ", 1)[-1])
 
 
+_ORDER = "SELECT * FROM orders WHERE order_id = $1"
+
+
+async def _by_offer(c: asyncpg.Connection, offer_id: str) -> OrderRow | None:
+    r = await c.fetchrow(
+        "SELECT order_id, offer_id, status, reply_sealed, receipt_wire,"
+        " countersignature_wire FROM orders WHERE offer_id = $1",
+        offer_id,
+    )
+    return OrderRow(*r) if r else None
+
+
+async def _sums(c: asyncpg.Connection, sku: str) -> tuple[int, int]:
+    r = await c.fetchrow(_SUMS, sku)
+    return int(r["reserved"]), int(r["held"])
+
+
+async def _row(c: asyncpg.Connection, query: str, *args: object) -> dict[str, Any] | None:
+    r = await c.fetchrow(query, *args)
+    return None if r is None else dict(r)
+
+
+async def _lock_item(c: asyncpg.Connection, sku: str) -> None:
+    """Hold ``sku``'s row lock until the transaction ends (making the row on first use)."""
+    lock = "SELECT 1 FROM stock_locks WHERE sku = $1 FOR UPDATE"
+    if await c.fetchval(lock, sku) is None:
+        await c.execute("INSERT INTO stock_locks (sku) VALUES ($1) ON CONFLICT DO NOTHING", sku)
+        await c.fetchval(lock, sku)
+
+
+def _inserting(
+    row: dict[str, object], stock: int | None, held_cap: int | None
+) -> Callable[[asyncpg.Connection], Awaitable[str | None]]:
+    """The transaction of :meth:`PostgresStore.insert_order`: lock the item's row, check
+    stock and holds, insert (one order per offer: ON CONFLICT DO NOTHING), commit."""
+    row = dict(row)
+    sku, quantity = str(row["sku"]), int(row["quantity"])  # type: ignore[call-overload]
+    bad = [c for c in row if not _COLUMN.match(c)]
+    if bad:
+        raise ValueError(f"expected column names of the orders table, got {bad}")
+
+    async def work(c: asyncpg.Connection) -> str | None:
+        async with c.transaction():
+            await _lock_item(c, sku)
+            sums = await c.fetchrow(_SUMS, sku)
+            if stock is not None and sums["reserved"] + quantity > stock:
+                return None
+            values = dict(row)
+            if (
+                held_cap is not None
+                and values.get("held_until") is not None
+                and sums["held"] + quantity > held_cap
+            ):
+                values.update(status="unheld")
+            cols = ", ".join(values)
+            marks = ", ".join(f"${i}" for i in range(1, len(values) + 1))
+            status: str | None = await c.fetchval(
+                f"INSERT INTO orders ({cols}) VALUES ({marks})"
+                " ON CONFLICT DO NOTHING RETURNING status",
+                *values.values(),
+            )
+            return status
+
+    return work
+
+
+class PostgresAsync:
+    """PostgreSQL's side of ``AsyncOrderStore``: each call one transaction on the store's
+    pool, awaited by the caller; many may be in flight."""
+
+    def __init__(self, store: PostgresStore) -> None:
+        self.store = store
+
+    async def by_offer(self, offer_id: str) -> OrderRow | None:
+        return await self.store._arun(lambda c: _by_offer(c, offer_id))
+
+    async def order(self, order_id: str) -> StoredOrder | None:
+        return await self.store._arun(lambda c: _row(c, _ORDER, order_id))
+
+    async def held(self, sku: str) -> int:
+        return (await self.store._arun(lambda c: _sums(c, sku)))[1]
+
+    async def insert_order(
+        self, row: dict[str, object], *, stock: int | None, held_cap: int | None = None
+    ) -> str | None:
+        stored = await self.store._arun(_inserting(row, stock, held_cap))
+        self.store._snapshot_at = float("-inf")
+        return stored
+
+    async def health(self) -> StoreHealth:
+        s = self.store
+        if s.state != "open":
+            return {"engine": "postgresql", "reachable": False, "error": f"store {s.state}"}
+        future = asyncio.run_coroutine_threadsafe(s._health(), s._loop)
+        try:
+            async with asyncio.timeout(_PROBE_SECONDS + 1.0):
+                return await asyncio.wrap_future(future)
+        except TimeoutError:
+            return {"engine": "postgresql", "reachable": False, "error": "no answer in time"}
+
+
 class PostgresStore:
     """Orders in one PostgreSQL database per vendor, shared by all its replicas.
 
@@ -117,10 +223,14 @@ class PostgresStore:
         vendor_id: str,
         password: str | None = None,
         timeout: float = 3.0,
-        pool_size: int = 2,
+        pool_size: int = DEFAULT_POOL_SIZE,
     ) -> None:
+        if pool_size < 2:
+            raise ValueError(f"expected a pool of at least 2 connections, got {pool_size}")
         self.state = "opening"
         self.timeout = timeout
+        self.pool_size = pool_size
+        self.aio = PostgresAsync(self)
         self.snapshot_seconds = 0.5
         self._snapshot: dict[str, int] = {}
         self._snapshot_at = float("-inf")
@@ -231,6 +341,40 @@ class PostgresStore:
         within = self.timeout if within is None else within
         return self._call(self._with_conn(work, within), within)
 
+    async def _arun(
+        self, work: Callable[[asyncpg.Connection], Awaitable[T]], within: float | None = None
+    ) -> T:
+        """As :meth:`_run`, awaited on the caller's loop (cancelling it cancels the work)."""
+        if self.state != "open":
+            raise RuntimeError(f"expected an open order store, got one that is {self.state}")
+        within = self.timeout if within is None else within
+        future = asyncio.run_coroutine_threadsafe(self._with_conn(work, within), self._loop)
+        try:
+            async with asyncio.timeout(within + 2.0):
+                return await asyncio.wrap_future(future)
+        except TimeoutError:
+            raise StoreUnavailable(f"the order store did not answer within {within:g} s") from None
+
+    @property
+    def concurrency(self) -> int:
+        return self.pool_size
+
+    async def _health(self) -> StoreHealth:
+        pool = self._pool
+        health: StoreHealth = {"engine": "postgresql", "pool_size": pool.get_max_size()}
+        try:
+            async with asyncio.timeout(_PROBE_SECONDS):
+                async with pool.acquire() as c:
+                    health["pool_in_use"] = pool.get_size() - pool.get_idle_size()
+                    version = await c.fetchval("SELECT MAX(version) FROM schema_version")
+        except Exception as exc:
+            health["pool_in_use"] = pool.get_size() - pool.get_idle_size()
+            health["reachable"], health["schema_version"] = False, None
+            health["error"] = repr(exc)[:200]
+            return health
+        health["reachable"], health["schema_version"] = True, version
+        return health
+
     def _stop_thread(self) -> None:
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(10)
@@ -255,15 +399,7 @@ class PostgresStore:
     # --- reads ----------------------------------------------------------------------------
 
     def by_offer(self, offer_id: str) -> OrderRow | None:
-        async def work(c: asyncpg.Connection) -> OrderRow | None:
-            r = await c.fetchrow(
-                "SELECT order_id, offer_id, status, reply_sealed, receipt_wire,"
-                " countersignature_wire FROM orders WHERE offer_id = $1",
-                offer_id,
-            )
-            return OrderRow(*r) if r else None
-
-        return self._run(work)
+        return self._run(lambda c: _by_offer(c, offer_id))
 
     def _fetchval(self, query: str, *args: object) -> Any:
         async def work(c: asyncpg.Connection) -> Any:
@@ -278,11 +414,7 @@ class PostgresStore:
         return int(self._sums(sku)[1])
 
     def _sums(self, sku: str) -> tuple[int, int]:
-        async def work(c: asyncpg.Connection) -> tuple[int, int]:
-            r = await c.fetchrow(_SUMS, sku)
-            return int(r["reserved"]), int(r["held"])
-
-        return self._run(work)
+        return self._run(lambda c: _sums(c, sku))
 
     def held_total(self) -> int:
         return int(
@@ -339,14 +471,10 @@ class PostgresStore:
         )
 
     def order(self, order_id: str) -> StoredOrder | None:
-        return self._row("SELECT * FROM orders WHERE order_id = $1", order_id)
+        return self._row(_ORDER, order_id)
 
     def _row(self, query: str, *args: object) -> StoredOrder | None:
-        async def work(c: asyncpg.Connection) -> dict[str, Any] | None:
-            r = await c.fetchrow(query, *args)
-            return None if r is None else dict(r)
-
-        return self._run(work)
+        return self._run(lambda c: _row(c, query, *args))
 
     def has_countersignature(self, wire: bytes) -> bool:
         q = "SELECT 1 FROM orders WHERE countersignature_wire = $1 LIMIT 1"
@@ -360,47 +488,11 @@ class PostgresStore:
 
     # --- writes: each one transaction, committed before it returns ------------------------
 
-    @staticmethod
-    async def _lock_item(c: asyncpg.Connection, sku: str) -> None:
-        """Hold ``sku``'s row lock until the transaction ends (making the row on first use)."""
-        lock = "SELECT 1 FROM stock_locks WHERE sku = $1 FOR UPDATE"
-        if await c.fetchval(lock, sku) is None:
-            await c.execute("INSERT INTO stock_locks (sku) VALUES ($1) ON CONFLICT DO NOTHING", sku)
-            await c.fetchval(lock, sku)
-
     def insert_order(
         self, row: dict[str, object], *, stock: int | None, held_cap: int | None = None
     ) -> str | None:
         """As :meth:`VendorStore.insert_order`, under the item's row lock."""
-        row = dict(row)
-        sku, quantity = str(row["sku"]), int(row["quantity"])  # type: ignore[call-overload]
-        bad = [c for c in row if not _COLUMN.match(c)]
-        if bad:
-            raise ValueError(f"expected column names of the orders table, got {bad}")
-
-        async def work(c: asyncpg.Connection) -> str | None:
-            async with c.transaction():
-                await self._lock_item(c, sku)
-                sums = await c.fetchrow(_SUMS, sku)
-                if stock is not None and sums["reserved"] + quantity > stock:
-                    return None
-                values = dict(row)
-                if (
-                    held_cap is not None
-                    and values.get("held_until") is not None
-                    and sums["held"] + quantity > held_cap
-                ):
-                    values.update(status="unheld")
-                cols = ", ".join(values)
-                marks = ", ".join(f"${i}" for i in range(1, len(values) + 1))
-                status: str | None = await c.fetchval(
-                    f"INSERT INTO orders ({cols}) VALUES ({marks})"
-                    " ON CONFLICT DO NOTHING RETURNING status",
-                    *values.values(),
-                )
-                return status
-
-        stored = self._run(work)
+        stored = self._run(_inserting(row, stock, held_cap))
         self._snapshot_at = float("-inf")
         return stored
 
@@ -432,7 +524,7 @@ class PostgresStore:
                 if status == "confirmed":
                     outcome = "held" if held_until is not None else "already"
                 elif status in ("unheld", "lapsed"):
-                    await self._lock_item(c, sku)
+                    await _lock_item(c, sku)
                     reserved = (await c.fetchrow(_SUMS, sku))["reserved"]
                     outcome = "taken" if reserved + quantity <= stock else "out_of_stock"
                 else:

@@ -104,7 +104,18 @@ class VendorAdapter:
         *,
         on_ready: Callable[[], None] | None = None,
     ) -> None:
-        """Serve on ``transport`` until ``stop`` is set (``on_ready`` once it hears)."""
+        """Serve on ``transport`` until ``stop`` is set (``on_ready`` once it hears); the
+        acceptances still in flight then finish (see :meth:`OrderRoom.serving`)."""
+        async with self.orders.serving():
+            await self._serve(transport, stop, on_ready=on_ready)
+
+    async def _serve(
+        self,
+        transport: Transport,
+        stop: asyncio.Event,
+        *,
+        on_ready: Callable[[], None] | None = None,
+    ) -> None:
         self.transport = bus = transport
         queue = f"vendor-{self.vendor_id[:16]}"
         subs: list[Subscription] = []

@@ -24,17 +24,21 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from runtime import failpoint, open_db
 
 from ._counter import STATUS_SCHEMA, Decide, Transition, UnknownOrder
 from ._feed import FEED_SCHEMA
 
+if TYPE_CHECKING:
+    from ._order_store import StoreHealth
+
 __all__ = [
     "TAKEN",
     "UNSENT_EVENTS",
     "UNSENT_STATUSES",
+    "InlineAsync",
     "OrderRow",
     "Released",
     "Unsent",
@@ -143,8 +147,14 @@ class OrderRow:
 
 
 class VendorStore:
+    """Orders in one SQLite file (WAL, synchronous=FULL), one writer: ``concurrency`` is 1 and
+    ``aio`` runs the same statements inline, each committed before it returns."""
+
+    concurrency = 1
+
     def __init__(self, path: Path) -> None:
         self.path = path
+        self.aio = InlineAsync(self)
         self.db = open_db(path, SCHEMA, MIGRATIONS)
         self.db.execute(HOLDS_INDEX)
         self.db.executescript(STATUS_SCHEMA + FEED_SCHEMA)  # after the migrations it reads
@@ -509,3 +519,32 @@ def merged_disclosure(held: str, changed: dict[str, object]) -> str:
     empty is dropped, as a disclosure leaves out empty fields."""
     merged = {**json.loads(held), **changed}
     return json.dumps({k: v for k, v in merged.items() if v not in ("", [])}, sort_keys=True)
+
+
+class InlineAsync:
+    """SQLite's side of ``AsyncOrderStore``: the store's own statements, run inline on the
+    caller's loop (one writer, and a local commit is as quick as a hop to a thread)."""
+
+    def __init__(self, store: VendorStore) -> None:
+        self.store = store
+
+    async def by_offer(self, offer_id: str) -> OrderRow | None:
+        return self.store.by_offer(offer_id)
+
+    async def order(self, order_id: str) -> sqlite3.Row | None:
+        return self.store.order(order_id)
+
+    async def held(self, sku: str) -> int:
+        return self.store.held(sku)
+
+    async def insert_order(
+        self, row: dict[str, object], *, stock: int | None, held_cap: int | None = None
+    ) -> str | None:
+        return self.store.insert_order(row, stock=stock, held_cap=held_cap)
+
+    async def health(self) -> StoreHealth:
+        try:
+            self.store.db.execute("SELECT 1 FROM orders LIMIT 1").fetchall()
+        except sqlite3.Error as exc:
+            return {"engine": "sqlite", "reachable": False, "error": str(exc)[:200]}
+        return {"engine": "sqlite", "reachable": True}

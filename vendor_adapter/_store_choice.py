@@ -35,5 +35,6 @@ def open_order_store(cfg: VendorConfig, vendor_id: str) -> OrderStore:
                 f" ({cfg.store_password_file})"
             ) from None
     return PostgresStore(
-        url, vendor_id=vendor_id, password=password, timeout=cfg.store_timeout.total_seconds()
-    )
+        url, vendor_id=vendor_id, password=password, timeout=cfg.store_timeout.total_seconds(),
+        pool_size=cfg.store_pool_size,
+    )  # fmt: skip
