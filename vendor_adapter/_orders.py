@@ -110,7 +110,8 @@ class OrderRoom:
             shop.rejections.reject("accept", err)
             return
         while (first := self._offers_in_hand.get(a.offer_id)) is not None:
-            await first.wait()  # the same acceptance is in hand here: answer after it
+            log.info("order.copy_waits", offer=a.offer_id)  # e.g. the agent sent it again
+            await first.wait()
         self._offers_in_hand[a.offer_id] = done = asyncio.Event()
         try:
             await self._answer(msg, opened, now)
