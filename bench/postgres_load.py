@@ -1,10 +1,19 @@
 """Acceptances per second on the PostgreSQL order store, with 1 and 2 vendor replicas (each an
 `intentcast-vendor run` process) on one throwaway PostgreSQL server, against a bare
 PostgreSQL transaction of the same shape at the same concurrency: lock the item's row, sum
-what is taken, insert an order row of the same size, commit. Run by ``make bench``."""
+what is taken, insert an order row of the same size, commit. Run by ``make bench``.
+
+Before and after, taking turns in one run (the figures in deploy/CAPACITY.md)::
+
+    git archive <commit> vendor_adapter schemas runtime | tar -x -C /tmp/before
+    .venv/bin/python bench/postgres_load.py --before /tmp/before --turns 3
+
+runs each configuration with replicas from that older source tree (through ``PYTHONPATH``)
+and from this one, alternately, and prints every turn and the range."""
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import os
@@ -17,6 +26,8 @@ import asyncpg
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
+if str(ROOT) not in sys.path:  # run as a script rather than from run_bench
+    sys.path.insert(0, str(ROOT))
 
 from accept_load import LoadShopper  # noqa: E402
 
@@ -124,13 +135,24 @@ async def _bare_transactions(dsn: str, n: int, concurrency: int, items: int) -> 
 
 
 async def _acceptances(
-    url: str, tmp: Path, pg: PostgresServer, replicas: int, n: int, concurrency: int, items: int
+    url: str,
+    tmp: Path,
+    pg: PostgresServer,
+    replicas: int,
+    n: int,
+    concurrency: int,
+    items: int,
+    *,
+    source: Path | None = None,
+    turn: str = "",
 ) -> tuple[float, int]:
-    """(seconds, bytes per order with indexes) for ``n`` acceptances (each answered with a signed, verified confirmation),
-    ``concurrency`` in flight, by ``replicas`` vendor processes on one database."""
-    db = f"accept_{replicas}_{items}"
+    """(seconds, bytes per order with indexes) for ``n`` acceptances (each answered with a
+    signed, verified confirmation), ``concurrency`` in flight, by ``replicas`` vendor
+    processes on one database (running the code in ``source`` if given)."""
+    db = f"accept_{replicas}_{items}{turn}"
     pg.sql(f"CREATE DATABASE {db}")
     cfg = _vendor_toml(tmp / db, pg.dsn(db))
+    env = None if source is None else {"PYTHONPATH": str(source)}
     with contextlib.ExitStack() as stack:
         for i in range(replicas):
             stack.enter_context(
@@ -138,6 +160,8 @@ async def _acceptances(
                     [str(BIN / "intentcast-vendor"), "run", "--config", str(cfg), "--bus", url],
                     ready_event="vendor.ready",
                     name=f"replica-{i}",
+                    env=env,
+                    cwd=tmp,  # not this tree, which would shadow ``source`` on sys.path
                 )
             )
         async with Bus(url, name="bench-acceptor") as bus:
@@ -180,3 +204,50 @@ async def postgres_rows(record: Record, tmp: Path, quick: bool) -> None:
                     )  # fmt: skip
         record("pg_bytes_per_order", per_order, "B", 1, None,
                "the orders table with its indexes and TOAST, per order stored")  # fmt: skip
+
+
+async def _before_and_after(before: Path, tmp: Path, turns: int, quick: bool) -> None:
+    """Each configuration with the replicas of ``before`` and of this tree, taking turns;
+    every turn printed (ms per acceptance and the ratio to the bare transaction)."""
+    n, concurrency = (200, 16) if quick else (600, 32)
+    seen: dict[str, list[float]] = {}
+    with PostgresServer() as pg:
+        PostgresStore(pg.dsn("bench"), vendor_id="ab" * 32).close()
+        async with EmbeddedServer(tmp / "nats-pg") as server:
+            for turn in range(turns):
+                for items in (1, ITEMS):
+                    bare = await _bare_transactions(pg.dsn("bench"), n, concurrency, items)
+                    seen.setdefault(f"bare {items} item(s)", []).append(bare / n * 1e3)
+                    for replicas in (1, 2):
+                        for who, source in (("before", before), ("after", None)):
+                            took, _ = await _acceptances(
+                                server.url, tmp, pg, replicas, n, concurrency, items,
+                                source=source, turn=f"_{who}_{turn}",
+                            )  # fmt: skip
+                            key = f"{who} {replicas} replica(s) {items} item(s)"
+                            seen.setdefault(key, []).append(took / bare)
+                            print(
+                                f"turn {turn}: {key}: {took / n * 1e3:.2f} ms/acceptance,"
+                                f" {n / took:.0f}/s, {took / bare:.1f}x bare"
+                                f" ({bare / n * 1e3:.3f} ms)",
+                                flush=True,
+                            )
+    for key, values in seen.items():
+        unit = "ms" if key.startswith("bare") else "x bare"
+        print(f"{key}: {min(values):.2f}-{max(values):.2f} {unit} over {len(values)} turns")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--before", type=Path, required=True, help="an older source tree")
+    ap.add_argument("--turns", type=int, default=2)
+    ap.add_argument("--quick", action="store_true")
+    args = ap.parse_args()
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="intentcast-pg-bench-") as tmp:
+        asyncio.run(_before_and_after(args.before.resolve(), Path(tmp), args.turns, args.quick))
+
+
+if __name__ == "__main__":
+    main()
