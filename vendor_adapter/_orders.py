@@ -9,8 +9,9 @@ acceptance beyond that is confirmed but holds nothing, and takes the stock when 
 countersignature comes, if it is still there. Expired holds lapse and return to stock
 (:meth:`OrderRoom.release_holds`, run by the service when the next hold is due).
 
-While the service serves (:meth:`OrderRoom.serving`), each acceptance is handled in a task of
-its own, at most ``store.concurrency`` at once (the subscription waits for a free slot, so
+While the service serves (:meth:`OrderRoom.serving`) on a store that takes more than one
+writer (PostgreSQL), each acceptance is handled in a task of its own, at most
+``store.concurrency`` at once (the subscription waits for a free slot, so
 the bus holds the rest): a PostgreSQL replica keeps that many transactions in flight, and
 stock stays exact because each is one transaction under its item's row lock. Two copies of
 one acceptance on one replica are handled one after the other, so that the second finds the
@@ -81,7 +82,7 @@ class OrderRoom:
 
     async def on_order(self, msg: Message) -> None:
         tasks = self._tasks
-        if tasks is None:  # not serving (a direct call): handle it here
+        if tasks is None or self.shop.store.concurrency == 1:  # a direct call, or one writer
             await self._on_order(msg)
             return
         await self._slots.acquire()
