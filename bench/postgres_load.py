@@ -200,7 +200,8 @@ async def postgres_rows(record: Record, tmp: Path, quick: bool) -> None:
                         f"pg_acceptance_{replicas}_replica{'s' if replicas > 1 else ''}{label}",
                         took / n * 1e3, "ms", bare / n * 1e3, None,
                         f"{n / took:.0f} acceptances/s over {items} item(s); {concurrency} in"
-                        " flight from a load client over NATS; floor: the bare transaction",
+                        " flight from a load client over NATS (replicas at the default"
+                        " store_pool_size); floor: the bare transaction",
                     )  # fmt: skip
         record("pg_bytes_per_order", per_order, "B", 1, None,
                "the orders table with its indexes and TOAST, per order stored")  # fmt: skip
