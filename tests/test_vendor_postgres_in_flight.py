@@ -16,7 +16,7 @@ import pytest
 
 import schemas
 from bench.accept_load import DISCLOSURE, LoadShopper
-from runtime import Bus, EmbeddedServer, ServiceProcess
+from runtime import Bus, EmbeddedServer, ServiceProcess, wait_total
 from tests.conftest import VendorFactory, vendor_config
 from tests.postgres import PostgresServer, postgres_server
 from tests.test_vendor_postgres import assert_every_answer_is_stored, stored_orders
@@ -65,6 +65,7 @@ async def test_two_replicas_with_many_acceptances_in_flight_never_oversell_any_i
         answers = await shopper.accept_all(offered, concurrency=64)
         await shopper.close_casts()
     assert len(answers) == 240
+    await asyncio.to_thread(wait_total, [a, b], "order.stored", 240, 10)
     assert most_in_flight(a) > 1 and most_in_flight(b) > 1
     confirmed = [x for x in answers if x.status == "confirmed"]
     assert sorted({x.sku for x in answers}) == sorted(f"T{i}" for i in range(ITEMS))
@@ -92,8 +93,8 @@ async def test_healthz_says_the_store_and_turns_not_ready_while_the_database_is_
 ) -> None:
     """A replica's /healthz names its store (PostgreSQL, reachable, schema version 3, its
     pool's size and what is lent out); with the database stopped it answers 503 with the
-    store unreachable and the replica logs that it is not ready; started again, 200 and a
-    log line that it is ready."""
+    store unreachable and the replica logs that it is not ready, while /livez still answers
+    200 (restarting would not help); started again, 200 and a log line that it is ready."""
     p = vendor("sierra", store=f'"{postgres_server.dsn()}"', store_pool_size="6")
     url = str(p.wait_for("vendor.health")["url"])
     up = await healthz(url, 200)
@@ -108,11 +109,13 @@ async def test_healthz_says_the_store_and_turns_not_ready_while_the_database_is_
         assert down["status"] == "degraded" and down["bus"] == "connected"
         assert isinstance(down["store"], dict) and down["store"]["reachable"] is False
         await asyncio.to_thread(p.wait_for, "vendor.readiness", 10, ready=False)
+        async with httpx.AsyncClient(timeout=5) as client:  # alive all the same
+            assert (await client.get(url.replace("/healthz", "/livez"))).status_code == 200
     finally:
         await asyncio.to_thread(postgres_server.resume)
     again = await healthz(url, 200)
     assert isinstance(again["store"], dict) and again["store"]["reachable"] is True
-    assert p.count("vendor.readiness", ready=True) == 2  # at the first probe, and now
+    await asyncio.to_thread(p.wait_count, "vendor.readiness", 2, 10, ready=True)  # first, now
 
 
 async def test_the_same_acceptance_twice_at_once_is_answered_twice_with_one_order(
@@ -161,6 +164,6 @@ async def test_the_same_acceptance_twice_at_once_is_answered_twice_with_one_orde
         }  # fmt: skip
         stored = await stored_orders(postgres_server)
         assert len(orders) == 1 and {r["order_id"] for r in stored.values()} == orders
-        assert p.count("order.repeat") == 1
+        assert await asyncio.to_thread(p.wait_count, "order.repeat", 1, 10) == 1
     finally:
         await lock.close()

@@ -106,6 +106,13 @@ async def _run(cfg: VendorConfig, catalog: Catalog, bus_flag: str | None) -> int
                 "bus": "connected" if bus_ok else "disconnected", "store": store}  # fmt: skip
         return (200 if ok else 503), "application/json", json.dumps(body).encode()
 
+    async def livez(_: str) -> tuple[int, str, bytes]:
+        """Alive (200) while the bus is connected, whatever the store: a database outage is
+        not cured by restarting the replica (which could not open its store meanwhile)."""
+        ok = vendor is not None and vendor.connected
+        body = {"status": "ok" if ok else "degraded", "bus": "connected" if ok else "disconnected"}
+        return (200 if ok else 503), "application/json", json.dumps(body).encode()
+
     async def metrics_page(_: str) -> tuple[int, str, bytes]:
         return 200, "text/plain; version=0.0.4", metrics.render().encode()
 
@@ -134,7 +141,7 @@ async def _run(cfg: VendorConfig, catalog: Catalog, bus_flag: str | None) -> int
             try:
                 http = await stack.enter_async_context(
                     HttpServer(
-                        {"/healthz": healthz, "/metrics": metrics_page},
+                        {"/healthz": healthz, "/livez": livez, "/metrics": metrics_page},
                         cfg.health_host,
                         cfg.health_port,
                     )

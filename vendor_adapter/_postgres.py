@@ -9,14 +9,14 @@ constraint on ``offer_id``; nothing is returned before its transaction committed
 
 asyncpg runs on a thread the store owns, with an event loop and a pool of at most
 ``pool_size`` connections (``store_pool_size``, 10 by default). The synchronous methods (see
-:mod:`._order_store`) wait for their result; the acceptance path's (``aio``) are awaited on the
-caller's loop, so a replica keeps up to ``pool_size`` acceptances' transactions in flight
-(``concurrency``); past that, they queue for a connection. A call that meets a lost connection (the server restarted, a failover) retries on a
-fresh one until ``timeout`` has passed (0.2 s once an outage has lasted that long), then
-raises :class:`StoreUnavailable`; a retried insert finds the order it may already have
-committed (the offer's UNIQUE constraint), so a lost commit acknowledgement never makes a
-second order. The thread holds nothing durable:
-everything acknowledged is committed on the server. The outbox's rows (``unsent_statuses``,
+:mod:`._order_store`) wait for their result; the acceptance path's (``aio``) are awaited on
+the caller's loop, so a replica keeps up to ``pool_size`` acceptances' transactions in flight
+(``concurrency``); past that, they queue for a connection. A call that meets a lost
+connection (the server restarted, a failover) retries on a fresh one until ``timeout`` has
+passed (0.2 s once an outage has lasted that long), then raises :class:`StoreUnavailable`; a
+retried insert finds the order it may already have committed (the offer's UNIQUE
+constraint), so a lost commit acknowledgement never makes a second order. The thread holds
+nothing durable: everything acknowledged is committed on the server. The outbox's rows (``unsent_statuses``,
 ``unsent_events``) are taken ``FOR UPDATE SKIP LOCKED`` in a transaction that keeps one of
 the pool's connections while they are published; the rooms' calls use the others.
 
