@@ -213,15 +213,18 @@ class OrderRoom:
                 row, stock=stock if confirmed else None, held_cap=cap if confirmed else None
             )
             if stored is not None:
+                held = await store.aio.held(offer.item.sku)
                 shop.orders.inc(outcome=status)
                 if confirmed:
                     self.shop.holds.inc(event="held" if stored == "confirmed" else "unheld")
+                # Nothing is awaited from this line to the answer, so that no other acceptance
+                # in flight logs its order between this one's log line and its answer.
                 log.info(
                     "order.stored", order=order_id, offer=a.offer_id, status=stored,
-                    reason=reason, sku=offer.item.sku, held=await store.aio.held(offer.item.sku),
-                    held_cap=cap, stock=stock, in_flight=self.in_flight,
+                    reason=reason, sku=offer.item.sku, held=held, held_cap=cap, stock=stock,
+                    in_flight=self.in_flight,
                 )  # fmt: skip
-                break
+                return OrderRow(order_id, a.offer_id, stored, sealed, receipt, None)
             prior = await store.aio.by_offer(a.offer_id)
             if prior is not None:  # another replica took the same acceptance first
                 shop.orders.inc(outcome="repeat")
