@@ -7,33 +7,25 @@ protocol leaves open (see ``_fakes`` and docs/trust.md):
   the rival it fears most (the top offer from another group), pays, and rates it 1, not
   delivered. A smear needs the rival's own signature on a real receipt, so it costs the
   rival's price every time; what was spent is reported.
+
+What is decided (when, whom, how many, every draw) is here, for both modes; how a rating is
+minted, how the shill casts and buys, is the mode's (:class:`Surface`).
 """
 
 from __future__ import annotations
 
 import math
 import random
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-import schemas
-from agent import (
-    AcceptState,
-    Agent,
-    AgentConfig,
-    AgentSession,
-    Home,
-    PersonDetails,
-    TrustPolicy,
-    rating_bundle,
-)
+from agent import Ranked
 
-from ._builtins import NoTrust
-from ._fakes import self_praise
+from ._clock import SimClock
+from ._plugins import Option
+from ._scenario import Scenario
+from ._vendors import SimVendor
 
-if TYPE_CHECKING:
-    from ._market import Market
-
-__all__ = ["Attacks", "fractional"]
+__all__ = ["Attacks", "Surface", "fractional"]
 
 
 def fractional(rate: float, rng: random.Random) -> int:
@@ -44,70 +36,75 @@ def fractional(rate: float, rng: random.Random) -> int:
     return whole + (1 if frac > 0 and rng.random() < frac else 0)
 
 
+class Surface(Protocol):
+    """What a mode lends the attacks."""
+
+    scenario: Scenario
+    rng: random.Random
+    clock: SimClock
+    vendors: list[SimVendor]
+    by_id: dict[str, SimVendor]
+
+    async def open_shill(self, g: int) -> None:
+        """Make the buyer vendor group ``g`` smears with (trusts nobody, takes anything)."""
+
+    async def praise(self, v: SimVendor) -> None:
+        """Put one five-star rating of ``v``'s identity in use, of an order it made up, on
+        the board."""
+
+    async def shill_ranked(self, g: int, category: str, budget: int) -> list[Ranked]:
+        """What group ``g``'s shill is shown for an intent in ``category`` within ``budget``."""
+
+    async def shill_buys(self, g: int, target: Ranked) -> bool:
+        """The shill accepts ``target`` and, once confirmed, rates it 1, not delivered, on
+        the board; False if the vendor did not confirm."""
+
+    def options(self, shown: list[Ranked]) -> list[Option]: ...
+
+
 class Attacks:
-    def __init__(self, market: Market) -> None:
+    def __init__(self, market: Surface) -> None:
         self.market = market
-        self.shills: dict[int, Agent] = {}  # attacking vendor group -> its buyer
+        self.shills: set[int] = set()  # vendor groups that smear
         self.praised = 0
         self.smears = 0
         self.smear_spent = 0  # minor units paid to rivals for the orders behind smears
 
-    async def open(self, session: AgentSession) -> None:
+    async def open(self) -> None:
         m = self.market
         for g, group in enumerate(m.scenario.vendors):
-            if group.smear_every is None:
-                continue
-            policy = TrustPolicy(threshold=0.0)
-            config = AgentConfig(
-                agreement=None, disclose=["name", "address"], trust=policy,
-                person=PersonDetails(
-                    name=f"Shill {g}", address=[f"Calle Falsa {g}"], postcode="28013",
-                    city="Madrid", country="ES", payment_methods=["card"],
-                ),
-            )  # fmt: skip
-            agent = Agent(Home(m.workdir / "shills" / f"g{g}"), session=session, config=config,
-                          clock=m.clock.now)  # fmt: skip
-            await m._stack.enter_async_context(agent)
-            own = agent.trust
-            agent.trust = NoTrust().scorer(own, policy, None)  # type: ignore[arg-type]
-            self.shills[g] = agent
+            if group.smear_every is not None:
+                await m.open_shill(g)
+                self.shills.add(g)
 
     async def before_round(self, r: int) -> None:
         m = self.market
         for v in m.vendors:
             if v.group.praise_per_round:
                 for _ in range(fractional(v.group.praise_per_round, m.rng)):
-                    c = v.categories[0]
-                    price = schemas.Money(m.scenario.categories[c], m.scenario.currency)
-                    bundle = self_praise(v.live.signer, category=c, price=price, now=m.clock.now())
-                    await m.publish(v.vendor_id, bundle)
+                    await m.praise(v)
                     self.praised += 1
-        for g, shill in self.shills.items():
+        for g in sorted(self.shills):
             every = m.scenario.vendors[g].smear_every
             if every is not None and r > 0 and r % every == 0:
-                await self._smear(g, shill)
+                await self._smear(g)
 
-    async def _smear(self, g: int, shill: Agent) -> None:
+    async def _smear(self, g: int) -> None:
         m = self.market
         mine = next((v for v in m.vendors if v.group_index == g), None)
         if mine is None:
             return
         category = m.rng.choice(mine.categories)
         budget = round(m.scenario.categories[category] * 1.5)
-        got, _ = await m.collect(shill, category, budget, 20)
-        options = m.options(got.ranked)
+        ranked = await m.shill_ranked(g, category, budget)
+        options = m.options(ranked)
         rival = next((i for i, o in enumerate(options) if o.vendor_group not in (g, -1)), None)
         if rival is None:
             return
-        target = got.ranked[rival]
-        result = await shill.accept(target.offer.id)
-        if result.status is not AcceptState.CONFIRMED or result.receipt is None:
+        target = ranked[rival]
+        if not await m.shill_buys(g, target):
             return
-        vendor_id, bundle = rating_bundle(
-            shill.store, result.receipt.msg.id, score=1, outcome="not_delivered",
-            now=m.clock.now(),
-        )  # fmt: skip
-        await m.publish(vendor_id, bundle)
+        vendor_id = target.opened.profile.msg.vendor_id
         if (rival_vendor := m.by_id.get(vendor_id)) is not None:
             rival_vendor.orders += 1
             rival_vendor.bad_ratings += rival_vendor.vendor_id == vendor_id

@@ -3,23 +3,25 @@
 What decides a round is the real code, called through its public names: each vendor's offer
 choice (``VendorAdapter.choose``: terms, catalog, pricing, dates), the agent's ranking
 (``agent.rank_offers``: terms matching, offer rules, trust threshold, veto, newcomer policy)
-over the person's trust (``BetaTrust`` over an in-memory ``AgentStore``, or the scenario's
-trust model), and the scenario's plug-ins (choice, vendor behaviour). What is left out is
-the transport and its proofs: an intent is not signed nor broadcast, an offer is built as
-the vendor would sign it and handed to the ranking already opened (the seam: ``rank_offers``
-takes opened offers), an acceptance is always confirmed, and nothing is fsynced.
+over the person's trust (``BetaTrust`` over an in-memory ``AgentStore``, ``NetworkTrust``
+over an in-memory ratings board, or the scenario's trust model), the scenario's plug-ins
+(choice, vendor behaviour, rating behaviour), the attacks' decisions (``_attacks``) and the
+round loop itself (``_rounds``). What is left out is the transport and its proofs: an intent
+is not signed nor broadcast, an offer is built as the vendor would sign it and handed to the
+ranking already opened (the seam: ``rank_offers`` takes opened offers), an acceptance is
+always confirmed, a rating goes on the board already opened (``_board``), and nothing is
+fsynced.
 
-Every random draw is made in the order ``Market.run_round`` makes it, so a seed replays the
-same choices, orders and outcomes in both modes (tests/test_simulator_fast.py pins it).
-Scenarios that need the bus (hostile vendors, a ratings board: network trust, praise,
-smears) are refused by :func:`check_fast`.
+Every random draw is the round loop's, so a seed replays the same choices, orders and
+outcomes in both modes (tests/test_simulator_fast.py pins it). Hostile bus clients are
+refused by :func:`check_fast`: everything they send is dropped by the agent's checks before
+it is ranked, and modelling those drops would only add counts, not decisions.
 """
 
 from __future__ import annotations
 
 import contextlib
 import random
-import time
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
@@ -27,13 +29,36 @@ from types import TracebackType
 from typing import Any
 
 import schemas
-from agent import AgentStore, BetaTrust, TrustScorer, rank_offers, rating_evidence
+from agent import (
+    AgentStore,
+    BetaTrust,
+    NetworkTrust,
+    Ranked,
+    RankingWeights,
+    TrustPolicy,
+    TrustScorer,
+    rank_offers,
+    rating_evidence,
+)
 from runtime import InProcessTransport
 from vendor_adapter import VendorAdapter
 
+from ._attacks import Attacks
+from ._board import FastBoard, OpenedTrust
+from ._builtins import NoTrust
 from ._clock import SimClock
-from ._market import MARKER, RoundRecord, _behaviour, _want, options
-from ._plugins import ChoiceModel, Sale, TrustModel, load_plugin
+from ._market import MARKER, _behaviour, _want
+from ._plugins import ChoiceModel, Option, RatingBehaviour, TrustModel, load_plugin
+from ._rounds import (
+    Collected,
+    RoundPerson,
+    RoundRecord,
+    befriend,
+    options,
+    retained,
+    run_round,
+    run_rounds,
+)
 from ._scenario import PersonGroup, Scenario, ScenarioError
 from ._vendors import Gate, SimVendor, make_vendor
 
@@ -50,29 +75,39 @@ def check_fast(scenario: Scenario) -> None:
                 f"vendors.{g}.kind: hostile vendors attack the bus and the crypto, which fast "
                 "mode leaves out; use mode full"
             )
-        for key in ("praise_per_round", "smear_every"):
-            if getattr(v, key):
-                raise ScenarioError(
-                    f"vendors.{g}.{key}: attacks on the ratings board need mode full"
-                )
     for g, p in enumerate(scenario.persons):
         model: TrustModel = load_plugin("trust", p.trust_mode)
-        if model.uses_ratings:
+        if model.uses_ratings and not isinstance(_scorer(model, p.trust), NetworkTrust):
             raise ScenarioError(
-                f"persons.{g}.trust_mode: {p.trust_mode!r} reads signed ratings from the "
-                "bus's board, which fast mode leaves out; use own or none, or mode full"
+                f"persons.{g}.trust_mode: {p.trust_mode!r} reads signed rating bundles, which "
+                "fast mode does not make (it serves opened ratings to agent.NetworkTrust "
+                "only); use mode full"
             )
 
 
+def _scorer(model: TrustModel, policy: TrustPolicy) -> TrustScorer:
+    """What ``model`` makes for a person with no history, over a board that is empty."""
+    return model.scorer(BetaTrust(AgentStore(Path(":memory:")), policy), policy, lambda v: [])
+
+
 class _Person:
-    def __init__(self, index: int, group_index: int, group: PersonGroup) -> None:
+    def __init__(
+        self, index: int, group_index: int, group: PersonGroup, board: FastBoard | None
+    ) -> None:
         self.index, self.group_index, self.group = index, group_index, group
         self.store = AgentStore(Path(":memory:"))
         model: TrustModel = load_plugin("trust", group.trust_mode)
-        self.trust: TrustScorer = model.scorer(
-            BetaTrust(self.store, group.trust), group.trust, None
-        )
+        own = BetaTrust(self.store, group.trust)
+        self.publishes = model.uses_ratings and board is not None
+        if board is not None and model.uses_ratings:
+            made = model.scorer(own, group.trust, board.source)
+            assert isinstance(made, NetworkTrust)  # check_fast refused any other
+            self.trust: TrustScorer = OpenedTrust.over(made, board)
+        else:
+            self.trust = model.scorer(own, group.trust, None)
         self.choice: ChoiceModel = load_plugin("choice", group.choice)
+        self.rating: RatingBehaviour = load_plugin("rating", group.rating)
+        self.friend: schemas.FriendIdentity | None = None
         a = group.agreement
         self.terms = (
             schemas.Terms() if a is None else schemas.expand_terms(schemas.Terms(agreement=a))
@@ -100,6 +135,17 @@ class FastMarket:
         self.adapters: list[VendorAdapter] = []
         self.persons: list[_Person] = []
         self.by_id: dict[str, SimVendor] = {}
+        self.kind_of: dict[str, str] = {}
+        self.attacks = Attacks(self)
+        self._models = [load_plugin("trust", p.trust_mode) for p in scenario.persons]
+        needs_board = any(m.uses_ratings for m in self._models) or any(
+            v.praise_per_round or v.smear_every for v in scenario.vendors
+        )
+        self.board = FastBoard() if needs_board else None
+        self._shills: dict[int, TrustScorer] = {}
+        self._profiles: dict[str, schemas.Verified[schemas.VendorProfile]] = {}
+        self._intents: dict[str, schemas.Intent] = {}  # this round's intents, by id
+        self._ordered: tuple[str, Ranked] | None = None  # the receipt id and offer in this round
         self._stack = contextlib.ExitStack()
 
     async def __aenter__(self) -> FastMarket:
@@ -117,10 +163,19 @@ class FastMarket:
                 )  # fmt: skip
                 self.vendors.append(v)
                 self.adapters.append(v.start_offline(self.rng))
-                self.by_id[v.vendor_id] = v
+                self._known(v, self.adapters[-1])
+        if self.board is not None:
+            keep = sc.ratings_retention_days
+            self.board.source = retained(self.board.bundles, self.board.day, self.clock, keep)
         for g, people in enumerate(sc.persons):
             for _ in range(people.count):
-                self.persons.append(_Person(len(self.persons), g, people))
+                self.persons.append(_Person(len(self.persons), g, people, self.board))
+        befriend(
+            self.persons, sc, self.rng, self._models,
+            lambda q: schemas.Friend(f"Person {q.index}", q.friend.key, q.friend.secret)
+            if q.friend else _no_friend(),
+        )  # fmt: skip
+        await self.attacks.open()
         return self
 
     async def __aexit__(
@@ -137,23 +192,54 @@ class FastMarket:
         for p in self.persons:
             p.store.close()
 
+    def _known(self, v: SimVendor, adapter: VendorAdapter) -> None:
+        self.by_id[v.vendor_id] = v
+        self.kind_of[v.vendor_id] = v.kind
+        now = self.clock.now()
+        header = schemas.Header(created=now, expires=now, nonce=_NO_KEY[:32], vendor=v.vendor_id)
+        self._profiles[v.vendor_id] = schemas.Verified(
+            adapter.signer.profile, header, v.vendor_id, b""
+        )
+
+    @property
+    def people(self) -> list[_Person]:
+        return self.persons
+
     async def run(self, rounds: int | None = None) -> list[RoundRecord]:
         total = self.scenario.rounds if rounds is None else rounds
-        records = []
-        for r in range(total):
-            rec = await self.run_round(r)
-            records.append(rec)
-            if self.progress is not None:
-                self.progress(r + 1, total, rec)
-        return records
+        return await run_rounds(self, total, self.progress)
 
-    def _rejoins(self, r: int) -> None:
+    async def run_round(self, r: int) -> RoundRecord:
+        return await run_round(self, r)
+
+    # --- one round's steps, as the round loop (``_rounds``) asks for them -----------------
+
+    async def before_round(self, r: int) -> None:
+        self._intents.clear()
         for i, v in enumerate(self.vendors):
             every = v.group.rejoin_every
             due = every is not None and r > v.since_round and r % every == 0
             if due or v.behaviour.rejoins(v.identity(), r):
                 self.adapters[i] = v.start_offline(self.rng, r)
-                self.by_id[v.vendor_id] = v
+                self._known(v, self.adapters[i])
+        await self.attacks.before_round(r)
+
+    async def catch_up(self) -> None:
+        """The in-memory board holds every rating as soon as it is published."""
+
+    def _intent(
+        self, category: str, budget: int, wanted_within: int, terms: schemas.Terms
+    ) -> schemas.Intent:
+        intent = schemas.Intent(
+            id=schemas.new_id(), category=category, want=schemas.Want(_want(category)),
+            quantity=1, max_price=schemas.Money(budget, self.scenario.currency),
+            wanted_by=self.clock.today() + timedelta(days=wanted_within),
+            region=schemas.Region("ES", "28"), terms=terms,
+            keys=schemas.IntentKeys(sign=_NO_KEY, seal=_NO_KEY),
+            reply_subject=schemas.new_reply_subject(),
+        )  # fmt: skip
+        self._intents[intent.id] = intent
+        return intent
 
     async def _offers(self, intent: schemas.Intent) -> list[schemas.OpenedOffer]:
         """What each online vendor of the category would offer, as the agent holds it once
@@ -179,79 +265,93 @@ class FastMarket:
                 created=now, expires=now + adapter.cfg.offer_validity, nonce=_NO_KEY[:32],
                 intent=intent.id, vendor=v.vendor_id,
             )  # fmt: skip
-            signer = adapter.signer
-            profile = schemas.Verified(signer.profile, header, v.vendor_id, b"")
+            profile = schemas.Verified(adapter.signer.profile, header, v.vendor_id, b"")
             out.append(schemas.OpenedOffer(schemas.Verified(offer, header, "", b""), profile, b""))
         return out
 
-    async def run_round(self, r: int) -> RoundRecord:
-        # The draws below are Market.run_round's, in its order.
-        self.clock.at_round(r)
-        self._rejoins(r)
-        rng, sc = self.rng, self.scenario
-        person = self.persons[rng.randrange(len(self.persons))]
-        category = rng.choice(sorted(sc.categories))
-        budget = round(sc.categories[category] * rng.uniform(*person.group.budget_factor))
-        wanted_within = rng.randint(*person.group.wanted_within_days)
-        score_if_delivered = rng.randint(4, 5)
-        for v in self.vendors:
-            v.gate.online = v.group.availability >= 1 or rng.random() < v.group.availability
-        online = sum(v.gate.online for v in self.vendors)
-        t0 = time.perf_counter()
-        intent = schemas.Intent(
-            id=schemas.new_id(), category=category, want=schemas.Want(_want(category)),
-            quantity=1, max_price=schemas.Money(budget, sc.currency),
-            wanted_by=self.clock.today() + timedelta(days=wanted_within),
-            region=schemas.Region("ES", "28"), terms=person.terms,
-            keys=schemas.IntentKeys(sign=_NO_KEY, seal=_NO_KEY),
-            reply_subject=schemas.new_reply_subject(),
-        )  # fmt: skip
+    async def collect(
+        self, person: RoundPerson, category: str, budget: int, wanted_within: int
+    ) -> Collected:
+        assert isinstance(person, _Person)
+        intent = self._intent(category, budget, wanted_within, person.terms)
         offers = await self._offers(intent)
         group = person.group
         ranked, dropped = rank_offers(
             intent, offers, trust=person.trust, policy=group.trust, weights=group.ranking,
             now=self.clock.now(),
         )  # fmt: skip
-        collect_ms = (time.perf_counter() - t0) * 1e3
-        terms_dropped = sum(d.count for d in dropped if d.reason == "breach")
-        winner, paid, outcome = "", 0, "none"
-        won: SimVendor | None = None
-        shown = ranked[: group.ranking.show]
-        pick = person.choice.choose(options(shown, self.by_id), rng) if shown else None
-        if pick is not None:
-            best = shown[pick]
-            won = self.by_id.get(best.opened.profile.msg.vendor_id)
-            winner = won.kind if won is not None else "unknown"
-            paid = best.offer.total_price.amount
-            p = 1.0
-            if won is not None:
-                won.orders += 1
-                p = won.behaviour.delivery_probability(Sale(won.identity(), r, self.clock.now()))
-            arrives = p >= 1.0 or (p > 0.0 and rng.random() < p)
-            outcome = "delivered" if arrives else "not_delivered"
-            score = 1 if outcome == "not_delivered" else score_if_delivered
-            pos, neg = rating_evidence(score, outcome)
-            person.store.add_outcome(
-                vendor_id=best.offer.vendor_id, kind="rating", positive=pos, negative=neg,
-                at=self.clock.now(), ref=best.offer.id,
-            )  # fmt: skip
-        return RoundRecord(
-            seed=self.seed, round=r, person=person.index, group=person.group_index,
-            category=category, budget=budget, online=online, expected=len(offers),
-            offers=len(offers), shown=len(ranked), dropped_unverified=0,
-            dropped_terms=terms_dropped,
-            dropped_other=sum(d.count for d in dropped) - terms_dropped, hostile_shown=0,
-            winner_kind=winner, paid=paid,
-            saving_pct=round(100 * (1 - paid / budget), 2) if paid else 0.0,
-            outcome=outcome, collect_ms=round(collect_ms, 3), accept_ms=0.0,
-            winner_vendor=won.vendor_id if won is not None else "",
-            winner_group=won.group_index if won is not None else -1,
-            winner_generation=won.generation if won is not None else -1,
-            chosen_rank=-1 if pick is None else pick, day=round(self.clock.offset / timedelta(days=1), 4),
+        return Collected(len(offers), len(offers), ranked, dropped)
+
+    async def accept(self, person: RoundPerson, best: Ranked) -> str | None:
+        receipt_id = schemas.new_id()  # every acceptance is confirmed
+        self._ordered = (receipt_id, best)
+        return receipt_id
+
+    def _order(self, receipt_id: str) -> Ranked:
+        if self._ordered is None or self._ordered[0] != receipt_id:  # pragma: no cover
+            raise KeyError(f"expected the receipt of this round's order, got {receipt_id!r}")
+        return self._ordered[1]
+
+    def record(self, person: RoundPerson, receipt_id: str, score: int, outcome: str) -> None:
+        assert isinstance(person, _Person)
+        pos, neg = rating_evidence(score, outcome)
+        person.store.add_outcome(
+            vendor_id=self._order(receipt_id).offer.vendor_id, kind="rating", positive=pos,
+            negative=neg, at=self.clock.now(), ref=receipt_id,
         )  # fmt: skip
+
+    async def publish(self, person: RoundPerson, receipt_id: str, score: int, outcome: str) -> None:
+        self._rate(self._order(receipt_id), receipt_id, score, outcome, person.friend)
+
+    def _rate(
+        self,
+        order: Ranked,
+        receipt_id: str,
+        score: int,
+        outcome: str,
+        author: schemas.FriendIdentity | None = None,
+    ) -> None:
+        assert self.board is not None
+        intent = self._intents[order.offer.intent_id]
+        self.board.rate(
+            order.opened.profile, intent, receipt_id, score, outcome, self.clock, author=author
+        )
+
+    # --- the attacks' steps (``_attacks``) -------------------------------------------------
+
+    def options(self, shown: list[Ranked]) -> list[Option]:
+        return options(shown, self.by_id)
+
+    async def open_shill(self, g: int) -> None:
+        policy = TrustPolicy(threshold=0.0)
+        own = BetaTrust(AgentStore(Path(":memory:")), policy)
+        self._shills[g] = NoTrust().scorer(own, policy, None)
+
+    async def praise(self, v: SimVendor) -> None:
+        assert self.board is not None
+        c = v.categories[0]
+        intent = self._intent(c, self.scenario.categories[c], 7, schemas.Terms())
+        profile = self._profiles[v.vendor_id]
+        self.board.rate(profile, intent, schemas.new_id(), 5, "delivered", self.clock)
+
+    async def shill_ranked(self, g: int, category: str, budget: int) -> list[Ranked]:
+        intent = self._intent(category, budget, 20, schemas.Terms())
+        ranked, _ = rank_offers(
+            intent, await self._offers(intent), trust=self._shills[g],
+            policy=TrustPolicy(threshold=0.0), weights=RankingWeights(), now=self.clock.now(),
+        )  # fmt: skip
+        return ranked
+
+    async def shill_buys(self, g: int, target: Ranked) -> bool:
+        self._rate(target, schemas.new_id(), 1, "not_delivered")
+        return True
 
     def hostile_sent(self) -> dict[str, int]:
         return {}
 
     def attack_summary(self) -> dict[str, Any]:
-        return {"fake_praise": 0, "smears": 0, "smear_spent": 0}
+        return self.attacks.summary()
+
+
+def _no_friend() -> schemas.Friend:  # pragma: no cover - befriend asks only of friends
+    raise AssertionError("expected a person with a friend identity")

@@ -17,15 +17,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from types import TracebackType
 from typing import Any
-
-import msgspec
 
 import schemas
 from agent import (
@@ -34,28 +31,40 @@ from agent import (
     AgentConfig,
     AgentSession,
     BetaTrust,
-    Collected,
     Home,
-    NetworkTrust,
     PersonDetails,
     Ranked,
+    TrustPolicy,
+    TrustScorer,
     rating_bundle,
 )
+from agent import Collected as AgentCollected
 from runtime import Bus, EmbeddedServer, NatsTransport, RatingsBoard
 
 from ._attacks import Attacks
-from ._builtins import Delivers
+from ._builtins import Delivers, NoTrust
 from ._clock import SimClock
-from ._hostile import HOSTILE_SKU_PREFIX, Rogue
+from ._fakes import self_praise
+from ._hostile import Rogue
 from ._plugins import (
     ChoiceModel,
     Option,
     RatingBehaviour,
     RatingSource,
-    Sale,
     TrustModel,
     VendorBehaviour,
     load_plugin,
+)
+from ._rounds import (
+    Collected,
+    RoundPerson,
+    RoundRecord,
+    befriend,
+    day_of,
+    options,
+    retained,
+    run_round,
+    run_rounds,
 )
 from ._scenario import PersonGroup, Scenario, VendorGroup
 from ._vendors import Gate, SimVendor, make_vendor
@@ -63,36 +72,6 @@ from ._vendors import Gate, SimVendor, make_vendor
 __all__ = ["MARKER", "Market", "RoundRecord"]
 
 MARKER = ".intentcast-sim"  # marks a work directory the simulator made (and may replace)
-
-
-class RoundRecord(msgspec.Struct, frozen=True):
-    """What happened to one intent, from cast to rating."""
-
-    seed: int
-    round: int
-    person: int
-    group: int  # the person's group, in the order of [[persons]]
-    category: str
-    budget: int
-    online: int  # vendor adapters up this round
-    expected: int  # vendor adapters that chose to offer (asked beforehand, without side effects)
-    offers: int  # verified offers collected
-    shown: int  # offers that passed terms, budget and trust
-    dropped_unverified: int
-    dropped_terms: int
-    dropped_other: int
-    hostile_shown: int  # offers of a hostile vendor among those shown: must be 0
-    winner_kind: str  # "" when nothing was accepted
-    paid: int
-    saving_pct: float
-    outcome: str  # delivered | not_delivered | rejected | none
-    collect_ms: float
-    accept_ms: float
-    winner_vendor: str = ""  # the accepted vendor's id
-    winner_group: int = -1  # its group, in the order of [[vendors]]
-    winner_generation: int = -1  # how many identities that vendor had shed before this one
-    chosen_rank: int = -1  # the place of the accepted offer in the person's list (0: top)
-    day: float = 0.0  # simulated days since the run began
 
 
 @dataclass
@@ -106,6 +85,10 @@ class _Person:
     publishes: bool  # their trust reads the ratings board, and they publish to it
     friend: schemas.FriendIdentity | None = None  # whose ratings their followers recognise
 
+    @property
+    def trust(self) -> TrustScorer:
+        return self.agent.trust
+
 
 def _want(category: str) -> str:
     return category.rsplit("/", 1)[-1].replace("-", " ")
@@ -117,21 +100,6 @@ def _behaviour(group: VendorGroup) -> VendorBehaviour:
         return made
     p = group.delivery_probability
     return Delivers((0.0 if group.kind == "bait" else 1.0) if p is None else p)
-
-
-def options(shown: list[Ranked], by_id: dict[str, SimVendor]) -> list[Option]:
-    """The shown offers as a choice model sees them (both modes)."""
-    return [
-        Option(
-            vendor_id=(vid := x.opened.profile.msg.vendor_id),
-            vendor_group=v.group_index if (v := by_id.get(vid)) else -1,
-            score=x.score,
-            trust=x.trust.value,
-            new=x.trust.new,
-            price=x.offer.total_price.amount,
-        )
-        for x in shown
-    ]
 
 
 class Market:
@@ -169,6 +137,7 @@ class Market:
         self._stack = contextlib.AsyncExitStack()
         self._tasks: asyncio.TaskGroup | None = None
         self._rogue_tasks: list[asyncio.Task[None]] = []
+        self._shills: dict[int, Agent] = {}  # attacking vendor group -> its buyer
         self._agent: AgentSession | None = None  # every person's agent talks through it
         self.board: RatingsBoard | None = None
         self._trust_models = [load_plugin("trust", p.trust_mode) for p in scenario.persons]
@@ -219,7 +188,7 @@ class Market:
                 for _ in range(people.count):
                     await self._add_person(g, people)
             self._befriend()
-            await self.attacks.open(self._agent)
+            await self.attacks.open()
         except BaseException:
             await self._stack.aclose()
             raise
@@ -270,19 +239,10 @@ class Market:
     def ratings_source(self) -> RatingSource | None:
         """What people read from the board: everything, or only what is younger than the
         scenario's retention on the simulated clock."""
-        board, keep = self.board, self.scenario.ratings_retention_days
-        if board is None or keep is None:
-            return None if board is None else board.bundles
-
-        def young(vendor_id: str) -> list[tuple[int, bytes]]:
-            oldest = self.day() - keep
-            return [
-                (s, b)
-                for s, b in board.bundles(vendor_id)
-                if self._published_at.get(s, 0) >= oldest
-            ]
-
-        return young
+        if self.board is None:
+            return None
+        keep = self.scenario.ratings_retention_days
+        return retained(self.board.bundles, self._published_at, self.clock, keep)
 
     async def _add_person(self, g: int, group: PersonGroup) -> None:
         assert self._agent is not None
@@ -318,49 +278,44 @@ class Market:
         )  # fmt: skip
 
     def _befriend(self) -> None:
-        """Draw each group's friends graph: every person follows ``friends`` others of their
-        group; a person someone follows signs their ratings so followers know them."""
-        for g, group in enumerate(self.scenario.persons):
-            if not group.friends:
-                continue
-            members = [p for p in self.persons if p.group_index == g]
-            for p in members:
-                p.friend = schemas.FriendIdentity(self.rng.randbytes(32), self.rng.randbytes(32))
-            for p in members:
-                others = [q for q in members if q is not p]
-                chosen = self.rng.sample(others, min(group.friends, len(others)))
-                cards = [q.friend.card(f"Person {q.index}").friend() for q in chosen if q.friend]
-                if getattr(self._trust_models[g], "uses_friends", False):
-                    trust = p.agent.trust
-                    if isinstance(trust, NetworkTrust):
-                        trust.friends = tuple(cards)
+        befriend(
+            self.persons, self.scenario, self.rng, self._trust_models,
+            lambda q: q.friend.card(f"Person {q.index}").friend() if q.friend else _no_friend(),
+        )  # fmt: skip
 
-    # --- running --------------------------------------------------------------------------
+    # --- one round's steps, as the round loop (``_rounds``) asks for them -----------------
+
+    @property
+    def people(self) -> list[_Person]:
+        return self.persons
 
     def day(self) -> float:
-        return self.clock.offset / timedelta(days=1)
+        return day_of(self.clock)
 
     async def run(self, rounds: int | None = None) -> list[RoundRecord]:
         total = self.scenario.rounds if rounds is None else rounds
-        records = []
-        for r in range(total):
-            rec = await self.run_round(r)
-            records.append(rec)
-            if self.progress is not None:
-                self.progress(r + 1, total, rec)
-        return records
+        return await run_rounds(self, total, self.progress)
 
-    async def _rejoins(self, r: int) -> None:
+    async def run_round(self, r: int) -> RoundRecord:
+        return await run_round(self, r)
+
+    async def before_round(self, r: int) -> None:
         for v in self.vendors:
             await v.renew_if_due()
             every = v.group.rejoin_every
             due = every is not None and r > v.since_round and r % every == 0
             if due or v.behaviour.rejoins(v.identity(), r):
                 self._known(v, await v.start(self.rng, r))
+        await self.attacks.before_round(r)
 
-    async def collect(
+    async def catch_up(self) -> None:
+        if self.board is not None:
+            async with asyncio.timeout(10):
+                await self.board.catch_up()
+
+    async def cast(
         self, a: Agent, category: str, budget: int, wanted_within: int
-    ) -> tuple[Collected, int]:
+    ) -> tuple[AgentCollected, int]:
         """Cast one intent for ``a`` and collect its offers: (what came back, how many
         vendors chose to offer). Vendors are asked first, without side effects, so the
         window ends as soon as every expected offer is in."""
@@ -384,102 +339,81 @@ class Market:
         )  # fmt: skip
         return got, expected
 
-    def options(self, shown: list[Ranked]) -> list[Option]:
-        return options(shown, self.by_id)
+    async def collect(
+        self, person: RoundPerson, category: str, budget: int, wanted_within: int
+    ) -> Collected:
+        got, expected = await self.cast(_agent(person), category, budget, wanted_within)
+        return Collected(len(got.offers), expected, got.ranked, got.dropped)
 
-    async def publish(self, vendor_id: str, bundle: bytes) -> None:
+    async def accept(self, person: RoundPerson, best: Ranked) -> str | None:
+        result = await _agent(person).accept(best.offer.id)
+        if result.status is AcceptState.CONFIRMED and result.receipt is not None:
+            return result.receipt.msg.id
+        return None
+
+    def record(self, person: RoundPerson, receipt_id: str, score: int, outcome: str) -> None:
+        _agent(person).rate(receipt_id, score, outcome)
+
+    async def publish(self, person: RoundPerson, receipt_id: str, score: int, outcome: str) -> None:
+        vendor_id, bundle = rating_bundle(
+            _agent(person).store, receipt_id, score=score, outcome=outcome,
+            now=self.clock.now(), friend=person.friend,
+        )  # fmt: skip
+        await self.post(vendor_id, bundle)
+
+    async def post(self, vendor_id: str, bundle: bytes) -> None:
+        """Put one rating bundle on the board, noting the simulated day it was published."""
         assert self.board is not None
         self._published_at[await self.board.publish(vendor_id, bundle)] = self.day()
 
-    async def run_round(self, r: int) -> RoundRecord:
-        assert self._agent is not None
-        self.clock.at_round(r)
-        await self._rejoins(r)
-        await self.attacks.before_round(r)
-        rng, sc = self.rng, self.scenario
-        person = self.persons[rng.randrange(len(self.persons))]
-        category = rng.choice(sorted(sc.categories))
-        budget = round(sc.categories[category] * rng.uniform(*person.group.budget_factor))
-        wanted_within = rng.randint(*person.group.wanted_within_days)
-        score_if_delivered = rng.randint(4, 5)
-        a = person.agent
-        if self.board is not None and person.publishes:
-            async with asyncio.timeout(10):
-                await self.board.catch_up()  # what others rated so far
-        for v in self.vendors:
-            v.gate.online = v.group.availability >= 1 or rng.random() < v.group.availability
-        online = sum(v.gate.online for v in self.vendors)
-        t0 = time.perf_counter()
-        got, expected = await self.collect(a, category, budget, wanted_within)
-        collect_ms = (time.perf_counter() - t0) * 1e3
-        drops = [d.reason for d in got.dropped for _ in range(d.count)]  # kept as counts
-        unverified = sum(d.startswith("unverified") or d == "duplicate" for d in drops)
-        terms_dropped = sum(d == "breach" for d in drops)
-        hostile_shown = sum(x.offer.item.sku.startswith(HOSTILE_SKU_PREFIX) for x in got.ranked)
-        winner, paid, outcome, accept_ms = "", 0, "none", 0.0
-        won: SimVendor | None = None
-        shown = got.ranked[: person.group.ranking.show]
-        pick = person.choice.choose(self.options(shown), rng) if shown else None
-        if pick is not None:
-            best = shown[pick]
-            vendor_id = best.opened.profile.msg.vendor_id
-            t1 = time.perf_counter()
-            result = await a.accept(best.offer.id)
-            accept_ms = (time.perf_counter() - t1) * 1e3
-            winner = self.kind_of.get(vendor_id, "unknown")
-            won = self.by_id.get(vendor_id)
-            if result.status is AcceptState.CONFIRMED and result.receipt is not None:
-                paid = best.offer.total_price.amount
-                p = 1.0
-                if won is not None:
-                    won.orders += 1
-                    p = won.behaviour.delivery_probability(
-                        Sale(won.identity(), r, self.clock.now())
-                    )
-                # Only a chance strictly between 0 and 1 draws: earlier seeds replay as before.
-                arrives = p >= 1.0 or (p > 0.0 and rng.random() < p)
-                outcome = "delivered" if arrives else "not_delivered"
-                score = 1 if outcome == "not_delivered" else score_if_delivered
-                a.rate(result.receipt.msg.id, score, outcome)  # the person's own record: the truth
-                if person.publishes:
-                    group = won.group_index if won is not None else -1
-                    told = person.rating.publish(group, score, outcome, rng)
-                    if told is not None:
-                        await self._publish_rating(
-                            a, result.receipt.msg.id, *told, friend=person.friend
-                        )
-            else:
-                outcome = "rejected"
-        return RoundRecord(
-            seed=self.seed, round=r, person=person.index, group=person.group_index,
-            category=category, budget=budget, online=online,
-            expected=expected, offers=len(got.offers), shown=len(got.ranked),
-            dropped_unverified=unverified, dropped_terms=terms_dropped,
-            dropped_other=len(drops) - unverified - terms_dropped, hostile_shown=hostile_shown,
-            winner_kind=winner, paid=paid,
-            saving_pct=round(100 * (1 - paid / budget), 2) if paid else 0.0,
-            outcome=outcome, collect_ms=round(collect_ms, 3), accept_ms=round(accept_ms, 3),
-            winner_vendor=won.vendor_id if won is not None else "",
-            winner_group=won.group_index if won is not None else -1,
-            winner_generation=won.generation if won is not None else -1,
-            chosen_rank=-1 if pick is None else pick, day=round(self.day(), 4),
-        )  # fmt: skip
+    # --- the attacks' steps (``_attacks``) -------------------------------------------------
 
-    async def _publish_rating(
-        self,
-        a: Agent,
-        receipt_id: str,
-        score: int,
-        outcome: str,
-        friend: schemas.FriendIdentity | None = None,
-    ) -> None:
-        vendor_id, bundle = rating_bundle(
-            a.store, receipt_id, score=score, outcome=outcome, now=self.clock.now(),
-            friend=friend,
+    def options(self, shown: list[Ranked]) -> list[Option]:
+        return options(shown, self.by_id)
+
+    async def open_shill(self, g: int) -> None:
+        assert self._agent is not None
+        policy = TrustPolicy(threshold=0.0)
+        config = AgentConfig(
+            agreement=None, disclose=["name", "address"], trust=policy,
+            person=PersonDetails(
+                name=f"Shill {g}", address=[f"Calle Falsa {g}"], postcode="28013",
+                city="Madrid", country="ES", payment_methods=["card"],
+            ),
         )  # fmt: skip
-        await self.publish(vendor_id, bundle)
-        if outcome == "not_delivered" and (v := self.by_id.get(vendor_id)) is not None:
-            v.bad_ratings += v.vendor_id == vendor_id  # only the identity still in use
+        agent = Agent(
+            Home(self.workdir / "shills" / f"g{g}"), session=self._agent, config=config,
+            clock=self.clock.now,
+        )  # fmt: skip
+        await self._stack.enter_async_context(agent)
+        own = agent.trust
+        if not isinstance(own, BetaTrust):  # pragma: no cover - the agent's default
+            raise TypeError(f"expected the agent's own BetaTrust, got {type(own).__name__}")
+        agent.trust = NoTrust().scorer(own, policy, None)
+        self._shills[g] = agent
+
+    async def praise(self, v: SimVendor) -> None:
+        c = v.categories[0]
+        price = schemas.Money(self.scenario.categories[c], self.scenario.currency)
+        await self.post(
+            v.vendor_id, self_praise(v.live.signer, category=c, price=price, now=self.clock.now())
+        )
+
+    async def shill_ranked(self, g: int, category: str, budget: int) -> list[Ranked]:
+        got, _ = await self.cast(self._shills[g], category, budget, 20)
+        return got.ranked
+
+    async def shill_buys(self, g: int, target: Ranked) -> bool:
+        shill = self._shills[g]
+        result = await shill.accept(target.offer.id)
+        if result.status is not AcceptState.CONFIRMED or result.receipt is None:
+            return False
+        vendor_id, bundle = rating_bundle(
+            shill.store, result.receipt.msg.id, score=1, outcome="not_delivered",
+            now=self.clock.now(),
+        )  # fmt: skip
+        await self.post(vendor_id, bundle)
+        return True
 
     def hostile_sent(self) -> dict[str, int]:
         """What the hostile vendors sent, by kind."""
@@ -492,3 +426,12 @@ class Market:
     def attack_summary(self) -> dict[str, Any]:
         """What the attacks cost and made: fake ratings, smears and what they paid."""
         return self.attacks.summary()
+
+
+def _agent(person: RoundPerson) -> Agent:
+    assert isinstance(person, _Person)
+    return person.agent
+
+
+def _no_friend() -> schemas.Friend:  # pragma: no cover - befriend asks only of friends
+    raise AssertionError("expected a person with a friend identity")

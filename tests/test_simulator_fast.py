@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from agent import BetaTrust, TrustPolicy, TrustScorer
 from simulator import FastMarket, Market, RoundRecord, Scenario
 from simulator._cli import main
 
@@ -23,9 +24,7 @@ AGREE = (
 
 
 # A long window costs nothing (collecting ends once every offer a vendor chose to make is in)
-# and keeps a loaded machine from losing a late offer in full mode. days_per_round stays 0: with simulated days passing, full mode's receipt room checks the
-# vendor's countersignature answer on the wall clock (agent/_receipts.py), refuses it as not
-# yet valid and waits out its 5 s try on every order, which would make this test minutes long.
+# and keeps a loaded machine from losing a late offer in full mode.
 SMALL = """
 name = "fast-vs-full"
 seed = 11
@@ -116,19 +115,144 @@ async def test_fast_mode_agrees_with_full_for_no_trust_exploration_and_an_exit_s
     assert _rows(got) == _rows(want)
 
 
+# Network trust under attack: people on network and network+friends trust (a friends graph
+# drawn from the seed), a whitewashing bait that praises itself 1.5 times a round (the half a
+# draw), a cheap honest group that smears its rivals every 6 rounds, lying raters, and an
+# unreliable honest vendor. Every published rating, fake or real, is read by the next buyer.
+NETWORK = """
+name = "fast-vs-full-network"
+seed = 5
+rounds = 36
+window_seconds = 10.0
+[categories]
+"outdoor/tents" = 14000
+"outdoor/sleeping-bags" = 8000
+[[persons]]
+count = 5
+trust_mode = "network"
+[[persons]]
+count = 5
+trust_mode = "network+friends"
+friends = 2
+choice = {use = "softmax", temperature = 0.1}
+[[persons]]
+count = 2
+trust_mode = "network"
+rating = "lying"
+[[vendors]]
+kind = "honest"
+count = 2
+[[vendors]]
+kind = "bait"
+price_factor = [0.7, 0.75]
+rejoin_every = 11
+praise_per_round = 1.5
+[[vendors]]
+kind = "honest"
+price_factor = [0.8, 0.85]
+smear_every = 6
+[[vendors]]
+kind = "honest"
+delivery_probability = 0.7
+availability = 0.8
+"""
+
+# Simulated days: 4 days a round over 30 rounds (120 days), a half-life of 12 days for the
+# evidence, ratings older than 30 days no longer read, and a vendor that stops delivering on
+# day 48 (round 12): what people learnt fades and the board forgets.
+DAYS = """
+name = "fast-vs-full-days"
+seed = 9
+rounds = 30
+window_seconds = 10.0
+days_per_round = 4
+ratings_retention_days = 30
+[categories]
+"outdoor/tents" = 14000
+[[persons]]
+count = 4
+trust_mode = "network"
+trust = {half_life_days = 12}
+[[persons]]
+count = 4
+trust_mode = "own"
+trust = {half_life_days = 12}
+[[vendors]]
+kind = "honest"
+[[vendors]]
+kind = "bait"
+price_factor = [0.7, 0.75]
+[[vendors]]
+kind = "honest"
+behaviour = {use = "exit_scam", after_round = 12}
+price_factor = [0.8, 0.85]
+"""
+
+
+async def test_fast_mode_agrees_with_full_over_network_trust_friends_praise_and_smears(
+    tmp_path: Path,
+) -> None:
+    """Network and network+friends trust over the ratings board, with a bait that whitewashes
+    and praises itself, a group that smears its rivals with paid orders, and lying raters:
+    fast mode (an in-memory board of opened ratings read by the real ``NetworkTrust``) makes
+    the same choices, orders and outcomes as full mode (signed ratings on JetStream) in
+    every round, and its attacks cost and make the same."""
+    sc = _small(NETWORK)
+    async with Market(sc, tmp_path / "full") as full:
+        want = await full.run()
+        want_attacks = full.attack_summary()
+    async with FastMarket(sc, tmp_path / "fast") as fast:
+        got = await fast.run()
+        got_attacks = fast.attack_summary()
+    assert want_attacks["fake_praise"] > 36 and want_attacks["smears"] > 0
+    assert max(r.winner_generation for r in want) > 0  # the bait rejoined
+    assert any(r.dropped_other for r in want)  # trust or the veto dropped someone
+    assert got_attacks == want_attacks
+    assert _rows(got) == _rows(want)
+
+
+async def test_fast_mode_agrees_with_full_over_simulated_days(tmp_path: Path) -> None:
+    """Four simulated days a round, a 12-day half-life and a 30-day retention of ratings: as
+    evidence fades and old ratings drop off the board, fast and full mode still agree round
+    by round; and the days matter (the same seed without them chooses differently)."""
+    sc = _small(DAYS)
+    async with Market(sc, tmp_path / "full") as full:
+        want = await full.run()
+    async with FastMarket(sc, tmp_path / "fast") as fast:
+        got = await fast.run()
+    assert want[-1].day == 116.0
+    assert _rows(got) == _rows(want)
+    timeless = _small(DAYS.replace("days_per_round = 4", "days_per_round = 0"))
+    async with FastMarket(timeless, tmp_path / "timeless") as market:
+        frozen = await market.run()
+    assert [r.winner_vendor for r in frozen] != [r.winner_vendor for r in got]
+
+
+class BundleReader:
+    """A trust model that reads the board's signed bundles itself (fast mode has none)."""
+
+    uses_ratings = True
+
+    def scorer(self, own: BetaTrust, policy: TrustPolicy, ratings: object) -> TrustScorer:
+        return own
+
+
 @pytest.mark.parametrize(
     ("extra", "key"),
     [
         ('[[vendors]]\nkind = "hostile"\n', "vendors.4.kind"),
-        ('[[persons]]\ntrust_mode = "network"\n', "persons.2.trust_mode"),
-        ('[[vendors]]\nkind = "honest"\npraise_per_round = 1\n', "vendors.4.praise_per_round"),
+        (
+            '[[persons]]\ntrust_mode = "tests.test_simulator_fast:BundleReader"\n',
+            "persons.2.trust_mode",
+        ),
     ],
 )
 def test_fast_mode_refuses_what_it_cannot_model_in_one_line(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], extra: str, key: str
 ) -> None:
-    """A fast-mode scenario with hostile vendors or a ratings board is exit 2 and one line
-    naming the key: fast mode has no bus and no crypto to attack or to read ratings from."""
+    """A fast-mode scenario with hostile vendors, or a trust model of its own that reads
+    signed rating bundles, is exit 2 and one line naming the key: fast mode has no bus or
+    crypto to attack, and signs no bundles to read."""
     path = tmp_path / "sc.toml"
     path.write_text('mode = "fast"\n' + SMALL + extra)
     assert main(["run", str(path), "--out", str(tmp_path / "out")]) == 2
