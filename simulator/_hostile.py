@@ -24,6 +24,7 @@ import signal
 from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
+from typing import TYPE_CHECKING
 
 import structlog
 from nacl.public import PrivateKey
@@ -31,7 +32,11 @@ from nacl.signing import SigningKey
 from nats.aio.msg import Msg
 
 import schemas
+from agent import Dropped
 from runtime import Bus
+
+if TYPE_CHECKING:
+    from ._scenario import Scenario
 
 __all__ = [
     "ABSURD_KINDS",
@@ -39,6 +44,7 @@ __all__ = [
     "SCRIBBLED_NAME",
     "SCRIBBLED_TITLE",
     "Rogue",
+    "RogueDrops",
     "run_rogue",
 ]
 
@@ -210,3 +216,45 @@ async def run_rogue(url: str, modes: set[str]) -> None:
         serving = tg.create_task(rogue.serve(bus))
         await stop.wait()
         serving.cancel()
+
+
+# What the agent's checks call each hostile offer in full mode (``unverified:<error code>``).
+DROPPED_AS = {
+    "forged": "unverified:unknown_signer",
+    "tampered": "unverified:bad_signature",
+    "expired": "unverified:expired",
+    "replayed": "unverified:replayed",
+}
+
+
+class RogueDrops:
+    """Fast mode's hostile clients: what each would send to one intent, counted as the
+    agent's checks drop it; nothing of it is built, so nothing of it can be shown."""
+
+    def __init__(self, scenario: Scenario) -> None:
+        self.modes = [
+            sorted(g.modes) for g in scenario.vendors if g.kind == "hostile" for _ in range(g.count)
+        ]
+        self.count = len(self.modes)
+        self.sent: Counter[str] = Counter()
+
+    def answer(self, offers: int) -> list[Dropped]:
+        """The drops of one intent that ``offers`` honest vendors answered. A forger borrows an
+        honest vendor's profile; a replayer repeats every honest offer and every other
+        client's own offers (which fail the check their original failed: a nonce is looked up
+        only after every other check)."""
+        drops: Counter[str] = Counter()
+        for i, modes in enumerate(self.modes):
+            for mode in modes:
+                if mode != "replayed":
+                    drops[DROPPED_AS[mode]] += 1
+                    self.sent[mode] += 1
+                    continue
+                drops[DROPPED_AS[mode]] += offers
+                self.sent[mode] += offers
+                for j, theirs in enumerate(self.modes):
+                    for m in theirs if j != i else ():
+                        if m != "replayed":
+                            drops[DROPPED_AS[m]] += 1
+                            self.sent[mode] += 1
+        return [Dropped(reason, "", count=n) for reason, n in sorted(drops.items()) if n]

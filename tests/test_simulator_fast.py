@@ -13,9 +13,10 @@ from simulator import FastMarket, Market, RoundRecord, Scenario
 from simulator._cli import main
 
 # What must agree round by round. Left out on purpose: collect_ms and accept_ms (wall-clock
-# latencies), and dropped_unverified / expected (full mode's count of what the crypto and the
-# bus did; fast mode has neither, and the market below has no hostile vendor). Vendors' keys
-# come from the seeded generator in both modes, so even the winner's vendor id agrees.
+# latencies), expected, and dropped_unverified (full mode stops listening once every expected
+# offer is in, so it may miss a hostile client's late replays; fast mode counts them all: the
+# hostile test bounds it). Vendors' keys come from the seeded generator in both modes, so
+# even the winner's vendor id agrees.
 AGREE = (
     "round", "person", "group", "category", "budget", "online", "offers", "shown",
     "dropped_terms", "dropped_other", "winner_kind", "winner_vendor", "winner_group",
@@ -228,6 +229,38 @@ async def test_fast_mode_agrees_with_full_over_simulated_days(tmp_path: Path) ->
     assert [r.winner_vendor for r in frozen] != [r.winner_vendor for r in got]
 
 
+async def test_fast_mode_drops_what_hostile_clients_send_as_full_mode_does(
+    tmp_path: Path,
+) -> None:
+    """Two hostile clients (forged, tampered, expired and replayed offers, each replaying the
+    other's too) beside the small market: fast mode shows none of it, drops each kind with
+    the reason full mode's checks give it, and agrees with full mode round by round on
+    everything else; full mode may miss replays that come after the last honest offer, so it
+    counts at most as many."""
+    sc = _small(SMALL + '[[vendors]]\nkind = "hostile"\ncount = 2\n')
+    async with Market(sc, tmp_path / "full") as full:
+        want = await full.run()
+        want_sent = full.hostile_sent()
+        cast = await full.collect(full.people[0], "outdoor/tents", 20000, 10)
+        want_why = {d.reason for d in cast.dropped}
+    async with FastMarket(sc, tmp_path / "fast") as fast:
+        got = await fast.run()
+        got_sent = fast.hostile_sent()
+        cast = await fast.collect(fast.people[0], "outdoor/tents", 20000, 10)
+        got_why = {d.reason for d in cast.dropped}
+    checks = {"unverified:unknown_signer", "unverified:bad_signature", "unverified:expired"}
+    assert checks <= want_why <= got_why == checks | {"unverified:replayed"}
+    assert _rows(got) == _rows(want)
+    assert all(r.hostile_shown == 0 for r in got + want)
+    for f, w in zip(got, want, strict=True):
+        # each: its own 3, a replay of every honest offer and of the other's 3
+        assert 2 * 3 <= w.dropped_unverified <= f.dropped_unverified == 2 * (6 + f.offers), (f, w)
+    assert {k: got_sent[k] for k in ("forged", "tampered", "expired")} == {
+        k: want_sent[k] for k in ("forged", "tampered", "expired")
+    }
+    assert want_sent["replayed"] <= got_sent["replayed"]
+
+
 class BundleReader:
     """A trust model that reads the board's signed bundles itself (fast mode has none)."""
 
@@ -240,9 +273,12 @@ class BundleReader:
 @pytest.mark.parametrize(
     ("extra", "key"),
     [
-        ('[[vendors]]\nkind = "hostile"\n', "vendors.4.kind"),
         (
             '[[persons]]\ntrust_mode = "tests.test_simulator_fast:BundleReader"\n',
+            "persons.2.trust_mode",
+        ),
+        (
+            '[[persons]]\ntrust_mode = {use = "tests.test_simulator_fast:BundleReader"}\n',
             "persons.2.trust_mode",
         ),
     ],
@@ -250,9 +286,9 @@ class BundleReader:
 def test_fast_mode_refuses_what_it_cannot_model_in_one_line(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], extra: str, key: str
 ) -> None:
-    """A fast-mode scenario with hostile vendors, or a trust model of its own that reads
-    signed rating bundles, is exit 2 and one line naming the key: fast mode has no bus or
-    crypto to attack, and signs no bundles to read."""
+    """A fast-mode scenario with a trust model of its own that reads the board's signed
+    rating bundles (named by path or in a table) is exit 2 and one line naming the key:
+    fast mode signs no bundles, it serves opened ratings to ``agent.NetworkTrust`` only."""
     path = tmp_path / "sc.toml"
     path.write_text('mode = "fast"\n' + SMALL + extra)
     assert main(["run", str(path), "--out", str(tmp_path / "out")]) == 2
