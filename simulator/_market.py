@@ -8,8 +8,11 @@ arrive, which shown offer a person takes, what they publish about it, when a ven
 its identity; and the attacks the protocol leaves open (``_attacks``). Every random choice
 comes from one seeded generator; every clock is the market's simulated one (``_clock``).
 
-Over 300 lines: one round is one story (cast, choose, accept, deliver, rate), told here in
-order; set-up and the round's steps are methods beside it.
+The round itself (draws, choice, delivery, what is published) is the round loop's
+(``_rounds``), shared with fast mode; this module supplies its steps over the real protocol.
+
+Over 300 lines: set-up (bus, vendors, hostile clients, people, shills) and every step the
+round loop and the attacks ask of it, side by side, so full mode can be read in one place.
 """
 
 from __future__ import annotations
