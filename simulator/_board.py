@@ -65,7 +65,8 @@ class FastBoard:
         """Publish the rating of ``receipt_id`` (an order of ``intent`` from the vendor of
         ``profile``) made now; ``author`` is the rater's friend identity, if they have one."""
         self._seq += 1
-        seq, now, vendor_id = self._seq, clock.now(), profile.msg.vendor_id
+        # In whole seconds, as schemas.make_rating signs a rating's time.
+        seq, now, vendor_id = self._seq, clock.now().replace(microsecond=0), profile.msg.vendor_id
         header = schemas.Header(
             created=now, expires=now + timedelta(days=400), nonce=_NONCE, intent=intent.id,
             vendor=vendor_id,
