@@ -65,6 +65,7 @@ from ._rounds import (
     RoundRecord,
     befriend,
     options,
+    rejoins_now,
     retained,
     run_round,
     run_rounds,
@@ -180,8 +181,7 @@ class FastMarket:
                 self.persons.append(_Person(len(self.persons), g, people, self.board))
         befriend(
             self.persons, sc, self.rng, self._models,
-            lambda q: schemas.Friend(f"Person {q.index}", q.friend.key, q.friend.secret)
-            if q.friend else _no_friend(),
+            lambda q, f: schemas.Friend(f"Person {q.index}", f.key, f.secret),
         )  # fmt: skip
         await self.attacks.open()
         return self
@@ -225,9 +225,7 @@ class FastMarket:
     async def before_round(self, r: int) -> None:
         self._intents.clear()
         for i, v in enumerate(self.vendors):
-            every = v.group.rejoin_every
-            due = every is not None and r > v.since_round and r % every == 0
-            if due or v.behaviour.rejoins(v.identity(), r):
+            if rejoins_now(v, r):
                 self.adapters[i] = v.start_offline(self.rng, r)
                 self._known(v, self.adapters[i])
         await self.attacks.before_round(r)
@@ -364,7 +362,3 @@ class FastMarket:
 
     def attack_summary(self) -> dict[str, Any]:
         return self.attacks.summary()
-
-
-def _no_friend() -> schemas.Friend:  # pragma: no cover - befriend asks only of friends
-    raise AssertionError("expected a person with a friend identity")

@@ -65,6 +65,7 @@ from ._rounds import (
     befriend,
     day_of,
     options,
+    rejoins_now,
     retained,
     run_round,
     run_rounds,
@@ -283,7 +284,7 @@ class Market:
     def _befriend(self) -> None:
         befriend(
             self.persons, self.scenario, self.rng, self._trust_models,
-            lambda q: q.friend.card(f"Person {q.index}").friend() if q.friend else _no_friend(),
+            lambda q, f: f.card(f"Person {q.index}").friend(),
         )  # fmt: skip
 
     # --- one round's steps, as the round loop (``_rounds``) asks for them -----------------
@@ -305,9 +306,7 @@ class Market:
     async def before_round(self, r: int) -> None:
         for v in self.vendors:
             await v.renew_if_due()
-            every = v.group.rejoin_every
-            due = every is not None and r > v.since_round and r % every == 0
-            if due or v.behaviour.rejoins(v.identity(), r):
+            if rejoins_now(v, r):
                 self._known(v, await v.start(self.rng, r))
         await self.attacks.before_round(r)
 
@@ -434,7 +433,3 @@ class Market:
 def _agent(person: RoundPerson) -> Agent:
     assert isinstance(person, _Person)
     return person.agent
-
-
-def _no_friend() -> schemas.Friend:  # pragma: no cover - befriend asks only of friends
-    raise AssertionError("expected a person with a friend identity")

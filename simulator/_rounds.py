@@ -41,6 +41,7 @@ __all__ = [
     "befriend",
     "day_of",
     "options",
+    "rejoins_now",
     "retained",
     "run_round",
     "run_rounds",
@@ -171,7 +172,7 @@ def befriend(
     scenario: Scenario,
     rng: random.Random,
     models: Sequence[TrustModel],
-    friend_of: Callable[[RoundPerson], schemas.Friend],
+    friend_of: Callable[[RoundPerson, schemas.FriendIdentity], schemas.Friend],
 ) -> None:
     """Draw each group's friends graph: every person follows ``friends`` others of their
     group; a person someone follows seals their ratings so followers know them.
@@ -188,7 +189,15 @@ def befriend(
             if getattr(models[g], "uses_friends", False):
                 trust = p.trust
                 if isinstance(trust, NetworkTrust):
-                    trust.friends = tuple(friend_of(q) for q in chosen if q.friend)
+                    trust.friends = tuple(friend_of(q, q.friend) for q in chosen if q.friend)
+
+
+def rejoins_now(v: SimVendor, r: int) -> bool:
+    """Whether ``v`` sheds its identity at the start of round ``r`` (its group's
+    ``rejoin_every``, or its behaviour says so)."""
+    every = v.group.rejoin_every
+    due = every is not None and r > v.since_round and r % every == 0
+    return due or v.behaviour.rejoins(v.identity(), r)
 
 
 async def run_round(m: Mode, r: int) -> RoundRecord:
