@@ -106,9 +106,9 @@ class OpenedTrust(NetworkTrust):
 
     @classmethod
     def over(cls, made: NetworkTrust, board: FastBoard) -> OpenedTrust:
-        """The same scorer as ``made`` (own trust, policy, weights, friends), reading
-        ``board``."""
-        t = cls(made.own, board.source, made.policy, made.weights, friends=made.friends)
+        """The same scorer as ``made`` (own trust, the ratings source it reads, policy,
+        weights, friends), opening what it reads from ``board``."""
+        t = cls(made.own, made.ratings, made.policy, made.weights, friends=made.friends)
         t.board = board
         return t
 

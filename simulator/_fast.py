@@ -80,6 +80,14 @@ _NO_KEY = "0" * 64  # an intent's keys and a header's nonce: nobody seals to or 
 
 def check_fast(scenario: Scenario) -> None:
     """Refuse, in one line naming the key, what fast mode cannot model."""
+    for g, v in enumerate(scenario.vendors):
+        carried = getattr(_behaviour(v), "certified", None)
+        if getattr(carried, "attach", False):
+            raise ScenarioError(
+                f"vendors.{g}.behaviour: a vendor carrying its ratings on its offers "
+                "(certified) reads them from the bus's board, which fast mode leaves out; "
+                "use mode full"
+            )
     for g, p in enumerate(scenario.persons):
         model: TrustModel = load_plugin("trust", p.trust_mode)
         if model.uses_ratings and not isinstance(_scorer(model, p.trust), NetworkTrust):

@@ -261,6 +261,27 @@ async def test_fast_mode_drops_what_hostile_clients_send_as_full_mode_does(
     assert want_sent["replayed"] <= got_sent["replayed"]
 
 
+async def test_fast_mode_people_on_certified_trust_read_no_witnesses(tmp_path: Path) -> None:
+    """People on ``certified`` trust (own evidence and what offers carry, never the board's
+    witnesses) choose the same with and without a bait's two fake five-star ratings a round
+    on the fast board (a whole rate draws nothing), while people on ``network`` trust, who
+    read the board, choose differently: the fast board is read only by scorers that read
+    the board in full mode."""
+
+    async def winners(trust: str, praise: int) -> list[str]:
+        text = DAYS.replace('trust_mode = "own"', f'trust_mode = "{trust}"').replace(
+            'trust_mode = "network"', f'trust_mode = "{trust}"'
+        )
+        text += (
+            f'[[vendors]]\nkind = "bait"\nprice_factor = [0.6, 0.65]\npraise_per_round = {praise}\n'
+        )
+        async with FastMarket(_small(text), tmp_path / f"{trust}-{praise}") as market:
+            return [r.winner_vendor for r in await market.run()]
+
+    assert await winners("certified", 2) == await winners("certified", 0)
+    assert await winners("network", 2) != await winners("network", 0)
+
+
 class BundleReader:
     """A trust model that reads the board's signed bundles itself (fast mode has none)."""
 
@@ -281,14 +302,17 @@ class BundleReader:
             '[[persons]]\ntrust_mode = {use = "tests.test_simulator_fast:BundleReader"}\n',
             "persons.2.trust_mode",
         ),
+        ('[[vendors]]\nkind = "honest"\nbehaviour = {use = "certifies"}\n', "vendors.4.behaviour"),
     ],
 )
 def test_fast_mode_refuses_what_it_cannot_model_in_one_line(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], extra: str, key: str
 ) -> None:
     """A fast-mode scenario with a trust model of its own that reads the board's signed
-    rating bundles (named by path or in a table) is exit 2 and one line naming the key:
-    fast mode signs no bundles, it serves opened ratings to ``agent.NetworkTrust`` only."""
+    rating bundles (named by path or in a table), or with vendors that carry their ratings
+    on their offers (certified), is exit 2 and one line naming the key: fast mode signs no
+    bundles, serves opened ratings to ``agent.NetworkTrust`` only, and its vendors read no
+    board."""
     path = tmp_path / "sc.toml"
     path.write_text('mode = "fast"\n' + SMALL + extra)
     assert main(["run", str(path), "--out", str(tmp_path / "out")]) == 2
