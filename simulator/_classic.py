@@ -172,7 +172,7 @@ class Certifies:
     """Delivers with ``probability`` and rejoins every ``rejoin_every`` rounds (as
     ``delivers`` does), and carries on each offer up to ``count`` of its best ratings from
     the ratings board (score ``min_score`` or more, delivered or late), as a vendor adapter
-    with ``[certified] attach = true`` does. Full mode only: fast mode has no board."""
+    with ``[certified] attach = true`` does. Full mode only: fast-mode vendors read no board, so fast mode refuses them in one line."""
 
     def __init__(
         self,
