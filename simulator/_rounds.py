@@ -11,10 +11,16 @@ draw, is here and in this order, so the same seed makes the same draws in both m
 4. the person's choice among the offers shown;
 5. whether the goods arrive (only for a chance strictly between 0 and 1);
 6. what the person publishes (their rating behaviour).
+
+With ``in_flight = k`` in the scenario, rounds are taken k at a time (``run_tick``): 1 and 2
+for each of the k rounds in turn, 3 once, the k intents cast and collected concurrently
+(on the real bus in full mode), then 4 to 6 for each round in round order. So the k people
+judge on what was known before any of them settled, in both modes alike.
 """
 
 from __future__ import annotations
 
+import asyncio
 import random
 import time
 from collections.abc import Callable, Sequence
@@ -200,24 +206,70 @@ def rejoins_now(v: SimVendor, r: int) -> bool:
     return due or v.behaviour.rejoins(v.identity(), r)
 
 
-async def run_round(m: Mode, r: int) -> RoundRecord:
-    m.clock.at_round(r)
-    await m.before_round(r)
+@dataclass(frozen=True)
+class _Planned:
+    """One round's draws before its intent is cast."""
+
+    round: int
+    person: RoundPerson
+    category: str
+    budget: int
+    wanted_within: int
+    score_if_delivered: int
+
+
+def _plan(m: Mode, r: int) -> _Planned:
     rng, sc = m.rng, m.scenario
     people = m.people
     person = people[rng.randrange(len(people))]
     category = rng.choice(sorted(sc.categories))
     budget = round(sc.categories[category] * rng.uniform(*person.group.budget_factor))
     wanted_within = rng.randint(*person.group.wanted_within_days)
-    score_if_delivered = rng.randint(4, 5)
-    if person.publishes:
+    return _Planned(r, person, category, budget, wanted_within, rng.randint(4, 5))
+
+
+async def _collect(m: Mode, plan: _Planned) -> tuple[Collected, float]:
+    t0 = time.perf_counter()
+    got = await m.collect(plan.person, plan.category, plan.budget, plan.wanted_within)
+    return got, (time.perf_counter() - t0) * 1e3
+
+
+async def run_tick(m: Mode, rounds: Sequence[int]) -> list[RoundRecord]:
+    """Rounds whose intents are in flight at once: each round's ``before_round`` and draws in
+    turn, one availability draw for all, every intent cast and its offers collected
+    concurrently, then each round's choice, acceptance, outcome and rating in round order.
+    One round is a tick of one, drawing in exactly the order of the module's docstring."""
+    plans = []
+    for r in rounds:
+        m.clock.at_round(r)
+        await m.before_round(r)
+        plans.append(_plan(m, r))
+    if any(p.person.publishes for p in plans):
         await m.catch_up()  # what others rated so far
+    rng = m.rng
     for v in m.vendors:
         v.gate.online = v.group.availability >= 1 or rng.random() < v.group.availability
     online = sum(v.gate.online for v in m.vendors)
-    t0 = time.perf_counter()
-    got = await m.collect(person, category, budget, wanted_within)
-    collect_ms = (time.perf_counter() - t0) * 1e3
+    if len(plans) == 1:
+        collected = [await _collect(m, plans[0])]
+    else:
+        collected = list(await asyncio.gather(*(_collect(m, p) for p in plans)))
+    return [
+        await _settle(m, plan, got, collect_ms, online)
+        for plan, (got, collect_ms) in zip(plans, collected, strict=True)
+    ]
+
+
+async def run_round(m: Mode, r: int) -> RoundRecord:
+    (record,) = await run_tick(m, [r])
+    return record
+
+
+async def _settle(
+    m: Mode, plan: _Planned, got: Collected, collect_ms: float, online: int
+) -> RoundRecord:
+    rng, r, person = m.rng, plan.round, plan.person
+    category, budget, score_if_delivered = plan.category, plan.budget, plan.score_if_delivered
     drops = [d.reason for d in got.dropped for _ in range(d.count)]  # kept as counts
     unverified = sum(d.startswith("unverified") or d == "duplicate" for d in drops)
     terms_dropped = sum(d == "breach" for d in drops)
@@ -274,10 +326,12 @@ async def run_round(m: Mode, r: int) -> RoundRecord:
 async def run_rounds(
     m: Mode, total: int, progress: Callable[[int, int, RoundRecord], None] | None = None
 ) -> list[RoundRecord]:
-    records = []
-    for r in range(total):
-        rec = await run_round(m, r)
-        records.append(rec)
-        if progress is not None:
-            progress(r + 1, total, rec)
+    """``total`` rounds, ``m.scenario.in_flight`` of them in flight at a time (``run_tick``)."""
+    records: list[RoundRecord] = []
+    k = m.scenario.in_flight
+    for first in range(0, total, k):
+        for rec in await run_tick(m, range(first, min(first + k, total))):
+            records.append(rec)
+            if progress is not None:
+                progress(len(records), total, rec)
     return records

@@ -145,7 +145,10 @@ class Scenario(_Model):
     seed: int = 1
     # full: the real bus, crypto and stores; fast: the same decisions in memory (``_fast``).
     mode: Literal["full", "fast"] = "full"
-    rounds: Annotated[int, Field(ge=1, le=100_000)] = 50
+    rounds: Annotated[int, Field(ge=1, le=1_000_000)] = 50
+    # Intents in flight at once: rounds are taken this many at a time, cast and collected
+    # concurrently, then settled (choice, acceptance, outcome, rating) in round order.
+    in_flight: Annotated[int, Field(ge=1, le=64)] = 1
     window_seconds: Annotated[float, Field(gt=0, le=60)] = 2.0
     # Simulated days between rounds: forgetting, expiry and retention run on this clock.
     days_per_round: Annotated[float, Field(ge=0, le=365)] = 0.0

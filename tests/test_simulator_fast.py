@@ -357,3 +357,49 @@ def test_run_and_batch_in_fast_mode_write_their_tables(tmp_path: Path) -> None:
     out = tmp_path / "b"
     assert main(["batch", str(path), "--mode", "fast", "--seeds", "1-2", "--out", str(out)]) == 0
     assert (out / "batch.csv").read_text().count("\n") == 3
+
+
+async def test_intents_in_flight_at_once_agree_between_modes_and_overlap_in_full_mode(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With ``in_flight = 4`` rounds are taken four at a time: in full mode four people's
+    intents are out on the real bus at once (their collections overlap), fast mode makes
+    the same choices, orders and outcomes round by round, and the draws differ from one
+    intent at a time (the four are judged on what was known before any of them settled)."""
+    sc = _small(SMALL.replace("rounds = 30", "rounds = 24\nin_flight = 4"))
+    busy, most = 0, 0
+    collect = Market.collect
+
+    async def counted(self: Market, *args: object, **kwargs: object) -> object:
+        nonlocal busy, most
+        busy += 1
+        most = max(most, busy)
+        try:
+            return await collect(self, *args, **kwargs)  # type: ignore[arg-type]
+        finally:
+            busy -= 1
+
+    monkeypatch.setattr(Market, "collect", counted)
+    async with Market(sc, tmp_path / "full") as full:
+        want = await full.run()
+    async with FastMarket(sc, tmp_path / "fast") as fast:
+        got = await fast.run()
+    assert most == 4
+    assert [r.round for r in want] == list(range(24))
+    assert len({r.day for r in want[:4]}) == 1  # a tick's intents share its moment
+    assert _rows(got) == _rows(want)
+    one_at_a_time = _small(SMALL.replace("rounds = 30", "rounds = 24"))
+    async with FastMarket(one_at_a_time, tmp_path / "serial") as serial:
+        alone = await serial.run()
+    assert [r.winner_vendor for r in alone] != [r.winner_vendor for r in got]
+
+
+def test_in_flight_outside_its_range_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``in_flight = 0`` in a scenario is one line naming the key, exit 2, no traceback."""
+    f = tmp_path / "bad.toml"
+    f.write_text(SMALL.replace("rounds = 30", "rounds = 3\nin_flight = 0"))
+    assert main(["run", str(f), "--mode", "fast", "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "in_flight" in err[0], err
