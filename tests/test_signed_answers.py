@@ -5,8 +5,11 @@ every genuine answer of that vendor it overheard earlier. On a real nats-server,
 real vendor adapter and the real `intentcast` command: the person's agent believes none of
 it, waits for the vendor's own signed answer, and both sides end up holding the same order.
 
-To put the stranger first every time, not just usually, it stops the vendor (SIGSTOP) the
-moment it hears a request, sends its answers, and only then lets the vendor go on (SIGCONT).
+To put the stranger first every time, not just usually, the vendor runs with stop
+failpoints (``vendor.accept.received:stop`` and the like): it stops itself (SIGSTOP) where it
+takes each request in, before it can answer; the stranger waits until the vendor is stopped
+there, sends its answers, and only then lets it go on (SIGCONT). (Stopping the vendor when
+the stranger heard the request raced a vendor quicker than the stranger under load.)
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import asyncio
 import json
 import os
 import signal
+import time
 from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,7 +27,7 @@ import pytest
 from nats.aio.msg import Msg
 
 import schemas
-from runtime import Bus, EmbeddedServer, ServiceProcess
+from runtime import FAILPOINTS_ENV, Bus, EmbeddedServer, ServiceProcess
 from tests.conftest import Agent, VendorFactory, agent_db, vendor_db
 from tests.factories import vendor_for_test
 
@@ -92,7 +96,7 @@ class Impostor:
         endpoint = msg.subject.rsplit(".", 1)[1]
         self.requests[endpoint] += 1
         self.inboxes.add(msg.reply)
-        self.vendor.signal(signal.SIGSTOP)
+        await asyncio.to_thread(_until_stopped, self.vendor.pid)
         try:
             nc, reply = self.bus.nc, msg.reply
             await nc.publish(reply, b"", headers={"Status": "503"})
@@ -113,6 +117,25 @@ class Impostor:
             await nc.flush()
         finally:
             self.vendor.signal(signal.SIGCONT)
+
+
+# The vendor's points of taking in each request: it stops itself there (test_signed_answers).
+HELD = ",".join(
+    f"{point}:stop"
+    for point in ("vendor.accept.received", "vendor.receipt.received", "vendor.cancel.received")
+)
+
+
+def _until_stopped(pid: int, timeout: float = 30.0) -> None:
+    """Wait until process ``pid`` is stopped (state T in /proc), that is held at a stop
+    failpoint; TimeoutError if it is not within ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with open(f"/proc/{pid}/stat") as f:
+            if f.read().rsplit(")", 1)[1].split()[0] == "T":
+                return
+        time.sleep(0.005)  # polling a process state: nothing to wait on
+    raise TimeoutError(f"expected process {pid} stopped at a failpoint within {timeout}s")
 
 
 def _refused(stderr: str) -> dict[str, set[str]]:
@@ -142,7 +165,7 @@ async def test_a_stranger_answering_first_is_ignored_and_the_vendors_answer_take
     and the order cancelled, exactly as Sierra signed it; the agent logged each refusal by
     reason; the agent and Sierra hold the same confirmation, countersignature and
     cancellation."""
-    sierra = await asyncio.to_thread(vendor, "sierra")
+    sierra = await asyncio.to_thread(vendor, "sierra", env={FAILPOINTS_ENV: HELD})
     bus, imp = await _impostor(nats_server.url, sierra)
     try:
         got = await asyncio.to_thread(person.want, "--expect", "1")
@@ -196,7 +219,7 @@ async def test_a_forged_no_responders_status_ends_nothing(
     every request inbox before the vendor answers: the person still sees Sierra's offer (not
     "no vendor serves this"), the acceptance is confirmed at the first try, and Sierra holds
     the one order."""
-    sierra = await asyncio.to_thread(vendor, "sierra")
+    sierra = await asyncio.to_thread(vendor, "sierra", env={FAILPOINTS_ENV: HELD})
     bus, imp = await _impostor(nats_server.url, sierra, only_503=True)
     try:
         got = await asyncio.to_thread(person.want, "--expect", "1")

@@ -69,6 +69,9 @@ async def test_acceptances_never_countersigned_hold_at_most_the_cap_and_give_it_
         print(f"held after {ATTACKS} acceptances: {_held(tmp_path)} of {STOCK} (cap {cap})")
         assert receipts == ATTACKS  # each was confirmed to the acceptor, but...
         assert _held(tmp_path) == cap  # ...together they hold only the cap
+        # The answers came back; the log lines saying so are read from the vendor's pipe
+        # by another thread, so wait for them rather than read them as they stand.
+        assert await asyncio.to_thread(sierra.wait_count, "order.stored", ATTACKS) == ATTACKS
         stored = [e for e in sierra.events if e.get("event") == "order.stored"]
         assert len(stored) == ATTACKS
         assert all(int(e["held"]) <= int(e["held_cap"]) == cap for e in stored)  # type: ignore[call-overload]

@@ -80,6 +80,7 @@ class Aftercare:
         """A person cancels one of their orders. Idempotent: asking again gets the same
         answer."""
         shop = self.shop
+        failpoint("vendor.cancel.received")
         now = shop.clock()
         try:
             cv = schemas.open_cancel(
