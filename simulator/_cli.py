@@ -87,7 +87,7 @@ def _mode(sc: Scenario, mode: str | None) -> Scenario:
 
 def _scenario(name: str, mode: str | None = None) -> Scenario:
     sc = _mode(load_scenario(_scenario_path(name)), mode)
-    check_fits(sc)
+    check_fits(sc, raise_limit=True)
     return sc
 
 
@@ -273,7 +273,7 @@ def _main(args: argparse.Namespace) -> int:
         axes = [parse_setting(s) for s in args.set]
         keys = [k for k, _ in axes]
         raw = tomllib.loads(_scenario_path(args.scenario).read_text())
-        jobs = grid_jobs(raw, axes, _seeds(args.seeds), out, args.mode)
+        jobs = grid_jobs(raw, axes, _seeds(args.seeds), out, args.mode, raise_limit=True)
     else:
         keys, jobs = [], [Job({}, sc, seed, out / f"seed-{seed}") for seed in _seeds(args.seeds)]
     if args.bus:  # one market at a time on the given bus, in this process

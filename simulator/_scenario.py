@@ -4,6 +4,7 @@ and checked with pydantic, so a mistake says where it is and what was expected."
 from __future__ import annotations
 
 import resource
+import sys
 import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -189,9 +190,11 @@ FILES_PER_PERSON = 3  # the SQLite store, its WAL and its shared memory
 FILES_PER_VENDOR = 4
 
 
-def check_fits(scenario: Scenario) -> None:
+def check_fits(scenario: Scenario, *, raise_limit: bool = False) -> None:
     """Refuse a full-mode market that would run out of open files on this machine, and a
-    fast-mode one with what fast mode cannot model."""
+    fast-mode one with what fast mode cannot model. With ``raise_limit`` (the command line,
+    which owns its process) a soft limit under what the market needs is first raised as far
+    as the hard limit allows, and a line on stderr says so."""
     if scenario.mode == "fast":
         from ._fast import check_fast
 
@@ -200,13 +203,23 @@ def check_fits(scenario: Scenario) -> None:
     people = sum(p.count for p in scenario.persons)
     vendors = sum(v.count for v in scenario.vendors)
     need = FILES_PER_PERSON * people + FILES_PER_VENDOR * vendors + 64
-    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft != resource.RLIM_INFINITY and need > soft:
-        raise ScenarioError(
-            f"persons: {people} people and {vendors} vendors need about {need} open files "
-            f"in full mode; this machine allows {soft} (raise it with `ulimit -n {need}`, or "
-            "use fewer people)"
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY or need <= soft:
+        return
+    if raise_limit and (hard == resource.RLIM_INFINITY or need <= hard):
+        resource.setrlimit(resource.RLIMIT_NOFILE, (need, hard))
+        print(
+            f"intentcast-sim: {people} people need about {need} open files in full mode;"
+            f" raised this process's limit from {soft} to {need}",
+            file=sys.stderr,
         )
+        return
+    raise ScenarioError(
+        f"persons: {people} people and {vendors} vendors need about {need} open files "
+        f"in full mode; this machine allows {soft}"
+        + ("" if hard == resource.RLIM_INFINITY else f" (at most {hard})")
+        + f" (raise it with `ulimit -n {need}`, or use fewer people)"
+    )
 
 
 def load_scenario(path: Path) -> Scenario:

@@ -149,6 +149,8 @@ def grid_jobs(
     seeds: Sequence[int],
     out: Path,
     mode: str | None = None,
+    *,
+    raise_limit: bool = False,
 ) -> list[Job]:
     """Every combination of the ``axes`` values with every seed, on the scenario ``raw`` (as
     read from its TOML; ``mode`` overrides its mode), each run in a folder of its own."""
@@ -161,7 +163,7 @@ def grid_jobs(
         sc = scenario_with(raw, settings)
         if mode is not None:
             sc = sc.model_copy(update={"mode": mode})
-        check_fits(sc)
+        check_fits(sc, raise_limit=raise_limit)  # before the pool: its processes inherit it
         tag = "_".join(f"{k}={v}" for k, v in settings.items()).replace("/", "-") or "base"
         jobs += [Job(settings, sc, seed, out / tag / f"seed-{seed}") for seed in seeds]
     return jobs

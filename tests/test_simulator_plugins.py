@@ -4,6 +4,7 @@ market; and bad scenario input is one line naming the key, exit 2, no traceback.
 
 from __future__ import annotations
 
+import os
 import resource
 import subprocess
 import sys
@@ -90,14 +91,14 @@ async def test_a_scenario_runs_plug_ins_from_a_module_of_the_researchers_own(
 
 
 def _run_cli(
-    tmp_path: Path, body: str, files: int | None = None
+    tmp_path: Path, body: str, files: int | None = None, hard: int | None = None
 ) -> subprocess.CompletedProcess[str]:
     path = tmp_path / "bad.toml"
     path.write_text(textwrap.dedent(body))
 
     def limit() -> None:
         if files is not None:
-            resource.setrlimit(resource.RLIMIT_NOFILE, (files, files))
+            resource.setrlimit(resource.RLIMIT_NOFILE, (files, hard or files))
 
     return subprocess.run(
         [sys.executable, "-m", "simulator", "run", str(path), "--out", str(tmp_path / "out")],
@@ -152,3 +153,22 @@ def test_a_market_too_big_for_this_machines_open_files_is_refused_before_it_star
     line = cp.stderr.strip()
     assert "\n" not in line and "persons: 300 people" in line and "allows 256" in line
     assert "ulimit -n" in line and "Traceback" not in cp.stderr
+
+
+def test_a_market_over_the_soft_limit_raises_it_to_what_it_needs_and_runs(
+    tmp_path: Path,
+) -> None:
+    """Under a soft limit of 256 open files with a hard limit of 4096, 300 people in full mode
+    need about 968: the command raises its own soft limit to that (a line on stderr says
+    from what to what), runs the market and exits 0."""
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and hard < 4096 and os.environ.get("CI") != "true":
+        pytest.skip(f"needs a hard limit of 4096 open files (`ulimit -Hn`); this has {hard}")
+    body = "rounds = 2\n" + HEAD + '[[persons]]\ncount = 300\n[[vendors]]\nkind = "honest"\n'
+    cp = _run_cli(tmp_path, body, files=256, hard=4096)
+    assert cp.returncode == 0, cp.stderr
+    assert (
+        "300 people need about 968 open files in full mode; raised this process's limit from 256 to 968"
+        in cp.stderr
+    )
+    assert (tmp_path / "out" / "rounds.csv").read_text().count("\n") == 3  # a header, 2 rounds
