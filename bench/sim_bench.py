@@ -131,17 +131,32 @@ price_factor = [0.75, 0.8]
 """
 
 
-def _grid_seconds(tmp: Path, processes: int, values: int, seeds: int, rounds: int) -> float:
+def _grid_seconds(
+    tmp: Path, processes: int, values: int, seeds: int, rounds: int, mode: str = "full"
+) -> float:
     """Wall time of ``intentcast-sim sweep`` over ``values`` x ``seeds`` on ``processes``."""
     scenario = tmp / "bench-sweep.toml"
     scenario.write_text(SWEEP_TOML.format(rounds=rounds))
     counts = ",".join(str(10 * (i + 1)) for i in range(values))
     cmd = [sys.executable, "-m", "simulator", "sweep", str(scenario), "--set",
            f"persons.0.count={counts}", "--seeds", f"1-{seeds}", "--jobs", str(processes),
-           "--out", str(tmp / f"sweep-{processes}")]  # fmt: skip
+           "--mode", mode, "--out", str(tmp / f"sweep-{mode}-{processes}")]  # fmt: skip
     t0 = time.perf_counter()
     subprocess.run(cmd, check=True, capture_output=True, timeout=3600, cwd=ROOT)
     return time.perf_counter() - t0
+
+
+async def sweep_rows(tmp: Path, quick: bool, record: Record) -> None:
+    """The same grid on one process and on two, in full mode (each market already keeps
+    more than one core busy: its Python process and its nats-server) and in fast mode (one
+    core per market: the sweep's own scaling)."""
+    values, seeds = (2, 2) if quick else (5, 5)
+    for mode, rounds in (("full", 20 if quick else 60), ("fast", 200 if quick else 1500)):
+        one = await asyncio.to_thread(_grid_seconds, tmp, 1, values, seeds, rounds, mode)
+        two = await asyncio.to_thread(_grid_seconds, tmp, 2, values, seeds, rounds, mode)
+        name = f"sim_sweep_{values}x{seeds}" + ("" if mode == "full" else "_fast")
+        record(f"{name}_two_processes", two, "s", one, None,
+               f"ratio: wall time on 2 processes over 1 ({one / two:.2f} x speed-up); {mode} mode, {rounds} rounds each")  # fmt: skip
 
 
 async def simulator_rows(
@@ -154,13 +169,8 @@ async def simulator_rows(
         await fast_market(tmp, 10_000, 100, fast_rounds or (500 if quick else 5000), record)
     if only in ("", "full"):
         await full_market(tmp, 500 if quick else 2000, 50 if quick else 200, record)
-    if only not in ("", "sweep"):
-        return
-    values, seeds, rounds = (2, 2, 20) if quick else (5, 5, 60)
-    one = await asyncio.to_thread(_grid_seconds, tmp, 1, values, seeds, rounds)
-    two = await asyncio.to_thread(_grid_seconds, tmp, 2, values, seeds, rounds)
-    record(f"sim_sweep_{values}x{seeds}_two_processes", two, "s", one, None,
-           f"ratio: wall time on 2 processes over 1 ({one / two:.2f} x speed-up); {rounds} rounds each")  # fmt: skip
+    if only in ("", "sweep"):
+        await sweep_rows(tmp, quick, record)
 
 
 def _print_record(name: str, value: float, unit: str, floor: float, target: Any = None,
