@@ -758,6 +758,11 @@ async def round_trips(url: str, tmp: Path, quick: bool) -> dict[int, dict[str, f
             " unseals and verifies; floor: the same unsealed (bare signed fan-out)" + one_process,
         )  # fmt: skip
         record(
+            f"round_trip_{n}_overhead_per_offer", (pw - sw) * 1e3 / n, "us", sw * 1e3 / n, None,
+            "the round trip's excess over its crypto bound, per offer; floor: the bound per"
+            " offer (the ratio a target of overhead per offer, not of the whole, would read)",
+        )  # fmt: skip
+        record(
             f"round_trip_{n}_agent_cpu", pc, "ms", sc, None,
             "CPU of the agent's process per intent; floor: the crypto bound's requester",
         )  # fmt: skip
