@@ -48,7 +48,7 @@ from ._collecting import MAX_OFFERS, Collected
 from ._daemon import AgentDaemon
 from ._friends import FriendBook, FriendError
 from ._home import AgentConfig, Home, HomeError, PersonDetails, RankingWeights, TrustPolicy
-from ._network_trust import NetworkTrust, NetworkWeights, rating_bundle
+from ._network_trust import NetworkTrust, NetworkWeights, OpenedSource, ReceiptIndex, rating_bundle
 from ._opening import OfferOpener, admit_opened
 from ._ranking import Dropped, Ranked, Ranker, rank_offers
 from ._records import (
@@ -110,12 +110,14 @@ __all__ = [
     "Notice",
     "OfferOpener",
     "OfferRow",
+    "OpenedSource",
     "OrderState",
     "PersonDetails",
     "Ranked",
     "Ranker",
     "RankingWeights",
     "Rated",
+    "ReceiptIndex",
     "ReceiptRow",
     "RegisteredTrust",
     "Schedule",

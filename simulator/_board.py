@@ -3,7 +3,8 @@
 Full mode publishes signed rating bundles to a JetStream board, and each person's
 ``agent.NetworkTrust`` opens (verifies) every bundle it reads. Fast mode signs nothing: a
 rating goes on this board as the ``schemas.OpenedRating`` that opening its bundle would
-give, and :class:`OpenedTrust` is ``NetworkTrust`` with the opening step handing that back.
+give, and :func:`opened_trust` is ``NetworkTrust`` with the opening step handing that back
+(its public ``opened`` hook), sharing the board's ``agent.ReceiptIndex`` among all readers.
 Everything after opening (own receipts left out, one rating per receipt, strangers' weight,
 the asymmetric blame, the ceiling on praise, friends, certified copies, forgetting, the veto
 in the ranking) is ``NetworkTrust``'s own code. A friend is recognised as
@@ -13,23 +14,21 @@ someone the reader follows.
 The board keeps the newest 2,000 ratings per vendor, as ``runtime.RatingsBoard``'s reader
 does, and the simulated day each was published (for the scenario's retention).
 
-``OpenedTrust`` overrides ``NetworkTrust._open``, a private method: agent has no public
-hook for a source of ratings that are already verified (named in the branch's report).
 """
 
 from __future__ import annotations
 
 from collections import deque
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 
 import schemas
-from agent import NetworkTrust
+from agent import NetworkTrust, ReceiptIndex
 
 from ._clock import SimClock
 from ._plugins import RatingSource
 from ._rounds import day_of
 
-__all__ = ["KEEP_PER_VENDOR", "FastBoard", "OpenedTrust"]
+__all__ = ["KEEP_PER_VENDOR", "FastBoard", "opened_trust"]
 
 KEEP_PER_VENDOR = 2_000  # runtime.RatingsBoard's keep_per_vendor
 _NONCE = "0" * 32
@@ -42,14 +41,21 @@ class FastBoard:
         self._opened: dict[int, tuple[schemas.OpenedRating, schemas.FriendIdentity | None]] = {}
         self.day: dict[int, float] = {}  # sequence -> simulated day it was published
         self._seq = 0
+        self.index = ReceiptIndex()  # shared by every reader: one entry per rating
         self.source: RatingSource = self.bundles  # what people read (retention applied)
 
     def bundles(self, vendor_id: str) -> list[tuple[int, bytes]]:
         """(sequence, no bytes) of the ratings of ``vendor_id`` the board holds."""
         return list(self._copy.get(vendor_id, ()))
 
-    def opened(self, seq: int) -> tuple[schemas.OpenedRating, schemas.FriendIdentity | None]:
-        return self._opened[seq]
+    def opened(
+        self, seq: int, vendor_id: str, friends: tuple[schemas.Friend, ...]
+    ) -> tuple[schemas.OpenedRating, schemas.Friend | None]:
+        """The rating at ``seq`` as opening it gives, and which of ``friends`` sealed it."""
+        opened, author = self._opened[seq]
+        if author is None or not friends:
+            return opened, None
+        return opened, next((f for f in friends if f.secret == author.secret), None)
 
     def rate(
         self,
@@ -98,24 +104,10 @@ class FastBoard:
         return seq
 
 
-class OpenedTrust(NetworkTrust):
-    """``NetworkTrust`` over a :class:`FastBoard`: a rating is taken as the board holds it,
-    already opened."""
-
-    board: FastBoard
-
-    @classmethod
-    def over(cls, made: NetworkTrust, board: FastBoard) -> OpenedTrust:
-        """The same scorer as ``made`` (own trust, the ratings source it reads, policy,
-        weights, friends), opening what it reads from ``board``."""
-        t = cls(made.own, made.ratings, made.policy, made.weights, friends=made.friends)
-        t.board = board
-        return t
-
-    def _open(
-        self, seq: int, bundle: bytes, vendor_id: str, now: datetime
-    ) -> tuple[schemas.OpenedRating, schemas.Friend | None] | None:
-        opened, author = self.board.opened(seq)
-        if author is None or not self.friends:
-            return opened, None
-        return opened, next((f for f in self.friends if f.secret == author.secret), None)
+def opened_trust(made: NetworkTrust, board: FastBoard) -> NetworkTrust:
+    """The same scorer as ``made`` (own trust, the ratings source it reads, policy, weights,
+    friends), taking what it reads from ``board`` as the board holds it, already opened."""
+    return NetworkTrust(
+        made.own, made.ratings, made.policy, made.weights, friends=made.friends,
+        opened=board.opened, index=board.index,
+    )  # fmt: skip

@@ -53,7 +53,7 @@ from runtime import InProcessTransport
 from vendor_adapter import VendorAdapter
 
 from ._attacks import Attacks
-from ._board import FastBoard, OpenedTrust
+from ._board import FastBoard, opened_trust
 from ._builtins import NoTrust
 from ._clock import SimClock
 from ._hostile import RogueDrops
@@ -115,7 +115,7 @@ class _Person:
         if board is not None and model.uses_ratings:
             made = model.scorer(own, group.trust, board.source)
             assert isinstance(made, NetworkTrust)  # check_fast refused any other
-            self.trust: TrustScorer = OpenedTrust.over(made, board)
+            self.trust: TrustScorer = opened_trust(made, board)
         else:
             self.trust = model.scorer(own, group.trust, None)
         self.choice: ChoiceModel = load_plugin("choice", group.choice)
