@@ -44,11 +44,12 @@ from ._admission import NotAcceptable
 from ._aftercare import Changed, Delivered, Forgotten
 from ._agent import OUTCOMES, Agent, Cancelled, Rated
 from ._answers import VendorTooOld
+from ._board_evidence import BoardEvidence, OpenedSource, ReceiptIndex
 from ._collecting import MAX_OFFERS, Collected
 from ._daemon import AgentDaemon
 from ._friends import FriendBook, FriendError
 from ._home import AgentConfig, Home, HomeError, PersonDetails, RankingWeights, TrustPolicy
-from ._network_trust import NetworkTrust, NetworkWeights, OpenedSource, ReceiptIndex, rating_bundle
+from ._network_trust import NetworkTrust, NetworkWeights, rating_bundle
 from ._opening import OfferOpener, admit_opened
 from ._ranking import Dropped, Ranked, Ranker, rank_offers
 from ._records import (
@@ -87,6 +88,7 @@ __all__ = [
     "AgentSession",
     "AgentStore",
     "BetaTrust",
+    "BoardEvidence",
     "CancelError",
     "Cancelled",
     "Changed",

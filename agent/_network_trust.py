@@ -45,29 +45,24 @@ from __future__ import annotations
 
 from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 
 import structlog
 
 import schemas
 
+from ._board_evidence import BoardEvidence, OpenedSource, Tally
 from ._certified import CertifiedEvidence
 from ._home import TrustPolicy
 from ._store import AgentStore, UnknownReceipt
-from ._trust import BetaTrust, TrustScore, forgetting, rating_evidence
+from ._trust import BetaTrust, TrustScore, forgetting
 
-__all__ = ["NetworkTrust", "NetworkWeights", "OpenedSource", "ReceiptIndex", "rating_bundle"]
+__all__ = ["NetworkTrust", "NetworkWeights", "rating_bundle"]
 
 log = structlog.get_logger("intentcast.agent.trust")
 
 RatingSource = Callable[[str], list[tuple[int, bytes]]]
-# (sequence, vendor id, the friends followed) -> the rating opened and the friend who sealed
-# it, or None: a source of ratings that are verified already (NetworkTrust's ``opened``).
-OpenedSource = Callable[
-    [int, str, tuple[schemas.Friend, ...]],
-    tuple[schemas.OpenedRating, schemas.Friend | None] | None,
-]
 
 
 @dataclass(frozen=True)
@@ -79,63 +74,6 @@ class NetworkWeights:
     certified_weight: float = 0.1
 
 
-@dataclass(slots=True)
-class _Tally:
-    pos: float = 0.0
-    mild: float = 0.0  # blame from delivered orders rated below 5: scaled with the praise
-    neg: float = 0.0  # blame from orders that failed
-    buyers: int = 0
-    delivered: int = 0
-    friend_scores: Counter[int] = field(default_factory=Counter)
-
-    def forget(self, factor: float) -> None:
-        self.pos, self.mild, self.neg = self.pos * factor, self.mild * factor, self.neg * factor
-
-
-@dataclass(slots=True)
-class _Folded:
-    """The board's ratings of one vendor already counted, as of ``at``: the ``count`` first
-    of the vendor's list, sequences ``first`` to ``last``, while the person held ``mine``."""
-
-    at: datetime
-    first: int
-    last: int
-    count: int
-    mine: set[str]
-    newest: datetime  # the newest rating counted (forgetting stops at age 0)
-    strangers: _Tally
-    friends: _Tally
-
-
-class ReceiptIndex:
-    """Which sequences on a ratings board rate which receipt of a vendor, for every rating
-    opened so far: how :class:`NetworkTrust` knows, without re-reading a vendor's ratings,
-    that a new one rates a receipt already counted (only the latest counts) or that a
-    receipt the person now holds was counted as a stranger's. Scorers reading one board
-    may share one (a simulator's thousands of people do); each makes its own otherwise."""
-
-    def __init__(self) -> None:
-        self._by_hash: dict[tuple[str, str], list[int]] = {}
-        self._by_id: dict[tuple[str, str], list[int]] = {}
-
-    def note(self, vendor_id: str, seq: int, o: schemas.OpenedRating) -> None:
-        for index, key in (
-            (self._by_hash, o.rating.msg.receipt_hash),
-            (self._by_id, o.receipt.msg.id),
-        ):
-            seqs = index.setdefault((vendor_id, key), [])
-            if seq not in seqs:
-                seqs.append(seq)
-
-    def rated_between(self, vendor_id: str, receipt_hash: str, lo: int, hi: int) -> bool:
-        """Whether a rating of ``receipt_hash`` was opened at a sequence in ``[lo, hi)``."""
-        return any(lo <= s < hi for s in self._by_hash.get((vendor_id, receipt_hash), ()))
-
-    def held_between(self, vendor_id: str, receipt_id: str, lo: int, hi: int) -> bool:
-        """Whether a rating of receipt ``receipt_id`` was opened at a sequence in ``[lo, hi]``."""
-        return any(lo <= s <= hi for s in self._by_id.get((vendor_id, receipt_id), ()))
-
-
 class NetworkTrust:
     """A :class:`TrustScorer` over the person's own store and a ratings source (for example
     ``runtime.RatingsBoard.bundles``), the friends the person follows, and the certified
@@ -143,15 +81,11 @@ class NetworkTrust:
 
     ``opened``, if given, stands in for verifying: it returns the opened rating of a
     sequence and the friend (one of ``friends``) who sealed it, or None to refuse it; a
-    source whose ratings are verified already (a simulator's board) passes it. ``index`` is
-    a :class:`ReceiptIndex` to share with other scorers of the same board.
-
-    A vendor's board ratings are counted once and kept as weighted sums: a later score
-    forgets the sums by the time elapsed (decay is multiplicative) and adds only the
-    ratings published since. They are counted again from scratch when that would not give
-    the same result: ratings left the board, a new one rates a receipt already counted,
-    the person's own receipts changed for that vendor, the clock went back, or a rating
-    counted was dated after the sums' time."""
+    source whose ratings are verified already (a simulator's board) passes it. ``shared``
+    is a :class:`BoardEvidence` made with ``BoardEvidence.shared`` over that source and
+    this scorer's weights: while the person follows no friends, their board evidence is
+    the shared sums less their own receipts (``_board_evidence`` says how the sums run).
+    """
 
     def __init__(
         self,
@@ -163,7 +97,7 @@ class NetworkTrust:
         cache_size: int = 100_000,
         friends: Sequence[schemas.Friend] = (),
         opened: OpenedSource | None = None,
-        index: ReceiptIndex | None = None,
+        shared: BoardEvidence | None = None,
     ) -> None:
         self.own, self.ratings, self.policy = own, ratings, policy
         self.weights = weights or NetworkWeights()
@@ -173,8 +107,22 @@ class NetworkTrust:
         self._opened = OrderedDict()
         self._cache_size = cache_size
         self._source = opened
-        self.index = index or ReceiptIndex()
-        self._folded: dict[str, _Folded] = {}
+        w = self.weights
+        if shared is not None and shared.weights[:2] != (w.weight, w.negative_factor):
+            raise ValueError(
+                f"expected shared board evidence weighed as this scorer ({w.weight}, "
+                f"{w.negative_factor}), got {shared.weights[:2]}"
+            )
+        if shared is not None and shared.half_life != policy.half_life_days:
+            raise ValueError(
+                f"expected shared board evidence with a half-life of {policy.half_life_days} "
+                f"days, got {shared.half_life}"
+            )
+        self.shared = shared
+        self._board = BoardEvidence(
+            self._open, (w.weight, w.negative_factor, w.friend_weight), policy.half_life_days,
+            shared.index if shared is not None else None,
+        )  # fmt: skip
         self.friends = tuple(friends)
         self.refused = 0
         self.friend_seals_refused = 0
@@ -187,7 +135,7 @@ class NetworkTrust:
     def friends(self, friends: Sequence[schemas.Friend]) -> None:
         self._friends = tuple(friends)
         self._opened.clear()  # who sealed what is recognised anew
-        self._folded.clear()
+        self._board.clear()
 
     def note_offers(self, offers: Iterable[schemas.OpenedOffer], now: datetime) -> None:
         """Verify and keep the certified ratings these (verified) offers carry."""
@@ -227,131 +175,28 @@ class NetworkTrust:
             log.warning("rating.friend_seal_refused", vendor=r.vendor_id, seq=seq, error=str(err))
             return None
 
-    def _tally(self, vendor_id: str, now: datetime) -> tuple[_Tally, _Tally, _Tally]:
-        """(strangers, friends, certified) weighted evidence about ``vendor_id``; the first
-        two are this scorer's running sums: read them, never change them."""
+    def _tally(self, vendor_id: str, now: datetime) -> tuple[Tally, Tally, Tally]:
+        """(strangers, friends, certified) weighted evidence about ``vendor_id``; the
+        friends' is a running sum: read it, never change it."""
         mine = self.own.refs()
         held = self.ratings(vendor_id)
-        board = self._board(vendor_id, held, mine, now)
+        if self.shared is not None and not self._friends:
+            f = self.shared.sums(vendor_id, held, self.shared.nobody, now)
+            strangers = self.shared.without(vendor_id, f, mine, now)
+        else:
+            f = self._board.sums(vendor_id, held, mine, now)
+            strangers = f.strangers
+        index = self._board.index
         besides = mine | {
             r
             for r in self.certified._kept.get(vendor_id, {})  # the few copies it holds
-            if held and self.index.held_between(vendor_id, r, held[0][0], held[-1][0])
+            if held and index.by_id(vendor_id, r, held[0][0], held[-1][0])
         }
-        selected = _Tally()
+        selected, w = Tally(), self.weights
         for o in self.certified.ratings(vendor_id, besides=besides):
-            self._count(selected, o, None, self.weights.certified_weight, now)
-        return board.strangers, board.friends, selected
-
-    def _board(
-        self, vendor_id: str, held: list[tuple[int, bytes]], mine: set[str], now: datetime
-    ) -> _Folded:
-        f = self._folded.get(vendor_id)
-        if f is not None and self._extends(f, vendor_id, held, mine, now):
-            f.strangers.forget(forgetting(f.at, now, self.policy.half_life_days))
-            f.friends.forget(forgetting(f.at, now, self.policy.half_life_days))
-            f.at = now
-            if self._fold(f, vendor_id, held, mine, now):
-                return f
-        f = self._folded[vendor_id] = self._recount(vendor_id, held, mine, now)
-        return f
-
-    def _extends(
-        self,
-        f: _Folded,
-        vendor_id: str,
-        held: list[tuple[int, bytes]],
-        mine: set[str],
-        now: datetime,
-    ) -> bool:
-        """Whether ``held`` is what ``f`` counted with ratings added after it, and the sums
-        can be forgotten to ``now`` by a factor."""
-        if f.count == 0 or len(held) < f.count:
-            return False
-        if held[0][0] != f.first or held[f.count - 1][0] != f.last:
-            return False
-        if now < f.at or (f.newest > f.at and now != f.at):
-            return False
-        if mine is not f.mine:
-            if f.mine - mine or any(
-                self.index.held_between(vendor_id, r, f.first, f.last) for r in mine - f.mine
-            ):
-                return False
-            f.mine = mine
-        return True
-
-    def _fold(
-        self,
-        f: _Folded,
-        vendor_id: str,
-        held: list[tuple[int, bytes]],
-        mine: set[str],
-        now: datetime,
-    ) -> bool:
-        """Add the ratings ``f`` has not counted; False if one rates a receipt already on
-        the board (then only a recount gives the latest per receipt)."""
-        w = self.weights
-        for seq, bundle in held[f.count :]:
-            got = self._open(seq, bundle, vendor_id, now)
-            f.count, f.last = f.count + 1, seq
-            if got is None:
-                continue
-            o, friend = got
-            self.index.note(vendor_id, seq, o)
-            if o.receipt.msg.id in mine:
-                continue
-            if self.index.rated_between(vendor_id, o.rating.msg.receipt_hash, f.first, seq):
-                return False
-            t, weight = (f.friends, w.friend_weight) if friend else (f.strangers, w.weight)
-            self._count(t, o, friend, weight, now)
-            f.newest = max(f.newest, o.created)
-        return True
-
-    def _recount(
-        self, vendor_id: str, held: list[tuple[int, bytes]], mine: set[str], now: datetime
-    ) -> _Folded:
-        opened = []
-        for seq, bundle in held:
-            got = self._open(seq, bundle, vendor_id, now)
-            if got is not None:
-                self.index.note(vendor_id, seq, got[0])
-                if got[0].receipt.msg.id not in mine:
-                    opened.append(got)
-        friend_of = {id(o): f for o, f in opened}
-        f = _Folded(
-            at=now, first=held[0][0] if held else 0, last=held[-1][0] if held else 0,
-            count=len(held), mine=mine, newest=datetime.min.replace(tzinfo=now.tzinfo),
-            strangers=_Tally(), friends=_Tally(),
-        )  # fmt: skip
-        w = self.weights
-        for o in schemas.latest_per_receipt([o for o, _ in opened]):
-            friend = friend_of[id(o)]
-            t, weight = (f.friends, w.friend_weight) if friend else (f.strangers, w.weight)
-            self._count(t, o, friend, weight, now)
-            f.newest = max(f.newest, o.created)
-        return f
-
-    def _count(
-        self,
-        t: _Tally,
-        o: schemas.OpenedRating,
-        friend: schemas.Friend | None,
-        weight: float,
-        now: datetime,
-    ) -> None:
-        r = o.rating.msg
-        neg_factor = 1.0 if friend else self.weights.negative_factor
-        p, n = rating_evidence(r.score, r.outcome)
-        f = forgetting(o.created, now, self.policy.half_life_days)
-        t.pos += f * weight * p
-        if r.outcome in ("not_delivered", "not_as_described"):
-            t.neg += f * weight * neg_factor * n
-        else:
-            t.mild += f * weight * neg_factor * n
-        t.buyers += 1
-        t.delivered += r.outcome in ("delivered", "late")
-        if friend:
-            t.friend_scores[r.score] += 1
+            hl = self.policy.half_life_days
+            selected.count(o, w.certified_weight, w.negative_factor, forgetting(o.created, now, hl))
+        return strangers, f.friends, selected
 
     def network(self, vendor_id: str, now: datetime) -> tuple[float, float, int, int]:
         """(positive, negative) weighted evidence from strangers on the board and certified
@@ -360,7 +205,7 @@ class NetworkTrust:
         pos, neg = self._capped(strangers, selected)
         return pos, neg, strangers.buyers, strangers.delivered
 
-    def _capped(self, strangers: _Tally, selected: _Tally) -> tuple[float, float]:
+    def _capped(self, strangers: Tally, selected: Tally) -> tuple[float, float]:
         """Strangers' and certified (praise, blame): praise at most ``max_positive``, and
         the mild blame that came with it scaled by the same factor."""
         raw = strangers.pos + selected.pos

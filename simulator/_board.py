@@ -4,7 +4,8 @@ Full mode publishes signed rating bundles to a JetStream board, and each person'
 ``agent.NetworkTrust`` opens (verifies) every bundle it reads. Fast mode signs nothing: a
 rating goes on this board as the ``schemas.OpenedRating`` that opening its bundle would
 give, and :func:`opened_trust` is ``NetworkTrust`` with the opening step handing that back
-(its public ``opened`` hook), sharing the board's ``agent.ReceiptIndex`` among all readers.
+(its public ``opened`` hook). Readers who weigh the board alike and follow no friends share
+one ``agent.BoardEvidence`` (running sums per vendor), each taking out only their own receipts.
 Everything after opening (own receipts left out, one rating per receipt, strangers' weight,
 the asymmetric blame, the ceiling on praise, friends, certified copies, forgetting, the veto
 in the ranking) is ``NetworkTrust``'s own code. A friend is recognised as
@@ -22,7 +23,7 @@ from collections import deque
 from datetime import date, timedelta
 
 import schemas
-from agent import NetworkTrust, ReceiptIndex
+from agent import BoardEvidence, NetworkTrust, ReceiptIndex
 
 from ._clock import SimClock
 from ._plugins import RatingSource
@@ -42,6 +43,7 @@ class FastBoard:
         self.day: dict[int, float] = {}  # sequence -> simulated day it was published
         self._seq = 0
         self.index = ReceiptIndex()  # shared by every reader: one entry per rating
+        self._evidence: dict[tuple[float, float, float], BoardEvidence] = {}
         self.source: RatingSource = self.bundles  # what people read (retention applied)
 
     def bundles(self, vendor_id: str) -> list[tuple[int, bytes]]:
@@ -56,6 +58,16 @@ class FastBoard:
         if author is None or not friends:
             return opened, None
         return opened, next((f for f in friends if f.secret == author.secret), None)
+
+    def evidence(self, weight: float, negative_factor: float, half_life: float) -> BoardEvidence:
+        """The running sums of this board for every reader who weighs it so."""
+        key = (weight, negative_factor, half_life)
+        if key not in self._evidence:
+            self._evidence[key] = BoardEvidence.shared(
+                self.opened, weight=weight, negative_factor=negative_factor,
+                half_life_days=half_life, index=self.index,
+            )  # fmt: skip
+        return self._evidence[key]
 
     def rate(
         self,
@@ -106,8 +118,10 @@ class FastBoard:
 
 def opened_trust(made: NetworkTrust, board: FastBoard) -> NetworkTrust:
     """The same scorer as ``made`` (own trust, the ratings source it reads, policy, weights,
-    friends), taking what it reads from ``board`` as the board holds it, already opened."""
+    friends), taking what it reads from ``board`` as the board holds it, already opened, and
+    the board's sums shared with every reader weighing it alike."""
+    w, hl = made.weights, made.policy.half_life_days
     return NetworkTrust(
         made.own, made.ratings, made.policy, made.weights, friends=made.friends,
-        opened=board.opened, index=board.index,
+        opened=board.opened, shared=board.evidence(w.weight, w.negative_factor, hl),
     )  # fmt: skip

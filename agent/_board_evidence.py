@@ -1,0 +1,283 @@
+"""What the ratings board says of each vendor, kept as running sums (``NetworkTrust``'s).
+
+Counting every rating of a vendor for each offer scored made a score cost grow with the
+board. A vendor's ratings are counted once instead, into weighted sums as of a time ``at``;
+a later score forgets the sums by the time elapsed (forgetting is exponential, so it is a
+factor: ``0.5 ** (elapsed / half_life)``) and adds only the ratings published since. The
+sums are counted again from scratch, as ``NetworkTrust`` always counted them, whenever the
+shortcut would not give the same result: ratings left the board (retention, the board's
+keep), a new rating rates a receipt already counted (only the latest per receipt counts),
+the person's receipts changed for that vendor, the clock went back, or a rating counted is
+dated after ``at`` (its forgetting stopped at age 0, which no factor undoes).
+
+A factor applied to a sum rounds differently from forgetting each rating by its own age:
+scores agree with a recount to about 1e-15 (tests/test_board_evidence.py measures it).
+
+:class:`BoardEvidence` is one set of sums per vendor for readers with one weighting and
+half-life. Each ``NetworkTrust`` keeps its own; a simulator whose thousands of people read
+one board of ratings already opened shares one among all the people of a weighting who
+follow no friends (:meth:`BoardEvidence.shared`): each person's own receipts are then taken
+out of the shared sums (few: one person's orders), instead of each person counting the board.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import schemas
+
+from ._trust import forgetting, rating_evidence
+
+__all__ = ["BoardEvidence", "OpenedSource", "ReceiptIndex"]
+
+# (sequence, vendor id, the friends followed) -> the rating opened and the friend who sealed
+# it, or None to refuse it: a source of ratings that are verified already.
+OpenedSource = Callable[
+    [int, str, tuple[schemas.Friend, ...]],
+    tuple[schemas.OpenedRating, schemas.Friend | None] | None,
+]
+Opener = Callable[
+    [int, bytes, str, datetime], tuple[schemas.OpenedRating, schemas.Friend | None] | None
+]
+Weights = tuple[float, float, float]  # (stranger's weight, negative factor, friend's weight)
+
+
+@dataclass(slots=True)
+class Tally:
+    pos: float = 0.0
+    mild: float = 0.0  # blame from delivered orders rated below 5: scaled with the praise
+    neg: float = 0.0  # blame from orders that failed
+    buyers: int = 0
+    delivered: int = 0
+    friend_scores: Counter[int] = field(default_factory=Counter)
+
+    def forget(self, factor: float) -> None:
+        self.pos, self.mild, self.neg = self.pos * factor, self.mild * factor, self.neg * factor
+
+    def count(
+        self, o: schemas.OpenedRating, weight: float, neg_factor: float, f: float, sign: int = 1
+    ) -> None:
+        """Add (``sign`` -1: take out) one rating, weighed ``weight``, forgotten by ``f``."""
+        r = o.rating.msg
+        p, n = rating_evidence(r.score, r.outcome)
+        self.pos += sign * f * weight * p
+        if r.outcome in ("not_delivered", "not_as_described"):
+            self.neg += sign * f * weight * neg_factor * n
+        else:
+            self.mild += sign * f * weight * neg_factor * n
+        self.buyers += sign
+        self.delivered += sign * (r.outcome in ("delivered", "late"))
+        if self.buyers == 0:  # nothing left: exactly nothing, not a rounding residue
+            self.pos = self.mild = self.neg = 0.0
+
+
+@dataclass(slots=True)
+class Folded:
+    """A vendor's ratings counted, as of ``at``: the ``count`` first of the vendor's list,
+    sequences ``first`` to ``last``, while the reader held the receipts ``mine``."""
+
+    at: datetime
+    first: int
+    last: int
+    count: int
+    mine: set[str]
+    newest: datetime  # the newest rating counted (forgetting stops at age 0)
+    strangers: Tally
+    friends: Tally
+
+
+class ReceiptIndex:
+    """Which sequences on a ratings board rate which receipt of a vendor, for every rating
+    counted so far: how new ratings are known to rate a receipt already counted, and how a
+    receipt the person now holds is found among those counted as a stranger's."""
+
+    def __init__(self) -> None:
+        self._by_hash: dict[tuple[str, str], list[int]] = {}
+        self._by_id: dict[tuple[str, str], list[int]] = {}
+
+    def note(self, vendor_id: str, seq: int, o: schemas.OpenedRating) -> None:
+        for index, key in (
+            (self._by_hash, o.rating.msg.receipt_hash),
+            (self._by_id, o.receipt.msg.id),
+        ):
+            seqs = index.setdefault((vendor_id, key), [])
+            if seq not in seqs:
+                seqs.append(seq)
+
+    def by_hash(self, vendor_id: str, receipt_hash: str, lo: int, hi: int) -> list[int]:
+        """The sequences in ``[lo, hi]`` rating the receipt whose hash is ``receipt_hash``."""
+        return sorted(s for s in self._by_hash.get((vendor_id, receipt_hash), ()) if lo <= s <= hi)
+
+    def by_id(self, vendor_id: str, receipt_id: str, lo: int, hi: int) -> list[int]:
+        """The sequences in ``[lo, hi]`` rating receipt ``receipt_id``."""
+        return sorted(s for s in self._by_id.get((vendor_id, receipt_id), ()) if lo <= s <= hi)
+
+
+class BoardEvidence:
+    """Running sums of one board's ratings per vendor, for readers weighing them alike."""
+
+    def __init__(
+        self,
+        opener: Opener,
+        weights: Weights,
+        half_life_days: float,
+        index: ReceiptIndex | None = None,
+    ) -> None:
+        self.open, self.weights, self.half_life = opener, weights, half_life_days
+        self.index = index or ReceiptIndex()
+        self.nobody: set[str] = set()  # the receipts of a shared sum's reader: none
+        self._folded: dict[str, Folded] = {}
+
+    @classmethod
+    def shared(
+        cls,
+        opened: OpenedSource,
+        *,
+        weight: float,
+        negative_factor: float,
+        half_life_days: float,
+        index: ReceiptIndex | None = None,
+    ) -> BoardEvidence:
+        """Sums for every reader of a board of opened ratings who weighs strangers so and
+        follows no friends (``NetworkTrust``'s ``shared``)."""
+
+        def opener(
+            seq: int, bundle: bytes, vendor_id: str, now: datetime
+        ) -> tuple[schemas.OpenedRating, schemas.Friend | None] | None:
+            return opened(seq, vendor_id, ())
+
+        return cls(opener, (weight, negative_factor, 0.0), half_life_days, index)
+
+    def clear(self) -> None:
+        self._folded.clear()
+
+    def sums(
+        self, vendor_id: str, held: list[tuple[int, bytes]], mine: set[str], now: datetime
+    ) -> Folded:
+        """The counted ratings of ``vendor_id`` (``held``: what the board holds now), those
+        of the receipts in ``mine`` left out; read it, never change it."""
+        f = self._folded.get(vendor_id)
+        if f is not None and self._extends(f, vendor_id, held, mine, now):
+            factor = forgetting(f.at, now, self.half_life)
+            f.strangers.forget(factor)
+            f.friends.forget(factor)
+            f.at = now
+            if self._fold(f, vendor_id, held, mine, now):
+                return f
+        f = self._folded[vendor_id] = self._recount(vendor_id, held, mine, now)
+        return f
+
+    def forgotten(self, o: schemas.OpenedRating, now: datetime) -> float:
+        return forgetting(o.created, now, self.half_life)
+
+    def _extends(
+        self,
+        f: Folded,
+        vendor_id: str,
+        held: list[tuple[int, bytes]],
+        mine: set[str],
+        now: datetime,
+    ) -> bool:
+        """Whether ``held`` is what ``f`` counted with ratings added after it, and the sums
+        can be forgotten to ``now`` by a factor."""
+        if f.count == 0:
+            return not held and now >= f.at  # still no ratings: nothing to count
+        if len(held) < f.count:
+            return False
+        if held[0][0] != f.first or held[f.count - 1][0] != f.last:
+            return False
+        if now < f.at or (f.newest > f.at and now != f.at):
+            return False
+        if mine is not f.mine:
+            if f.mine - mine or any(
+                self.index.by_id(vendor_id, r, f.first, f.last) for r in mine - f.mine
+            ):
+                return False
+            f.mine = mine
+        return True
+
+    def _fold(
+        self,
+        f: Folded,
+        vendor_id: str,
+        held: list[tuple[int, bytes]],
+        mine: set[str],
+        now: datetime,
+    ) -> bool:
+        """Add the ratings ``f`` has not counted; False if one rates a receipt already on
+        the board (then only a recount gives the latest per receipt)."""
+        weight, negative, friend_weight = self.weights
+        for seq, bundle in held[f.count :]:
+            got = self.open(seq, bundle, vendor_id, now)
+            f.count, f.last = f.count + 1, seq
+            if got is None:
+                continue
+            o, friend = got
+            self.index.note(vendor_id, seq, o)
+            if o.receipt.msg.id in mine:
+                continue
+            if self.index.by_hash(vendor_id, o.rating.msg.receipt_hash, f.first, seq - 1):
+                return False
+            fgt = self.forgotten(o, now)
+            if friend:
+                f.friends.count(o, friend_weight, 1.0, fgt)
+                f.friends.friend_scores[o.rating.msg.score] += 1
+            else:
+                f.strangers.count(o, weight, negative, fgt)
+            f.newest = max(f.newest, o.created)
+        return True
+
+    def _recount(
+        self, vendor_id: str, held: list[tuple[int, bytes]], mine: set[str], now: datetime
+    ) -> Folded:
+        """Every rating held, counted as ``NetworkTrust`` counts them: own receipts left out,
+        then the latest rating per receipt."""
+        opened = []
+        for seq, bundle in held:
+            got = self.open(seq, bundle, vendor_id, now)
+            if got is not None:
+                self.index.note(vendor_id, seq, got[0])
+                if got[0].receipt.msg.id not in mine:
+                    opened.append(got)
+        friend_of = {id(o): f for o, f in opened}
+        f = Folded(
+            at=now, first=held[0][0] if held else 0, last=held[-1][0] if held else 0,
+            count=len(held), mine=mine, newest=datetime.min.replace(tzinfo=now.tzinfo),
+            strangers=Tally(), friends=Tally(),
+        )  # fmt: skip
+        weight, negative, friend_weight = self.weights
+        for o in schemas.latest_per_receipt([o for o, _ in opened]):
+            fgt = self.forgotten(o, now)
+            if friend_of[id(o)]:
+                f.friends.count(o, friend_weight, 1.0, fgt)
+                f.friends.friend_scores[o.rating.msg.score] += 1
+            else:
+                f.strangers.count(o, weight, negative, fgt)
+            f.newest = max(f.newest, o.created)
+        return f
+
+    def without(self, vendor_id: str, f: Folded, mine: set[str], now: datetime) -> Tally:
+        """``f``'s strangers with the ratings of the receipts in ``mine`` taken out (``f``
+        counted them: a shared sum counts every reader's receipts)."""
+        out = Tally(f.strangers.pos, f.strangers.mild, f.strangers.neg, f.strangers.buyers)
+        out.delivered = f.strangers.delivered
+        if f.count == 0:
+            return out
+        weight, negative, _ = self.weights
+        for receipt in mine:
+            for seq in self.index.by_id(vendor_id, receipt, f.first, f.last):
+                got = self.open(seq, b"", vendor_id, now)
+                if got is not None and self._counted(vendor_id, got[0], f):
+                    out.count(got[0], weight, negative, self.forgotten(got[0], now), sign=-1)
+        return out
+
+    def _counted(self, vendor_id: str, o: schemas.OpenedRating, f: Folded) -> bool:
+        """Whether ``o`` is the rating counted for its receipt (the latest of those held)."""
+        seqs = self.index.by_hash(vendor_id, o.rating.msg.receipt_hash, f.first, f.last)
+        if len(seqs) == 1:
+            return True
+        same = [got[0] for s in seqs if (got := self.open(s, b"", vendor_id, f.at)) is not None]
+        return schemas.latest_per_receipt(same)[0] is o
