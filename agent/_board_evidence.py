@@ -22,7 +22,7 @@ out of the shared sums (few: one person's orders), instead of each person counti
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -87,6 +87,11 @@ class Folded:
     newest: datetime  # the newest rating counted (forgetting stops at age 0)
     strangers: Tally
     friends: Tally
+    # With ``keep_window``: each held rating, in order, and how it was counted (_COUNTED).
+    window: deque[tuple[int, schemas.OpenedRating | None, int]] | None = None
+
+
+_NOT_COUNTED, _STRANGER, _FRIEND = 0, 1, 2
 
 
 class ReceiptIndex:
@@ -125,8 +130,11 @@ class BoardEvidence:
         weights: Weights,
         half_life_days: float,
         index: ReceiptIndex | None = None,
+        *,
+        keep_window: bool = False,
     ) -> None:
         self.open, self.weights, self.half_life = opener, weights, half_life_days
+        self.keep_window = keep_window
         self.index = index or ReceiptIndex()
         self.nobody: set[str] = set()  # the receipts of a shared sum's reader: none
         self._folded: dict[str, Folded] = {}
@@ -149,7 +157,7 @@ class BoardEvidence:
         ) -> tuple[schemas.OpenedRating, schemas.Friend | None] | None:
             return opened(seq, vendor_id, ())
 
-        return cls(opener, (weight, negative_factor, 0.0), half_life_days, index)
+        return cls(opener, (weight, negative_factor, 0.0), half_life_days, index, keep_window=True)
 
     def clear(self) -> None:
         self._folded.clear()
@@ -165,7 +173,7 @@ class BoardEvidence:
             f.strangers.forget(factor)
             f.friends.forget(factor)
             f.at = now
-            if self._fold(f, vendor_id, held, mine, now):
+            if self._drop(f, vendor_id, held, now) and self._fold(f, vendor_id, held, mine, now):
                 return f
         f = self._folded[vendor_id] = self._recount(vendor_id, held, mine, now)
         return f
@@ -185,9 +193,14 @@ class BoardEvidence:
         can be forgotten to ``now`` by a factor."""
         if f.count == 0:
             return not held and now >= f.at  # still no ratings: nothing to count
-        if len(held) < f.count:
+        if not held or held[0][0] < f.first:
             return False
-        if held[0][0] != f.first or held[f.count - 1][0] != f.last:
+        gone = 0  # counted ratings the board no longer holds: taken out (_drop) if kept
+        if held[0][0] != f.first:
+            if f.window is None:
+                return False
+            gone = next((i for i, (s, _, _) in enumerate(f.window) if s >= held[0][0]), f.count)
+        if gone == f.count or len(held) < f.count - gone or held[f.count - gone - 1][0] != f.last:
             return False
         if now < f.at or (f.newest > f.at and now != f.at):
             return False
@@ -197,6 +210,30 @@ class BoardEvidence:
             ):
                 return False
             f.mine = mine
+        return True
+
+    def _drop(
+        self, f: Folded, vendor_id: str, held: list[tuple[int, bytes]], now: datetime
+    ) -> bool:
+        """Take out the ratings the board no longer holds; False if one was the rating counted
+        for a receipt it holds another rating of (then only a recount says which counts)."""
+        if not held:
+            return True  # nothing held nor counted (see _extends)
+        weight, negative, friend_weight = self.weights
+        while f.window and f.window[0][0] < held[0][0]:
+            _, o, kind = f.window.popleft()
+            f.count -= 1
+            if o is None or kind == _NOT_COUNTED:
+                continue
+            if self.index.by_hash(vendor_id, o.rating.msg.receipt_hash, held[0][0], f.last):
+                return False
+            if kind == _FRIEND:
+                f.friends.count(o, friend_weight, 1.0, self.forgotten(o, now), sign=-1)
+                f.friends.friend_scores[o.rating.msg.score] -= 1
+                f.friends.friend_scores += Counter()  # no friend "rated" it 0 times
+            else:
+                f.strangers.count(o, weight, negative, self.forgotten(o, now), sign=-1)
+        f.first = held[0][0]
         return True
 
     def _fold(
@@ -213,21 +250,23 @@ class BoardEvidence:
         for seq, bundle in held[f.count :]:
             got = self.open(seq, bundle, vendor_id, now)
             f.count, f.last = f.count + 1, seq
-            if got is None:
-                continue
-            o, friend = got
-            self.index.note(vendor_id, seq, o)
-            if o.receipt.msg.id in mine:
-                continue
-            if self.index.by_hash(vendor_id, o.rating.msg.receipt_hash, f.first, seq - 1):
-                return False
-            fgt = self.forgotten(o, now)
-            if friend:
-                f.friends.count(o, friend_weight, 1.0, fgt)
-                f.friends.friend_scores[o.rating.msg.score] += 1
-            else:
-                f.strangers.count(o, weight, negative, fgt)
-            f.newest = max(f.newest, o.created)
+            o, kind = (None, _NOT_COUNTED) if got is None else (got[0], _NOT_COUNTED)
+            if got is not None:
+                self.index.note(vendor_id, seq, got[0])
+            if got is not None and got[0].receipt.msg.id not in mine:
+                o, friend = got
+                if self.index.by_hash(vendor_id, o.rating.msg.receipt_hash, f.first, seq - 1):
+                    return False
+                fgt = self.forgotten(o, now)
+                if friend:
+                    f.friends.count(o, friend_weight, 1.0, fgt)
+                    f.friends.friend_scores[o.rating.msg.score] += 1
+                else:
+                    f.strangers.count(o, weight, negative, fgt)
+                f.newest = max(f.newest, o.created)
+                kind = _FRIEND if friend else _STRANGER
+            if f.window is not None:
+                f.window.append((seq, o, kind))
         return True
 
     def _recount(
@@ -235,14 +274,16 @@ class BoardEvidence:
     ) -> Folded:
         """Every rating held, counted as ``NetworkTrust`` counts them: own receipts left out,
         then the latest rating per receipt."""
-        opened = []
+        opened, each = [], []
         for seq, bundle in held:
             got = self.open(seq, bundle, vendor_id, now)
+            each.append((seq, None if got is None else got[0]))
             if got is not None:
                 self.index.note(vendor_id, seq, got[0])
                 if got[0].receipt.msg.id not in mine:
                     opened.append(got)
         friend_of = {id(o): f for o, f in opened}
+        kind: dict[int, int] = {}
         f = Folded(
             at=now, first=held[0][0] if held else 0, last=held[-1][0] if held else 0,
             count=len(held), mine=mine, newest=datetime.min.replace(tzinfo=now.tzinfo),
@@ -257,6 +298,11 @@ class BoardEvidence:
             else:
                 f.strangers.count(o, weight, negative, fgt)
             f.newest = max(f.newest, o.created)
+            kind[id(o)] = _FRIEND if friend_of[id(o)] else _STRANGER
+        if self.keep_window:
+            f.window = deque(
+                (q, o, _NOT_COUNTED if o is None else kind.get(id(o), 0)) for q, o in each
+            )
         return f
 
     def without(self, vendor_id: str, f: Folded, mine: set[str], now: datetime) -> Tally:

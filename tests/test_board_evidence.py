@@ -173,6 +173,62 @@ def test_readers_sharing_the_board_sums_score_as_each_counting_alone(tmp_path: P
         assert readers[1][1].score(v.vendor_id, NOW + timedelta(days=90)).why.startswith("8 ")
 
 
+def test_shared_sums_take_out_what_leaves_the_board_as_a_recount_would(tmp_path: Path) -> None:
+    """A board that keeps its newest ratings only (as the real one keeps 2,000 a vendor):
+    each day one rating arrives and the oldest leaves. Readers sharing the sums take the
+    leaving ones out instead of counting again, and score as a recount does every day,
+    the reader holding a receipt on the board until it leaves too."""
+    v, board = vendor_for_test(), Board()
+    kinds = [(5, "delivered"), (4, "late"), (1, "not_delivered"), (2, "not_as_described")]
+    board.bundles += [minted_rating(v, score=sc, outcome=o) for sc, o in kinds]
+
+    def opened(
+        seq: int, vendor_id: str, friends: tuple[s.Friend, ...]
+    ) -> tuple[s.OpenedRating, s.Friend | None]:
+        return s.open_rating(board.bundles[seq], vendor_id=vendor_id, now=LATER), None
+
+    policy = TrustPolicy()
+    shared = BoardEvidence.shared(
+        opened, weight=0.25, negative_factor=2.0, half_life_days=policy.half_life_days
+    )
+    with AgentStore(tmp_path / "a.sqlite") as store:
+        store.add_outcome(
+            vendor_id=v.vendor_id, kind="receipt", positive=1.0, negative=0.0, at=NOW,
+            ref=_receipt_of(v, board.bundles[1]),
+        )  # fmt: skip
+        trust = NetworkTrust(BetaTrust(store, policy), board, policy, opened=opened, shared=shared)
+        trust.score(v.vendor_id, NOW)
+        for day in range(1, 9):
+            now = NOW + timedelta(days=day)
+            sc, o = kinds[day % len(kinds)]
+            board.bundles.append(minted_rating(v, score=sc, outcome=o, now=now))
+            board.start += 1
+            assert _agree(trust, store, board, v.vendor_id, now) < TOLERANCE
+        assert trust.score(v.vendor_id, now).why.startswith("4 verified buyers")
+
+
+def test_a_vendor_nobody_rated_stays_new_through_shared_sums(tmp_path: Path) -> None:
+    """Scored again and again (days apart) through shared sums while its board is empty, a
+    vendor stays new at the prior, and its first rating then counts."""
+    v, board = vendor_for_test(), Board()
+
+    def opened(
+        seq: int, vendor_id: str, friends: tuple[s.Friend, ...]
+    ) -> tuple[s.OpenedRating, s.Friend | None]:
+        return s.open_rating(board.bundles[seq], vendor_id=vendor_id, now=LATER), None
+
+    policy = TrustPolicy()
+    shared = BoardEvidence.shared(
+        opened, weight=0.25, negative_factor=2.0, half_life_days=policy.half_life_days
+    )
+    with AgentStore(tmp_path / "a.sqlite") as store:
+        trust = NetworkTrust(BetaTrust(store, policy), board, policy, opened=opened, shared=shared)
+        for day in range(3):
+            assert trust.score(v.vendor_id, NOW + timedelta(days=day)).new
+        board.bundles.append(minted_rating(v, now=NOW + timedelta(days=3)))
+        assert trust.score(v.vendor_id, NOW + timedelta(days=3)).why.startswith("1 verified")
+
+
 def test_shared_sums_weighed_otherwise_are_refused(tmp_path: Path) -> None:
     """Sums shared by readers who weigh strangers at 0.5 cannot serve a scorer weighing them
     at 0.25: a ValueError says what was expected and what was given."""
