@@ -18,6 +18,9 @@ half-life. Each ``NetworkTrust`` keeps its own; a simulator whose thousands of p
 one board of ratings already opened shares one among all the people of a weighting who
 follow no friends (:meth:`BoardEvidence.shared`): each person's own receipts are then taken
 out of the shared sums (few: one person's orders), instead of each person counting the board.
+
+Over 300 lines: the sums, their index and each case that forces a recount belong together,
+each check being there for one of those cases.
 """
 
 from __future__ import annotations
