@@ -98,30 +98,50 @@ _NOT_COUNTED, _STRANGER, _FRIEND = 0, 1, 2
 
 
 class ReceiptIndex:
-    """Which sequences on a ratings board rate which receipt of a vendor, for every rating
+    """Which sequences on a ratings board rate which receipt of a vendor, for the ratings
     counted so far: how new ratings are known to rate a receipt already counted, and how a
-    receipt the person now holds is found among those counted as a stranger's."""
+    receipt the person now holds is found among those counted as a stranger's. What the
+    board no longer holds is forgotten once a vendor's entries outgrow twice its window."""
 
     def __init__(self) -> None:
-        self._by_hash: dict[tuple[str, str], list[int]] = {}
-        self._by_id: dict[tuple[str, str], list[int]] = {}
+        self._by_hash: dict[str, dict[str, list[int]]] = {}  # vendor -> receipt hash -> seqs
+        self._by_id: dict[str, dict[str, list[int]]] = {}  # vendor -> receipt id -> seqs
 
     def note(self, vendor_id: str, seq: int, o: schemas.OpenedRating) -> None:
         for index, key in (
             (self._by_hash, o.rating.msg.receipt_hash),
             (self._by_id, o.receipt.msg.id),
         ):
-            seqs = index.setdefault((vendor_id, key), [])
+            seqs = index.setdefault(vendor_id, {}).setdefault(key, [])
             if seq not in seqs:
                 seqs.append(seq)
 
     def by_hash(self, vendor_id: str, receipt_hash: str, lo: int, hi: int) -> list[int]:
         """The sequences in ``[lo, hi]`` rating the receipt whose hash is ``receipt_hash``."""
-        return sorted(s for s in self._by_hash.get((vendor_id, receipt_hash), ()) if lo <= s <= hi)
+        seqs = self._by_hash.get(vendor_id, {}).get(receipt_hash, ())
+        return sorted(s for s in seqs if lo <= s <= hi)
 
     def by_id(self, vendor_id: str, receipt_id: str, lo: int, hi: int) -> list[int]:
         """The sequences in ``[lo, hi]`` rating receipt ``receipt_id``."""
-        return sorted(s for s in self._by_id.get((vendor_id, receipt_id), ()) if lo <= s <= hi)
+        return sorted(
+            s for s in self._by_id.get(vendor_id, {}).get(receipt_id, ()) if lo <= s <= hi
+        )
+
+    def size(self, vendor_id: str) -> int:
+        """How many receipts of ``vendor_id`` it holds sequences of."""
+        return len(self._by_hash.get(vendor_id, {}))
+
+    def forget_below(self, vendor_id: str, first: int, window: int) -> None:
+        """Forget the sequences of ``vendor_id`` before ``first`` (the board no longer holds
+        them), once its entries number more than twice the ``window`` it holds, plus 100."""
+        if self.size(vendor_id) <= 2 * window + 100:
+            return
+        for index in (self._by_hash, self._by_id):
+            kept = {}
+            for key, seqs in index.get(vendor_id, {}).items():
+                if young := [s for s in seqs if s >= first]:
+                    kept[key] = young
+            index[vendor_id] = kept
 
 
 class BoardEvidence:
@@ -177,9 +197,15 @@ class BoardEvidence:
             f.friends.forget(factor)
             f.at = now
             if self._drop(f, vendor_id, held, now) and self._fold(f, vendor_id, held, mine, now):
+                self._forget_gone(vendor_id, held)
                 return f
         f = self._folded[vendor_id] = self._recount(vendor_id, held, mine, now)
+        self._forget_gone(vendor_id, held)
         return f
+
+    def _forget_gone(self, vendor_id: str, held: list[tuple[int, bytes]]) -> None:
+        if held:
+            self.index.forget_below(vendor_id, held[0][0], len(held))
 
     def forgotten(self, o: schemas.OpenedRating, now: datetime) -> float:
         return forgetting(o.created, now, self.half_life)

@@ -207,6 +207,32 @@ def test_shared_sums_take_out_what_leaves_the_board_as_a_recount_would(tmp_path:
         assert trust.score(v.vendor_id, now).why.startswith("4 verified buyers")
 
 
+def test_the_receipt_index_forgets_what_the_board_no_longer_holds(tmp_path: Path) -> None:
+    """Over 300 days a board that holds a vendor's 4 newest ratings turns them over 75 times:
+    the index behind the sums keeps at most 2 x 4 + 100 of its receipts, not all 304, and
+    the reader still scores as a recount does."""
+    v, board = vendor_for_test(), Board()
+    board.bundles += [minted_rating(v) for _ in range(4)]
+
+    def opened(
+        seq: int, vendor_id: str, friends: tuple[s.Friend, ...]
+    ) -> tuple[s.OpenedRating, s.Friend | None]:
+        return s.open_rating(board.bundles[seq], vendor_id=vendor_id, now=LATER), None
+
+    policy = TrustPolicy()
+    shared = BoardEvidence.shared(
+        opened, weight=0.25, negative_factor=2.0, half_life_days=policy.half_life_days
+    )
+    with AgentStore(tmp_path / "a.sqlite") as store:
+        trust = NetworkTrust(BetaTrust(store, policy), board, policy, opened=opened, shared=shared)
+        for day in range(1, 301):
+            board.bundles.append(minted_rating(v, score=day % 5 + 1, now=NOW))
+            board.start += 1
+            trust.score(v.vendor_id, NOW + timedelta(days=day))
+        assert shared.index.size(v.vendor_id) <= 2 * 4 + 100
+        assert _agree(trust, store, board, v.vendor_id, NOW + timedelta(days=300)) < TOLERANCE
+
+
 def test_a_vendor_nobody_rated_stays_new_through_shared_sums(tmp_path: Path) -> None:
     """Scored again and again (days apart) through shared sums while its board is empty, a
     vendor stays new at the prior, and its first rating then counts."""
