@@ -111,7 +111,9 @@ class PersonGroup(_Model):
     ``[ranking]`` in a person's config), so groups can compare them."""
 
     count: Annotated[int, Field(ge=1, le=1000)] = 1
-    agreement: str | None = "nostalking"  # a roster agreement, or None for no must-haves
+    # A roster agreement, or "none" (None from Python) for people with no must-haves, as a
+    # person's config says it.
+    agreement: str | None = "nostalking"
     budget_factor: Range = (0.95, 1.4)  # most they pay = the category's base price x U(lo, hi)
     wanted_within_days: tuple[int, int] = (5, 20)
     trust: TrustPolicy = TrustPolicy()
@@ -129,6 +131,11 @@ class PersonGroup(_Model):
     # The friends graph: each person follows this many others of their group, drawn at
     # random (seeded); read by trust_mode "network+friends".
     friends: Annotated[int, Field(ge=0, le=50)] = 0
+
+    @field_validator("agreement")
+    @classmethod
+    def _no_agreement(cls, v: str | None) -> str | None:
+        return None if v == "none" else v
 
     @field_validator("trust_mode", "choice", "rating")
     @classmethod
@@ -172,6 +179,7 @@ class Scenario(_Model):
             if p.agreement is not None and p.agreement not in schemas.ROSTER:
                 raise ValueError(
                     f"agreement {p.agreement!r} is not in the roster {sorted(schemas.ROSTER)}"
+                    ' (or "none")'
                 )
         return self
 

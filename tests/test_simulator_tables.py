@@ -14,6 +14,7 @@ from typing import Any
 
 import pandas as pd
 import pytest
+from pydantic import ValidationError
 
 import simulator
 from simulator import RoundRecord, Scenario
@@ -209,7 +210,7 @@ def test_run_from_python_equals_the_commands_rounds(tmp_path: Path) -> None:
 
 
 def test_people_without_terms_are_the_ones_whose_terms_go_unhonoured() -> None:
-    """A group with no agreement (a ``Scenario`` made in Python can say so; TOML cannot) and no
+    """A group with no agreement (``None`` from Python, ``"none"`` in a file) and no
     trust takes the breaching vendor's cheaper offers: its terms_honoured_share falls below 1
     and the breach group wins orders, while the #NoStalking group's stays 1."""
     sc = _scenario()
@@ -222,6 +223,19 @@ def test_people_without_terms_are_the_ones_whose_terms_go_unhonoured() -> None:
     assert honoured[0] == 1.0 and honoured[1] < 1.0
     assert got.vendor_groups.set_index("kind").loc["breach", "orders_won"] > 0
     assert set(got.rounds[got.rounds["winner_kind"] == "breach"]["group"]) == {1}
+
+
+def test_a_scenario_file_says_no_agreement_as_a_persons_config_does() -> None:
+    """``agreement = "none"`` in a scenario file is the group with no must-haves (``None``,
+    as the Python API says it); a name not in the roster is refused naming both choices."""
+    raw = {"name": "t", "categories": {"outdoor/tents": 14000}, "vendors": [{"kind": "honest"}]}
+    none = Scenario.model_validate({**raw, "persons": [{"agreement": "none"}]})
+    assert none.persons[0].agreement is None
+    assert none == Scenario.model_validate({**raw, "persons": [{"agreement": None}]})
+    with pytest.raises(
+        ValidationError, match=r"not in the roster \[.*'nostalking'.*\] \(or \"none\"\)"
+    ):
+        Scenario.model_validate({**raw, "persons": [{"agreement": "nostalkin"}]})
 
 
 def test_a_sweep_on_dask_gives_the_rows_of_a_sweep_on_processes(tmp_path: Path) -> None:
