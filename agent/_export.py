@@ -199,6 +199,9 @@ def export_document(
     by_table: dict[str, list[dict[str, Any]]] = {}
     intent_keys: dict[str, IntentKey] = {}
     ensure_statuses(store)
+    # Before the store's snapshot: a watch is recorded only after its intent is stored, so
+    # every watch read here names an intent the snapshot holds.
+    watches = read_watches(home.path)
     with store.snapshot():
         for table in TABLES:
             # Columns by name: iterating a sqlite3.Row yields its values, not its keys. The
@@ -224,7 +227,7 @@ def export_document(
             "config": home.config().model_dump(mode="json"),
             "tables": by_table,
             "friends": None if friends is None else msgspec.structs.asdict(friends),
-            "watches": msgspec.to_builtins(read_watches(home.path)),
+            "watches": msgspec.to_builtins(watches),
         },
         Content,
     )

@@ -57,3 +57,8 @@ class ReplayCache:
             self.horizon = max(self.horizon, exp)
         self._seen[k] = expires
         heapq.heappush(self._heap, (expires, kid, nonce))
+
+    def forget(self, kid: str, nonce: str) -> None:
+        """Take back a nonce whose message was admitted but whose effect never happened (an
+        acceptance whose order could not be committed), so the same bytes may come again."""
+        self._seen.pop((kid, nonce), None)

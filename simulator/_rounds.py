@@ -253,7 +253,9 @@ async def run_tick(m: Mode, rounds: Sequence[int]) -> list[RoundRecord]:
     if len(plans) == 1:
         collected = [await _collect(m, plans[0])]
     else:
-        collected = list(await asyncio.gather(*(_collect(m, p) for p in plans)))
+        async with asyncio.TaskGroup() as tg:  # one cast failing stops the others
+            running = [tg.create_task(_collect(m, p)) for p in plans]
+        collected = [t.result() for t in running]
     return [
         await _settle(m, plan, got, collect_ms, online)
         for plan, (got, collect_ms) in zip(plans, collected, strict=True)

@@ -4,8 +4,10 @@ On the in-process transport: what is pinned is the object's life, not the bus.""
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 import sqlite3
+from datetime import UTC, datetime
 from pathlib import Path
 
 import msgspec
@@ -15,7 +17,7 @@ import schemas
 from runtime import Handler, InProcessTransport, Subscription
 from tests.conftest import DEMO
 from tests.shopper import Shopper, intent
-from vendor_adapter import Vendor, VendorConfig, load_vendor
+from vendor_adapter import StoreUnavailable, Vendor, VendorConfig, load_vendor
 
 
 def _sierra(tmp_path: Path) -> Path:
@@ -89,3 +91,38 @@ def test_the_breaches_a_vendor_remembers_follow_the_terms_on_both_sides(tmp_path
         assert room.breaches(strict) == ""
     finally:
         vendor.store.close()
+
+
+async def test_an_acceptance_whose_order_could_not_be_stored_is_taken_when_sent_again(
+    tmp_path: Path,
+) -> None:
+    """The store fails the first insert of an acceptance (its database away): no answer, no
+    order. The person's agent sends the same bytes again, as it does, and they make the
+    order: the failed try did not use up the acceptance's nonce."""
+    async with InProcessTransport() as bus, Vendor(_sierra(tmp_path), bus) as sierra:
+        cast = intent()
+        (offer,) = await Shopper(bus).offers(cast)
+        _, sealed = schemas.make_accept(
+            intent_wire=cast.wire, intent=cast.intent, secrets=cast.secrets, offer=offer,
+            disclosure=schemas.Disclosure(name="Ada", address=["Calle Mayor 1"],
+                                          postcode="28013", city="Madrid", country="ES"),
+            payment_method="card", now=datetime.now(UTC),
+        )  # fmt: skip
+        insert, failed = sierra.store.aio.insert_order, []
+
+        async def away(*args: object, **kwargs: object) -> object:
+            if not failed:
+                failed.append(1)
+                raise StoreUnavailable("the order store is away")
+            return await insert(*args, **kwargs)  # type: ignore[arg-type]
+
+        sierra.store.aio.insert_order = away  # type: ignore[method-assign]
+        subject = schemas.vendor_subject(offer.profile.msg.vendor_id, "order")
+        with pytest.raises(TimeoutError):
+            async with asyncio.timeout(1):
+                await bus.request(subject, sealed)
+        assert failed and sierra.store.db.execute("SELECT count(*) FROM orders").fetchone()[0] == 0
+        async with asyncio.timeout(10):
+            reply = await bus.request(subject, sealed)
+        (status,) = sierra.store.db.execute("SELECT status FROM orders").fetchone()
+    assert status == "confirmed" and reply

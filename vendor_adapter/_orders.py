@@ -72,31 +72,46 @@ class OrderRoom:
             yield
         finally:
             self._tasks = None
+            await self._finish(tasks)
+
+    async def _finish(self, tasks: set[asyncio.Task[None]]) -> None:
+        """Give the acceptances in hand ``STOP_GRACE`` seconds, then cancel the rest; also
+        when this stop is itself cancelled, so that none outlives the room."""
+        try:
             if tasks:
-                _, late = await asyncio.wait(tasks, timeout=STOP_GRACE)
-                for t in late:
-                    t.cancel()
+                _, late = await asyncio.wait(set(tasks), timeout=STOP_GRACE)
                 if late:
                     log.warning("order.cancelled_at_stop", acceptances=len(late))
-                    await asyncio.wait(late)
+        finally:
+            for t in tasks:
+                t.cancel()
+            if tasks:
+                await asyncio.gather(*tasks, return_exceptions=True)
 
     async def on_order(self, msg: Message) -> None:
         tasks = self._tasks
         if tasks is None or self.shop.store.concurrency == 1:  # a direct call, or one writer
-            await self._on_order(msg)
+            await self._failing_alone(msg)
             return
         await self._slots.acquire()
+        if self._tasks is not tasks:  # the room stopped while this waited for a slot
+            self._slots.release()
+            return
         task = asyncio.create_task(self._in_slot(msg), name="acceptance")
         tasks.add(task)
         task.add_done_callback(tasks.discard)
 
     async def _in_slot(self, msg: Message) -> None:
         try:
+            await self._failing_alone(msg)
+        finally:
+            self._slots.release()
+
+    async def _failing_alone(self, msg: Message) -> None:
+        try:
             await self._on_order(msg)
         except Exception as exc:  # this acceptance fails alone; the person's agent retries
             log.warning("order.failed", error=repr(exc)[:300])
-        finally:
-            self._slots.release()
 
     async def _on_order(self, msg: Message) -> None:
         shop = self.shop
@@ -149,7 +164,14 @@ class OrderRoom:
             await shop.respond(msg, sealed)
             return
         if existing is None:
-            existing = await self._take_order(opened, now)
+            try:
+                existing = await self._take_order(opened, now)
+            except BaseException:
+                # Nothing was committed: the person's agent sends the same acceptance again,
+                # which must not then be refused as a replay.
+                h = opened.accept.header
+                self.replay.forget(opened.accept.kid, h.nonce)
+                raise
             failpoint("vendor.order.committed")
             await shop.respond(msg, existing.reply_sealed)
             return
