@@ -357,7 +357,10 @@ class PostgresStore:
 
     @property
     def concurrency(self) -> int:
-        return self.pool_size
+        """Acceptances in hand at once: the pool but two connections, kept for the order
+        outbox and the health probe, so neither waits behind acceptances held on a hot
+        item's row lock (a probe that waited would call the database away)."""
+        return max(1, self.pool_size - 2)
 
     async def _health(self) -> StoreHealth:
         pool = self._pool
