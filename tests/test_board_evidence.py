@@ -54,6 +54,26 @@ class Board:
     def __call__(self, vendor_id: str) -> list[tuple[int, bytes]]:
         return [(i, b) for i, b in enumerate(self.bundles) if i >= self.start]
 
+    def opened(
+        self, seq: int, vendor_id: str, friends: tuple[s.Friend, ...]
+    ) -> tuple[s.OpenedRating, s.Friend | None]:
+        """The board as a source of ratings opened already (``NetworkTrust``'s ``opened``)."""
+        return s.open_rating(self.bundles[seq], vendor_id=vendor_id, now=LATER), None
+
+    def shared(self, policy: TrustPolicy) -> BoardEvidence:
+        """Sums of this board shared by readers weighing strangers as ``NetworkTrust`` does
+        by default."""
+        return BoardEvidence.shared(
+            self.opened, weight=0.25, negative_factor=2.0, half_life_days=policy.half_life_days
+        )
+
+
+def _reader(
+    store: AgentStore, board: Board, policy: TrustPolicy, shared: BoardEvidence
+) -> NetworkTrust:
+    """A reader of ``board``'s opened ratings through the ``shared`` sums."""
+    return NetworkTrust(BetaTrust(store, policy), board, policy, opened=board.opened, shared=shared)
+
 
 def _agree(kept: NetworkTrust, store: AgentStore, board: Board, v: str, now: datetime) -> float:
     """How far ``kept``'s score is from a recount's; asserts the reasons shown agree."""
@@ -144,23 +164,15 @@ def test_readers_sharing_the_board_sums_score_as_each_counting_alone(tmp_path: P
     pass."""
     v, board = vendor_for_test(), Board()
     board.bundles += [minted_rating(v, score=k % 5 + 1) for k in range(5)]
-
-    def opened(
-        seq: int, vendor_id: str, friends: tuple[s.Friend, ...]
-    ) -> tuple[s.OpenedRating, s.Friend | None]:
-        return s.open_rating(board.bundles[seq], vendor_id=vendor_id, now=LATER), None
-
     policy = TrustPolicy()
-    shared = BoardEvidence.shared(
-        opened, weight=0.25, negative_factor=2.0, half_life_days=policy.half_life_days
-    )
+    shared = board.shared(policy)
     with AgentStore(tmp_path / "a.sqlite") as holder, AgentStore(tmp_path / "b.sqlite") as other:
         holder.add_outcome(
             vendor_id=v.vendor_id, kind="receipt", positive=1.0, negative=0.0, at=NOW,
             ref=_receipt_of(v, board.bundles[2]),
         )  # fmt: skip
         readers = [
-            (store, NetworkTrust(BetaTrust(store, policy), board, policy, opened=opened, shared=shared))
+            (store, _reader(store, board, policy, shared))
             for store in (holder, other)
         ]  # fmt: skip
         for day in (0, 30, 90):
@@ -181,22 +193,14 @@ def test_shared_sums_take_out_what_leaves_the_board_as_a_recount_would(tmp_path:
     v, board = vendor_for_test(), Board()
     kinds = [(5, "delivered"), (4, "late"), (1, "not_delivered"), (2, "not_as_described")]
     board.bundles += [minted_rating(v, score=sc, outcome=o) for sc, o in kinds]
-
-    def opened(
-        seq: int, vendor_id: str, friends: tuple[s.Friend, ...]
-    ) -> tuple[s.OpenedRating, s.Friend | None]:
-        return s.open_rating(board.bundles[seq], vendor_id=vendor_id, now=LATER), None
-
     policy = TrustPolicy()
-    shared = BoardEvidence.shared(
-        opened, weight=0.25, negative_factor=2.0, half_life_days=policy.half_life_days
-    )
+    shared = board.shared(policy)
     with AgentStore(tmp_path / "a.sqlite") as store:
         store.add_outcome(
             vendor_id=v.vendor_id, kind="receipt", positive=1.0, negative=0.0, at=NOW,
             ref=_receipt_of(v, board.bundles[1]),
         )  # fmt: skip
-        trust = NetworkTrust(BetaTrust(store, policy), board, policy, opened=opened, shared=shared)
+        trust = _reader(store, board, policy, shared)
         trust.score(v.vendor_id, NOW)
         for day in range(1, 9):
             now = NOW + timedelta(days=day)
@@ -213,18 +217,10 @@ def test_the_receipt_index_forgets_what_the_board_no_longer_holds(tmp_path: Path
     the reader still scores as a recount does."""
     v, board = vendor_for_test(), Board()
     board.bundles += [minted_rating(v) for _ in range(4)]
-
-    def opened(
-        seq: int, vendor_id: str, friends: tuple[s.Friend, ...]
-    ) -> tuple[s.OpenedRating, s.Friend | None]:
-        return s.open_rating(board.bundles[seq], vendor_id=vendor_id, now=LATER), None
-
     policy = TrustPolicy()
-    shared = BoardEvidence.shared(
-        opened, weight=0.25, negative_factor=2.0, half_life_days=policy.half_life_days
-    )
+    shared = board.shared(policy)
     with AgentStore(tmp_path / "a.sqlite") as store:
-        trust = NetworkTrust(BetaTrust(store, policy), board, policy, opened=opened, shared=shared)
+        trust = _reader(store, board, policy, shared)
         for day in range(1, 301):
             board.bundles.append(minted_rating(v, score=day % 5 + 1, now=NOW))
             board.start += 1
@@ -237,18 +233,10 @@ def test_a_vendor_nobody_rated_stays_new_through_shared_sums(tmp_path: Path) -> 
     """Scored again and again (days apart) through shared sums while its board is empty, a
     vendor stays new at the prior, and its first rating then counts."""
     v, board = vendor_for_test(), Board()
-
-    def opened(
-        seq: int, vendor_id: str, friends: tuple[s.Friend, ...]
-    ) -> tuple[s.OpenedRating, s.Friend | None]:
-        return s.open_rating(board.bundles[seq], vendor_id=vendor_id, now=LATER), None
-
     policy = TrustPolicy()
-    shared = BoardEvidence.shared(
-        opened, weight=0.25, negative_factor=2.0, half_life_days=policy.half_life_days
-    )
+    shared = board.shared(policy)
     with AgentStore(tmp_path / "a.sqlite") as store:
-        trust = NetworkTrust(BetaTrust(store, policy), board, policy, opened=opened, shared=shared)
+        trust = _reader(store, board, policy, shared)
         for day in range(3):
             assert trust.score(v.vendor_id, NOW + timedelta(days=day)).new
         board.bundles.append(minted_rating(v, now=NOW + timedelta(days=3)))
